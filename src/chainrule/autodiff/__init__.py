@@ -1,0 +1,46 @@
+"""Reverse-mode automatic differentiation on NumPy arrays (NumPy only)."""
+
+from . import methods as _methods  # noqa: F401  (binds Tensor's operators)
+from .dtypes import get_default_dtype, set_default_dtype
+from .engine import (
+    BackwardEvent,
+    Node,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    listen_backward,
+    no_grad,
+    set_grad_enabled,
+    unbroadcast,
+)
+from .errors import AnomalyError, GradcheckError, GraphFreedError
+from .functions import *  # noqa: F403
+from .functions import __all__ as _function_names
+from .gradcheck import gradcheck
+from .registry import REGISTRY, Op, defop
+from .tensor import Tensor, as_tensor, tensor
+
+__all__ = [
+    "REGISTRY",
+    "AnomalyError",
+    "BackwardEvent",
+    "GradcheckError",
+    "GraphFreedError",
+    "Node",
+    "Op",
+    "Tensor",
+    "as_tensor",
+    "defop",
+    "detect_anomaly",
+    "enable_grad",
+    "get_default_dtype",
+    "gradcheck",
+    "is_grad_enabled",
+    "listen_backward",
+    "no_grad",
+    "set_default_dtype",
+    "set_grad_enabled",
+    "tensor",
+    "unbroadcast",
+    *_function_names,
+]

@@ -1,0 +1,291 @@
+"""Reverse-mode differentiation: the graph node, grad mode, and the backward walk.
+
+The backward walk is iterative (an explicit stack), so a chain of 100,000 ops
+backpropagates without touching Python's recursion limit. Broadcasting is undone
+here, once, so no op's VJP has to care about it.
+
+Ownership rule that lets the engine avoid copies: a VJP returns either a fresh
+array or its incoming gradient ``g`` (or a view of it). Only those two cases can
+alias another gradient, so they are the only ones copied before being stored in
+a leaf's ``.grad``, where optimizers may update it in place.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import AnomalyError, GraphFreedError
+
+if TYPE_CHECKING:
+    from .registry import Op
+    from .tensor import Tensor
+
+
+class _GradMode:
+    """Process-wide switches read on every op; attributes are faster than a dict."""
+
+    enabled: bool = True
+    anomaly: bool = False
+
+
+grad_mode = _GradMode()
+
+
+class Node:
+    """One recorded op application: what produced a tensor and what its VJP needs.
+
+    ``parents[i]`` is the Tensor passed as argument ``i`` (None for plain values);
+    ``args[i]`` is the array or value the forward actually saw; ``out`` is the
+    forward's result, which many VJPs reuse (σ' = σ(1−σ) needs only σ).
+    """
+
+    __slots__ = ("args", "kwargs", "op", "out", "parents", "trace")
+
+    def __init__(self, op: Op, parents: tuple, args: tuple, kwargs: dict, out: np.ndarray):
+        self.op = op
+        self.parents = parents
+        self.args = args
+        self.kwargs = kwargs
+        self.out = out
+        self.trace = traceback.extract_stack()[:-3] if grad_mode.anomaly else None
+
+    @property
+    def released(self) -> bool:
+        return self.args is None
+
+
+@dataclass(frozen=True)
+class BackwardEvent:
+    """Emitted once per node during ``backward`` for listeners such as ``explain``.
+
+    ``grad_inputs[i]`` is the gradient sent to argument ``i`` after broadcasting
+    was undone (None for arguments that do not need one).
+    """
+
+    node: Node
+    grad_output: np.ndarray
+    grad_inputs: tuple
+
+
+_listeners: list[Callable[[BackwardEvent], None]] = []
+
+
+@contextmanager
+def listen_backward(callback: Callable[[BackwardEvent], None]) -> Iterator[None]:
+    """Call ``callback(event)`` for every node processed by ``backward`` inside the block."""
+    _listeners.append(callback)
+    try:
+        yield
+    finally:
+        _listeners.remove(callback)
+
+
+class no_grad:
+    """Context manager and decorator: ops inside record no graph (like ``torch.no_grad``)."""
+
+    _target = False
+
+    def __enter__(self) -> None:
+        self._previous = grad_mode.enabled
+        grad_mode.enabled = self._target
+
+    def __exit__(self, *exc: object) -> None:
+        grad_mode.enabled = self._previous
+
+    def __call__(self, fn: Callable) -> Callable:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
+        wrapper.__doc__ = fn.__doc__
+        return wrapper
+
+
+class enable_grad(no_grad):
+    """Re-enable graph recording inside a ``no_grad`` block."""
+
+    _target = True
+
+
+class set_grad_enabled(no_grad):
+    """``with set_grad_enabled(flag):`` records a graph only when ``flag`` is true."""
+
+    def __init__(self, mode: bool) -> None:
+        self._target = bool(mode)
+        self._previous = grad_mode.enabled
+        grad_mode.enabled = self._target  # also works as a plain call, as in PyTorch
+
+
+def is_grad_enabled() -> bool:
+    return grad_mode.enabled
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Record where each op was created and fail fast on NaN/inf during backward.
+
+    Raises ``AnomalyError`` naming the op whose VJP produced the non-finite value
+    and the line of user code that created that op. Slower: use while debugging.
+    """
+    previous = grad_mode.anomaly
+    grad_mode.anomaly = True
+    try:
+        yield
+    finally:
+        grad_mode.anomaly = previous
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum ``grad`` over the axes that broadcasting expanded, returning ``shape``."""
+    if grad.shape == shape:
+        return grad
+    grad = np.asarray(grad)
+    lead = grad.ndim - len(shape)
+    if lead < 0:  # a VJP returned fewer dims (e.g. a scalar); broadcasting back is exact
+        return np.broadcast_to(grad, shape).copy()
+    if lead:
+        grad = grad.sum(axis=tuple(range(lead)))
+    kept = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if kept:
+        grad = grad.sum(axis=kept, keepdims=True)
+    return grad.reshape(shape)
+
+
+def _topological_order(root: Node) -> list[Node]:
+    """Nodes reachable from ``root`` in post-order (inputs before users), iteratively."""
+    order: list[Node] = []
+    seen = {id(root)}
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if node.parents is None:
+            raise GraphFreedError(
+                f"backward reached op '{node.op.name}' whose saved values were already released "
+                "by an earlier backward(); pass retain_graph=True to the first call to "
+                "backpropagate through the same graph twice"
+            )
+        stack.append((node, True))
+        for parent in node.parents:
+            if parent is not None:
+                child = parent._node
+                if child is not None and id(child) not in seen:
+                    seen.add(id(child))
+                    stack.append((child, False))
+    return order
+
+
+def _describe_nonfinite(array: np.ndarray) -> str:
+    nans = int(np.isnan(array).sum())
+    infs = int(np.isinf(array).sum())
+    return f"{nans} NaN and {infs} inf among {array.size} values"
+
+
+def _anomaly_check(node: Node, position: int, grad: np.ndarray, incoming: np.ndarray) -> None:
+    if np.all(np.isfinite(grad)):
+        return
+    where = ""
+    if node.trace:
+        frame = node.trace[-1]
+        where = f", created at {frame.filename}:{frame.lineno} ({frame.line})"
+    upstream = "finite" if np.all(np.isfinite(incoming)) else "already non-finite"
+    raise AnomalyError(
+        f"backward of op '{node.op.name}'{where} produced a non-finite gradient for its "
+        f"argument {position} (shape {grad.shape}): {_describe_nonfinite(grad)}; "
+        f"the gradient flowing into the op was {upstream}"
+    )
+
+
+def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> None:
+    """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward() called on a tensor that does not require grad: no input of the "
+            "computation had requires_grad=True (or it ran under no_grad())"
+        )
+    if gradient is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward() without a gradient needs a single-element output, got shape "
+                f"{root.shape}; reduce it first (e.g. loss.sum() or loss.mean()) or pass "
+                "gradient= with the same shape"
+            )
+        seed = np.ones_like(root.data)
+    else:
+        seed = np.asarray(gradient.data if hasattr(gradient, "_node") else gradient)
+        if seed.shape != root.shape:
+            raise ValueError(
+                f"backward(gradient=...) expected shape {root.shape}, got shape {seed.shape}"
+            )
+        seed = seed.astype(root.data.dtype, copy=True)
+
+    root_node = root._node
+    if root_node is None:  # backward on a leaf: its gradient is the seed itself
+        root.grad = seed if root.grad is None else root.grad + seed
+        return
+
+    order = _topological_order(root_node)
+    grads: dict[int, np.ndarray] = {id(root_node): seed}
+    # Non-leaf tensors that asked for their gradient (retain_grad), by node id.
+    retained: dict[int, Tensor] = {id(root_node): root} if root._retains_grad else {}
+    emit = _listeners[:] if _listeners else None
+    anomaly = grad_mode.anomaly
+
+    for node in reversed(order):
+        g = grads.pop(id(node), None)
+        if g is None:  # no path from the root carries gradient here
+            continue
+        if retained:
+            keeper = retained.pop(id(node), None)
+            if keeper is not None:
+                keeper.grad = g.copy() if keeper.grad is None else keeper.grad + g
+        results = node.op.vjp(g, node.out, *node.args, **node.kwargs)
+        if type(results) is not tuple:
+            results = (results,)
+        parents = node.parents
+        sent = [None] * len(parents) if emit else None
+        for position, parent in enumerate(parents):
+            if parent is None or not parent.requires_grad:
+                continue
+            gi = results[position]
+            if gi is None:
+                continue
+            if type(gi) is not np.ndarray:
+                gi = np.asarray(gi)
+            data = parent.data
+            if gi.shape != data.shape:
+                gi = unbroadcast(gi, data.shape)
+            if gi.dtype != data.dtype:
+                gi = gi.astype(data.dtype)
+            if anomaly:
+                _anomaly_check(node, position, gi, g)
+            if sent is not None:
+                sent[position] = gi
+            child = parent._node
+            if child is None:  # a leaf: store, copying only what may alias another gradient
+                if gi is g or gi.base is not None:
+                    gi = gi.copy()
+                parent.grad = gi if parent.grad is None else parent.grad + gi
+            else:
+                key = id(child)
+                previous = grads.get(key)
+                grads[key] = gi if previous is None else previous + gi
+                if parent._retains_grad:
+                    retained[key] = parent
+        if emit is not None:
+            event = BackwardEvent(node, g, tuple(sent))
+            for callback in emit:
+                callback(event)
+        if not retain_graph:
+            node.parents = None
+            node.args = None
+            node.out = None

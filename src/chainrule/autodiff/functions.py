@@ -1,0 +1,311 @@
+"""The public functions on tensors (``chainrule.exp``, ``chainrule.cat``, ...).
+
+They accept NumPy's ``axis=`` and PyTorch's ``dim=`` alike, turn Python and NumPy
+values into tensors where needed, and call the registered ops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .dtypes import get_default_dtype
+from .ops import arithmetic, elementwise, reductions, shaping
+from .tensor import Tensor, _as_array
+
+TensorLike = Any  # Tensor, ndarray, nested list or Python number
+
+exp = elementwise.exp
+log = elementwise.log
+log1p = elementwise.log1p
+sqrt = elementwise.sqrt
+abs = elementwise.abs  # noqa: A001
+sin = elementwise.sin
+cos = elementwise.cos
+sigmoid = elementwise.sigmoid
+tanh = elementwise.tanh
+relu = elementwise.relu
+maximum = elementwise.maximum
+minimum = elementwise.minimum
+matmul = arithmetic.matmul
+add = arithmetic.add
+sub = arithmetic.sub
+mul = arithmetic.mul
+div = arithmetic.div
+neg = arithmetic.neg
+pow = arithmetic.pow  # noqa: A001
+
+
+def resolve_axis(axis: Any = None, dim: Any = None, name: str = "axis") -> Any:
+    """One of NumPy's ``axis`` / PyTorch's ``dim``; lists become tuples."""
+    if axis is not None and dim is not None:
+        raise TypeError(f"{name}: pass axis= or dim=, not both (got axis={axis}, dim={dim})")
+    chosen = dim if axis is None else axis
+    if isinstance(chosen, list):
+        chosen = tuple(chosen)
+    return chosen
+
+
+def _shape_args(shape: tuple) -> tuple:
+    """Accept both ``f(2, 3)`` and ``f((2, 3))``."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def sum(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:  # noqa: A001
+    """Sum over ``axis``/``dim`` (all elements by default)."""
+    return reductions.sum(x, axis=resolve_axis(axis, dim, "sum"), keepdims=keepdims)
+
+
+def mean(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
+    """Arithmetic mean over ``axis``/``dim``."""
+    return reductions.mean(x, axis=resolve_axis(axis, dim, "mean"), keepdims=keepdims)
+
+
+def max(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:  # noqa: A001
+    """Largest value over ``axis``/``dim`` — the values only, like ``torch.amax``/``np.max``."""
+    return reductions.max(x, axis=resolve_axis(axis, dim, "max"), keepdims=keepdims)
+
+
+def min(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:  # noqa: A001
+    """Smallest value over ``axis``/``dim`` — the values only, like ``torch.amin``/``np.min``."""
+    return reductions.min(x, axis=resolve_axis(axis, dim, "min"), keepdims=keepdims)
+
+
+def var(
+    x: TensorLike,
+    axis: Any = None,
+    keepdims: bool = False,
+    *,
+    dim: Any = None,
+    correction: int | None = None,
+    unbiased: bool | None = None,
+    ddof: int | None = None,
+) -> Tensor:
+    """Variance with Bessel's correction by default (PyTorch's ``correction=1``).
+
+    ``unbiased=False``, ``correction=0`` or NumPy's ``ddof=0`` give the biased estimate.
+    """
+    given = [c for c in (correction, ddof) if c is not None]
+    if unbiased is not None:
+        given.append(1 if unbiased else 0)
+    if len(given) > 1:
+        raise TypeError("var: pass only one of correction=, unbiased= or ddof=")
+    chosen = given[0] if given else 1
+    return reductions.var(
+        x, axis=resolve_axis(axis, dim, "var"), correction=chosen, keepdims=keepdims
+    )
+
+
+def std(x: TensorLike, axis: Any = None, keepdims: bool = False, **options: Any) -> Tensor:
+    """Standard deviation: ``sqrt(var(...))`` with the same options."""
+    return sqrt(var(x, axis, keepdims, **options))
+
+
+def softmax(x: TensorLike, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """exp(x) / Σ exp(x) along ``dim`` (default the last), computed with the max subtracted."""
+    chosen = resolve_axis(axis, dim, "softmax")
+    return reductions.softmax(x, axis=-1 if chosen is None else chosen)
+
+
+def log_softmax(x: TensorLike, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """x − logsumexp(x) along ``dim`` (default the last); exact for large inputs."""
+    chosen = resolve_axis(axis, dim, "log_softmax")
+    return reductions.log_softmax(x, axis=-1 if chosen is None else chosen)
+
+
+def logsumexp(x: TensorLike, dim: Any = None, keepdims: bool = False, *, axis: Any = None) -> Tensor:
+    """log Σ exp(x) along ``dim``, computed with the max factored out."""
+    return reductions.logsumexp(x, axis=resolve_axis(axis, dim, "logsumexp"), keepdims=keepdims)
+
+
+def reshape(x: TensorLike, *shape: Any) -> Tensor:
+    """Same elements, new shape: ``reshape(x, 2, 3)`` or ``reshape(x, (2, 3))``; -1 infers."""
+    return shaping.reshape(x, shape=_shape_args(shape))
+
+
+def permute(x: TensorLike, *dims: Any) -> Tensor:
+    """Reorder all dimensions: ``permute(x, 2, 0, 1)``."""
+    axes = _shape_args(dims)
+    if sorted(a % np.ndim(x) for a in axes) != list(range(np.ndim(x))):
+        raise ValueError(
+            f"permute expected a reordering of all {np.ndim(x)} dimensions, got {axes}"
+        )
+    return shaping.permute(x, axes=axes)
+
+
+def transpose(x: TensorLike, dim0: int | None = None, dim1: int | None = None) -> Tensor:
+    """Swap two dimensions (PyTorch's ``transpose(x, dim0, dim1)``); no dims reverses all."""
+    ndim = np.ndim(x)
+    if dim0 is None and dim1 is None:
+        return shaping.permute(x, axes=tuple(reversed(range(ndim))))
+    if dim0 is None or dim1 is None:
+        raise TypeError("transpose expected two dimensions to swap, got one")
+    axes = list(range(ndim))
+    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+    return shaping.permute(x, axes=tuple(axes))
+
+
+def expand(x: TensorLike, *shape: Any) -> Tensor:
+    """Broadcast to ``shape`` without copying; -1 keeps a dimension (PyTorch)."""
+    target = list(_shape_args(shape))
+    current = np.shape(x)
+    offset = len(target) - len(current)
+    for i, size in enumerate(target):
+        if size == -1:
+            if i < offset:
+                raise ValueError(f"expand: -1 is not allowed for the new leading dimension {i}")
+            target[i] = current[i - offset]
+    return shaping.expand(x, shape=tuple(target))
+
+
+def broadcast_to(x: TensorLike, shape: Sequence[int]) -> Tensor:
+    """NumPy's name for ``expand``."""
+    return shaping.expand(x, shape=tuple(shape))
+
+
+def squeeze(x: TensorLike, dim: Any = None, *, axis: Any = None) -> Tensor:
+    """Drop size-1 dimensions (all, or the ones named)."""
+    chosen = resolve_axis(axis, dim, "squeeze")
+    if chosen is not None:
+        axes = chosen if isinstance(chosen, tuple) else (chosen,)
+        # PyTorch leaves a named dimension alone when its size is not 1.
+        chosen = tuple(a for a in axes if np.shape(x)[a] == 1)
+        if not chosen:
+            return shaping.reshape(x, shape=np.shape(x))
+    return shaping.squeeze(x, axis=chosen)
+
+
+def unsqueeze(x: TensorLike, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Insert a size-1 dimension at ``dim``."""
+    chosen = resolve_axis(axis, dim, "unsqueeze")
+    if chosen is None:
+        raise TypeError("unsqueeze expected dim=, got none")
+    return shaping.unsqueeze(x, axis=chosen)
+
+
+def flatten(x: TensorLike, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dimensions ``start_dim`` … ``end_dim`` into one (PyTorch's signature)."""
+    shape = np.shape(x)
+    if not shape:
+        return shaping.reshape(x, shape=(1,))
+    start, end = start_dim % len(shape), end_dim % len(shape)
+    merged = int(np.prod(shape[start : end + 1]))
+    return shaping.reshape(x, shape=shape[:start] + (merged,) + shape[end + 1 :])
+
+
+def cat(tensors: Sequence[TensorLike], dim: int = 0, *, axis: int | None = None) -> Tensor:
+    """Join tensors along an existing dimension."""
+    if isinstance(tensors, (Tensor, np.ndarray)):
+        raise TypeError("cat expected a sequence of tensors, got a single tensor")
+    chosen = resolve_axis(axis, dim if axis is None else None, "cat")
+    return shaping.cat(*tensors, axis=chosen)
+
+
+concatenate = cat
+
+
+def stack(tensors: Sequence[TensorLike], dim: int = 0, *, axis: int | None = None) -> Tensor:
+    """Join same-shaped tensors along a new dimension."""
+    if isinstance(tensors, (Tensor, np.ndarray)):
+        raise TypeError("stack expected a sequence of tensors, got a single tensor")
+    chosen = resolve_axis(axis, dim if axis is None else None, "stack")
+    return shaping.stack(*tensors, axis=chosen)
+
+
+def where(condition: TensorLike, x: TensorLike, y: TensorLike) -> Tensor:
+    """``x`` where ``condition`` holds, else ``y`` (broadcasting all three)."""
+    mask = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"where expected a boolean condition, got dtype {mask.dtype}")
+    return elementwise.where(mask, x, y)
+
+
+def clip(x: TensorLike, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    """Limit values to [min, max]; the gradient passes where min <= x <= max."""
+    return elementwise.clip(x, min=min, max=max)
+
+
+clamp = clip
+
+
+def astype(x: TensorLike, dtype: Any) -> Tensor:
+    """A copy converted to ``dtype``; gradients flow back in the original dtype."""
+    return elementwise.cast(x, dtype=np.dtype(dtype))
+
+
+# -- factories ------------------------------------------------------------------
+def _float_dtype(dtype: Any) -> np.dtype:
+    return get_default_dtype() if dtype is None else np.dtype(dtype)
+
+
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(_shape_args(shape), _float_dtype(dtype)), requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(_shape_args(shape), _float_dtype(dtype)), requires_grad)
+
+
+def full(shape: Sequence[int], fill_value: float, *, dtype: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    return Tensor(np.full(tuple(shape), fill_value, _float_dtype(dtype)), requires_grad)
+
+
+def zeros_like(x: TensorLike, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros_like(_as_array(x), dtype=dtype), requires_grad)
+
+
+def ones_like(x: TensorLike, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones_like(_as_array(x), dtype=dtype), requires_grad)
+
+
+def arange(*args: float, dtype: Any = None) -> Tensor:
+    """``arange(stop)`` / ``arange(start, stop, step)``; integer arguments give int64."""
+    values = np.arange(*args)
+    if dtype is not None:
+        values = values.astype(dtype)
+    elif values.dtype.kind == "f":
+        values = values.astype(get_default_dtype())
+    return Tensor(values)
+
+
+def _generator(generator: Any) -> np.random.Generator:
+    # Randomness is always passed in; without one, each call draws fresh entropy.
+    if isinstance(generator, np.random.Generator):
+        return generator
+    return np.random.default_rng(generator)
+
+
+def randn(*shape: Any, generator: Any = None, dtype: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal samples; ``generator`` is a NumPy Generator or an int seed."""
+    values = _generator(generator).standard_normal(_shape_args(shape))
+    return Tensor(values.astype(_float_dtype(dtype)), requires_grad)
+
+
+def rand(*shape: Any, generator: Any = None, dtype: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1); ``generator`` is a NumPy Generator or an int seed."""
+    values = _generator(generator).random(_shape_args(shape))
+    return Tensor(values.astype(_float_dtype(dtype)), requires_grad)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """Wrap ``array`` without copying; its dtype is kept."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expected an ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
+__all__ = [
+    "abs", "add", "arange", "astype", "broadcast_to", "cat", "clamp", "clip", "concatenate",
+    "cos", "div", "exp", "expand", "flatten", "from_numpy", "full", "log", "log1p",
+    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul",
+    "neg", "ones", "ones_like", "permute", "pow", "rand", "randn", "relu", "reshape",
+    "resolve_axis", "sigmoid", "sin", "softmax", "sqrt", "squeeze", "stack", "std", "sub",
+    "sum", "tanh", "transpose", "unsqueeze", "var", "where", "zeros", "zeros_like",
+]

@@ -1,0 +1,169 @@
+"""Operators and methods of Tensor, bound here once every op exists.
+
+Kept out of tensor.py so that the Tensor class depends only on the engine, and
+every method is a thin call into ``functions`` (one place for argument rules).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import functions as fn
+from .engine import grad_mode
+from .ops import arithmetic as ar
+from .ops import shaping
+from .tensor import Tensor
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _compare(ufunc: np.ufunc):
+    def method(self: Tensor, other: Any) -> Tensor:
+        return Tensor(ufunc(self.data, _data(other)))
+
+    method.__name__ = f"__{ufunc.__name__}__"
+    return method
+
+
+def _index(index: Any) -> Any:
+    """Turn Tensor and list indices into arrays so NumPy's indexing rules apply."""
+    if isinstance(index, tuple):
+        return tuple(_index(part) for part in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def _getitem(self: Tensor, index: Any) -> Tensor:
+    return shaping.getitem(self, index=_index(index))
+
+
+def _setitem(self: Tensor, index: Any, value: Any) -> None:
+    if self.requires_grad and grad_mode.enabled:
+        raise RuntimeError(
+            "in-place assignment into a tensor that requires grad is not supported; "
+            "build a new tensor with where() or cat(), or assign under no_grad()"
+        )
+    self.data[_index(index)] = _data(value)
+
+
+def _iter(self: Tensor):
+    for i in range(len(self)):
+        yield self[i]
+
+
+def _max(self: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
+    return fn.max(self, axis, keepdims, dim=dim)
+
+
+def _min(self: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
+    return fn.min(self, axis, keepdims, dim=dim)
+
+
+def _sum(self: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
+    return fn.sum(self, axis, keepdims, dim=dim)
+
+
+def _argmax(self: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
+    return Tensor(np.argmax(self.data, axis=fn.resolve_axis(axis, dim), keepdims=keepdims))
+
+
+def _argmin(self: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
+    return Tensor(np.argmin(self.data, axis=fn.resolve_axis(axis, dim), keepdims=keepdims))
+
+
+def _expand_as(self: Tensor, other: Any) -> Tensor:
+    return fn.broadcast_to(self, np.shape(_data(other)))
+
+
+def _any(self: Tensor, axis: Any = None, *, dim: Any = None) -> Tensor:
+    return Tensor(np.any(self.data, axis=fn.resolve_axis(axis, dim)))
+
+
+def _all(self: Tensor, axis: Any = None, *, dim: Any = None) -> Tensor:
+    return Tensor(np.all(self.data, axis=fn.resolve_axis(axis, dim)))
+
+
+_BINDINGS = {
+    "__add__": lambda self, other: ar.add(self, other),
+    "__radd__": lambda self, other: ar.add(other, self),
+    "__sub__": lambda self, other: ar.sub(self, other),
+    "__rsub__": lambda self, other: ar.sub(other, self),
+    "__mul__": lambda self, other: ar.mul(self, other),
+    "__rmul__": lambda self, other: ar.mul(other, self),
+    "__truediv__": lambda self, other: ar.div(self, other),
+    "__rtruediv__": lambda self, other: ar.div(other, self),
+    "__pow__": lambda self, other: ar.pow(self, other),
+    "__rpow__": lambda self, other: ar.pow(other, self),
+    "__matmul__": lambda self, other: ar.matmul(self, other),
+    "__rmatmul__": lambda self, other: ar.matmul(other, self),
+    "__neg__": lambda self: ar.neg(self),
+    "__pos__": lambda self: self,
+    "__abs__": lambda self: fn.abs(self),
+    "__eq__": _compare(np.equal),
+    "__ne__": _compare(np.not_equal),
+    "__lt__": _compare(np.less),
+    "__le__": _compare(np.less_equal),
+    "__gt__": _compare(np.greater),
+    "__ge__": _compare(np.greater_equal),
+    "__getitem__": _getitem,
+    "__setitem__": _setitem,
+    "__iter__": _iter,
+    "T": property(lambda self: fn.transpose(self)),
+    "sum": _sum,
+    "mean": lambda self, axis=None, keepdims=False, *, dim=None: fn.mean(self, axis, keepdims, dim=dim),
+    "max": _max,
+    "min": _min,
+    "amax": _max,
+    "amin": _min,
+    "var": lambda self, axis=None, keepdims=False, **kw: fn.var(self, axis, keepdims, **kw),
+    "std": lambda self, axis=None, keepdims=False, **kw: fn.std(self, axis, keepdims, **kw),
+    "argmax": _argmax,
+    "argmin": _argmin,
+    "any": _any,
+    "all": _all,
+    "exp": lambda self: fn.exp(self),
+    "log": lambda self: fn.log(self),
+    "log1p": lambda self: fn.log1p(self),
+    "sqrt": lambda self: fn.sqrt(self),
+    "abs": lambda self: fn.abs(self),
+    "sin": lambda self: fn.sin(self),
+    "cos": lambda self: fn.cos(self),
+    "sigmoid": lambda self: fn.sigmoid(self),
+    "tanh": lambda self: fn.tanh(self),
+    "relu": lambda self: fn.relu(self),
+    "softmax": lambda self, dim=None, *, axis=None: fn.softmax(self, dim, axis=axis),
+    "log_softmax": lambda self, dim=None, *, axis=None: fn.log_softmax(self, dim, axis=axis),
+    "logsumexp": lambda self, dim=None, keepdims=False, *, axis=None: fn.logsumexp(
+        self, dim, keepdims, axis=axis
+    ),
+    "pow": lambda self, exponent: ar.pow(self, exponent),
+    "matmul": lambda self, other: ar.matmul(self, other),
+    "maximum": lambda self, other: fn.maximum(self, other),
+    "minimum": lambda self, other: fn.minimum(self, other),
+    "clip": lambda self, min=None, max=None: fn.clip(self, min, max),  # noqa: A002
+    "clamp": lambda self, min=None, max=None: fn.clip(self, min, max),  # noqa: A002
+    "reshape": lambda self, *shape: fn.reshape(self, *shape),
+    "view": lambda self, *shape: fn.reshape(self, *shape),
+    "transpose": lambda self, dim0=None, dim1=None: fn.transpose(self, dim0, dim1),
+    "permute": lambda self, *dims: fn.permute(self, *dims),
+    "expand": lambda self, *shape: fn.expand(self, *shape),
+    "broadcast_to": lambda self, shape: fn.broadcast_to(self, shape),
+    "expand_as": _expand_as,
+    "squeeze": lambda self, dim=None, *, axis=None: fn.squeeze(self, dim, axis=axis),
+    "unsqueeze": lambda self, dim=None, *, axis=None: fn.unsqueeze(self, dim, axis=axis),
+    "flatten": lambda self, start_dim=0, end_dim=-1: fn.flatten(self, start_dim, end_dim),
+    "astype": lambda self, dtype: fn.astype(self, dtype),
+    "float": lambda self: fn.astype(self, np.float32),
+    "double": lambda self: fn.astype(self, np.float64),
+    "long": lambda self: Tensor(self.data.astype(np.int64)),
+}
+
+for _name, _method in _BINDINGS.items():
+    setattr(Tensor, _name, _method)

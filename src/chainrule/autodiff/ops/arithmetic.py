@@ -1,0 +1,133 @@
+"""Arithmetic ops: + - * / ** unary minus, and matrix products."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import defop
+
+
+def _broadcast_error(name: str, a: object, b: object) -> ValueError:
+    return ValueError(
+        f"{name}: cannot broadcast shapes {np.shape(a)} and {np.shape(b)} "
+        "(trailing dimensions must be equal or 1)"
+    )
+
+
+@defop("add", formula="da = g;  db = g")
+def add(a, b):
+    try:
+        return a + b
+    except ValueError:
+        raise _broadcast_error("add", a, b) from None
+
+
+@add.defvjp
+def _add_vjp(g, out, a, b):
+    return g, g
+
+
+@defop("sub", formula="da = g;  db = -g")
+def sub(a, b):
+    try:
+        return a - b
+    except ValueError:
+        raise _broadcast_error("sub", a, b) from None
+
+
+@sub.defvjp
+def _sub_vjp(g, out, a, b):
+    return g, -g
+
+
+@defop("mul", formula="da = g * b;  db = g * a")
+def mul(a, b):
+    try:
+        return a * b
+    except ValueError:
+        raise _broadcast_error("mul", a, b) from None
+
+
+@mul.defvjp
+def _mul_vjp(g, out, a, b):
+    return g * b, g * a
+
+
+@defop("div", formula="da = g / b;  db = -g * a / b²")
+def div(a, b):
+    try:
+        return a / b
+    except ValueError:
+        raise _broadcast_error("div", a, b) from None
+
+
+@div.defvjp
+def _div_vjp(g, out, a, b):
+    ga = g / b
+    return ga, -ga * out
+
+
+@defop("neg", formula="da = -g")
+def neg(a):
+    return -a
+
+
+@neg.defvjp
+def _neg_vjp(g, out, a):
+    return -g
+
+
+@defop("pow", formula="da = g * b * a^(b-1);  db = g * a^b * ln(a)")
+def pow(a, b):  # noqa: A001  (mirrors the operator's name)
+    try:
+        return a**b
+    except ValueError:
+        raise _broadcast_error("pow", a, b) from None
+
+
+@pow.defvjp
+def _pow_vjp(g, out, a, b):
+    ga = g * b * a ** (b - 1)
+    if not isinstance(b, np.ndarray):  # a constant exponent needs no gradient
+        return ga, None
+    positive = a > 0
+    # d(a^b)/db = a^b ln a, defined for a > 0; 0 at a == 0 with b >= 0 (as PyTorch), else NaN.
+    log_a = np.log(np.where(positive, a, 1))
+    gb = np.where(positive, g * out * log_a, np.where((a == 0) & (b >= 0), 0.0, np.nan))
+    return ga, gb
+
+
+@defop("matmul", formula="dA = g @ Bᵀ;  dB = Aᵀ @ g")
+def matmul(a, b):
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        raise ValueError(
+            f"matmul expected operands with at least 1 dimension, got shapes "
+            f"{np.shape(a)} and {np.shape(b)}; use * for scalars"
+        )
+    try:
+        return a @ b
+    except ValueError:
+        inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+        raise ValueError(
+            f"matmul expected the last dimension of the first operand ({a.shape[-1]}) to "
+            f"equal the {'first' if b.ndim == 1 else 'second-to-last'} dimension of the second "
+            f"({inner_b}), got shapes {a.shape} and {b.shape}"
+        ) from None
+
+
+@matmul.defvjp
+def _matmul_vjp(g, out, a, b):
+    if a.ndim == 2 and b.ndim == 2:
+        return g @ b.T, a.T @ g
+    if a.ndim == 1 and b.ndim == 1:  # inner product
+        return g * b, g * a
+    if a.ndim == 1:  # (k,) @ (..., k, n) -> (..., n): treat a as a row vector
+        da = (g[..., None, :] @ np.swapaxes(b, -1, -2))[..., 0, :]
+        db = a[:, None] * g[..., None, :]
+        return da, db
+    if b.ndim == 1:  # (..., m, k) @ (k,) -> (..., m): treat b as a column vector
+        da = g[..., :, None] * b
+        db = (np.swapaxes(a, -1, -2) @ g[..., :, None])[..., 0]
+        return da, db
+    # Batched: the engine sums over broadcast batch dimensions.
+    return g @ np.swapaxes(b, -1, -2), np.swapaxes(a, -1, -2) @ g

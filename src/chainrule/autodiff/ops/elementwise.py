@@ -1,0 +1,177 @@
+"""Elementwise math: exp, log, trigonometry, the classic activations, and selection.
+
+Activations are single ops with closed-form VJPs written in terms of their own
+output (σ' = σ(1−σ), tanh' = 1 − tanh²): faster than chains of exp/add/div, and
+what ``explain`` shows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import defop
+
+
+@defop("exp", formula="da = g * exp(a)")
+def exp(a):
+    return np.exp(a)
+
+
+@exp.defvjp
+def _exp_vjp(g, out, a):
+    return g * out
+
+
+@defop("log", formula="da = g / a")
+def log(a):
+    return np.log(a)
+
+
+@log.defvjp
+def _log_vjp(g, out, a):
+    return g / a
+
+
+@defop("log1p", formula="da = g / (1 + a)")
+def log1p(a):
+    return np.log1p(a)
+
+
+@log1p.defvjp
+def _log1p_vjp(g, out, a):
+    return g / (1 + a)
+
+
+@defop("sqrt", formula="da = g / (2 sqrt(a))")
+def sqrt(a):
+    return np.sqrt(a)
+
+
+@sqrt.defvjp
+def _sqrt_vjp(g, out, a):
+    return g / (2 * out)
+
+
+@defop("abs", formula="da = g * sign(a)")
+def abs(a):  # noqa: A001
+    return np.abs(a)
+
+
+@abs.defvjp
+def _abs_vjp(g, out, a):
+    return g * np.sign(a)
+
+
+@defop("sin", formula="da = g * cos(a)")
+def sin(a):
+    return np.sin(a)
+
+
+@sin.defvjp
+def _sin_vjp(g, out, a):
+    return g * np.cos(a)
+
+
+@defop("cos", formula="da = -g * sin(a)")
+def cos(a):
+    return np.cos(a)
+
+
+@cos.defvjp
+def _cos_vjp(g, out, a):
+    return -g * np.sin(a)
+
+
+@defop("sigmoid", formula="da = g * σ(a)(1 − σ(a))")
+def sigmoid(a):
+    # exp(-|a|) never overflows; the two branches are the same function rearranged.
+    e = np.exp(-np.abs(a))
+    out = np.where(a >= 0, 1, e)
+    out /= 1 + e
+    return out
+
+
+@sigmoid.defvjp
+def _sigmoid_vjp(g, out, a):
+    return g * out * (1 - out)
+
+
+@defop("tanh", formula="da = g * (1 − tanh²(a))")
+def tanh(a):
+    return np.tanh(a)
+
+
+@tanh.defvjp
+def _tanh_vjp(g, out, a):
+    return g * (1 - out * out)
+
+
+@defop("relu", formula="da = g * [a > 0]")
+def relu(a):
+    return np.maximum(a, 0)
+
+
+@relu.defvjp
+def _relu_vjp(g, out, a):
+    return g * (a > 0)
+
+
+@defop("maximum", formula="da = g * [a > b] (half at ties);  db = g * [b > a]")
+def maximum(a, b):
+    return np.maximum(a, b)
+
+
+@maximum.defvjp
+def _maximum_vjp(g, out, a, b):
+    # Ties share the gradient equally, as PyTorch does.
+    share = np.where(a == b, 0.5, 1.0)
+    return g * share * (a >= b), g * share * (b >= a)
+
+
+@defop("minimum", formula="da = g * [a < b] (half at ties);  db = g * [b < a]")
+def minimum(a, b):
+    return np.minimum(a, b)
+
+
+@minimum.defvjp
+def _minimum_vjp(g, out, a, b):
+    share = np.where(a == b, 0.5, 1.0)
+    return g * share * (a <= b), g * share * (b <= a)
+
+
+@defop("clip", formula="da = g * [min <= a <= max]")
+def clip(a, *, min=None, max=None):  # noqa: A002  (PyTorch's argument names)
+    if min is None and max is None:
+        raise ValueError("clip/clamp expected at least one of min or max, got neither")
+    return np.clip(a, min, max)
+
+
+@clip.defvjp
+def _clip_vjp(g, out, a, *, min=None, max=None):  # noqa: A002
+    inside = np.ones(a.shape, dtype=bool)
+    if min is not None:
+        inside &= a >= min
+    if max is not None:
+        inside &= a <= max
+    return g * inside
+
+
+@defop("where", formula="da = g * [cond];  db = g * [not cond]")
+def where(condition, a, b):
+    return np.where(condition, a, b)
+
+
+@where.defvjp
+def _where_vjp(g, out, condition, a, b):
+    zero = np.zeros((), dtype=g.dtype)
+    return None, np.where(condition, g, zero), np.where(condition, zero, g)
+
+
+@defop("cast", formula="da = g (cast back to a's dtype)")
+def cast(a, *, dtype):
+    return np.asarray(a).astype(dtype)
+
+
+@cast.defvjp
+def _cast_vjp(g, out, a, *, dtype):
+    return g

@@ -1,0 +1,122 @@
+"""Reductions (sum, mean, max, min, var) and the axis-wise softmax family."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import defop
+
+
+def _count(shape: tuple, axis) -> int:
+    if axis is None:
+        return int(np.prod(shape))
+    axes = (axis,) if isinstance(axis, int) else axis
+    return int(np.prod([shape[i] for i in axes]))
+
+
+def _expand(g: np.ndarray, a: np.ndarray, axis, keepdims: bool) -> np.ndarray:
+    """Give a reduced gradient back the reduced axes as size-1 dims."""
+    if keepdims or axis is None:
+        return g if keepdims else np.reshape(g, (1,) * a.ndim)
+    return np.expand_dims(g, axis)
+
+
+@defop("sum", formula="da = g broadcast over the summed axes")
+def sum(a, *, axis=None, keepdims=False):  # noqa: A001
+    return np.sum(a, axis=axis, keepdims=keepdims)
+
+
+@sum.defvjp
+def _sum_vjp(g, out, a, *, axis=None, keepdims=False):
+    return np.broadcast_to(_expand(g, a, axis, keepdims), a.shape)
+
+
+@defop("mean", formula="da = g / n broadcast over the averaged axes")
+def mean(a, *, axis=None, keepdims=False):
+    return np.mean(a, axis=axis, keepdims=keepdims)
+
+
+@mean.defvjp
+def _mean_vjp(g, out, a, *, axis=None, keepdims=False):
+    scale = 1.0 / _count(a.shape, axis)
+    return np.broadcast_to(_expand(g, a, axis, keepdims) * scale, a.shape)
+
+
+def _extreme_vjp(g, out, a, axis, keepdims):
+    # Ties share the gradient equally (the subgradient torch.amax uses).
+    hit = a == _expand(out, a, axis, keepdims)
+    share = _expand(g, a, axis, keepdims) / np.sum(hit, axis=axis, keepdims=True)
+    return share * hit
+
+
+@defop("max", formula="da = g at the maximum (shared among ties), 0 elsewhere")
+def max(a, *, axis=None, keepdims=False):  # noqa: A001
+    return np.max(a, axis=axis, keepdims=keepdims)
+
+
+@max.defvjp
+def _max_vjp(g, out, a, *, axis=None, keepdims=False):
+    return _extreme_vjp(g, out, a, axis, keepdims)
+
+
+@defop("min", formula="da = g at the minimum (shared among ties), 0 elsewhere")
+def min(a, *, axis=None, keepdims=False):  # noqa: A001
+    return np.min(a, axis=axis, keepdims=keepdims)
+
+
+@min.defvjp
+def _min_vjp(g, out, a, *, axis=None, keepdims=False):
+    return _extreme_vjp(g, out, a, axis, keepdims)
+
+
+@defop("var", formula="da = g * 2 (a − mean) / (n − correction)")
+def var(a, *, axis=None, correction=1, keepdims=False):
+    return np.var(a, axis=axis, ddof=correction, keepdims=keepdims)
+
+
+@var.defvjp
+def _var_vjp(g, out, a, *, axis=None, correction=1, keepdims=False):
+    centered = a - np.mean(a, axis=axis, keepdims=True)
+    scale = 2.0 / (_count(a.shape, axis) - correction)
+    return _expand(g, a, axis, keepdims) * centered * scale
+
+
+@defop("softmax", formula="da = s * (g − Σ g·s)")
+def softmax(a, *, axis=-1):
+    # Subtracting the max leaves softmax unchanged and keeps exp() from overflowing.
+    e = np.exp(a - np.max(a, axis=axis, keepdims=True))
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+@softmax.defvjp
+def _softmax_vjp(g, out, a, *, axis=-1):
+    return out * (g - np.sum(g * out, axis=axis, keepdims=True))
+
+
+def _log_softmax(a: np.ndarray, axis) -> np.ndarray:
+    shifted = a - np.max(a, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+@defop("log_softmax", formula="da = g − softmax(a) · Σ g")
+def log_softmax(a, *, axis=-1):
+    return _log_softmax(a, axis)
+
+
+@log_softmax.defvjp
+def _log_softmax_vjp(g, out, a, *, axis=-1):
+    return g - np.exp(out) * np.sum(g, axis=axis, keepdims=True)
+
+
+@defop("logsumexp", formula="da = g * softmax(a)")
+def logsumexp(a, *, axis=None, keepdims=False):
+    peak = np.max(a, axis=axis, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0)  # an all -inf slice stays -inf, not NaN
+    out = np.log(np.sum(np.exp(a - peak), axis=axis, keepdims=True)) + peak
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+@logsumexp.defvjp
+def _logsumexp_vjp(g, out, a, *, axis=None, keepdims=False):
+    return _expand(g, a, axis, keepdims) * np.exp(a - _expand(out, a, axis, keepdims))

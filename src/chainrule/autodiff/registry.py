@@ -1,0 +1,84 @@
+"""The op registry: each differentiable op is a forward and its VJP, registered once.
+
+An op's forward takes NumPy arrays (and plain values) positionally and static
+options as keywords; its VJP takes ``(g, out, *args, **kwargs)`` — the incoming
+gradient, the forward's result and the same arguments — and returns one
+gradient per positional argument (None where there is none). Broadcasting is
+undone by the engine, never inside a VJP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .engine import Node, grad_mode
+from .tensor import Tensor
+
+REGISTRY: dict[str, Op] = {}
+
+
+class Op:
+    """A differentiable operation; calling it on tensors records a graph node."""
+
+
+    def __init__(self, name: str, forward: Callable[..., np.ndarray], formula: str):
+        self.name = name
+        self.forward = forward
+        self.formula = formula
+        self.vjp: Callable[..., Any] | None = None
+        self.__name__ = forward.__name__
+        self.__doc__ = forward.__doc__
+        self.__wrapped__ = forward
+
+    def defvjp(self, vjp: Callable[..., Any]) -> Callable[..., Any]:
+        """Register the vector-Jacobian product; used as a decorator under the forward."""
+        self.vjp = vjp
+        return vjp
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
+        needs_grad = False
+        arrays = []
+        for arg in args:
+            if isinstance(arg, Tensor):
+                arrays.append(arg.data)
+                if arg.requires_grad:
+                    needs_grad = True
+            else:
+                arrays.append(arg)
+        out = self.forward(*arrays, **kwargs)
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        result = Tensor.__new__(Tensor)
+        result.data = out
+        result.grad = None
+        result._retains_grad = False
+        if needs_grad and grad_mode.enabled:
+            result.requires_grad = True
+            parents = tuple(arg if isinstance(arg, Tensor) else None for arg in args)
+            result._node = Node(self, parents, tuple(arrays), kwargs, out)
+        else:
+            result.requires_grad = False
+            result._node = None
+        return result
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}: {self.formula}>"
+
+
+def defop(name: str, formula: str = "") -> Callable[[Callable[..., np.ndarray]], Op]:
+    """Register ``fn`` as the forward of a differentiable op called ``name``.
+
+    ``formula`` is the VJP written for people ("da = g * b"); ``explain`` shows it.
+    """
+
+    def register(fn: Callable[..., np.ndarray]) -> Op:
+        if name in REGISTRY:
+            raise ValueError(f"op '{name}' is already registered")
+        op = Op(name, fn, formula)
+        REGISTRY[name] = op
+        return op
+
+    return register

@@ -1,0 +1,49 @@
+"""Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...autodiff import Tensor
+from ...autodiff.registry import defop
+
+
+@defop("dropout", formula="da = g * mask / (1 − p)")
+def _dropout(a, scaled_mask):
+    return a * scaled_mask
+
+
+@_dropout.defvjp
+def _dropout_vjp(g, out, a, scaled_mask):
+    return g * scaled_mask, None
+
+
+def dropout(
+    input: Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    generator: Any = None,
+) -> Tensor:
+    """Zero elements with probability ``p`` while training; identity otherwise.
+
+    ``generator`` is a ``numpy.random.Generator`` or an int seed; pass one for
+    reproducible masks (without one, each call draws fresh entropy).
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout expected a probability p in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    data = input.data if isinstance(input, Tensor) else np.asarray(input)
+    rng = generator if isinstance(generator, np.random.Generator) else np.random.default_rng(
+        generator
+    )
+    if p == 1.0:
+        mask = np.zeros(data.shape, dtype=data.dtype)
+    else:
+        keep = rng.random(data.shape) >= p
+        mask = keep.astype(data.dtype) / data.dtype.type(1.0 - p)
+    return _dropout(input, mask)
