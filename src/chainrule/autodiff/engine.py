@@ -4,10 +4,11 @@ The backward walk is iterative (an explicit stack), so a chain of 100,000 ops
 backpropagates without touching Python's recursion limit. Broadcasting is undone
 here, once, so no op's VJP has to care about it.
 
-Ownership rule that lets the engine avoid copies: a VJP returns either a fresh
-array or its incoming gradient ``g`` (or a view of it). Only those two cases can
-alias another gradient, so they are the only ones copied before being stored in
-a leaf's ``.grad``, where optimizers may update it in place.
+Ownership rules that let the engine avoid copies: a VJP never writes into its
+incoming gradient ``g``, and returns either a fresh array or ``g`` itself (or a
+view of it). Only those last cases can alias another gradient, so they are the
+only ones copied before being stored in a leaf's ``.grad``, where optimizers may
+update it in place.
 """
 
 from __future__ import annotations
@@ -40,16 +41,16 @@ grad_mode = _GradMode()
 class Node:
     """One recorded op application: what produced a tensor and what its VJP needs.
 
-    ``parents[i]`` is the Tensor passed as argument ``i`` (None for plain values);
-    ``args[i]`` is the array or value the forward actually saw; ``out`` is the
-    forward's result, which many VJPs reuse (σ' = σ(1−σ) needs only σ).
+    ``inputs`` lists ``(position, tensor)`` for the arguments that want a gradient;
+    ``args[i]`` is the array or value the forward saw as argument ``i``; ``out`` is
+    the forward's result, which many VJPs reuse (σ' = σ(1−σ) needs only σ).
     """
 
-    __slots__ = ("args", "kwargs", "op", "out", "parents", "trace")
+    __slots__ = ("args", "inputs", "kwargs", "op", "out", "trace")
 
-    def __init__(self, op: Op, parents: tuple, args: tuple, kwargs: dict, out: np.ndarray):
+    def __init__(self, op: Op, inputs: list, args: list, kwargs: dict, out: np.ndarray):
         self.op = op
-        self.parents = parents
+        self.inputs = inputs
         self.args = args
         self.kwargs = kwargs
         self.out = out
@@ -57,7 +58,8 @@ class Node:
 
     @property
     def released(self) -> bool:
-        return self.args is None
+        """True once a backward without ``retain_graph`` has freed the saved values."""
+        return self.inputs is None
 
 
 @dataclass(frozen=True)
@@ -158,29 +160,45 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     return grad.reshape(shape)
 
 
+_ONES: dict[tuple, np.ndarray] = {}
+
+
+def _ones(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """A shared read-only array of ones: the seed gradient of a scalar loss.
+
+    Safe to share because VJPs never write into their incoming gradient.
+    """
+    key = (shape, dtype)
+    ones = _ONES.get(key)
+    if ones is None:
+        ones = np.ones(shape, dtype)
+        ones.flags.writeable = False
+        _ONES[key] = ones
+    return ones
+
+
 def _topological_order(root: Node) -> list[Node]:
     """Nodes reachable from ``root`` in post-order (inputs before users), iteratively."""
     order: list[Node] = []
-    seen = {id(root)}
+    seen = {root}
     stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
             order.append(node)
             continue
-        if node.parents is None:
+        if node.inputs is None:
             raise GraphFreedError(
                 f"backward reached op '{node.op.name}' whose saved values were already released "
                 "by an earlier backward(); pass retain_graph=True to the first call to "
                 "backpropagate through the same graph twice"
             )
         stack.append((node, True))
-        for parent in node.parents:
-            if parent is not None:
-                child = parent._node
-                if child is not None and id(child) not in seen:
-                    seen.add(id(child))
-                    stack.append((child, False))
+        for _, parent in node.inputs:
+            child = parent._node
+            if child is not None and child not in seen:
+                seen.add(child)
+                stack.append((child, False))
     return order
 
 
@@ -219,7 +237,7 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
                 f"{root.shape}; reduce it first (e.g. loss.sum() or loss.mean()) or pass "
                 "gradient= with the same shape"
             )
-        seed = np.ones_like(root.data)
+        seed = _ones(root.data.shape, root.data.dtype)
     else:
         seed = np.asarray(gradient.data if hasattr(gradient, "_node") else gradient)
         if seed.shape != root.shape:
@@ -230,32 +248,29 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
 
     root_node = root._node
     if root_node is None:  # backward on a leaf: its gradient is the seed itself
-        root.grad = seed if root.grad is None else root.grad + seed
+        root.grad = seed.copy() if root.grad is None else root.grad + seed
         return
 
     order = _topological_order(root_node)
-    grads: dict[int, np.ndarray] = {id(root_node): seed}
-    # Non-leaf tensors that asked for their gradient (retain_grad), by node id.
-    retained: dict[int, Tensor] = {id(root_node): root} if root._retains_grad else {}
+    grads: dict[Node, np.ndarray] = {root_node: seed}
+    # Non-leaf tensors that asked for their gradient (retain_grad), by node.
+    retained: dict[Node, Tensor] = {root_node: root} if root._retains_grad else {}
     emit = _listeners[:] if _listeners else None
     anomaly = grad_mode.anomaly
 
     for node in reversed(order):
-        g = grads.pop(id(node), None)
+        g = grads.pop(node, None)
         if g is None:  # no path from the root carries gradient here
             continue
         if retained:
-            keeper = retained.pop(id(node), None)
+            keeper = retained.pop(node, None)
             if keeper is not None:
                 keeper.grad = g.copy() if keeper.grad is None else keeper.grad + g
         results = node.op.vjp(g, node.out, *node.args, **node.kwargs)
         if type(results) is not tuple:
             results = (results,)
-        parents = node.parents
-        sent = [None] * len(parents) if emit else None
-        for position, parent in enumerate(parents):
-            if parent is None or not parent.requires_grad:
-                continue
+        sent = [None] * len(node.args) if emit else None
+        for position, parent in node.inputs:
             gi = results[position]
             if gi is None:
                 continue
@@ -264,7 +279,7 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
             data = parent.data
             if gi.shape != data.shape:
                 gi = unbroadcast(gi, data.shape)
-            if gi.dtype != data.dtype:
+            if gi.dtype is not data.dtype and gi.dtype != data.dtype:
                 gi = gi.astype(data.dtype)
             if anomaly:
                 _anomaly_check(node, position, gi, g)
@@ -276,16 +291,15 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
                     gi = gi.copy()
                 parent.grad = gi if parent.grad is None else parent.grad + gi
             else:
-                key = id(child)
-                previous = grads.get(key)
-                grads[key] = gi if previous is None else previous + gi
+                previous = grads.get(child)
+                grads[child] = gi if previous is None else previous + gi
                 if parent._retains_grad:
-                    retained[key] = parent
+                    retained[child] = parent
         if emit is not None:
             event = BackwardEvent(node, g, tuple(sent))
             for callback in emit:
                 callback(event)
         if not retain_graph:
-            node.parents = None
+            node.inputs = None
             node.args = None
             node.out = None

@@ -21,7 +21,7 @@ exp = elementwise.exp
 log = elementwise.log
 log1p = elementwise.log1p
 sqrt = elementwise.sqrt
-abs = elementwise.abs  # noqa: A001
+abs = elementwise.abs
 sin = elementwise.sin
 cos = elementwise.cos
 sigmoid = elementwise.sigmoid
@@ -35,7 +35,7 @@ sub = arithmetic.sub
 mul = arithmetic.mul
 div = arithmetic.div
 neg = arithmetic.neg
-pow = arithmetic.pow  # noqa: A001
+pow = arithmetic.pow
 
 
 def resolve_axis(axis: Any = None, dim: Any = None, name: str = "axis") -> Any:
@@ -55,7 +55,7 @@ def _shape_args(shape: tuple) -> tuple:
     return tuple(shape)
 
 
-def sum(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:  # noqa: A001
+def sum(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
     """Sum over ``axis``/``dim`` (all elements by default)."""
     return reductions.sum(x, axis=resolve_axis(axis, dim, "sum"), keepdims=keepdims)
 
@@ -65,12 +65,12 @@ def mean(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = 
     return reductions.mean(x, axis=resolve_axis(axis, dim, "mean"), keepdims=keepdims)
 
 
-def max(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:  # noqa: A001
+def max(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
     """Largest value over ``axis``/``dim`` — the values only, like ``torch.amax``/``np.max``."""
     return reductions.max(x, axis=resolve_axis(axis, dim, "max"), keepdims=keepdims)
 
 
-def min(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:  # noqa: A001
+def min(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
     """Smallest value over ``axis``/``dim`` — the values only, like ``torch.amin``/``np.min``."""
     return reductions.min(x, axis=resolve_axis(axis, dim, "min"), keepdims=keepdims)
 
@@ -117,7 +117,9 @@ def log_softmax(x: TensorLike, dim: int | None = None, *, axis: int | None = Non
     return reductions.log_softmax(x, axis=-1 if chosen is None else chosen)
 
 
-def logsumexp(x: TensorLike, dim: Any = None, keepdims: bool = False, *, axis: Any = None) -> Tensor:
+def logsumexp(
+    x: TensorLike, dim: Any = None, keepdims: bool = False, *, axis: Any = None
+) -> Tensor:
     """log Σ exp(x) along ``dim``, computed with the max factored out."""
     return reductions.logsumexp(x, axis=resolve_axis(axis, dim, "logsumexp"), keepdims=keepdims)
 
@@ -194,7 +196,7 @@ def flatten(x: TensorLike, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return shaping.reshape(x, shape=(1,))
     start, end = start_dim % len(shape), end_dim % len(shape)
     merged = int(np.prod(shape[start : end + 1]))
-    return shaping.reshape(x, shape=shape[:start] + (merged,) + shape[end + 1 :])
+    return shaping.reshape(x, shape=(*shape[:start], merged, *shape[end + 1 :]))
 
 
 def cat(tensors: Sequence[TensorLike], dim: int = 0, *, axis: int | None = None) -> Tensor:
@@ -224,7 +226,7 @@ def where(condition: TensorLike, x: TensorLike, y: TensorLike) -> Tensor:
     return elementwise.where(mask, x, y)
 
 
-def clip(x: TensorLike, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+def clip(x: TensorLike, min: Any = None, max: Any = None) -> Tensor:
     """Limit values to [min, max]; the gradient passes where min <= x <= max."""
     return elementwise.clip(x, min=min, max=max)
 
@@ -250,8 +252,9 @@ def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     return Tensor(np.ones(_shape_args(shape), _float_dtype(dtype)), requires_grad)
 
 
-def full(shape: Sequence[int], fill_value: float, *, dtype: Any = None,
-         requires_grad: bool = False) -> Tensor:
+def full(
+    shape: Sequence[int], fill_value: float, *, dtype: Any = None, requires_grad: bool = False
+) -> Tensor:
     return Tensor(np.full(tuple(shape), fill_value, _float_dtype(dtype)), requires_grad)
 
 
@@ -280,15 +283,17 @@ def _generator(generator: Any) -> np.random.Generator:
     return np.random.default_rng(generator)
 
 
-def randn(*shape: Any, generator: Any = None, dtype: Any = None,
-          requires_grad: bool = False) -> Tensor:
+def randn(
+    *shape: Any, generator: Any = None, dtype: Any = None, requires_grad: bool = False
+) -> Tensor:
     """Standard normal samples; ``generator`` is a NumPy Generator or an int seed."""
     values = _generator(generator).standard_normal(_shape_args(shape))
     return Tensor(values.astype(_float_dtype(dtype)), requires_grad)
 
 
-def rand(*shape: Any, generator: Any = None, dtype: Any = None,
-         requires_grad: bool = False) -> Tensor:
+def rand(
+    *shape: Any, generator: Any = None, dtype: Any = None, requires_grad: bool = False
+) -> Tensor:
     """Uniform samples in [0, 1); ``generator`` is a NumPy Generator or an int seed."""
     values = _generator(generator).random(_shape_args(shape))
     return Tensor(values.astype(_float_dtype(dtype)), requires_grad)
@@ -302,10 +307,57 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 __all__ = [
-    "abs", "add", "arange", "astype", "broadcast_to", "cat", "clamp", "clip", "concatenate",
-    "cos", "div", "exp", "expand", "flatten", "from_numpy", "full", "log", "log1p",
-    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul",
-    "neg", "ones", "ones_like", "permute", "pow", "rand", "randn", "relu", "reshape",
-    "resolve_axis", "sigmoid", "sin", "softmax", "sqrt", "squeeze", "stack", "std", "sub",
-    "sum", "tanh", "transpose", "unsqueeze", "var", "where", "zeros", "zeros_like",
+    "abs",
+    "add",
+    "arange",
+    "astype",
+    "broadcast_to",
+    "cat",
+    "clamp",
+    "clip",
+    "concatenate",
+    "cos",
+    "div",
+    "exp",
+    "expand",
+    "flatten",
+    "from_numpy",
+    "full",
+    "log",
+    "log1p",
+    "log_softmax",
+    "logsumexp",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "min",
+    "minimum",
+    "mul",
+    "neg",
+    "ones",
+    "ones_like",
+    "permute",
+    "pow",
+    "rand",
+    "randn",
+    "relu",
+    "reshape",
+    "resolve_axis",
+    "sigmoid",
+    "sin",
+    "softmax",
+    "sqrt",
+    "squeeze",
+    "stack",
+    "std",
+    "sub",
+    "sum",
+    "tanh",
+    "transpose",
+    "unsqueeze",
+    "var",
+    "where",
+    "zeros",
+    "zeros_like",
 ]

@@ -92,15 +92,39 @@ def gradcheck(
     for position in checked:
         tensor = inputs[position]
         analytic = tensor.grad if tensor.grad is not None else np.zeros_like(tensor.data)
-        ok = _check_input(fn, inputs, weights, position, analytic, eps, atol, rtol,
-                          full_jacobian_limit, projections, rng, raise_exception)
+        ok = _check_input(
+            fn,
+            inputs,
+            weights,
+            position,
+            analytic,
+            eps,
+            atol,
+            rtol,
+            full_jacobian_limit,
+            projections,
+            rng,
+            raise_exception,
+        )
         if not ok:
             return False
     return True
 
 
-def _check_input(fn, inputs, weights, position, analytic, eps, atol, rtol, limit, projections,
-                 rng, raise_exception) -> bool:
+def _check_input(
+    fn,
+    inputs,
+    weights,
+    position,
+    analytic,
+    eps,
+    atol,
+    rtol,
+    limit,
+    projections,
+    rng,
+    raise_exception,
+) -> bool:
     tensor = inputs[position]
     data = tensor.data
     original = data.copy()

@@ -117,7 +117,9 @@ _BINDINGS = {
     "__iter__": _iter,
     "T": property(lambda self: fn.transpose(self)),
     "sum": _sum,
-    "mean": lambda self, axis=None, keepdims=False, *, dim=None: fn.mean(self, axis, keepdims, dim=dim),
+    "mean": lambda self, axis=None, keepdims=False, *, dim=None: fn.mean(
+        self, axis, keepdims, dim=dim
+    ),
     "max": _max,
     "min": _min,
     "amax": _max,
@@ -147,8 +149,8 @@ _BINDINGS = {
     "matmul": lambda self, other: ar.matmul(self, other),
     "maximum": lambda self, other: fn.maximum(self, other),
     "minimum": lambda self, other: fn.minimum(self, other),
-    "clip": lambda self, min=None, max=None: fn.clip(self, min, max),  # noqa: A002
-    "clamp": lambda self, min=None, max=None: fn.clip(self, min, max),  # noqa: A002
+    "clip": lambda self, min=None, max=None: fn.clip(self, min, max),
+    "clamp": lambda self, min=None, max=None: fn.clip(self, min, max),
     "reshape": lambda self, *shape: fn.reshape(self, *shape),
     "view": lambda self, *shape: fn.reshape(self, *shape),
     "transpose": lambda self, dim0=None, dim1=None: fn.transpose(self, dim0, dim1),

@@ -18,11 +18,11 @@ from .engine import Node, grad_mode
 from .tensor import Tensor
 
 REGISTRY: dict[str, Op] = {}
+_new_tensor = Tensor.__new__
 
 
 class Op:
     """A differentiable operation; calling it on tensors records a graph node."""
-
 
     def __init__(self, name: str, forward: Callable[..., np.ndarray], formula: str):
         self.name = name
@@ -39,26 +39,26 @@ class Op:
         return vjp
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
-        needs_grad = False
+        # The hot path of every model: one pass over the arguments, no extra objects.
         arrays = []
-        for arg in args:
+        inputs = []  # (position, tensor) for each argument that wants a gradient
+        for position, arg in enumerate(args):
             if isinstance(arg, Tensor):
                 arrays.append(arg.data)
                 if arg.requires_grad:
-                    needs_grad = True
+                    inputs.append((position, arg))
             else:
                 arrays.append(arg)
         out = self.forward(*arrays, **kwargs)
-        if type(out) is not np.ndarray:
+        if out.__class__ is not np.ndarray:
             out = np.asarray(out)
-        result = Tensor.__new__(Tensor)
+        result = _new_tensor(Tensor)
         result.data = out
         result.grad = None
         result._retains_grad = False
-        if needs_grad and grad_mode.enabled:
+        if inputs and grad_mode.enabled:
             result.requires_grad = True
-            parents = tuple(arg if isinstance(arg, Tensor) else None for arg in args)
-            result._node = Node(self, parents, tuple(arrays), kwargs, out)
+            result._node = Node(self, inputs, arrays, kwargs, out)
         else:
             result.requires_grad = False
             result._node = None

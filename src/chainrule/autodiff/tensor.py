@@ -34,6 +34,13 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     return array
 
 
+def shape_of(value: Any) -> tuple[int, ...]:
+    """The shape of a Tensor, array or nested list, without converting a Tensor."""
+    if isinstance(value, Tensor):
+        return value.data.shape
+    return np.shape(value)
+
+
 def _check_requires_grad(array: np.ndarray) -> None:
     if array.dtype.kind not in "fc":
         raise TypeError(
@@ -112,7 +119,9 @@ class Tensor:
         if requires_grad:
             _check_requires_grad(self.data)
         if self._node is not None and not requires_grad:
-            raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; use detach()")
+            raise RuntimeError(
+                "requires_grad_(False) is only allowed on leaf tensors; use detach()"
+            )
         self.requires_grad = bool(requires_grad)
         return self
 

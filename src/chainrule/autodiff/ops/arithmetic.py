@@ -78,7 +78,7 @@ def _neg_vjp(g, out, a):
 
 
 @defop("pow", formula="da = g * b * a^(b-1);  db = g * a^b * ln(a)")
-def pow(a, b):  # noqa: A001  (mirrors the operator's name)
+def pow(a, b):
     try:
         return a**b
     except ValueError:

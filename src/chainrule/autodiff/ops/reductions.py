@@ -22,7 +22,7 @@ def _expand(g: np.ndarray, a: np.ndarray, axis, keepdims: bool) -> np.ndarray:
 
 
 @defop("sum", formula="da = g broadcast over the summed axes")
-def sum(a, *, axis=None, keepdims=False):  # noqa: A001
+def sum(a, *, axis=None, keepdims=False):
     return np.sum(a, axis=axis, keepdims=keepdims)
 
 
@@ -50,7 +50,7 @@ def _extreme_vjp(g, out, a, axis, keepdims):
 
 
 @defop("max", formula="da = g at the maximum (shared among ties), 0 elsewhere")
-def max(a, *, axis=None, keepdims=False):  # noqa: A001
+def max(a, *, axis=None, keepdims=False):
     return np.max(a, axis=axis, keepdims=keepdims)
 
 
@@ -60,7 +60,7 @@ def _max_vjp(g, out, a, *, axis=None, keepdims=False):
 
 
 @defop("min", formula="da = g at the minimum (shared among ties), 0 elsewhere")
-def min(a, *, axis=None, keepdims=False):  # noqa: A001
+def min(a, *, axis=None, keepdims=False):
     return np.min(a, axis=axis, keepdims=keepdims)
 
 

@@ -71,9 +71,7 @@ def _unsqueeze_vjp(g, out, a, *, axis):
 def _is_basic(index) -> bool:
     """True for ints, slices, None and Ellipsis: indexing that cannot repeat an element."""
     parts = index if isinstance(index, tuple) else (index,)
-    return all(
-        isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts
-    )
+    return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts)
 
 
 @defop("getitem", formula="da = g scattered back to the indexed positions (repeats add up)")

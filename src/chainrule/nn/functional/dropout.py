@@ -38,8 +38,10 @@ def dropout(
     if not training or p == 0.0:
         return input
     data = input.data if isinstance(input, Tensor) else np.asarray(input)
-    rng = generator if isinstance(generator, np.random.Generator) else np.random.default_rng(
+    rng = (
         generator
+        if isinstance(generator, np.random.Generator)
+        else np.random.default_rng(generator)
     )
     if p == 1.0:
         mask = np.zeros(data.shape, dtype=data.dtype)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ...autodiff import Tensor
 from ...autodiff.registry import defop
+from ...autodiff.tensor import shape_of
 
 
 @defop("linear", formula="dx = g W;  dW = gᵀ x;  db = Σ_batch g")
@@ -35,12 +34,12 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     Shapes: input (..., in_features), weight (out_features, in_features),
     bias (out_features,) -> (..., out_features).
     """
-    w_shape = np.shape(weight)
-    x_shape = np.shape(input)
+    w_shape = shape_of(weight)
+    x_shape = shape_of(input)
     if len(w_shape) != 2:
         raise ValueError(f"linear expected weight (out_features, in_features), got shape {w_shape}")
     if not x_shape or x_shape[-1] != w_shape[1]:
         raise ValueError(f"linear expected input (..., {w_shape[1]}), got shape {x_shape}")
-    if bias is not None and np.shape(bias) != (w_shape[0],):
-        raise ValueError(f"linear expected bias ({w_shape[0]},), got shape {np.shape(bias)}")
+    if bias is not None and shape_of(bias) != (w_shape[0],):
+        raise ValueError(f"linear expected bias ({w_shape[0]},), got shape {shape_of(bias)}")
     return _linear(input, weight, bias)

@@ -1,0 +1,1 @@
+"""The ``chainrule`` command. Nothing in the library imports this package."""

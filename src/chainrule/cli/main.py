@@ -1,0 +1,92 @@
+"""Entry point of the ``chainrule`` command (also ``python -m chainrule``).
+
+Errors a user can cause end with a one-line message and exit code 2, never a
+traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from .._version import __version__
+
+EPILOG = textwrap.dedent(
+    """\
+    examples:
+      chainrule ops                 list every differentiable op and its VJP formula
+      chainrule ops sigmoid         show one op
+      chainrule --version
+    """
+)
+
+
+def _ops_command(args: argparse.Namespace) -> int:
+    import chainrule.nn.functional  # noqa: F401  (registers the network ops)
+    from chainrule.autodiff import REGISTRY
+
+    names = sorted(REGISTRY) if not args.names else args.names
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise UsageError(
+            f"unknown op {', '.join(unknown)}; known ops: {', '.join(sorted(REGISTRY))}"
+        )
+    width = max(len(n) for n in names)
+    for name in names:
+        print(f"{name:<{width}}  {REGISTRY[name].formula}")
+    return 0
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: reported in one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chainrule",
+        description="Train feedforward networks by backpropagation on NumPy, showing the work.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    ops = commands.add_parser(
+        "ops",
+        help="list the differentiable ops and their vector-Jacobian products",
+        description="List every registered op with the formula of its backward pass.",
+        epilog="example:\n  chainrule ops linear sigmoid mse_loss",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ops.add_argument("names", nargs="*", metavar="OP", help="ops to show (default: all)")
+    ops.set_defaults(handler=_ops_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.handler(args)
+    except UsageError as error:
+        if args.debug:
+            raise
+        print(f"chainrule: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("chainrule: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: not an error worth a traceback.
+        sys.stdout = open(os.devnull, "w")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

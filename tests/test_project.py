@@ -1,0 +1,78 @@
+"""Project-level promises: import layering, a NumPy-only core, README and CI in step."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "chainrule"
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    """Absolute names of the chainrule modules a file imports (relative imports resolved)."""
+    module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            found.add(name)
+    return {n for n in found if n.startswith("chainrule")}
+
+
+def test_autodiff_imports_nothing_above_it():
+    for path in (PACKAGE / "autodiff").rglob("*.py"):
+        for name in _imports(path):
+            assert name.startswith("chainrule.autodiff"), f"{path} imports {name}"
+
+
+def test_nothing_imports_the_cli():
+    for path in PACKAGE.rglob("*.py"):
+        if "cli" in path.relative_to(PACKAGE).parts or path.name == "__main__.py":
+            continue
+        for name in _imports(path):
+            assert not name.startswith("chainrule.cli"), f"{path} imports {name}"
+
+
+def test_core_import_needs_numpy_only():
+    code = (
+        "import sys, chainrule, chainrule.nn.functional; "
+        "heavy = {'torch', 'scipy', 'sklearn', 'matplotlib', 'pandas', 'tqdm', 'rich'}; "
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.S)
+    test_command = next(c for c in commands if "pytest" in c)
+    assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_console_script_and_module_entry_point():
+    done = subprocess.run(
+        [sys.executable, "-m", "chainrule", "--version"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith("chainrule ")
+    done = subprocess.run(
+        [sys.executable, "-m", "chainrule", "ops", "no_such_op"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "unknown op no_such_op" in done.stderr
