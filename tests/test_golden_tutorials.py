@@ -343,14 +343,15 @@ def _chain_reference(weights: list[float], lr: float):
     """Loss, gradients, stepped weights and stepped loss in plain Python floats."""
     n = len(CHAIN_DATA_X)
     product = math.prod(weights)
-    r = [product * x - y for x, y in zip(CHAIN_DATA_X, CHAIN_DATA_Y)]
+    r = [product * x - y for x, y in zip(CHAIN_DATA_X, CHAIN_DATA_Y, strict=True)]
     loss = sum(v * v for v in r) / n
-    dL_dprod = (2 / n) * sum(ri * xi for ri, xi in zip(r, CHAIN_DATA_X))
+    dL_dprod = (2 / n) * sum(ri * xi for ri, xi in zip(r, CHAIN_DATA_X, strict=True))
     grads = [dL_dprod * math.prod(w for j, w in enumerate(weights) if j != k)
              for k in range(len(weights))]
-    stepped = [w - lr * g for w, g in zip(weights, grads)]
+    stepped = [w - lr * g for w, g in zip(weights, grads, strict=True)]
     product2 = math.prod(stepped)
-    loss2 = sum((product2 * x - y) ** 2 for x, y in zip(CHAIN_DATA_X, CHAIN_DATA_Y)) / n
+    pairs = zip(CHAIN_DATA_X, CHAIN_DATA_Y, strict=True)
+    loss2 = sum((product2 * x - y) ** 2 for x, y in pairs) / n
     return loss, grads, stepped, product2, loss2
 
 
@@ -380,12 +381,12 @@ def test_linear_chain_abcd_all_ones():
 
 def test_linear_chain_abcd_one_step():
     lr = 1e-4
-    ref_loss, ref_grads, ref_stepped, _, ref_loss2 = _chain_reference([1.0] * 4, lr)
+    ref_loss, _, ref_stepped, _, ref_loss2 = _chain_reference([1.0] * 4, lr)
     ws, forward = _chain_tensors([1.0] * 4)
     forward()[1].backward()
     for w in ws:
         w.data -= lr * w.grad
-    for w, expected in zip(ws, ref_stepped):
+    for w, expected in zip(ws, ref_stepped, strict=True):
         assert w.item() == pytest.approx(expected, rel=1e-12)
         assert w.item() == pytest.approx(1.11826667, rel=1e-6)
     L2 = forward()[1].item()
@@ -396,7 +397,7 @@ def test_linear_chain_abcd_one_step():
 
 def test_linear_chain_a_to_z():
     lr = 1e-4
-    _, ref_grads, ref_stepped, ref_product2, ref_loss2 = _chain_reference([1.0] * 26, lr)
+    _, _, _, ref_product2, ref_loss2 = _chain_reference([1.0] * 26, lr)
     ws, forward = _chain_tensors([1.0] * 26)
     forward()[1].backward()
     for w in ws:  # at all-ones every weight sees the same gradient as in A..D
@@ -416,10 +417,10 @@ def test_linear_chain_unequal_weights_reuses_upstream_gradient():
     weights = [0.5, 1.5, 2.0, 0.8]
     loss, grads, _, _, _ = _chain_reference(weights, 0.0)
     ws, forward = _chain_tensors(weights)
-    out, L = forward()
+    _, L = forward()
     assert L.item() == pytest.approx(loss, rel=1e-12)
     L.backward()
-    for k, (w, expected) in enumerate(zip(ws, grads)):
+    for k, (w, expected) in enumerate(zip(ws, grads, strict=True)):
         assert float(w.grad) == pytest.approx(expected, rel=1e-12), "ABCD"[k]
     # The gradients really differ from node to node (no accidental all-equal answer).
     assert len({round(float(w.grad), 6) for w in ws}) == 4

@@ -135,10 +135,25 @@ def test_activation(name, scale):
 
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
-def test_activation_scalar_and_3d(name):
+def test_activation_3d(name):
     cr_fn, t_fn = ACTIVATIONS[name]
-    compare(cr_fn, t_fn, [np.array(0.7)])
     compare(cr_fn, t_fn, [_rng(5).standard_normal((2, 3, 4)) * 2])
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+@pytest.mark.parametrize("value", [0.7, -2.5])
+def test_activation_0d(name, value):
+    cr_fn, t_fn = ACTIVATIONS[name]
+    compare(cr_fn, t_fn, [np.array(value)])
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.7])
+def test_elu_negative_tail_gradient_relative(alpha):
+    # PyTorch differentiates elu as alpha·e^x for x <= 0, exact to the last bit even where
+    # it is tiny; the absolute tolerance used elsewhere would hide a relative error here.
+    x = np.array([-5.0, -20.0, -30.0, -50.0])
+    compare(lambda a: F.elu(a, alpha=alpha), lambda a: TF.elu(a, alpha=alpha), [x],
+            rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("fn_name", ["softmax", "log_softmax"])
@@ -269,26 +284,48 @@ def test_binary_cross_entropy(reduction, weighted):
                 [p, y], diff=(0, 1))
 
 
+_EDGE_P = np.array([0.0, 1.0, 0.0, 1.0, 0.25, 0.9, 1e-8, 1 - 1e-8])
+_EDGE_Y = np.array([0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
+
+
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_binary_cross_entropy_exact_zero_and_one(reduction):
     # Inputs at exactly 0 and 1 (PyTorch clamps log at -100), hard 0/1 targets.
-    p = np.array([0.0, 1.0, 0.0, 1.0, 0.25, 0.9, 1e-8, 1 - 1e-8])
-    y = np.array([0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
+    p, y = _EDGE_P, _EDGE_Y
     grads, t_grads = compare(
         lambda a, b: F.binary_cross_entropy(a, b, reduction=reduction),
         lambda a, b: TF.binary_cross_entropy(a, b, reduction=reduction),
-        [p, y], diff=(0, 1), skip_grad=(1,))
+        [p, y], diff=(0, 1), skip_grad=(0, 1))
+    interior = (p > 0) & (p < 1)
+    upstream = _rng(1234).standard_normal(() if reduction != "none" else p.shape)
+    scale = np.broadcast_to(upstream / p.size if reduction == "mean" else upstream, p.shape)
+
+    # Input gradient: exact where 0 < p < 1; where p(1-p) = 0 it is (p - y) / 1e-12 (the
+    # floor; see test_binary_cross_entropy_gradient_floor_matches_torch for torch's float32
+    # rounding of that constant), and exactly 0 where p == y.
+    g_input, t_input = grads[0], t_grads[0]
+    np.testing.assert_allclose(g_input[interior], t_input[interior], rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(g_input[~interior], (scale * (p - y) / 1e-12)[~interior],
+                               rtol=RTOL)
+    assert np.all(g_input[p == y] == 0)
+
     # The target's gradient is -(log p - log(1-p)). PyTorch evaluates it unclamped (±inf at
     # p in {0, 1}); chainrule differentiates the clamped loss it computes (±100), so
     # compare the interior exactly and the saturated entries to the clamped slope.
     g_target, t_target = grads[1], t_grads[1]
-    interior = (p > 0) & (p < 1)
     np.testing.assert_allclose(g_target[interior], t_target[interior], rtol=RTOL, atol=ATOL)
-    upstream = _rng(1234).standard_normal(() if reduction != "none" else p.shape)
-    scale = upstream / p.size if reduction == "mean" else upstream
-    expected_edges = -np.broadcast_to(scale, p.shape) * np.where(p == 0, -100.0, 100.0)
+    expected_edges = -scale * np.where(p == 0, -100.0, 100.0)
     np.testing.assert_allclose(g_target[~interior], expected_edges[~interior], rtol=RTOL)
     assert np.all(np.isfinite(g_target))
+
+
+def test_binary_cross_entropy_gradient_floor_matches_torch():
+    # PyTorch floors p(1-p) at EPSILON = 1e-12 *as a float32 constant*
+    # (9.99999996e-13), so at p in {0, 1} its input gradient is -1/9.99999996e-13, not
+    # -1e12: they differ by 4e-9 relative, far above the 1e-12 promised elsewhere.
+    compare(lambda a, b: F.binary_cross_entropy(a, b, reduction="none"),
+            lambda a, b: TF.binary_cross_entropy(a, b, reduction="none"),
+            [_EDGE_P, _EDGE_Y], diff=(0,))
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -471,16 +508,18 @@ def test_cross_entropy_accepts_tensor_weight_and_long_target():
 
 
 # -- core tensor ops ----------------------------------------------------------------------
-@pytest.mark.parametrize("dim", [None, 0, 1, -1, (0, 2), (-1, 0)])
+@pytest.mark.parametrize("op", ["sum", "mean"])
+def test_sum_mean_all(op):
+    x = _rng(70).standard_normal((3, 4, 2))
+    compare(lambda a: getattr(cr, op)(a), lambda a: getattr(torch, op)(a), [x])
+    compare(lambda a: getattr(a, op)(), lambda a: getattr(a, op)(), [x])
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1, (0, 2), (-1, 0)])
 @pytest.mark.parametrize("keepdim", [False, True])
 @pytest.mark.parametrize("op", ["sum", "mean"])
 def test_sum_mean(op, dim, keepdim):
     x = _rng(70).standard_normal((3, 4, 2))
-    if dim is None:
-        if keepdim:
-            pytest.skip("torch's full reduction has no keepdim form")
-        compare(lambda a: getattr(cr, op)(a), lambda a: getattr(torch, op)(a), [x])
-        return
     compare(lambda a: getattr(cr, op)(a, dim=dim, keepdims=keepdim),
             lambda a: getattr(torch, op)(a, dim=dim, keepdim=keepdim), [x])
     compare(lambda a: getattr(a, op)(axis=dim, keepdims=keepdim),

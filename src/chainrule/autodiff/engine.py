@@ -1,6 +1,6 @@
 """Reverse-mode differentiation: the graph node, grad mode, and the backward walk.
 
-The backward walk is iterative (an explicit stack), so a chain of 100,000 ops
+The backward walk is iterative (an explicit heap of pending nodes), so a chain of 100,000 ops
 backpropagates without touching Python's recursion limit. Broadcasting is undone
 here, once, so no op's VJP has to care about it.
 
@@ -13,10 +13,13 @@ update it in place.
 
 from __future__ import annotations
 
+import itertools
+import os
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,6 +41,18 @@ class _GradMode:
 grad_mode = _GradMode()
 
 
+_creation_order = itertools.count()
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _user_frames() -> list[traceback.FrameSummary]:
+    """The call stack up to the innermost frame outside chainrule: where the user made an op."""
+    frames = traceback.extract_stack()
+    while frames and os.path.abspath(frames[-1].filename).startswith(_PACKAGE_DIR + os.sep):
+        frames.pop()
+    return frames
+
+
 class Node:
     """One recorded op application: what produced a tensor and what its VJP needs.
 
@@ -46,7 +61,7 @@ class Node:
     the forward's result, which many VJPs reuse (σ' = σ(1−σ) needs only σ).
     """
 
-    __slots__ = ("args", "inputs", "kwargs", "op", "out", "trace")
+    __slots__ = ("args", "inputs", "kwargs", "op", "out", "seq", "trace")
 
     def __init__(self, op: Op, inputs: list, args: list, kwargs: dict, out: np.ndarray):
         self.op = op
@@ -54,7 +69,8 @@ class Node:
         self.args = args
         self.kwargs = kwargs
         self.out = out
-        self.trace = traceback.extract_stack()[:-3] if grad_mode.anomaly else None
+        self.seq = next(_creation_order)
+        self.trace = _user_frames() if grad_mode.anomaly else None
 
     @property
     def released(self) -> bool:
@@ -89,9 +105,18 @@ def listen_backward(callback: Callable[[BackwardEvent], None]) -> Iterator[None]
 
 
 class no_grad:
-    """Context manager and decorator: ops inside record no graph (like ``torch.no_grad``)."""
+    """Context manager and decorator: ops inside record no graph (like ``torch.no_grad``).
+
+    Works as ``with no_grad():``, ``@no_grad()`` and the bare ``@no_grad``.
+    """
 
     _target = False
+
+    def __new__(cls, *args: Any) -> Any:
+        instance = super().__new__(cls)
+        if len(args) == 1 and callable(args[0]) and cls is not set_grad_enabled:
+            return instance(args[0])  # used as a bare decorator
+        return instance
 
     def __enter__(self) -> None:
         self._previous = grad_mode.enabled
@@ -117,12 +142,31 @@ class enable_grad(no_grad):
 
 
 class set_grad_enabled(no_grad):
-    """``with set_grad_enabled(flag):`` records a graph only when ``flag`` is true."""
+    """Record a graph only when ``mode`` is true: ``with set_grad_enabled(flag):``.
+
+    Like PyTorch, a plain call ``set_grad_enabled(False)`` also switches the mode
+    at once; as a context manager or decorator the previous mode comes back after.
+    """
 
     def __init__(self, mode: bool) -> None:
         self._target = bool(mode)
-        self._previous = grad_mode.enabled
-        grad_mode.enabled = self._target  # also works as a plain call, as in PyTorch
+        self._outer = grad_mode.enabled  # the mode to restore after a with-block
+        grad_mode.enabled = self._target
+
+    def __enter__(self) -> None:
+        self._previous = self._outer
+
+    def __call__(self, fn: Callable) -> Callable:
+        grad_mode.enabled = self._outer  # decorating must not change the mode now
+        target = self._target
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_grad_enabled(target):
+                return fn(*args, **kwargs)
+
+        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
+        wrapper.__doc__ = fn.__doc__
+        return wrapper
 
 
 def is_grad_enabled() -> bool:
@@ -177,29 +221,12 @@ def _ones(shape: tuple, dtype: np.dtype) -> np.ndarray:
     return ones
 
 
-def _topological_order(root: Node) -> list[Node]:
-    """Nodes reachable from ``root`` in post-order (inputs before users), iteratively."""
-    order: list[Node] = []
-    seen = {root}
-    stack: list[tuple[Node, bool]] = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if node.inputs is None:
-            raise GraphFreedError(
-                f"backward reached op '{node.op.name}' whose saved values were already released "
-                "by an earlier backward(); pass retain_graph=True to the first call to "
-                "backpropagate through the same graph twice"
-            )
-        stack.append((node, True))
-        for _, parent in node.inputs:
-            child = parent._node
-            if child is not None and child not in seen:
-                seen.add(child)
-                stack.append((child, False))
-    return order
+def _freed(node: Node) -> GraphFreedError:
+    return GraphFreedError(
+        f"backward reached op '{node.op.name}' whose saved values were already released "
+        "by an earlier backward(); pass retain_graph=True to the first call to "
+        "backpropagate through the same graph twice"
+    )
 
 
 def _describe_nonfinite(array: np.ndarray) -> str:
@@ -251,30 +278,35 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
         root.grad = seed.copy() if root.grad is None else root.grad + seed
         return
 
-    order = _topological_order(root_node)
+    # Nodes are numbered as they are created, and every node is created after its
+    # inputs, so visiting pending nodes from the highest number down is a reverse
+    # topological order: a node is processed only after everything that used it.
+    # One heap replaces the separate sort pass; a pure chain keeps it at one entry.
     grads: dict[Node, np.ndarray] = {root_node: seed}
+    pending: list[tuple[int, Node]] = [(-root_node.seq, root_node)]
     # Non-leaf tensors that asked for their gradient (retain_grad), by node.
     retained: dict[Node, Tensor] = {root_node: root} if root._retains_grad else {}
     emit = _listeners[:] if _listeners else None
     anomaly = grad_mode.anomaly
 
-    for node in reversed(order):
-        g = grads.pop(node, None)
-        if g is None:  # no path from the root carries gradient here
-            continue
+    while pending:
+        node = heappop(pending)[1]
+        g = grads.pop(node)
+        if node.inputs is None:
+            raise _freed(node)
         if retained:
             keeper = retained.pop(node, None)
             if keeper is not None:
                 keeper.grad = g.copy() if keeper.grad is None else keeper.grad + g
         results = node.op.vjp(g, node.out, *node.args, **node.kwargs)
-        if type(results) is not tuple:
+        if results.__class__ is not tuple:
             results = (results,)
         sent = [None] * len(node.args) if emit else None
         for position, parent in node.inputs:
             gi = results[position]
             if gi is None:
                 continue
-            if type(gi) is not np.ndarray:
+            if gi.__class__ is not np.ndarray:
                 gi = np.asarray(gi)
             data = parent.data
             if gi.shape != data.shape:
@@ -292,7 +324,11 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
                 parent.grad = gi if parent.grad is None else parent.grad + gi
             else:
                 previous = grads.get(child)
-                grads[child] = gi if previous is None else previous + gi
+                if previous is None:
+                    grads[child] = gi
+                    heappush(pending, (-child.seq, child))
+                else:
+                    grads[child] = previous + gi
                 if parent._retains_grad:
                     retained[child] = parent
         if emit is not None:

@@ -84,9 +84,9 @@ def _cos_vjp(g, out, a):
 
 @defop("sigmoid", formula="da = g * σ(a)(1 − σ(a))")
 def sigmoid(a):
-    # σ(a) = e^min(a,0) / (1 + e^-|a|): neither exponent is positive, so nothing
-    # overflows, and no branch loses precision (it is the usual two-branch form).
-    return np.exp(np.minimum(a, 0.0)) / (1.0 + np.exp(-np.abs(a)))
+    # σ(a) = exp(−log(1 + e^−a)) and logaddexp(0, −a) = log(1 + e^−a) never
+    # overflows: no branches, exact limits 0 and 1, four ufunc calls.
+    return np.exp(np.negative(np.logaddexp(0.0, np.negative(a))))
 
 
 @sigmoid.defvjp

@@ -77,7 +77,8 @@ def var(a, *, axis=None, correction=1, keepdims=False):
 @var.defvjp
 def _var_vjp(g, out, a, *, axis=None, correction=1, keepdims=False):
     centered = a - np.mean(a, axis=axis, keepdims=True)
-    scale = 2.0 / (_count(a.shape, axis) - correction)
+    dof = _count(a.shape, axis) - correction
+    scale = 2.0 / dof if dof > 0 else np.nan  # as the forward: no degrees of freedom, NaN
     return _expand(g, a, axis, keepdims) * centered * scale
 
 

@@ -29,7 +29,7 @@ def permute(a, *, axes):
 
 @permute.defvjp
 def _permute_vjp(g, out, a, *, axes):
-    return np.transpose(g, np.argsort(axes))
+    return np.transpose(g, np.argsort([axis % g.ndim for axis in axes]))
 
 
 @defop("expand", formula="da = g summed over the expanded axes")

@@ -16,6 +16,13 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GELU_CUBIC = 0.044715
 
 
+def _normal_cdf(a: np.ndarray) -> np.ndarray:
+    """Φ(a) = ½(1 + erf(a/√2)) in a's floating dtype (0-d inputs included)."""
+    dtype = np.result_type(a, np.float32)
+    erf = np.asarray(_erf(np.asarray(a, dtype=np.float64) / math.sqrt(2.0)), dtype=np.float64)
+    return (0.5 * (1.0 + erf)).astype(dtype, copy=False)
+
+
 def _stable_sigmoid(z: np.ndarray) -> np.ndarray:
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1, e) / (1 + e)
@@ -31,7 +38,7 @@ def _leaky_relu_vjp(g, out, a, *, negative_slope):
     return np.where(a > 0, g, g * negative_slope)
 
 
-@defop("elu", formula="da = g if a > 0 else g * (elu(a) + alpha)")
+@defop("elu", formula="da = g if a > 0 else g * alpha * exp(a)")
 def _elu(a, *, alpha):
     # expm1 only sees the non-positive part, so large inputs cannot overflow.
     return np.where(a > 0, a, alpha * np.expm1(np.minimum(a, 0)))
@@ -39,7 +46,8 @@ def _elu(a, *, alpha):
 
 @_elu.defvjp
 def _elu_vjp(g, out, a, *, alpha):
-    return np.where(a > 0, g, g * (out + alpha))
+    # alpha·eᵃ directly: out + alpha would cancel to zero deep in the negative tail.
+    return np.where(a > 0, g, g * alpha * np.exp(np.minimum(a, 0)))
 
 
 @defop("gelu", formula="da = g * (Φ(a) + a φ(a))   (tanh form: its exact derivative)")
@@ -47,8 +55,7 @@ def _gelu(a, *, approximate):
     if approximate == "tanh":
         inner = _SQRT_2_OVER_PI * (a + _GELU_CUBIC * a**3)
         return 0.5 * a * (1 + np.tanh(inner))
-    cdf = 0.5 * (1 + _erf(a / math.sqrt(2.0)).astype(np.result_type(a, np.float32)))
-    return a * cdf
+    return a * _normal_cdf(a)
 
 
 @_gelu.defvjp
@@ -57,9 +64,8 @@ def _gelu_vjp(g, out, a, *, approximate):
         t = np.tanh(_SQRT_2_OVER_PI * (a + _GELU_CUBIC * a**3))
         slope = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * a * a)
         return g * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * slope)
-    cdf = 0.5 * (1 + _erf(a / math.sqrt(2.0)).astype(g.dtype))
     pdf = _INV_SQRT_2PI * np.exp(-0.5 * a * a)
-    return g * (cdf + a * pdf)
+    return g * (_normal_cdf(a) + a * pdf)
 
 
 @defop("softplus", formula="da = g * σ(beta·a)  (g above the threshold)")

@@ -72,14 +72,18 @@ def _pointwise_loss(
 @defop("mse_loss", formula="dinput = 2 (x − y) · g;  dtarget = −dinput")
 def _mse(input, target, *, reduction, param):
     d = input - target
-    return _reduce(d * d, reduction)
+    if reduction == "none":
+        return d * d
+    total = np.vdot(d, d)  # Σ d² in one call
+    return total if reduction == "sum" else total / d.size
 
 
 @_mse.defvjp
 def _mse_vjp(g, out, input, target, *, reduction, param):
     # The most common loss gets a hand-fused VJP: one subtraction, one product.
     grad = input - target
-    grad *= 2 * _spread(g, reduction, np.size(input))
+    scale = _spread(g, reduction, np.size(input))
+    grad *= 2.0 * (float(scale) if scale.ndim == 0 else scale)
     return grad, -grad
 
 
@@ -144,7 +148,8 @@ def _clamped_log(p: np.ndarray) -> np.ndarray:
     return np.maximum(np.log(np.maximum(p, tiny)), -100)
 
 
-_BCE_EPSILON = 1e-12  # PyTorch's floor on p(1 − p) in the gradient
+# PyTorch's floor on p(1 − p) in the gradient: 1e-12 held as a float32 constant.
+_BCE_EPSILON = float(np.float32(1e-12))
 
 
 @defop(
@@ -224,10 +229,11 @@ def binary_cross_entropy(
     _check_reduction("binary_cross_entropy", reduction)
     _check_same_shape("binary_cross_entropy", input, target)
     p = input.data if isinstance(input, Tensor) else np.asarray(input)
-    if p.size and (np.min(p) < 0 or np.max(p) > 1):  # NaN compares False: reported below
+    if not np.all((p >= 0) & (p <= 1)):  # NaN fails both comparisons, so it is caught too
+        bad = p[~((p >= 0) & (p <= 1))]
         raise ValueError(
-            f"binary_cross_entropy expected probabilities in [0, 1], got values from "
-            f"{np.min(p):.6g} to {np.max(p):.6g} (apply sigmoid, or use "
+            f"binary_cross_entropy expected probabilities in [0, 1], got {bad.size} value(s) "
+            f"outside it, e.g. {bad.flat[0]:.6g} (apply sigmoid, or use "
             "binary_cross_entropy_with_logits on the raw scores)"
         )
     return _bce(input, target, _plain(weight), reduction=reduction)
