@@ -300,12 +300,13 @@ def test_binary_cross_entropy_exact_zero_and_one(reduction):
     upstream = _rng(1234).standard_normal(() if reduction != "none" else p.shape)
     scale = np.broadcast_to(upstream / p.size if reduction == "mean" else upstream, p.shape)
 
-    # Input gradient: exact where 0 < p < 1; where p(1-p) = 0 it is (p - y) / 1e-12 (the
-    # floor; see test_binary_cross_entropy_gradient_floor_matches_torch for torch's float32
-    # rounding of that constant), and exactly 0 where p == y.
+    # Input gradient: PyTorch's everywhere. Where p(1-p) = 0 it is (p - y) / EPSILON with
+    # PyTorch's floor EPSILON = float32(1e-12) (see
+    # test_binary_cross_entropy_gradient_floor_matches_torch), and exactly 0 where p == y.
     g_input, t_input = grads[0], t_grads[0]
-    np.testing.assert_allclose(g_input[interior], t_input[interior], rtol=RTOL, atol=ATOL)
-    np.testing.assert_allclose(g_input[~interior], (scale * (p - y) / 1e-12)[~interior],
+    np.testing.assert_allclose(g_input, t_input, rtol=RTOL, atol=ATOL)
+    floor = float(np.float32(1e-12))
+    np.testing.assert_allclose(g_input[~interior], (scale * (p - y) / floor)[~interior],
                                rtol=RTOL)
     assert np.all(g_input[p == y] == 0)
 

@@ -48,6 +48,11 @@ def resolve_axis(axis: Any = None, dim: Any = None, name: str = "axis") -> Any:
     return chosen
 
 
+def resolve_keepdims(keepdims: bool, keepdim: bool | None) -> bool:
+    """NumPy's ``keepdims`` or PyTorch's ``keepdim``."""
+    return bool(keepdims if keepdim is None else keepdim)
+
+
 def _shape_args(shape: tuple) -> tuple:
     """Accept both ``f(2, 3)`` and ``f((2, 3))``."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -55,24 +60,60 @@ def _shape_args(shape: tuple) -> tuple:
     return tuple(shape)
 
 
-def sum(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
+def sum(
+    x: TensorLike,
+    axis: Any = None,
+    keepdims: bool = False,
+    *,
+    dim: Any = None,
+    keepdim: bool | None = None,
+) -> Tensor:
     """Sum over ``axis``/``dim`` (all elements by default)."""
-    return reductions.sum(x, axis=resolve_axis(axis, dim, "sum"), keepdims=keepdims)
+    return reductions.sum(
+        x, axis=resolve_axis(axis, dim, "sum"), keepdims=resolve_keepdims(keepdims, keepdim)
+    )
 
 
-def mean(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
+def mean(
+    x: TensorLike,
+    axis: Any = None,
+    keepdims: bool = False,
+    *,
+    dim: Any = None,
+    keepdim: bool | None = None,
+) -> Tensor:
     """Arithmetic mean over ``axis``/``dim``."""
-    return reductions.mean(x, axis=resolve_axis(axis, dim, "mean"), keepdims=keepdims)
+    return reductions.mean(
+        x, axis=resolve_axis(axis, dim, "mean"), keepdims=resolve_keepdims(keepdims, keepdim)
+    )
 
 
-def max(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
+def max(
+    x: TensorLike,
+    axis: Any = None,
+    keepdims: bool = False,
+    *,
+    dim: Any = None,
+    keepdim: bool | None = None,
+) -> Tensor:
     """Largest value over ``axis``/``dim`` — the values only, like ``torch.amax``/``np.max``."""
-    return reductions.max(x, axis=resolve_axis(axis, dim, "max"), keepdims=keepdims)
+    return reductions.max(
+        x, axis=resolve_axis(axis, dim, "max"), keepdims=resolve_keepdims(keepdims, keepdim)
+    )
 
 
-def min(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
+def min(
+    x: TensorLike,
+    axis: Any = None,
+    keepdims: bool = False,
+    *,
+    dim: Any = None,
+    keepdim: bool | None = None,
+) -> Tensor:
     """Smallest value over ``axis``/``dim`` — the values only, like ``torch.amin``/``np.min``."""
-    return reductions.min(x, axis=resolve_axis(axis, dim, "min"), keepdims=keepdims)
+    return reductions.min(
+        x, axis=resolve_axis(axis, dim, "min"), keepdims=resolve_keepdims(keepdims, keepdim)
+    )
 
 
 def var(
@@ -81,6 +122,7 @@ def var(
     keepdims: bool = False,
     *,
     dim: Any = None,
+    keepdim: bool | None = None,
     correction: int | None = None,
     unbiased: bool | None = None,
     ddof: int | None = None,
@@ -96,7 +138,10 @@ def var(
         raise TypeError("var: pass only one of correction=, unbiased= or ddof=")
     chosen = given[0] if given else 1
     return reductions.var(
-        x, axis=resolve_axis(axis, dim, "var"), correction=chosen, keepdims=keepdims
+        x,
+        axis=resolve_axis(axis, dim, "var"),
+        correction=chosen,
+        keepdims=resolve_keepdims(keepdims, keepdim),
     )
 
 
@@ -118,10 +163,17 @@ def log_softmax(x: TensorLike, dim: int | None = None, *, axis: int | None = Non
 
 
 def logsumexp(
-    x: TensorLike, dim: Any = None, keepdims: bool = False, *, axis: Any = None
+    x: TensorLike,
+    dim: Any = None,
+    keepdims: bool = False,
+    *,
+    axis: Any = None,
+    keepdim: bool | None = None,
 ) -> Tensor:
     """log Σ exp(x) along ``dim``, computed with the max factored out."""
-    return reductions.logsumexp(x, axis=resolve_axis(axis, dim, "logsumexp"), keepdims=keepdims)
+    return reductions.logsumexp(
+        x, axis=resolve_axis(axis, dim, "logsumexp"), keepdims=resolve_keepdims(keepdims, keepdim)
+    )
 
 
 def reshape(x: TensorLike, *shape: Any) -> Tensor:
@@ -344,6 +396,7 @@ __all__ = [
     "relu",
     "reshape",
     "resolve_axis",
+    "resolve_keepdims",
     "sigmoid",
     "sin",
     "softmax",

@@ -58,24 +58,28 @@ def _iter(self: Tensor):
         yield self[i]
 
 
-def _max(self: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
-    return fn.max(self, axis, keepdims, dim=dim)
+def _argmax(
+    self: Tensor,
+    axis: Any = None,
+    keepdims: bool = False,
+    *,
+    dim: Any = None,
+    keepdim: bool | None = None,
+) -> Tensor:
+    keep = fn.resolve_keepdims(keepdims, keepdim)
+    return Tensor(np.argmax(self.data, axis=fn.resolve_axis(axis, dim), keepdims=keep))
 
 
-def _min(self: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
-    return fn.min(self, axis, keepdims, dim=dim)
-
-
-def _sum(self: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
-    return fn.sum(self, axis, keepdims, dim=dim)
-
-
-def _argmax(self: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
-    return Tensor(np.argmax(self.data, axis=fn.resolve_axis(axis, dim), keepdims=keepdims))
-
-
-def _argmin(self: Tensor, axis: Any = None, keepdims: bool = False, *, dim: Any = None) -> Tensor:
-    return Tensor(np.argmin(self.data, axis=fn.resolve_axis(axis, dim), keepdims=keepdims))
+def _argmin(
+    self: Tensor,
+    axis: Any = None,
+    keepdims: bool = False,
+    *,
+    dim: Any = None,
+    keepdim: bool | None = None,
+) -> Tensor:
+    keep = fn.resolve_keepdims(keepdims, keepdim)
+    return Tensor(np.argmin(self.data, axis=fn.resolve_axis(axis, dim), keepdims=keep))
 
 
 def _expand_as(self: Tensor, other: Any) -> Tensor:
@@ -116,16 +120,15 @@ _BINDINGS = {
     "__setitem__": _setitem,
     "__iter__": _iter,
     "T": property(lambda self: fn.transpose(self)),
-    "sum": _sum,
-    "mean": lambda self, axis=None, keepdims=False, *, dim=None: fn.mean(
-        self, axis, keepdims, dim=dim
-    ),
-    "max": _max,
-    "min": _min,
-    "amax": _max,
-    "amin": _min,
-    "var": lambda self, axis=None, keepdims=False, **kw: fn.var(self, axis, keepdims, **kw),
-    "std": lambda self, axis=None, keepdims=False, **kw: fn.std(self, axis, keepdims, **kw),
+    # Reductions take the function's arguments: axis/dim, keepdims/keepdim, ...
+    "sum": lambda self, *args, **kwargs: fn.sum(self, *args, **kwargs),
+    "mean": lambda self, *args, **kwargs: fn.mean(self, *args, **kwargs),
+    "max": lambda self, *args, **kwargs: fn.max(self, *args, **kwargs),
+    "min": lambda self, *args, **kwargs: fn.min(self, *args, **kwargs),
+    "amax": lambda self, *args, **kwargs: fn.max(self, *args, **kwargs),
+    "amin": lambda self, *args, **kwargs: fn.min(self, *args, **kwargs),
+    "var": lambda self, *args, **kwargs: fn.var(self, *args, **kwargs),
+    "std": lambda self, *args, **kwargs: fn.std(self, *args, **kwargs),
     "argmax": _argmax,
     "argmin": _argmin,
     "any": _any,
@@ -142,9 +145,7 @@ _BINDINGS = {
     "relu": lambda self: fn.relu(self),
     "softmax": lambda self, dim=None, *, axis=None: fn.softmax(self, dim, axis=axis),
     "log_softmax": lambda self, dim=None, *, axis=None: fn.log_softmax(self, dim, axis=axis),
-    "logsumexp": lambda self, dim=None, keepdims=False, *, axis=None: fn.logsumexp(
-        self, dim, keepdims, axis=axis
-    ),
+    "logsumexp": lambda self, *args, **kwargs: fn.logsumexp(self, *args, **kwargs),
     "pow": lambda self, exponent: ar.pow(self, exponent),
     "matmul": lambda self, other: ar.matmul(self, other),
     "maximum": lambda self, other: fn.maximum(self, other),
