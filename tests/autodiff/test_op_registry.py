@@ -206,6 +206,9 @@ for op, fn in [("sum", cr.sum), ("mean", cr.mean)]:
     case(op, "list dim [1,2]", lambda a, fn=fn: fn(a, dim=[1, 2]), rand(2, 3, 4))
     case(op, "scalar input", fn, rand())
     case(op, "method dim=0", lambda a, op=op: getattr(a, op)(dim=0), rand(3, 4))
+    case(op, "torch keepdim=True", lambda a, fn=fn: fn(a, dim=-1, keepdim=True), rand(2, 3, 4))
+    case(op, "method keepdim=True", lambda a, op=op: getattr(a, op)(dim=0, keepdim=True),
+         rand(3, 4))
 
 for op, fn in [("max", cr.max), ("min", cr.min)]:
     case(op, "all", fn, distinct(3, 4))
@@ -218,6 +221,8 @@ for op, fn in [("max", cr.max), ("min", cr.min)]:
          lambda a, fn=fn: fn(a, axis=(-1, 0), keepdims=True), distinct(2, 3, 4))
     case(op, "method dim=-2", lambda a, op=op: getattr(a, op)(dim=-2), distinct(2, 3, 4))
     case(op, "amax/amin method", lambda a, op=op: getattr(a, "a" + op)(1), distinct(3, 4))
+    case(op, "torch keepdim=True", lambda a, fn=fn: fn(a, dim=(0, 1), keepdim=True),
+         distinct(2, 3, 4))
 
 case("var", "all (unbiased)", cr.var, rand(3, 4))
 case("var", "all biased keepdims", lambda a: cr.var(a, keepdims=True, correction=0), rand(3, 4))
@@ -228,6 +233,7 @@ case("var", "tuple axis (0,2) ddof=0", lambda a: cr.var(a, axis=(0, 2), ddof=0),
 case("var", "tuple axis (-1,-2) correction=2",
      lambda a: cr.var(a, axis=(-1, -2), correction=2), rand(2, 3, 4))
 case("var", "method", lambda a: a.var(1), rand(3, 4))
+case("var", "torch keepdim=True", lambda a: cr.var(a, dim=1, keepdim=True), rand(3, 4))
 
 for op, fn in [("softmax", cr.softmax), ("log_softmax", cr.log_softmax)]:
     case(op, "default dim (last)", fn, rand(3, 4))
@@ -245,6 +251,8 @@ case("logsumexp", "dim=0 keepdims", lambda a: cr.logsumexp(a, 0, keepdims=True),
 case("logsumexp", "dim=-1 of 3-D", lambda a: cr.logsumexp(a, dim=-1), rand(2, 3, 4))
 case("logsumexp", "tuple axis (0,2)", lambda a: cr.logsumexp(a, axis=(0, 2)), rand(2, 3, 4))
 case("logsumexp", "all keepdims", lambda a: cr.logsumexp(a, keepdims=True), rand(2, 3))
+case("logsumexp", "torch keepdim=True", lambda a: cr.logsumexp(a, dim=-1, keepdim=True),
+     rand(2, 3))
 case("logsumexp", "large values method",
      lambda a: a.logsumexp(-1), leaf([[1000.0, 1001.0, 999.5], [-1000.0, -1002.0, -999.0]]))
 
@@ -308,7 +316,8 @@ case("stack", "dim=-1", lambda a, b, c: cr.stack([a, b, c], dim=-1), rand(2, 3),
      rand(2, 3))
 case("stack", "dim=1 same tensor twice", lambda a: cr.stack([a, a * 2], dim=1), rand(2, 3))
 case("stack", "scalars", lambda a, b: cr.stack([a, b]), rand(), rand())
-case("stack", "axis=-2 with constant", lambda a: cr.stack([a, np.zeros((4, 3))], axis=-2), rand(4, 3))
+case("stack", "axis=-2 with constant", lambda a: cr.stack([a, np.zeros((4, 3))], axis=-2),
+     rand(4, 3))
 
 # -- nn.functional: linear and activations ------------------------------------------
 case("linear", "2-D with bias", F.linear, rand(4, 3), rand(5, 3), rand(5))
@@ -405,8 +414,8 @@ _IDX = labels(5, classes=4)
 _IDX_IGNORED = np.array([0, -100, 3, 1, -100])
 _IDX_3D = labels(2, 3, classes=4)
 _W4 = const([0.2, 1.0, 2.5, 0.7])
+ce = F.cross_entropy
 for r in REDUCTIONS:
-    ce = F.cross_entropy
     case("cross_entropy", f"{r} class indices", lambda x, r=r: ce(x, _IDX, reduction=r),
          rand(5, 4))
     case("cross_entropy", f"{r} weight", lambda x, r=r: ce(x, _IDX, weight=_W4, reduction=r),
@@ -435,6 +444,9 @@ for r in REDUCTIONS:
          rand(2, 3, 2, 2))
     case("cross_entropy", f"{r} single sample (C,)",
          lambda x, r=r: ce(x, np.array(2), reduction=r), rand(4))
+    case("cross_entropy", f"{r} single sample (C,) probability target grad",
+         lambda x, y, r=r: ce(x, y, label_smoothing=0.05, reduction=r), rand(4),
+         simplex(4, axis=0))
 
     case("nll_loss", f"{r} raw log-probs", lambda x, r=r: F.nll_loss(x, _IDX, reduction=r),
          rand(5, 4))

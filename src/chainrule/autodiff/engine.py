@@ -70,7 +70,8 @@ class Node:
         self.kwargs = kwargs
         self.out = out
         self.seq = next(_creation_order)
-        self.trace = _user_frames() if grad_mode.anomaly else None
+        if grad_mode.anomaly:  # read with getattr: unset unless anomaly mode was on
+            self.trace = _user_frames()
 
     @property
     def released(self) -> bool:
@@ -201,7 +202,9 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     kept = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     if kept:
         grad = grad.sum(axis=kept, keepdims=True)
-    return grad.reshape(shape)
+    if grad.shape != shape:  # never reshape silently: that would hide a wrong VJP
+        raise ValueError(f"a gradient of shape {grad.shape} cannot be summed down to {shape}")
+    return grad
 
 
 _ONES: dict[tuple, np.ndarray] = {}
@@ -239,8 +242,9 @@ def _anomaly_check(node: Node, position: int, grad: np.ndarray, incoming: np.nda
     if np.all(np.isfinite(grad)):
         return
     where = ""
-    if node.trace:
-        frame = node.trace[-1]
+    trace = getattr(node, "trace", None)
+    if trace:
+        frame = trace[-1]
         where = f", created at {frame.filename}:{frame.lineno} ({frame.line})"
     upstream = "finite" if np.all(np.isfinite(incoming)) else "already non-finite"
     raise AnomalyError(
@@ -310,7 +314,13 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
                 gi = np.asarray(gi)
             data = parent.data
             if gi.shape != data.shape:
-                gi = unbroadcast(gi, data.shape)
+                try:
+                    gi = unbroadcast(gi, data.shape)
+                except ValueError as error:
+                    raise RuntimeError(
+                        f"op '{node.op.name}' returned a gradient of shape {gi.shape} for its "
+                        f"argument {position} of shape {data.shape}: {error}"
+                    ) from None
             if gi.dtype is not data.dtype and gi.dtype != data.dtype:
                 gi = gi.astype(data.dtype)
             if anomaly:

@@ -42,11 +42,11 @@ class Op:
         # The hot path of every model: one pass over the arguments, no extra objects.
         arrays = []
         inputs = []  # (position, tensor) for each argument that wants a gradient
-        for position, arg in enumerate(args):
+        for arg in args:
             if isinstance(arg, Tensor):
-                arrays.append(arg.data)
                 if arg.requires_grad:
-                    inputs.append((position, arg))
+                    inputs.append((len(arrays), arg))
+                arrays.append(arg.data)
             else:
                 arrays.append(arg)
         out = self.forward(*arrays, **kwargs)
