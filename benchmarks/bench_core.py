@@ -272,24 +272,34 @@ def run_one(workload: str, peer: str, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "PEER"), help=argparse.SUPPRESS)
-    parser.add_argument("--quick", action="store_true", help="one repeat instead of three")
+    parser.add_argument(
+        "--quick", action="store_true", help="one round of one repeat (a smoke run)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all peers (best kept)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args()
-    repeats = 1 if args.quick else 3
+    repeats = 1 if args.quick else 5
     if args.one:
         print(json.dumps(run_one(*args.one, repeats)))
         return
 
+    # Several rounds, peers interleaved, each peer's best kept: a burst of load from
+    # elsewhere on a shared machine then costs a round, not a peer's whole figure.
+    rounds = 1 if args.quick else args.rounds
+    extra = ["--quick"] if args.quick else []
     results = {}
     for workload, (_, builders) in WORKLOADS.items():
-        rows = []
-        for peer in builders:
-            if not peer_available(PEER_MODULES[peer]):
-                rows.append({"peer": peer, "note": "not installed"})
-                continue
-            extra = ["--quick"] if args.quick else []
-            row = run_isolated("benchmarks.bench_core", workload, peer, extra_args=extra)
-            rows.append({"peer": peer, **row})
+        best: dict[str, dict] = {}
+        for _ in range(rounds):
+            for peer in builders:
+                if not peer_available(PEER_MODULES[peer]):
+                    best[peer] = {"note": "not installed"}
+                    continue
+                row = run_isolated("benchmarks.bench_core", workload, peer, extra_args=extra)
+                kept = best.get(peer)
+                if kept is None or row.get("steps_per_s", 0) > kept.get("steps_per_s", 0):
+                    best[peer] = row
+        rows = [{"peer": peer, **best[peer]} for peer in builders]
         ours = next(r for r in rows if r["peer"] == "cr").get("steps_per_s")
         for row in rows:
             if "steps_per_s" in row and ours:

@@ -42,8 +42,14 @@ MAZUR_OUT_O1 = 0.75136507
 MAZUR_DE_DW5 = 0.082167041
 MAZUR_DE_DW1 = 0.000438568
 MAZUR_UPDATED = {
-    "w1": 0.149780716, "w2": 0.19956143, "w3": 0.24975114, "w4": 0.29950229,
-    "w5": 0.35891648, "w6": 0.408666186, "w7": 0.511301270, "w8": 0.561370121,
+    "w1": 0.149780716,
+    "w2": 0.19956143,
+    "w3": 0.24975114,
+    "w4": 0.29950229,
+    "w5": 0.35891648,
+    "w6": 0.408666186,
+    "w7": 0.511301270,
+    "w8": 0.561370121,
 }
 MAZUR_E_AFTER = 0.291027774
 
@@ -186,8 +192,16 @@ def test_mazur_against_hand_backprop():
     d2 = (o2 - t2) * o2 * (1 - o2)
     e1 = (d1 * w5 + d2 * w7) * h1 * (1 - h1)
     e2 = (d1 * w6 + d2 * w8) * h2 * (1 - h2)
-    expected = dict(w1=e1 * i1, w2=e1 * i2, w3=e2 * i1, w4=e2 * i2,
-                    w5=d1 * h1, w6=d1 * h2, w7=d2 * h1, w8=d2 * h2)
+    expected = dict(
+        w1=e1 * i1,
+        w2=e1 * i2,
+        w3=e2 * i1,
+        w4=e2 * i2,
+        w5=d1 * h1,
+        w6=d1 * h2,
+        w7=d2 * h1,
+        w8=d2 * h2,
+    )
     net = MazurMatrix()
     net.forward()[2].backward()
     got = net.grads()
@@ -276,8 +290,10 @@ TANH_LR = 0.1
 
 def _tanh_net():
     params = dict(
-        W1=f64(TANH_W1, requires_grad=True), b1=f64(TANH_B1, requires_grad=True),
-        W2=f64(TANH_W2, requires_grad=True), b2=f64(TANH_B2, requires_grad=True),
+        W1=f64(TANH_W1, requires_grad=True),
+        b1=f64(TANH_B1, requires_grad=True),
+        W2=f64(TANH_W2, requires_grad=True),
+        b2=f64(TANH_B2, requires_grad=True),
     )
     return params, f64([1.0, 1.0]), f64([1.0])
 
@@ -301,7 +317,8 @@ def test_tanh_network_forward_and_gradients():
     np.testing.assert_allclose(
         p["W1"].grad,
         [[-0.2094665068, -0.2094665068], [0.1968409405, 0.1968409405]],
-        rtol=0, atol=1e-9,
+        rtol=0,
+        atol=1e-9,
     )
     np.testing.assert_allclose(p["b1"].grad, [-0.2094665068, 0.1968409405], rtol=0, atol=1e-9)
 
@@ -346,8 +363,10 @@ def _chain_reference(weights: list[float], lr: float):
     r = [product * x - y for x, y in zip(CHAIN_DATA_X, CHAIN_DATA_Y, strict=True)]
     loss = sum(v * v for v in r) / n
     dL_dprod = (2 / n) * sum(ri * xi for ri, xi in zip(r, CHAIN_DATA_X, strict=True))
-    grads = [dL_dprod * math.prod(w for j, w in enumerate(weights) if j != k)
-             for k in range(len(weights))]
+    grads = [
+        dL_dprod * math.prod(w for j, w in enumerate(weights) if j != k)
+        for k in range(len(weights))
+    ]
     stepped = [w - lr * g for w, g in zip(weights, grads, strict=True)]
     product2 = math.prod(stepped)
     pairs = zip(CHAIN_DATA_X, CHAIN_DATA_Y, strict=True)

@@ -166,7 +166,8 @@ def _apply(op: str, u, v):
 @given(
     st.lists(
         st.tuples(st.sampled_from(_OPS), st.integers(0, 10**6), st.integers(0, 10**6)),
-        min_size=1, max_size=12,
+        min_size=1,
+        max_size=12,
     ),
     st.lists(st.floats(-1.5, 1.5), min_size=2, max_size=2),
 )
@@ -348,6 +349,7 @@ def test_set_grad_enabled_true_inside_no_grad():
 
 def test_set_grad_enabled_as_decorator():
     try:
+
         @cr.set_grad_enabled(False)
         def f(t):
             return t * 2

@@ -83,8 +83,11 @@ def case(op: str, label: str, fn: Callable, *inputs) -> None:
 
 
 # -- arithmetic -------------------------------------------------------------------
-for op, f in [("add", lambda a, b: a + b), ("sub", lambda a, b: a - b),
-              ("mul", lambda a, b: a * b)]:
+for op, f in [
+    ("add", lambda a, b: a + b),
+    ("sub", lambda a, b: a - b),
+    ("mul", lambda a, b: a * b),
+]:
     case(op, "same shape", f, rand(3, 4), rand(3, 4))
     case(op, "(3,1) with (4,)", f, rand(3, 1), rand(4))
     case(op, "(2,3,4) with (4,)", f, rand(2, 3, 4), rand(4))
@@ -167,26 +170,32 @@ case("relu", "F.relu method", lambda a: F.relu(a) + a.relu(), away(2, 3))
 for op, fn, method in [("maximum", cr.maximum, "maximum"), ("minimum", cr.minimum, "minimum")]:
     a = distinct(3, 4)
     case(op, "same shape", fn, a, leaf(a.data + np.where(_rng.random((3, 4)) < 0.5, -0.3, 0.3)))
-    case(op, "(3,1) with (4,)", fn, leaf([[-0.55], [0.05], [0.65]]),
-         leaf([-1.0, -0.25, 0.35, 1.0]))
+    case(op, "(3,1) with (4,)", fn, leaf([[-0.55], [0.05], [0.65]]), leaf([-1.0, -0.25, 0.35, 1.0]))
     case(op, "with python float", lambda x, fn=fn: fn(x, 0.15), away(3, 4, center=0.15))
     case(op, "method with ndarray", lambda x, m=method: getattr(x, m)(np.zeros(4)), away(3, 4))
     case(op, "scalar with (2,3)", fn, leaf(0.3), away(2, 3, center=0.3))
 
 case("clip", "both bounds", lambda a: cr.clip(a, -0.5, 0.7), away(3, 4, gap=0.1, center=0.1))
-case("clip", "inside both bounds",
-     lambda a: cr.clip(a, -3.0, 3.0), rand(3, 4))
+case("clip", "inside both bounds", lambda a: cr.clip(a, -3.0, 3.0), rand(3, 4))
 case("clip", "min only (clamp)", lambda a: cr.clamp(a, min=0.3), away(3, 4, center=0.3))
 case("clip", "max only method", lambda a: a.clip(max=-0.2), away(2, 5, center=-0.2))
 case("clip", "clamp method both", lambda a: a.clamp(-1.0, 1.0), leaf([-1.5, -0.5, 0.4, 1.6]))
 
 case("where", "same shapes", lambda a, b: cr.where(a.data > 0, a, b), away(3, 4), rand(3, 4))
-case("where", "broadcast mask (3,1), x (4,), y (3,4)",
-     lambda a, b: cr.where(np.array([[True], [False], [True]]), a, b), rand(4), rand(3, 4))
-case("where", "tensor mask, constant y",
-     lambda a: cr.where(cr.tensor(np.array([True, False, True, False])), a, 0.5), rand(3, 4))
-case("where", "constant x, scalar y",
-     lambda b: cr.where(np.eye(3, dtype=bool), 2.0, b), rand())
+case(
+    "where",
+    "broadcast mask (3,1), x (4,), y (3,4)",
+    lambda a, b: cr.where(np.array([[True], [False], [True]]), a, b),
+    rand(4),
+    rand(3, 4),
+)
+case(
+    "where",
+    "tensor mask, constant y",
+    lambda a: cr.where(cr.tensor(np.array([True, False, True, False])), a, 0.5),
+    rand(3, 4),
+)
+case("where", "constant x, scalar y", lambda b: cr.where(np.eye(3, dtype=bool), 2.0, b), rand())
 
 case("cast", "float64 -> float64", lambda a: a.astype(np.float64) * a, rand(3, 4))
 case("cast", "float64 -> longdouble", lambda a: cr.astype(a, np.longdouble) ** 2, rand(3, 4))
@@ -201,14 +210,19 @@ for op, fn in [("sum", cr.sum), ("mean", cr.mean)]:
     case(op, "dim=-1", lambda a, fn=fn: fn(a, dim=-1), rand(2, 3, 4))
     case(op, "dim=-2 keepdims", lambda a, fn=fn: fn(a, dim=-2, keepdims=True), rand(2, 3, 4))
     case(op, "tuple axis (0,2)", lambda a, fn=fn: fn(a, axis=(0, 2)), rand(2, 3, 4))
-    case(op, "tuple axis (0,-1) keepdims",
-         lambda a, fn=fn: fn(a, axis=(0, -1), keepdims=True), rand(2, 3, 4))
+    case(
+        op,
+        "tuple axis (0,-1) keepdims",
+        lambda a, fn=fn: fn(a, axis=(0, -1), keepdims=True),
+        rand(2, 3, 4),
+    )
     case(op, "list dim [1,2]", lambda a, fn=fn: fn(a, dim=[1, 2]), rand(2, 3, 4))
     case(op, "scalar input", fn, rand())
     case(op, "method dim=0", lambda a, op=op: getattr(a, op)(dim=0), rand(3, 4))
     case(op, "torch keepdim=True", lambda a, fn=fn: fn(a, dim=-1, keepdim=True), rand(2, 3, 4))
-    case(op, "method keepdim=True", lambda a, op=op: getattr(a, op)(dim=0, keepdim=True),
-         rand(3, 4))
+    case(
+        op, "method keepdim=True", lambda a, op=op: getattr(a, op)(dim=0, keepdim=True), rand(3, 4)
+    )
 
 for op, fn in [("max", cr.max), ("min", cr.min)]:
     case(op, "all", fn, distinct(3, 4))
@@ -217,21 +231,37 @@ for op, fn in [("max", cr.max), ("min", cr.min)]:
     case(op, "dim=1 keepdims", lambda a, fn=fn: fn(a, dim=1, keepdims=True), distinct(3, 4))
     case(op, "dim=-1", lambda a, fn=fn: fn(a, dim=-1), distinct(2, 3, 4))
     case(op, "tuple axis (0,2)", lambda a, fn=fn: fn(a, axis=(0, 2)), distinct(2, 3, 4))
-    case(op, "tuple axis (-1,0) keepdims",
-         lambda a, fn=fn: fn(a, axis=(-1, 0), keepdims=True), distinct(2, 3, 4))
+    case(
+        op,
+        "tuple axis (-1,0) keepdims",
+        lambda a, fn=fn: fn(a, axis=(-1, 0), keepdims=True),
+        distinct(2, 3, 4),
+    )
     case(op, "method dim=-2", lambda a, op=op: getattr(a, op)(dim=-2), distinct(2, 3, 4))
     case(op, "amax/amin method", lambda a, op=op: getattr(a, "a" + op)(1), distinct(3, 4))
-    case(op, "torch keepdim=True", lambda a, fn=fn: fn(a, dim=(0, 1), keepdim=True),
-         distinct(2, 3, 4))
+    case(
+        op,
+        "torch keepdim=True",
+        lambda a, fn=fn: fn(a, dim=(0, 1), keepdim=True),
+        distinct(2, 3, 4),
+    )
 
 case("var", "all (unbiased)", cr.var, rand(3, 4))
 case("var", "all biased keepdims", lambda a: cr.var(a, keepdims=True, correction=0), rand(3, 4))
 case("var", "dim=0", lambda a: cr.var(a, dim=0), rand(3, 4))
-case("var", "dim=-1 keepdims unbiased=False",
-     lambda a: cr.var(a, dim=-1, keepdims=True, unbiased=False), rand(2, 3, 4))
+case(
+    "var",
+    "dim=-1 keepdims unbiased=False",
+    lambda a: cr.var(a, dim=-1, keepdims=True, unbiased=False),
+    rand(2, 3, 4),
+)
 case("var", "tuple axis (0,2) ddof=0", lambda a: cr.var(a, axis=(0, 2), ddof=0), rand(2, 3, 4))
-case("var", "tuple axis (-1,-2) correction=2",
-     lambda a: cr.var(a, axis=(-1, -2), correction=2), rand(2, 3, 4))
+case(
+    "var",
+    "tuple axis (-1,-2) correction=2",
+    lambda a: cr.var(a, axis=(-1, -2), correction=2),
+    rand(2, 3, 4),
+)
 case("var", "method", lambda a: a.var(1), rand(3, 4))
 case("var", "torch keepdim=True", lambda a: cr.var(a, dim=1, keepdim=True), rand(3, 4))
 
@@ -251,10 +281,13 @@ case("logsumexp", "dim=0 keepdims", lambda a: cr.logsumexp(a, 0, keepdims=True),
 case("logsumexp", "dim=-1 of 3-D", lambda a: cr.logsumexp(a, dim=-1), rand(2, 3, 4))
 case("logsumexp", "tuple axis (0,2)", lambda a: cr.logsumexp(a, axis=(0, 2)), rand(2, 3, 4))
 case("logsumexp", "all keepdims", lambda a: cr.logsumexp(a, keepdims=True), rand(2, 3))
-case("logsumexp", "torch keepdim=True", lambda a: cr.logsumexp(a, dim=-1, keepdim=True),
-     rand(2, 3))
-case("logsumexp", "large values method",
-     lambda a: a.logsumexp(-1), leaf([[1000.0, 1001.0, 999.5], [-1000.0, -1002.0, -999.0]]))
+case("logsumexp", "torch keepdim=True", lambda a: cr.logsumexp(a, dim=-1, keepdim=True), rand(2, 3))
+case(
+    "logsumexp",
+    "large values method",
+    lambda a: a.logsumexp(-1),
+    leaf([[1000.0, 1001.0, 999.5], [-1000.0, -1002.0, -999.0]]),
+)
 
 # -- shaping ----------------------------------------------------------------------
 case("reshape", "varargs with -1", lambda a: cr.reshape(a, 6, -1) * 2, rand(3, 4))
@@ -291,33 +324,49 @@ case("getitem", "negative step", lambda a: a[::-1, 1:3], rand(3, 4))
 case("getitem", "ellipsis and None", lambda a: a[..., None, 1], rand(2, 3, 4))
 case("getitem", "int array with repeats", lambda a: a[np.array([0, 2, 0, 0])], rand(3, 4))
 case("getitem", "list with repeats", lambda a: a[[2, 2, 1]] * 3, rand(3, 4))
-case("getitem", "paired int arrays with repeats",
-     lambda a: a[np.array([0, 2, 0, 0]), np.array([1, 1, 1, 3])], rand(3, 4))
+case(
+    "getitem",
+    "paired int arrays with repeats",
+    lambda a: a[np.array([0, 2, 0, 0]), np.array([1, 1, 1, 3])],
+    rand(3, 4),
+)
 case("getitem", "2-D int array", lambda a: a[np.array([[0, 1], [1, 1]])], rand(3, 4))
 case("getitem", "slice and int array", lambda a: a[:, [3, 0, 3]], rand(3, 4))
 case("getitem", "tensor index", lambda a: a[cr.tensor(np.array([1, 1, 0]))], rand(3, 4))
-case("getitem", "boolean mask",
-     lambda a: a[np.array([[True, False, True, True], [False, False, True, False],
-                           [True, True, False, True]])], rand(3, 4))
+case(
+    "getitem",
+    "boolean mask",
+    lambda a: a[
+        np.array(
+            [[True, False, True, True], [False, False, True, False], [True, True, False, True]]
+        )
+    ],
+    rand(3, 4),
+)
 case("getitem", "boolean rows", lambda a: a[np.array([True, False, True])], rand(3, 4))
 case("getitem", "tensor boolean mask", lambda a: a[a > 0.0], away(3, 4))
-case("getitem", "iteration", lambda a: cr.stack([row * i for i, row in enumerate(a)]),
-     rand(3, 2))
+case("getitem", "iteration", lambda a: cr.stack([row * i for i, row in enumerate(a)]), rand(3, 2))
 
 case("cat", "dim=0", lambda a, b: cr.cat([a, b]), rand(2, 3), rand(4, 3))
 case("cat", "dim=1", lambda a, b, c: cr.cat([a, b, c], dim=1), rand(2, 1), rand(2, 3), rand(2, 2))
 case("cat", "dim=-1 3-D", lambda a, b: cr.cat([a, b], dim=-1), rand(2, 3, 1), rand(2, 3, 4))
-case("cat", "with constant ndarray", lambda a: cr.cat([a, np.ones((1, 3)), a], axis=0),
-     rand(2, 3))
+case("cat", "with constant ndarray", lambda a: cr.cat([a, np.ones((1, 3)), a], axis=0), rand(2, 3))
 case("cat", "concatenate 1-D", lambda a, b: cr.concatenate([a, b]), rand(3), rand(2))
 
 case("stack", "dim=0", lambda a, b: cr.stack([a, b]), rand(2, 3), rand(2, 3))
-case("stack", "dim=-1", lambda a, b, c: cr.stack([a, b, c], dim=-1), rand(2, 3), rand(2, 3),
-     rand(2, 3))
+case(
+    "stack",
+    "dim=-1",
+    lambda a, b, c: cr.stack([a, b, c], dim=-1),
+    rand(2, 3),
+    rand(2, 3),
+    rand(2, 3),
+)
 case("stack", "dim=1 same tensor twice", lambda a: cr.stack([a, a * 2], dim=1), rand(2, 3))
 case("stack", "scalars", lambda a, b: cr.stack([a, b]), rand(), rand())
-case("stack", "axis=-2 with constant", lambda a: cr.stack([a, np.zeros((4, 3))], axis=-2),
-     rand(4, 3))
+case(
+    "stack", "axis=-2 with constant", lambda a: cr.stack([a, np.zeros((4, 3))], axis=-2), rand(4, 3)
+)
 
 # -- nn.functional: linear and activations ------------------------------------------
 case("linear", "2-D with bias", F.linear, rand(4, 3), rand(5, 3), rand(5))
@@ -325,13 +374,16 @@ case("linear", "2-D without bias", F.linear, rand(4, 3), rand(5, 3))
 case("linear", "3-D batch", F.linear, rand(2, 4, 3), rand(5, 3), rand(5))
 case("linear", "4-D batch no bias", F.linear, rand(2, 1, 2, 3), rand(2, 3))
 case("linear", "1-D input", F.linear, rand(3), rand(2, 3), rand(2))
-case("linear", "constant weight", lambda x: F.linear(x, const(np.arange(6.0).reshape(2, 3))),
-     rand(4, 3))
+case(
+    "linear",
+    "constant weight",
+    lambda x: F.linear(x, const(np.arange(6.0).reshape(2, 3))),
+    rand(4, 3),
+)
 
 case("leaky_relu", "default slope", F.leaky_relu, away(3, 4))
 case("leaky_relu", "slope 0.2", lambda a: F.leaky_relu(a, 0.2), away(2, 3, 4))
-case("leaky_relu", "slope 1.5 scalar", lambda a: F.leaky_relu(a, negative_slope=1.5),
-     leaf(-0.7))
+case("leaky_relu", "slope 1.5 scalar", lambda a: F.leaky_relu(a, negative_slope=1.5), leaf(-0.7))
 case("elu", "default alpha", F.elu, away(3, 4))
 case("elu", "alpha 0.5", lambda a: F.elu(a, alpha=0.5), away(2, 3, 4, hi=5.0))
 case("elu", "scalar", F.elu, leaf(-0.4))
@@ -342,73 +394,143 @@ case("gelu", "exact scalar", F.gelu, leaf(0.7))
 case("gelu", "tanh scalar", lambda a: F.gelu(a, approximate="tanh"), leaf(-0.3))
 case("softplus", "default", F.softplus, rand(3, 4, lo=-5, hi=5))
 case("softplus", "beta=2", lambda a: F.softplus(a, beta=2.0), rand(3, 4, lo=-3, hi=3))
-case("softplus", "beta=0.5 threshold=1 (both sides)",
-     lambda a: F.softplus(a, beta=0.5, threshold=1.0), leaf([-3.0, -0.5, 1.2, 1.5, 3.0, 6.0]))
-case("softplus", "threshold=0.5 (both sides)", lambda a: F.softplus(a, threshold=0.5),
-     away(3, 4, gap=0.2, center=0.5))
+case(
+    "softplus",
+    "beta=0.5 threshold=1 (both sides)",
+    lambda a: F.softplus(a, beta=0.5, threshold=1.0),
+    leaf([-3.0, -0.5, 1.2, 1.5, 3.0, 6.0]),
+)
+case(
+    "softplus",
+    "threshold=0.5 (both sides)",
+    lambda a: F.softplus(a, threshold=0.5),
+    away(3, 4, gap=0.2, center=0.5),
+)
 case("softplus", "large inputs", F.softplus, leaf([-40.0, 25.0, 30.0]))
 
 case("dropout", "p=0.3 int seed", lambda a: F.dropout(a, 0.3, generator=7), rand(4, 5))
-case("dropout", "p=0.5 fresh Generator each call",
-     lambda a: F.dropout(a, p=0.5, generator=np.random.default_rng(3)), rand(2, 3, 4))
-case("dropout", "p=0.9 training=True", lambda a: F.dropout(a, 0.9, True, generator=11) * a,
-     rand(6, 4))
+case(
+    "dropout",
+    "p=0.5 fresh Generator each call",
+    lambda a: F.dropout(a, p=0.5, generator=np.random.default_rng(3)),
+    rand(2, 3, 4),
+)
+case(
+    "dropout",
+    "p=0.9 training=True",
+    lambda a: F.dropout(a, 0.9, True, generator=11) * a,
+    rand(6, 4),
+)
 case("dropout", "p=1 zeroes everything", lambda a: F.dropout(a, 1.0, generator=0) + a, rand(3, 3))
 
 # -- nn.functional: losses ----------------------------------------------------------
 REDUCTIONS = ("mean", "sum", "none")
 
 for r in REDUCTIONS:
-    case("mse_loss", f"{r} target grad",
-         lambda x, y, r=r: F.mse_loss(x, y, reduction=r), rand(3, 4), rand(3, 4))
-    case("mse_loss", f"{r} constant target 3-D",
-         lambda x, r=r: F.mse_loss(x, const(np.ones((2, 3, 2))), reduction=r), rand(2, 3, 2))
-    case("l1_loss", f"{r} target grad", lambda x, y, r=r: F.l1_loss(x, y, reduction=r),
-         *(lambda y: (leaf(y.data + away(3, 4).data), y))(rand(3, 4)))
+    case(
+        "mse_loss",
+        f"{r} target grad",
+        lambda x, y, r=r: F.mse_loss(x, y, reduction=r),
+        rand(3, 4),
+        rand(3, 4),
+    )
+    case(
+        "mse_loss",
+        f"{r} constant target 3-D",
+        lambda x, r=r: F.mse_loss(x, const(np.ones((2, 3, 2))), reduction=r),
+        rand(2, 3, 2),
+    )
+    case(
+        "l1_loss",
+        f"{r} target grad",
+        lambda x, y, r=r: F.l1_loss(x, y, reduction=r),
+        *(lambda y: (leaf(y.data + away(3, 4).data), y))(rand(3, 4)),
+    )
     for beta in (1.0, 0.5, 0.0):
         y = rand(3, 4)
         d = np.concatenate([_rng.uniform(0.05, 0.85, 6), _rng.uniform(1.2, 2.0, 6)])
         d = _rng.permutation(d * np.where(_rng.random(12) < 0.5, -1, 1)).reshape(3, 4)
-        case("smooth_l1_loss", f"{r} beta={beta}",
-             lambda x, t, r=r, beta=beta: F.smooth_l1_loss(x, t, reduction=r, beta=beta),
-             leaf(y.data + d * max(beta, 0.3)), y)
+        case(
+            "smooth_l1_loss",
+            f"{r} beta={beta}",
+            lambda x, t, r=r, beta=beta: F.smooth_l1_loss(x, t, reduction=r, beta=beta),
+            leaf(y.data + d * max(beta, 0.3)),
+            y,
+        )
     for delta in (1.0, 2.5):
         y = rand(3, 4)
         d = np.concatenate([_rng.uniform(0.05, 0.85, 6), _rng.uniform(1.2, 2.0, 6)])
         d = _rng.permutation(d * np.where(_rng.random(12) < 0.5, -1, 1)).reshape(3, 4)
-        case("huber_loss", f"{r} delta={delta}",
-             lambda x, t, r=r, delta=delta: F.huber_loss(x, t, reduction=r, delta=delta),
-             leaf(y.data + d * delta), y)
+        case(
+            "huber_loss",
+            f"{r} delta={delta}",
+            lambda x, t, r=r, delta=delta: F.huber_loss(x, t, reduction=r, delta=delta),
+            leaf(y.data + d * delta),
+            y,
+        )
 case("mse_loss", "scalar", F.mse_loss, rand(), rand())
 case("l1_loss", "scalar", F.l1_loss, leaf(0.4), leaf(-0.3))
 
 for r in REDUCTIONS:
-    case("binary_cross_entropy", f"{r} soft target grad",
-         lambda p, y, r=r: F.binary_cross_entropy(p, y, reduction=r), probs(3, 4), probs(3, 4))
-    case("binary_cross_entropy", f"{r} hard target, weight (4,)",
-         lambda p, r=r: F.binary_cross_entropy(
-             p, const(_HARD), weight=const([0.5, 1.0, 2.0, 0.1]), reduction=r),
-         probs(3, 4))
-    case("binary_cross_entropy", f"{r} full weight ndarray, target grad",
-         lambda p, y, r=r: F.binary_cross_entropy(p, y, weight=np.linspace(0.1, 2, 6),
-                                                  reduction=r),
-         probs(6), probs(6, lo=0.0, hi=1.0))
-    case("binary_cross_entropy_with_logits", f"{r} target grad",
-         lambda x, y, r=r: F.binary_cross_entropy_with_logits(x, y, reduction=r),
-         rand(3, 4, lo=-4, hi=4), probs(3, 4, lo=0.0, hi=1.0))
-    case("binary_cross_entropy_with_logits", f"{r} weight and pos_weight, target grad",
-         lambda x, y, r=r: F.binary_cross_entropy_with_logits(
-             x, y, weight=const([[1.0], [0.5], [2.0]]), pos_weight=const([0.3, 1.0, 3.0, 7.0]),
-             reduction=r),
-         rand(3, 4, lo=-4, hi=4), probs(3, 4, lo=0.0, hi=1.0))
-    case("binary_cross_entropy_with_logits", f"{r} pos_weight ndarray, hard target",
-         lambda x, r=r: F.binary_cross_entropy_with_logits(
-             x, const(_HARD), pos_weight=np.array([2.0, 0.5, 1.0, 4.0]), reduction=r),
-         rand(3, 4, lo=-30, hi=30))
+    case(
+        "binary_cross_entropy",
+        f"{r} soft target grad",
+        lambda p, y, r=r: F.binary_cross_entropy(p, y, reduction=r),
+        probs(3, 4),
+        probs(3, 4),
+    )
+    case(
+        "binary_cross_entropy",
+        f"{r} hard target, weight (4,)",
+        lambda p, r=r: F.binary_cross_entropy(
+            p, const(_HARD), weight=const([0.5, 1.0, 2.0, 0.1]), reduction=r
+        ),
+        probs(3, 4),
+    )
+    case(
+        "binary_cross_entropy",
+        f"{r} full weight ndarray, target grad",
+        lambda p, y, r=r: F.binary_cross_entropy(p, y, weight=np.linspace(0.1, 2, 6), reduction=r),
+        probs(6),
+        probs(6, lo=0.0, hi=1.0),
+    )
+    case(
+        "binary_cross_entropy_with_logits",
+        f"{r} target grad",
+        lambda x, y, r=r: F.binary_cross_entropy_with_logits(x, y, reduction=r),
+        rand(3, 4, lo=-4, hi=4),
+        probs(3, 4, lo=0.0, hi=1.0),
+    )
+    case(
+        "binary_cross_entropy_with_logits",
+        f"{r} weight and pos_weight, target grad",
+        lambda x, y, r=r: F.binary_cross_entropy_with_logits(
+            x,
+            y,
+            weight=const([[1.0], [0.5], [2.0]]),
+            pos_weight=const([0.3, 1.0, 3.0, 7.0]),
+            reduction=r,
+        ),
+        rand(3, 4, lo=-4, hi=4),
+        probs(3, 4, lo=0.0, hi=1.0),
+    )
+    case(
+        "binary_cross_entropy_with_logits",
+        f"{r} pos_weight ndarray, hard target",
+        lambda x, r=r: F.binary_cross_entropy_with_logits(
+            x, const(_HARD), pos_weight=np.array([2.0, 0.5, 1.0, 4.0]), reduction=r
+        ),
+        rand(3, 4, lo=-30, hi=30),
+    )
 _HARD = (np.arange(12).reshape(3, 4) % 3 == 0).astype(np.float64)
 case("binary_cross_entropy", "scalar", F.binary_cross_entropy, probs(), probs())
-case("binary_cross_entropy_with_logits", "scalar", F.binary_cross_entropy_with_logits,
-     rand(), probs())
+case(
+    "binary_cross_entropy_with_logits",
+    "scalar",
+    F.binary_cross_entropy_with_logits,
+    rand(),
+    probs(),
+)
 
 _IDX = labels(5, classes=4)
 _IDX_IGNORED = np.array([0, -100, 3, 1, -100])
@@ -416,55 +538,127 @@ _IDX_3D = labels(2, 3, classes=4)
 _W4 = const([0.2, 1.0, 2.5, 0.7])
 ce = F.cross_entropy
 for r in REDUCTIONS:
-    case("cross_entropy", f"{r} class indices", lambda x, r=r: ce(x, _IDX, reduction=r),
-         rand(5, 4))
-    case("cross_entropy", f"{r} weight", lambda x, r=r: ce(x, _IDX, weight=_W4, reduction=r),
-         rand(5, 4))
-    case("cross_entropy", f"{r} default ignore_index -100",
-         lambda x, r=r: ce(x, _IDX_IGNORED, reduction=r), rand(5, 4))
-    case("cross_entropy", f"{r} ignore_index=1 with weight",
-         lambda x, r=r: ce(x, _IDX, weight=_W4, ignore_index=1, reduction=r), rand(5, 4))
-    case("cross_entropy", f"{r} label_smoothing=0.1",
-         lambda x, r=r: ce(x, _IDX, label_smoothing=0.1, reduction=r), rand(5, 4))
-    case("cross_entropy", f"{r} label_smoothing, weight, ignore_index",
-         lambda x, r=r: ce(x, _IDX_IGNORED, weight=_W4, label_smoothing=0.2, reduction=r),
-         rand(5, 4))
-    case("cross_entropy", f"{r} probability target grad",
-         lambda x, y, r=r: ce(x, y, reduction=r), rand(5, 4), simplex(5, 4))
-    case("cross_entropy", f"{r} probability target, weight, smoothing",
-         lambda x, y, r=r: ce(x, y, weight=_W4, label_smoothing=0.3, reduction=r),
-         rand(5, 4), simplex(5, 4))
-    case("cross_entropy", f"{r} (N,C,d) class indices",
-         lambda x, r=r: ce(x, _IDX_3D, weight=_W4, reduction=r), rand(2, 4, 3))
-    case("cross_entropy", f"{r} (N,C,d) probability target grad, smoothing",
-         lambda x, y, r=r: ce(x, y, label_smoothing=0.1, reduction=r),
-         rand(2, 4, 3), simplex(2, 4, 3))
-    case("cross_entropy", f"{r} (N,C,d1,d2) class indices",
-         lambda x, r=r: ce(x, np.array([[[0, 2], [1, 1]], [[2, 2], [0, 1]]]), reduction=r),
-         rand(2, 3, 2, 2))
-    case("cross_entropy", f"{r} single sample (C,)",
-         lambda x, r=r: ce(x, np.array(2), reduction=r), rand(4))
-    case("cross_entropy", f"{r} single sample (C,) probability target grad",
-         lambda x, y, r=r: ce(x, y, label_smoothing=0.05, reduction=r), rand(4),
-         simplex(4, axis=0))
+    case("cross_entropy", f"{r} class indices", lambda x, r=r: ce(x, _IDX, reduction=r), rand(5, 4))
+    case(
+        "cross_entropy",
+        f"{r} weight",
+        lambda x, r=r: ce(x, _IDX, weight=_W4, reduction=r),
+        rand(5, 4),
+    )
+    case(
+        "cross_entropy",
+        f"{r} default ignore_index -100",
+        lambda x, r=r: ce(x, _IDX_IGNORED, reduction=r),
+        rand(5, 4),
+    )
+    case(
+        "cross_entropy",
+        f"{r} ignore_index=1 with weight",
+        lambda x, r=r: ce(x, _IDX, weight=_W4, ignore_index=1, reduction=r),
+        rand(5, 4),
+    )
+    case(
+        "cross_entropy",
+        f"{r} label_smoothing=0.1",
+        lambda x, r=r: ce(x, _IDX, label_smoothing=0.1, reduction=r),
+        rand(5, 4),
+    )
+    case(
+        "cross_entropy",
+        f"{r} label_smoothing, weight, ignore_index",
+        lambda x, r=r: ce(x, _IDX_IGNORED, weight=_W4, label_smoothing=0.2, reduction=r),
+        rand(5, 4),
+    )
+    case(
+        "cross_entropy",
+        f"{r} probability target grad",
+        lambda x, y, r=r: ce(x, y, reduction=r),
+        rand(5, 4),
+        simplex(5, 4),
+    )
+    case(
+        "cross_entropy",
+        f"{r} probability target, weight, smoothing",
+        lambda x, y, r=r: ce(x, y, weight=_W4, label_smoothing=0.3, reduction=r),
+        rand(5, 4),
+        simplex(5, 4),
+    )
+    case(
+        "cross_entropy",
+        f"{r} (N,C,d) class indices",
+        lambda x, r=r: ce(x, _IDX_3D, weight=_W4, reduction=r),
+        rand(2, 4, 3),
+    )
+    case(
+        "cross_entropy",
+        f"{r} (N,C,d) probability target grad, smoothing",
+        lambda x, y, r=r: ce(x, y, label_smoothing=0.1, reduction=r),
+        rand(2, 4, 3),
+        simplex(2, 4, 3),
+    )
+    case(
+        "cross_entropy",
+        f"{r} (N,C,d1,d2) class indices",
+        lambda x, r=r: ce(x, np.array([[[0, 2], [1, 1]], [[2, 2], [0, 1]]]), reduction=r),
+        rand(2, 3, 2, 2),
+    )
+    case(
+        "cross_entropy",
+        f"{r} single sample (C,)",
+        lambda x, r=r: ce(x, np.array(2), reduction=r),
+        rand(4),
+    )
+    case(
+        "cross_entropy",
+        f"{r} single sample (C,) probability target grad",
+        lambda x, y, r=r: ce(x, y, label_smoothing=0.05, reduction=r),
+        rand(4),
+        simplex(4, axis=0),
+    )
 
-    case("nll_loss", f"{r} raw log-probs", lambda x, r=r: F.nll_loss(x, _IDX, reduction=r),
-         rand(5, 4))
-    case("nll_loss", f"{r} after log_softmax, weight",
-         lambda x, r=r: F.nll_loss(F.log_softmax(x, dim=1), _IDX, weight=_W4, reduction=r),
-         rand(5, 4))
-    case("nll_loss", f"{r} ignore_index default and custom",
-         lambda x, r=r: F.nll_loss(x, _IDX_IGNORED, reduction=r)
-         + F.nll_loss(x, _IDX, ignore_index=2, weight=_W4, reduction=r), rand(5, 4))
-    case("nll_loss", f"{r} (N,C,d)", lambda x, r=r: F.nll_loss(x, _IDX_3D, reduction=r),
-         rand(2, 4, 3))
-    case("nll_loss", f"{r} single sample (C,)",
-         lambda x, r=r: F.nll_loss(x, np.array(1), reduction=r), rand(3))
+    case(
+        "nll_loss",
+        f"{r} raw log-probs",
+        lambda x, r=r: F.nll_loss(x, _IDX, reduction=r),
+        rand(5, 4),
+    )
+    case(
+        "nll_loss",
+        f"{r} after log_softmax, weight",
+        lambda x, r=r: F.nll_loss(F.log_softmax(x, dim=1), _IDX, weight=_W4, reduction=r),
+        rand(5, 4),
+    )
+    case(
+        "nll_loss",
+        f"{r} ignore_index default and custom",
+        lambda x, r=r: (
+            F.nll_loss(x, _IDX_IGNORED, reduction=r)
+            + F.nll_loss(x, _IDX, ignore_index=2, weight=_W4, reduction=r)
+        ),
+        rand(5, 4),
+    )
+    case(
+        "nll_loss",
+        f"{r} (N,C,d)",
+        lambda x, r=r: F.nll_loss(x, _IDX_3D, reduction=r),
+        rand(2, 4, 3),
+    )
+    case(
+        "nll_loss",
+        f"{r} single sample (C,)",
+        lambda x, r=r: F.nll_loss(x, np.array(1), reduction=r),
+        rand(3),
+    )
 
 # Losses whose target is differentiable: some case must check the target's gradient.
 TARGET_GRAD_OPS = (
-    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "cross_entropy",
+    "mse_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
 )
 
 
@@ -498,13 +692,58 @@ ALL_OPS = sorted(REGISTRY)
 
 def test_registry_holds_the_documented_ops():
     expected = {
-        "add", "sub", "mul", "div", "neg", "pow", "matmul", "exp", "log", "log1p", "sqrt",
-        "abs", "sin", "cos", "sigmoid", "tanh", "relu", "maximum", "minimum", "clip", "where",
-        "cast", "sum", "mean", "max", "min", "var", "softmax", "log_softmax", "logsumexp",
-        "reshape", "permute", "expand", "squeeze", "unsqueeze", "getitem", "cat", "stack",
-        "linear", "leaky_relu", "elu", "gelu", "softplus", "dropout", "mse_loss", "l1_loss",
-        "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
-        "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss",
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "neg",
+        "pow",
+        "matmul",
+        "exp",
+        "log",
+        "log1p",
+        "sqrt",
+        "abs",
+        "sin",
+        "cos",
+        "sigmoid",
+        "tanh",
+        "relu",
+        "maximum",
+        "minimum",
+        "clip",
+        "where",
+        "cast",
+        "sum",
+        "mean",
+        "max",
+        "min",
+        "var",
+        "softmax",
+        "log_softmax",
+        "logsumexp",
+        "reshape",
+        "permute",
+        "expand",
+        "squeeze",
+        "unsqueeze",
+        "getitem",
+        "cat",
+        "stack",
+        "linear",
+        "leaky_relu",
+        "elu",
+        "gelu",
+        "softplus",
+        "dropout",
+        "mse_loss",
+        "l1_loss",
+        "smooth_l1_loss",
+        "huber_loss",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "cross_entropy",
+        "nll_loss",
     }
     assert expected <= set(REGISTRY), sorted(expected - set(REGISTRY))
 
@@ -557,7 +796,8 @@ def test_op_gradient_matches_finite_differences(name):
 @pytest.mark.parametrize("name", TARGET_GRAD_OPS)
 def test_losses_check_the_targets_gradient(name):
     with_target = [
-        c for c in CASES[name]
+        c
+        for c in CASES[name]
         if sum(isinstance(v, Tensor) and v.requires_grad for v in c.inputs) >= 2
     ]
     assert with_target, f"no case of '{name}' checks the gradient with respect to the target"
@@ -580,5 +820,6 @@ def test_cross_entropy_probability_target_gradient_is_minus_log_softmax():
     x, y = rand(4, 3), simplex(4, 3)
     F.cross_entropy(x, y, reduction="sum").backward()
     np.testing.assert_allclose(y.grad, -F.log_softmax(x.detach(), dim=1).data, rtol=1e-12)
-    np.testing.assert_allclose(x.grad, F.softmax(x.detach(), dim=1).data - y.data,
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        x.grad, F.softmax(x.detach(), dim=1).data - y.data, rtol=1e-10, atol=1e-12
+    )

@@ -21,8 +21,22 @@ from chainrule.autodiff import Tensor, gradcheck
 
 SHAPES = [(3, 4), (4,), (3, 1), (1, 4), ()]
 UNARY = [
-    "exp_tanh", "tanh", "sigmoid", "sin", "cos", "scale", "log_sq1", "softplus", "sqrt_sq1",
-    "neg", "mean_last", "sum_first", "softmax", "expand", "gather_rows", "gather_cols",
+    "exp_tanh",
+    "tanh",
+    "sigmoid",
+    "sin",
+    "cos",
+    "scale",
+    "log_sq1",
+    "softplus",
+    "sqrt_sq1",
+    "neg",
+    "mean_last",
+    "sum_first",
+    "softmax",
+    "expand",
+    "gather_rows",
+    "gather_cols",
     "square",
 ]
 BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "matmul", "rsub_const"]
@@ -31,10 +45,20 @@ BOUND_LIMIT = 30.0  # beyond this a product is squashed by tanh, so values stay 
 
 # -- recipes -------------------------------------------------------------------------------
 def _step():
-    unary = st.tuples(st.just("unary"), st.sampled_from(UNARY), st.integers(0, 10**6),
-                      st.just(0), st.floats(-1.5, 1.5, allow_nan=False))
-    binary = st.tuples(st.just("binary"), st.sampled_from(BINARY), st.integers(0, 10**6),
-                       st.integers(0, 10**6), st.floats(-1.5, 1.5, allow_nan=False))
+    unary = st.tuples(
+        st.just("unary"),
+        st.sampled_from(UNARY),
+        st.integers(0, 10**6),
+        st.just(0),
+        st.floats(-1.5, 1.5, allow_nan=False),
+    )
+    binary = st.tuples(
+        st.just("binary"),
+        st.sampled_from(BINARY),
+        st.integers(0, 10**6),
+        st.integers(0, 10**6),
+        st.floats(-1.5, 1.5, allow_nan=False),
+    )
     return st.one_of(unary, binary)
 
 
@@ -89,9 +113,17 @@ def _unary(name: str, x: Tensor, c: float) -> Tensor:
 
 def _unary_bound(name: str, b: float, c: float) -> float:
     return {
-        "exp_tanh": math.e, "tanh": 1.0, "sigmoid": 1.0, "sin": 1.0, "cos": 1.0,
-        "scale": abs(c) * b, "log_sq1": math.log(b * b + 1), "softplus": b + 1.0,
-        "sqrt_sq1": math.sqrt(b * b + 0.5), "softmax": 1.0, "expand": 0.5 * b,
+        "exp_tanh": math.e,
+        "tanh": 1.0,
+        "sigmoid": 1.0,
+        "sin": 1.0,
+        "cos": 1.0,
+        "scale": abs(c) * b,
+        "log_sq1": math.log(b * b + 1),
+        "softplus": b + 1.0,
+        "sqrt_sq1": math.sqrt(b * b + 0.5),
+        "softmax": 1.0,
+        "expand": 0.5 * b,
         "square": b * b,
     }.get(name, b)
 
@@ -138,9 +170,14 @@ def _binary(name: str, a: Tensor, b: Tensor, c: float) -> Tensor:
 
 def _binary_bound(name: str, ba: float, bb: float, c: float) -> float:
     return {
-        "add": ba + bb, "sub": ba + bb, "mul": ba * bb, "div": ba,
-        "maximum": max(ba, bb + 0.05), "minimum": max(ba, bb + 0.05),
-        "matmul": 4 * ba * bb, "rsub_const": abs(c) + ba * bb,
+        "add": ba + bb,
+        "sub": ba + bb,
+        "mul": ba * bb,
+        "div": ba,
+        "maximum": max(ba, bb + 0.05),
+        "minimum": max(ba, bb + 0.05),
+        "matmul": 4 * ba * bb,
+        "rsub_const": abs(c) + ba * bb,
     }[name]
 
 
@@ -155,8 +192,11 @@ def make_plan(recipe):
     for kind, name, i, j, c in steps:
         i %= len(values)
         if kind == "unary":
-            out, bound, entry = _unary(name, values[i], c), _unary_bound(name, bounds[i], c), \
-                ("unary", name, i, None, c)
+            out, bound, entry = (
+                _unary(name, values[i], c),
+                _unary_bound(name, bounds[i], c),
+                ("unary", name, i, None, c),
+            )
         else:
             j %= len(values)
             a, b = values[i], values[j]
@@ -195,8 +235,13 @@ def run_plan(plan, outputs, weights, *leaves):
     return total
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(recipes())
 def test_random_graph_passes_gradcheck(recipe):
     leaves, plan, outputs, weights = make_plan(recipe)
@@ -270,11 +315,20 @@ def test_many_paths_to_one_leaf():
 
 
 def test_same_random_graph_gives_same_gradient_on_rebuild_and_accumulates():
-    recipe = ([(3, 4), (4,), (3, 1)], 123,
-              [("binary", "mul", 0, 1, 0.0), ("unary", "exp_tanh", 3, 0, 0.0),
-               ("binary", "add", 4, 3, 0.0), ("binary", "matmul", 5, 1, 0.0),
-               ("binary", "div", 6, 5, 0.0), ("unary", "gather_rows", 7, 0, 0.0)],
-              [2, 3], True)
+    recipe = (
+        [(3, 4), (4,), (3, 1)],
+        123,
+        [
+            ("binary", "mul", 0, 1, 0.0),
+            ("unary", "exp_tanh", 3, 0, 0.0),
+            ("binary", "add", 4, 3, 0.0),
+            ("binary", "matmul", 5, 1, 0.0),
+            ("binary", "div", 6, 5, 0.0),
+            ("unary", "gather_rows", 7, 0, 0.0),
+        ],
+        [2, 3],
+        True,
+    )
     leaves, plan, outputs, weights = make_plan(recipe)
     inputs = [Tensor(v.copy(), requires_grad=True) for v in leaves]
     run_plan(plan, outputs, weights, *inputs).backward()

@@ -316,17 +316,45 @@ class TestOperators:
             (lambda x: x**0.5, lambda a: a**0.5, lambda a: 0.5 * a**-0.5),
             (lambda x: 2**x, lambda a: 2**a, lambda a: 2**a * np.log(2)),
             (lambda x: -x, lambda a: -a, lambda a: -np.ones_like(a)),
-            (lambda x: np.array([1.0, 2.0, 3.0]) + x, lambda a: a + np.array([1, 2, 3]),
-             lambda a: np.ones_like(a)),
-            (lambda x: np.array([1.0, 2.0, 3.0]) * x, lambda a: a * [1, 2, 3],
-             lambda a: np.array([1.0, 2.0, 3.0])),
-            (lambda x: np.array([1.0, 2.0, 3.0]) - x, lambda a: [1, 2, 3] - a,
-             lambda a: -np.ones_like(a)),
-            (lambda x: np.array([1.0, 2.0, 3.0]) / x, lambda a: [1, 2, 3] / a,
-             lambda a: -np.array([1.0, 2.0, 3.0]) / a**2),
+            (
+                lambda x: np.array([1.0, 2.0, 3.0]) + x,
+                lambda a: a + np.array([1, 2, 3]),
+                lambda a: np.ones_like(a),
+            ),
+            (
+                lambda x: np.array([1.0, 2.0, 3.0]) * x,
+                lambda a: a * [1, 2, 3],
+                lambda a: np.array([1.0, 2.0, 3.0]),
+            ),
+            (
+                lambda x: np.array([1.0, 2.0, 3.0]) - x,
+                lambda a: [1, 2, 3] - a,
+                lambda a: -np.ones_like(a),
+            ),
+            (
+                lambda x: np.array([1.0, 2.0, 3.0]) / x,
+                lambda a: [1, 2, 3] / a,
+                lambda a: -np.array([1.0, 2.0, 3.0]) / a**2,
+            ),
         ],
-        ids=["x+2", "2+x", "x-2", "2-x", "x*3", "3*x", "x/4", "2/x", "x**2", "x**0.5",
-             "2**x", "-x", "nd+x", "nd*x", "nd-x", "nd/x"],
+        ids=[
+            "x+2",
+            "2+x",
+            "x-2",
+            "2-x",
+            "x*3",
+            "3*x",
+            "x/4",
+            "2/x",
+            "x**2",
+            "x**0.5",
+            "2**x",
+            "-x",
+            "nd+x",
+            "nd*x",
+            "nd-x",
+            "nd/x",
+        ],
     )
     def test_scalar_and_reflected(self, fn, value, grad):
         a = np.array([0.5, 1.5, 3.0])
@@ -664,9 +692,11 @@ class TestErrors:
             cr.matmul(leaf(np.ones((2, 3))), leaf(np.ones(4)))
         assert "(2, 3)" in str(info.value) and "(4,)" in str(info.value)
 
-    @pytest.mark.parametrize("op", [lambda a, b: a + b, lambda a, b: a - b,
-                                    lambda a, b: a * b, lambda a, b: a / b],
-                             ids=["add", "sub", "mul", "div"])
+    @pytest.mark.parametrize(
+        "op",
+        [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, lambda a, b: a / b],
+        ids=["add", "sub", "mul", "div"],
+    )
     def test_broadcast_error_names_both_shapes(self, op):
         with pytest.raises(ValueError) as info:
             op(leaf(np.ones((2, 3))), leaf(np.ones(4)))

@@ -35,8 +35,17 @@ def test_linear_bias_and_weight_mismatch():
         F.linear(cr.tensor(1.0), cr.zeros(2, 4))  # a scalar input has no feature axis
 
 
-@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
-                                  "binary_cross_entropy", "binary_cross_entropy_with_logits"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mse_loss",
+        "l1_loss",
+        "smooth_l1_loss",
+        "huber_loss",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+    ],
+)
 def test_elementwise_loss_shape_mismatch_names_both_shapes(name):
     x = cr.full((32, 1), 0.5)
     y = cr.full((32,), 0.5)
@@ -105,10 +114,12 @@ LOSS_CALLS = {
     "l1_loss": lambda r: F.l1_loss(cr.zeros(3), cr.zeros(3), reduction=r),
     "smooth_l1_loss": lambda r: F.smooth_l1_loss(cr.zeros(3), cr.zeros(3), reduction=r),
     "huber_loss": lambda r: F.huber_loss(cr.zeros(3), cr.zeros(3), reduction=r),
-    "binary_cross_entropy": lambda r: F.binary_cross_entropy(cr.full((3,), 0.5), cr.zeros(3),
-                                                             reduction=r),
+    "binary_cross_entropy": lambda r: F.binary_cross_entropy(
+        cr.full((3,), 0.5), cr.zeros(3), reduction=r
+    ),
     "binary_cross_entropy_with_logits": lambda r: F.binary_cross_entropy_with_logits(
-        cr.zeros(3), cr.zeros(3), reduction=r),
+        cr.zeros(3), cr.zeros(3), reduction=r
+    ),
     "cross_entropy": lambda r: F.cross_entropy(cr.zeros(2, 3), np.array([0, 1]), reduction=r),
     "nll_loss": lambda r: F.nll_loss(cr.zeros(2, 3), np.array([0, 1]), reduction=r),
 }
@@ -195,20 +206,25 @@ def _ops(dtype):
         "dropout": (lambda x: F.dropout(x, 0.5, generator=0), [arr(4, 3)]),
         "mse_loss": (F.mse_loss, [arr(4, 3), arr(4, 3)]),
         "l1_loss": (lambda x, y: F.l1_loss(x, y, reduction="sum"), [arr(4, 3), arr(4, 3)]),
-        "smooth_l1_loss": (lambda x, y: F.smooth_l1_loss(x, y, beta=0.5),
-                           [arr(4, 3), arr(4, 3)]),
-        "huber_loss": (lambda x, y: F.huber_loss(x, y, reduction="none", delta=0.5),
-                       [arr(4, 3), arr(4, 3)]),
-        "binary_cross_entropy": (lambda p, y: F.binary_cross_entropy(p, y, weight=w3),
-                                 [probs, target01]),
+        "smooth_l1_loss": (lambda x, y: F.smooth_l1_loss(x, y, beta=0.5), [arr(4, 3), arr(4, 3)]),
+        "huber_loss": (
+            lambda x, y: F.huber_loss(x, y, reduction="none", delta=0.5),
+            [arr(4, 3), arr(4, 3)],
+        ),
+        "binary_cross_entropy": (
+            lambda p, y: F.binary_cross_entropy(p, y, weight=w3),
+            [probs, target01],
+        ),
         "binary_cross_entropy_with_logits": (
             lambda x, y: F.binary_cross_entropy_with_logits(x, y, weight=w3, pos_weight=w3),
-            [arr(4, 3), target01]),
-        "cross_entropy": (lambda x: F.cross_entropy(x, classes, weight=w3,
-                                                    label_smoothing=0.1), [arr(4, 3)]),
+            [arr(4, 3), target01],
+        ),
+        "cross_entropy": (
+            lambda x: F.cross_entropy(x, classes, weight=w3, label_smoothing=0.1),
+            [arr(4, 3)],
+        ),
         "cross_entropy_probs": (lambda x, t: F.cross_entropy(x, t), [arr(4, 3), target01]),
-        "nll_loss": (lambda x: F.nll_loss(x, classes, weight=w3, reduction="none"),
-                     [arr(4, 3)]),
+        "nll_loss": (lambda x: F.nll_loss(x, classes, weight=w3, reduction="none"), [arr(4, 3)]),
     }
 
 
@@ -244,8 +260,7 @@ def test_default_dtype_tensors_stay_float32():
     x = cr.tensor([[0.05, 0.10]], requires_grad=True)
     assert x.dtype == np.float32
     w = cr.tensor([[0.15, 0.20], [0.25, 0.30]], requires_grad=True)
-    loss = F.mse_loss(F.sigmoid(F.linear(x, w, cr.tensor([0.35, 0.35]))),
-                      cr.tensor([[0.01, 0.99]]))
+    loss = F.mse_loss(F.sigmoid(F.linear(x, w, cr.tensor([0.35, 0.35]))), cr.tensor([[0.01, 0.99]]))
     assert loss.dtype == np.float32
     loss.backward()
     assert x.grad.dtype == np.float32 and w.grad.dtype == np.float32
@@ -259,9 +274,9 @@ def test_losses_on_scalars():
         assert loss.shape == () and loss.item() == pytest.approx(0.49, rel=1e-15)
         loss.backward()
         assert x.grad == pytest.approx(-1.4, rel=1e-15)
-        loss = F.binary_cross_entropy_with_logits(cr.tensor(np.float64(0.0)),
-                                                  cr.tensor(np.float64(1.0)),
-                                                  reduction=reduction)
+        loss = F.binary_cross_entropy_with_logits(
+            cr.tensor(np.float64(0.0)), cr.tensor(np.float64(1.0)), reduction=reduction
+        )
         assert loss.item() == pytest.approx(np.log(2), rel=1e-15)
 
 
@@ -275,10 +290,13 @@ def test_dropout_same_seed_same_mask():
     assert not np.array_equal(a.data, c.data)
     # Same Generator state, same mask; a Generator advances between calls.
     g1, g2 = np.random.default_rng(3), np.random.default_rng(3)
-    np.testing.assert_array_equal(F.dropout(x, 0.4, generator=g1).data,
-                                  F.dropout(x, 0.4, generator=g2).data)
-    assert not np.array_equal(F.dropout(x, 0.4, generator=g1).data,
-                              F.dropout(x, 0.4, generator=np.random.default_rng(3)).data)
+    np.testing.assert_array_equal(
+        F.dropout(x, 0.4, generator=g1).data, F.dropout(x, 0.4, generator=g2).data
+    )
+    assert not np.array_equal(
+        F.dropout(x, 0.4, generator=g1).data,
+        F.dropout(x, 0.4, generator=np.random.default_rng(3)).data,
+    )
 
 
 def test_dropout_values_are_zero_or_scaled():

@@ -68,8 +68,9 @@ def compare(
             continue
         assert g.shape == arrays[i].shape
         assert g.dtype == np.float64
-        np.testing.assert_allclose(g, tg.numpy(), rtol=rtol, atol=atol,
-                                   err_msg=f"gradient of argument {i}")
+        np.testing.assert_allclose(
+            g, tg.numpy(), rtol=rtol, atol=atol, err_msg=f"gradient of argument {i}"
+        )
     return grads, t_grads
 
 
@@ -91,8 +92,12 @@ def test_linear(x_shape, with_bias):
 def test_linear_bias_none_keyword():
     rng = _rng(1)
     x, w = rng.standard_normal((4, 3)), rng.standard_normal((2, 3))
-    compare(lambda a, b: F.linear(a, b, bias=None), lambda a, b: TF.linear(a, b, bias=None),
-            [x, w], diff=(0, 1))
+    compare(
+        lambda a, b: F.linear(a, b, bias=None),
+        lambda a, b: TF.linear(a, b, bias=None),
+        [x, w],
+        diff=(0, 1),
+    )
 
 
 # -- activations --------------------------------------------------------------------------
@@ -109,20 +114,28 @@ ACTIVATIONS = {
     "relu": (F.relu, TF.relu),
     "leaky_relu_default": (F.leaky_relu, TF.leaky_relu),
     "leaky_relu_0.2": (lambda x: F.leaky_relu(x, 0.2), lambda x: TF.leaky_relu(x, 0.2)),
-    "leaky_relu_kw": (lambda x: F.leaky_relu(x, negative_slope=1.7),
-                      lambda x: TF.leaky_relu(x, negative_slope=1.7)),
+    "leaky_relu_kw": (
+        lambda x: F.leaky_relu(x, negative_slope=1.7),
+        lambda x: TF.leaky_relu(x, negative_slope=1.7),
+    ),
     "elu_default": (F.elu, TF.elu),
     "elu_0.5": (lambda x: F.elu(x, alpha=0.5), lambda x: TF.elu(x, alpha=0.5)),
     "elu_2": (lambda x: F.elu(x, 2.0), lambda x: TF.elu(x, 2.0)),
     "gelu_none": (F.gelu, TF.gelu),
-    "gelu_none_kw": (lambda x: F.gelu(x, approximate="none"),
-                     lambda x: TF.gelu(x, approximate="none")),
-    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"),
-                  lambda x: TF.gelu(x, approximate="tanh")),
+    "gelu_none_kw": (
+        lambda x: F.gelu(x, approximate="none"),
+        lambda x: TF.gelu(x, approximate="none"),
+    ),
+    "gelu_tanh": (
+        lambda x: F.gelu(x, approximate="tanh"),
+        lambda x: TF.gelu(x, approximate="tanh"),
+    ),
     "softplus_default": (F.softplus, TF.softplus),
     "softplus_beta2": (lambda x: F.softplus(x, beta=2.0), lambda x: TF.softplus(x, beta=2.0)),
-    "softplus_beta0.5_thr5": (lambda x: F.softplus(x, beta=0.5, threshold=5.0),
-                              lambda x: TF.softplus(x, beta=0.5, threshold=5.0)),
+    "softplus_beta0.5_thr5": (
+        lambda x: F.softplus(x, beta=0.5, threshold=5.0),
+        lambda x: TF.softplus(x, beta=0.5, threshold=5.0),
+    ),
     "softplus_thr1": (lambda x: F.softplus(x, 1.0, 1.0), lambda x: TF.softplus(x, 1.0, 1.0)),
 }
 
@@ -152,8 +165,9 @@ def test_elu_negative_tail_gradient_relative(alpha):
     # PyTorch differentiates elu as alpha·e^x for x <= 0, exact to the last bit even where
     # it is tiny; the absolute tolerance used elsewhere would hide a relative error here.
     x = np.array([-5.0, -20.0, -30.0, -50.0])
-    compare(lambda a: F.elu(a, alpha=alpha), lambda a: TF.elu(a, alpha=alpha), [x],
-            rtol=1e-12, atol=0)
+    compare(
+        lambda a: F.elu(a, alpha=alpha), lambda a: TF.elu(a, alpha=alpha), [x], rtol=1e-12, atol=0
+    )
 
 
 @pytest.mark.parametrize("fn_name", ["softmax", "log_softmax"])
@@ -161,16 +175,16 @@ def test_elu_negative_tail_gradient_relative(alpha):
 @pytest.mark.parametrize("scale", [1.0, 50.0])
 def test_softmax_family(fn_name, dim, scale):
     x = _rng(3).standard_normal((4, 5)) * scale
-    compare(lambda a: getattr(F, fn_name)(a, dim=dim),
-            lambda a: getattr(TF, fn_name)(a, dim=dim), [x])
+    compare(
+        lambda a: getattr(F, fn_name)(a, dim=dim), lambda a: getattr(TF, fn_name)(a, dim=dim), [x]
+    )
 
 
 @pytest.mark.parametrize("fn_name", ["softmax", "log_softmax"])
 @pytest.mark.parametrize("dim", [0, 1, 2, -1])
 def test_softmax_family_3d(fn_name, dim):
     x = _rng(4).standard_normal((2, 3, 4)) * 5
-    compare(lambda a: getattr(F, fn_name)(a, dim),
-            lambda a: getattr(TF, fn_name)(a, dim), [x])
+    compare(lambda a: getattr(F, fn_name)(a, dim), lambda a: getattr(TF, fn_name)(a, dim), [x])
 
 
 @pytest.mark.parametrize("fn_name", ["softmax", "log_softmax"])
@@ -183,8 +197,11 @@ def test_softmax_family_default_dim_is_last(fn_name):
 @pytest.mark.parametrize("p, training", [(0.0, True), (0.0, False), (0.3, False), (1.0, False)])
 def test_dropout_identity(p, training):
     x = _rng(7).standard_normal((5, 6))
-    compare(lambda a: F.dropout(a, p=p, training=training) * 1.0,
-            lambda a: TF.dropout(a, p=p, training=training) * 1.0, [x])
+    compare(
+        lambda a: F.dropout(a, p=p, training=training) * 1.0,
+        lambda a: TF.dropout(a, p=p, training=training) * 1.0,
+        [x],
+    )
 
 
 def test_dropout_mask_scaling_and_grad():
@@ -217,27 +234,42 @@ def _pair(seed: int, shape=(4, 5), scale=2.0):
 
 
 REGRESSION = {
-    "mse": (lambda r: (lambda a, b: F.mse_loss(a, b, reduction=r)),
-            lambda r: (lambda a, b: TF.mse_loss(a, b, reduction=r))),
-    "l1": (lambda r: (lambda a, b: F.l1_loss(a, b, reduction=r)),
-           lambda r: (lambda a, b: TF.l1_loss(a, b, reduction=r))),
-    "smooth_l1_default": (lambda r: (lambda a, b: F.smooth_l1_loss(a, b, reduction=r)),
-                          lambda r: (lambda a, b: TF.smooth_l1_loss(a, b, reduction=r))),
+    "mse": (
+        lambda r: lambda a, b: F.mse_loss(a, b, reduction=r),
+        lambda r: lambda a, b: TF.mse_loss(a, b, reduction=r),
+    ),
+    "l1": (
+        lambda r: lambda a, b: F.l1_loss(a, b, reduction=r),
+        lambda r: lambda a, b: TF.l1_loss(a, b, reduction=r),
+    ),
+    "smooth_l1_default": (
+        lambda r: lambda a, b: F.smooth_l1_loss(a, b, reduction=r),
+        lambda r: lambda a, b: TF.smooth_l1_loss(a, b, reduction=r),
+    ),
     "smooth_l1_beta0.5": (
-        lambda r: (lambda a, b: F.smooth_l1_loss(a, b, reduction=r, beta=0.5)),
-        lambda r: (lambda a, b: TF.smooth_l1_loss(a, b, reduction=r, beta=0.5))),
+        lambda r: lambda a, b: F.smooth_l1_loss(a, b, reduction=r, beta=0.5),
+        lambda r: lambda a, b: TF.smooth_l1_loss(a, b, reduction=r, beta=0.5),
+    ),
     "smooth_l1_beta2": (
-        lambda r: (lambda a, b: F.smooth_l1_loss(a, b, reduction=r, beta=2.0)),
-        lambda r: (lambda a, b: TF.smooth_l1_loss(a, b, reduction=r, beta=2.0))),
+        lambda r: lambda a, b: F.smooth_l1_loss(a, b, reduction=r, beta=2.0),
+        lambda r: lambda a, b: TF.smooth_l1_loss(a, b, reduction=r, beta=2.0),
+    ),
     "smooth_l1_beta0": (
-        lambda r: (lambda a, b: F.smooth_l1_loss(a, b, reduction=r, beta=0.0)),
-        lambda r: (lambda a, b: TF.smooth_l1_loss(a, b, reduction=r, beta=0.0))),
-    "huber_default": (lambda r: (lambda a, b: F.huber_loss(a, b, reduction=r)),
-                      lambda r: (lambda a, b: TF.huber_loss(a, b, reduction=r))),
-    "huber_delta0.5": (lambda r: (lambda a, b: F.huber_loss(a, b, reduction=r, delta=0.5)),
-                       lambda r: (lambda a, b: TF.huber_loss(a, b, reduction=r, delta=0.5))),
-    "huber_delta3": (lambda r: (lambda a, b: F.huber_loss(a, b, reduction=r, delta=3.0)),
-                     lambda r: (lambda a, b: TF.huber_loss(a, b, reduction=r, delta=3.0))),
+        lambda r: lambda a, b: F.smooth_l1_loss(a, b, reduction=r, beta=0.0),
+        lambda r: lambda a, b: TF.smooth_l1_loss(a, b, reduction=r, beta=0.0),
+    ),
+    "huber_default": (
+        lambda r: lambda a, b: F.huber_loss(a, b, reduction=r),
+        lambda r: lambda a, b: TF.huber_loss(a, b, reduction=r),
+    ),
+    "huber_delta0.5": (
+        lambda r: lambda a, b: F.huber_loss(a, b, reduction=r, delta=0.5),
+        lambda r: lambda a, b: TF.huber_loss(a, b, reduction=r, delta=0.5),
+    ),
+    "huber_delta3": (
+        lambda r: lambda a, b: F.huber_loss(a, b, reduction=r, delta=3.0),
+        lambda r: lambda a, b: TF.huber_loss(a, b, reduction=r, delta=3.0),
+    ),
 }
 
 
@@ -250,8 +282,10 @@ def test_regression_loss(name, reduction, shape):
     compare(make_cr(reduction), make_t(reduction), [x, y], diff=(0, 1))
 
 
-@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
-                                  "binary_cross_entropy_with_logits"])
+@pytest.mark.parametrize(
+    "name",
+    ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy_with_logits"],
+)
 def test_loss_defaults_match_torch(name):
     # Default reduction ('mean'), beta and delta (1.0).
     x, y = _pair(21)
@@ -274,14 +308,19 @@ def test_binary_cross_entropy(reduction, weighted):
     p, y = _probabilities(30)
     if weighted:
         w = _rng(31).uniform(0.1, 2.0, size=(5,))  # broadcast over the batch, as torch allows
-        compare(lambda a, b: F.binary_cross_entropy(a, b, weight=w, reduction=reduction),
-                lambda a, b: TF.binary_cross_entropy(a, b, weight=torch.tensor(w),
-                                                     reduction=reduction),
-                [p, y], diff=(0, 1))
+        compare(
+            lambda a, b: F.binary_cross_entropy(a, b, weight=w, reduction=reduction),
+            lambda a, b: TF.binary_cross_entropy(a, b, weight=torch.tensor(w), reduction=reduction),
+            [p, y],
+            diff=(0, 1),
+        )
     else:
-        compare(lambda a, b: F.binary_cross_entropy(a, b, reduction=reduction),
-                lambda a, b: TF.binary_cross_entropy(a, b, reduction=reduction),
-                [p, y], diff=(0, 1))
+        compare(
+            lambda a, b: F.binary_cross_entropy(a, b, reduction=reduction),
+            lambda a, b: TF.binary_cross_entropy(a, b, reduction=reduction),
+            [p, y],
+            diff=(0, 1),
+        )
 
 
 _EDGE_P = np.array([0.0, 1.0, 0.0, 1.0, 0.25, 0.9, 1e-8, 1 - 1e-8])
@@ -295,7 +334,10 @@ def test_binary_cross_entropy_exact_zero_and_one(reduction):
     grads, t_grads = compare(
         lambda a, b: F.binary_cross_entropy(a, b, reduction=reduction),
         lambda a, b: TF.binary_cross_entropy(a, b, reduction=reduction),
-        [p, y], diff=(0, 1), skip_grad=(0, 1))
+        [p, y],
+        diff=(0, 1),
+        skip_grad=(0, 1),
+    )
     interior = (p > 0) & (p < 1)
     upstream = _rng(1234).standard_normal(() if reduction != "none" else p.shape)
     scale = np.broadcast_to(upstream / p.size if reduction == "mean" else upstream, p.shape)
@@ -306,8 +348,7 @@ def test_binary_cross_entropy_exact_zero_and_one(reduction):
     g_input, t_input = grads[0], t_grads[0]
     np.testing.assert_allclose(g_input, t_input, rtol=RTOL, atol=ATOL)
     floor = float(np.float32(1e-12))
-    np.testing.assert_allclose(g_input[~interior], (scale * (p - y) / floor)[~interior],
-                               rtol=RTOL)
+    np.testing.assert_allclose(g_input[~interior], (scale * (p - y) / floor)[~interior], rtol=RTOL)
     assert np.all(g_input[p == y] == 0)
 
     # The target's gradient is -(log p - log(1-p)). PyTorch evaluates it unclamped (±inf at
@@ -324,9 +365,12 @@ def test_binary_cross_entropy_gradient_floor_matches_torch():
     # PyTorch floors p(1-p) at EPSILON = 1e-12 *as a float32 constant*
     # (9.99999996e-13), so at p in {0, 1} its input gradient is -1/9.99999996e-13, not
     # -1e12: they differ by 4e-9 relative, far above the 1e-12 promised elsewhere.
-    compare(lambda a, b: F.binary_cross_entropy(a, b, reduction="none"),
-            lambda a, b: TF.binary_cross_entropy(a, b, reduction="none"),
-            [_EDGE_P, _EDGE_Y], diff=(0,))
+    compare(
+        lambda a, b: F.binary_cross_entropy(a, b, reduction="none"),
+        lambda a, b: TF.binary_cross_entropy(a, b, reduction="none"),
+        [_EDGE_P, _EDGE_Y],
+        diff=(0,),
+    )
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -345,12 +389,15 @@ def test_binary_cross_entropy_with_logits(reduction, weighted, pos_weighted, sca
         return None if a is None else torch.tensor(a)
 
     compare(
-        lambda a, b: F.binary_cross_entropy_with_logits(a, b, weight=w, reduction=reduction,
-                                                        pos_weight=pw),
-        lambda a, b: TF.binary_cross_entropy_with_logits(a, b, weight=t_opt(w),
-                                                         reduction=reduction,
-                                                         pos_weight=t_opt(pw)),
-        [x, y], diff=(0, 1))
+        lambda a, b: F.binary_cross_entropy_with_logits(
+            a, b, weight=w, reduction=reduction, pos_weight=pw
+        ),
+        lambda a, b: TF.binary_cross_entropy_with_logits(
+            a, b, weight=t_opt(w), reduction=reduction, pos_weight=t_opt(pw)
+        ),
+        [x, y],
+        diff=(0, 1),
+    )
 
 
 def test_binary_cross_entropy_with_logits_tensor_weights():
@@ -358,11 +405,15 @@ def test_binary_cross_entropy_with_logits_tensor_weights():
     x, y = rng.standard_normal(6), rng.uniform(size=6)
     w, pw = rng.uniform(0.5, 2, 6), rng.uniform(0.5, 2, 6)
     compare(
-        lambda a, b: F.binary_cross_entropy_with_logits(a, b, weight=cr.tensor(w),
-                                                        pos_weight=cr.tensor(pw)),
-        lambda a, b: TF.binary_cross_entropy_with_logits(a, b, weight=torch.tensor(w),
-                                                         pos_weight=torch.tensor(pw)),
-        [x, y], diff=(0, 1))
+        lambda a, b: F.binary_cross_entropy_with_logits(
+            a, b, weight=cr.tensor(w), pos_weight=cr.tensor(pw)
+        ),
+        lambda a, b: TF.binary_cross_entropy_with_logits(
+            a, b, weight=torch.tensor(w), pos_weight=torch.tensor(pw)
+        ),
+        [x, y],
+        diff=(0, 1),
+    )
 
 
 # -- cross-entropy and nll ----------------------------------------------------------------
@@ -386,11 +437,25 @@ def test_cross_entropy_class_indices(reduction, weighted, ignore, smoothing, sca
         target[[1, 4]] = 2  # at least two ignored rows
     w = rng.uniform(0.2, 2.0, size=c) if weighted else None
     compare(
-        lambda a, t: F.cross_entropy(a, t, weight=w, ignore_index=ignore_index,
-                                     reduction=reduction, label_smoothing=smoothing),
-        lambda a, t: TF.cross_entropy(a, t, weight=_t_opt(w), ignore_index=ignore_index,
-                                      reduction=reduction, label_smoothing=smoothing),
-        [x, target], diff=(0,))
+        lambda a, t: F.cross_entropy(
+            a,
+            t,
+            weight=w,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            label_smoothing=smoothing,
+        ),
+        lambda a, t: TF.cross_entropy(
+            a,
+            t,
+            weight=_t_opt(w),
+            ignore_index=ignore_index,
+            reduction=reduction,
+            label_smoothing=smoothing,
+        ),
+        [x, target],
+        diff=(0,),
+    )
 
 
 def test_cross_entropy_default_ignore_index_minus_100():
@@ -409,11 +474,15 @@ def test_cross_entropy_class_probabilities(reduction, weighted, smoothing):
     probs = rng.dirichlet(np.ones(4), size=6)
     w = rng.uniform(0.2, 2.0, size=4) if weighted else None
     compare(
-        lambda a, t: F.cross_entropy(a, t, weight=w, reduction=reduction,
-                                     label_smoothing=smoothing),
-        lambda a, t: TF.cross_entropy(a, t, weight=_t_opt(w), reduction=reduction,
-                                      label_smoothing=smoothing),
-        [x, probs], diff=(0, 1))
+        lambda a, t: F.cross_entropy(
+            a, t, weight=w, reduction=reduction, label_smoothing=smoothing
+        ),
+        lambda a, t: TF.cross_entropy(
+            a, t, weight=_t_opt(w), reduction=reduction, label_smoothing=smoothing
+        ),
+        [x, probs],
+        diff=(0, 1),
+    )
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -426,11 +495,15 @@ def test_cross_entropy_spatial_indices(reduction, weighted, smoothing):
     target[0, 0] = -100
     w = rng.uniform(0.2, 2.0, size=4) if weighted else None
     compare(
-        lambda a, t: F.cross_entropy(a, t, weight=w, reduction=reduction,
-                                     label_smoothing=smoothing),
-        lambda a, t: TF.cross_entropy(a, t, weight=_t_opt(w), reduction=reduction,
-                                      label_smoothing=smoothing),
-        [x, target], diff=(0,))
+        lambda a, t: F.cross_entropy(
+            a, t, weight=w, reduction=reduction, label_smoothing=smoothing
+        ),
+        lambda a, t: TF.cross_entropy(
+            a, t, weight=_t_opt(w), reduction=reduction, label_smoothing=smoothing
+        ),
+        [x, target],
+        diff=(0,),
+    )
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -438,9 +511,12 @@ def test_cross_entropy_spatial_probabilities(reduction):
     rng = _rng(54)
     x = rng.standard_normal((2, 3, 4, 2))  # (N, C, d1, d2)
     probs = np.moveaxis(rng.dirichlet(np.ones(3), size=(2, 4, 2)), -1, 1)
-    compare(lambda a, t: F.cross_entropy(a, t, reduction=reduction),
-            lambda a, t: TF.cross_entropy(a, t, reduction=reduction),
-            [x, probs], diff=(0, 1))
+    compare(
+        lambda a, t: F.cross_entropy(a, t, reduction=reduction),
+        lambda a, t: TF.cross_entropy(a, t, reduction=reduction),
+        [x, probs],
+        diff=(0, 1),
+    )
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -448,13 +524,19 @@ def test_cross_entropy_spatial_probabilities(reduction):
 def test_cross_entropy_single_sample(reduction, smoothing):
     rng = _rng(55)
     x = rng.standard_normal(5) * 4  # (C,)
-    compare(lambda a, t: F.cross_entropy(a, t, reduction=reduction, label_smoothing=smoothing),
-            lambda a, t: TF.cross_entropy(a, t, reduction=reduction, label_smoothing=smoothing),
-            [x, np.array(3)], diff=(0,))
+    compare(
+        lambda a, t: F.cross_entropy(a, t, reduction=reduction, label_smoothing=smoothing),
+        lambda a, t: TF.cross_entropy(a, t, reduction=reduction, label_smoothing=smoothing),
+        [x, np.array(3)],
+        diff=(0,),
+    )
     probs = rng.dirichlet(np.ones(5))
-    compare(lambda a, t: F.cross_entropy(a, t, reduction=reduction, label_smoothing=smoothing),
-            lambda a, t: TF.cross_entropy(a, t, reduction=reduction, label_smoothing=smoothing),
-            [x, probs], diff=(0, 1))
+    compare(
+        lambda a, t: F.cross_entropy(a, t, reduction=reduction, label_smoothing=smoothing),
+        lambda a, t: TF.cross_entropy(a, t, reduction=reduction, label_smoothing=smoothing),
+        [x, probs],
+        diff=(0, 1),
+    )
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -472,9 +554,12 @@ def test_nll_loss(reduction, weighted, ignore):
     w = rng.uniform(0.2, 2.0, size=c) if weighted else None
     compare(
         lambda a, t: F.nll_loss(a, t, weight=w, ignore_index=ignore_index, reduction=reduction),
-        lambda a, t: TF.nll_loss(a, t, weight=_t_opt(w), ignore_index=ignore_index,
-                                 reduction=reduction),
-        [logp, target], diff=(0,))
+        lambda a, t: TF.nll_loss(
+            a, t, weight=_t_opt(w), ignore_index=ignore_index, reduction=reduction
+        ),
+        [logp, target],
+        diff=(0,),
+    )
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -483,20 +568,30 @@ def test_nll_loss_spatial_and_single(reduction):
     x = rng.standard_normal((2, 3, 4))
     target = rng.integers(0, 3, size=(2, 4))
     w = rng.uniform(0.5, 2.0, 3)
-    compare(lambda a, t: F.nll_loss(a, t, weight=w, reduction=reduction),
-            lambda a, t: TF.nll_loss(a, t, weight=torch.tensor(w), reduction=reduction),
-            [x, target], diff=(0,))
-    compare(lambda a, t: F.nll_loss(a, t, reduction=reduction),
-            lambda a, t: TF.nll_loss(a, t, reduction=reduction),
-            [rng.standard_normal(3), np.array(2)], diff=(0,))
+    compare(
+        lambda a, t: F.nll_loss(a, t, weight=w, reduction=reduction),
+        lambda a, t: TF.nll_loss(a, t, weight=torch.tensor(w), reduction=reduction),
+        [x, target],
+        diff=(0,),
+    )
+    compare(
+        lambda a, t: F.nll_loss(a, t, reduction=reduction),
+        lambda a, t: TF.nll_loss(a, t, reduction=reduction),
+        [rng.standard_normal(3), np.array(2)],
+        diff=(0,),
+    )
 
 
 def test_nll_of_log_softmax_equals_cross_entropy_through_the_graph():
     rng = _rng(62)
     x = rng.standard_normal((5, 4)) * 10
     target = rng.integers(0, 4, 5)
-    compare(lambda a, t: F.nll_loss(F.log_softmax(a, dim=1), t),
-            lambda a, t: TF.nll_loss(TF.log_softmax(a, dim=1), t), [x, target], diff=(0,))
+    compare(
+        lambda a, t: F.nll_loss(F.log_softmax(a, dim=1), t),
+        lambda a, t: TF.nll_loss(TF.log_softmax(a, dim=1), t),
+        [x, target],
+        diff=(0,),
+    )
 
 
 def test_cross_entropy_accepts_tensor_weight_and_long_target():
@@ -504,8 +599,12 @@ def test_cross_entropy_accepts_tensor_weight_and_long_target():
     x = rng.standard_normal((4, 3))
     t = np.array([0, 2, 1, 2])
     w = rng.uniform(0.5, 2, 3)
-    compare(lambda a, tt: F.cross_entropy(a, tt, weight=cr.tensor(w)),
-            lambda a, tt: TF.cross_entropy(a, tt, weight=torch.tensor(w)), [x, t], diff=(0,))
+    compare(
+        lambda a, tt: F.cross_entropy(a, tt, weight=cr.tensor(w)),
+        lambda a, tt: TF.cross_entropy(a, tt, weight=torch.tensor(w)),
+        [x, t],
+        diff=(0,),
+    )
 
 
 # -- core tensor ops ----------------------------------------------------------------------
@@ -521,17 +620,32 @@ def test_sum_mean_all(op):
 @pytest.mark.parametrize("op", ["sum", "mean"])
 def test_sum_mean(op, dim, keepdim):
     x = _rng(70).standard_normal((3, 4, 2))
-    compare(lambda a: getattr(cr, op)(a, dim=dim, keepdims=keepdim),
-            lambda a: getattr(torch, op)(a, dim=dim, keepdim=keepdim), [x])
-    compare(lambda a: getattr(a, op)(axis=dim, keepdims=keepdim),
-            lambda a: getattr(torch, op)(a, dim=dim, keepdim=keepdim), [x])
+    compare(
+        lambda a: getattr(cr, op)(a, dim=dim, keepdims=keepdim),
+        lambda a: getattr(torch, op)(a, dim=dim, keepdim=keepdim),
+        [x],
+    )
+    compare(
+        lambda a: getattr(a, op)(axis=dim, keepdims=keepdim),
+        lambda a: getattr(torch, op)(a, dim=dim, keepdim=keepdim),
+        [x],
+    )
 
 
 @pytest.mark.parametrize("dim", [None, 0, 1, (0, 1), -1])
 @pytest.mark.parametrize("keepdim", [False, True])
-@pytest.mark.parametrize("option", [{}, {"correction": 0}, {"correction": 1}, {"correction": 2},
-                                    {"unbiased": True}, {"unbiased": False}],
-                         ids=["default", "c0", "c1", "c2", "unbiased", "biased"])
+@pytest.mark.parametrize(
+    "option",
+    [
+        {},
+        {"correction": 0},
+        {"correction": 1},
+        {"correction": 2},
+        {"unbiased": True},
+        {"unbiased": False},
+    ],
+    ids=["default", "c0", "c1", "c2", "unbiased", "biased"],
+)
 def test_var(dim, keepdim, option):
     x = _rng(71).standard_normal((4, 5)) * 3
     if dim is None:
@@ -541,8 +655,11 @@ def test_var(dim, keepdim, option):
     t_option = dict(option)
     if "unbiased" in t_option:  # torch's dim= form takes correction= only
         t_option = {"correction": int(t_option.pop("unbiased"))}
-    compare(lambda a: cr.var(a, dim=dim, keepdims=keepdim, **option),
-            lambda a: torch.var(a, dim=dim, keepdim=keepdim, **t_option), [x])
+    compare(
+        lambda a: cr.var(a, dim=dim, keepdims=keepdim, **option),
+        lambda a: torch.var(a, dim=dim, keepdim=keepdim, **t_option),
+        [x],
+    )
 
 
 @pytest.mark.parametrize("op, t_op", [("max", torch.amax), ("min", torch.amin)])
@@ -551,11 +668,17 @@ def test_var(dim, keepdim, option):
 def test_amax_amin_with_ties(op, t_op, dim, keepdim):
     # Integers in a small range guarantee ties; torch.amax/amin split the gradient evenly.
     x = _rng(72).integers(-2, 3, size=(4, 5)).astype(np.float64)
-    compare(lambda a: getattr(cr, op)(a, dim=dim, keepdims=keepdim),
-            lambda a: t_op(a, dim=dim, keepdim=keepdim), [x])
+    compare(
+        lambda a: getattr(cr, op)(a, dim=dim, keepdims=keepdim),
+        lambda a: t_op(a, dim=dim, keepdim=keepdim),
+        [x],
+    )
     method = "amax" if op == "max" else "amin"
-    compare(lambda a: getattr(a, method)(dim=dim, keepdims=keepdim),
-            lambda a: t_op(a, dim=dim, keepdim=keepdim), [x])
+    compare(
+        lambda a: getattr(a, method)(dim=dim, keepdims=keepdim),
+        lambda a: t_op(a, dim=dim, keepdim=keepdim),
+        [x],
+    )
 
 
 @pytest.mark.parametrize("op, t_op", [("max", torch.amax), ("min", torch.amin)])
@@ -569,9 +692,19 @@ def test_amax_amin_full_reduction_with_ties(op, t_op):
 
 @pytest.mark.parametrize(
     "a_shape, b_shape",
-    [((3,), (3,)), ((3,), (3, 4)), ((2, 3), (3,)), ((2, 3), (3, 4)), ((5, 2, 3), (5, 3, 4)),
-     ((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)), ((3,), (5, 3, 4)), ((5, 2, 3), (3,)),
-     ((5, 1, 2, 3), (4, 3, 2)), ((1, 2, 3), (5, 3, 4))],
+    [
+        ((3,), (3,)),
+        ((3,), (3, 4)),
+        ((2, 3), (3,)),
+        ((2, 3), (3, 4)),
+        ((5, 2, 3), (5, 3, 4)),
+        ((5, 2, 3), (3, 4)),
+        ((2, 3), (5, 3, 4)),
+        ((3,), (5, 3, 4)),
+        ((5, 2, 3), (3,)),
+        ((5, 1, 2, 3), (4, 3, 2)),
+        ((1, 2, 3), (5, 3, 4)),
+    ],
 )
 def test_matmul(a_shape, b_shape):
     rng = _rng(73)
@@ -587,8 +720,9 @@ def test_maximum_minimum_ties_and_broadcast(op):
     compare(getattr(cr, op), getattr(torch, op), [a, b], diff=(0, 1))
     b_row = np.array([1.0, -1.0, 4.0])  # broadcast, with ties in it
     compare(getattr(cr, op), getattr(torch, op), [a, b_row], diff=(0, 1))
-    grads, _ = compare(getattr(cr, op), getattr(torch, op), [np.array(2.0), np.array(2.0)],
-                       diff=(0, 1))
+    grads, _ = compare(
+        getattr(cr, op), getattr(torch, op), [np.array(2.0), np.array(2.0)], diff=(0, 1)
+    )
     assert grads[0] == grads[1]  # half each at a tie
 
 
@@ -611,32 +745,52 @@ def test_where():
     rng = _rng(74)
     cond = rng.random((3, 4)) > 0.5
     a, b = rng.standard_normal((3, 4)), rng.standard_normal((4,))
-    compare(lambda p, q: cr.where(cond, p, q),
-            lambda p, q: torch.where(torch.tensor(cond), p, q), [a, b], diff=(0, 1))
+    compare(
+        lambda p, q: cr.where(cond, p, q),
+        lambda p, q: torch.where(torch.tensor(cond), p, q),
+        [a, b],
+        diff=(0, 1),
+    )
 
 
 @pytest.mark.parametrize("dim", [0, 1, -1])
 def test_cat(dim):
     rng = _rng(75)
-    shapes = {0: [(2, 3), (4, 3), (1, 3)], 1: [(2, 1), (2, 3), (2, 2)],
-              -1: [(2, 1), (2, 3), (2, 2)]}[dim]
+    shapes = {
+        0: [(2, 3), (4, 3), (1, 3)],
+        1: [(2, 1), (2, 3), (2, 2)],
+        -1: [(2, 1), (2, 3), (2, 2)],
+    }[dim]
     arrays = [rng.standard_normal(s) for s in shapes]
-    compare(lambda *t: cr.cat(list(t), dim=dim), lambda *t: torch.cat(list(t), dim=dim),
-            arrays, diff=(0, 1, 2))
+    compare(
+        lambda *t: cr.cat(list(t), dim=dim),
+        lambda *t: torch.cat(list(t), dim=dim),
+        arrays,
+        diff=(0, 1, 2),
+    )
 
 
 @pytest.mark.parametrize("dim", [0, 1, 2, -1])
 def test_stack(dim):
     rng = _rng(76)
     arrays = [rng.standard_normal((2, 3)) for _ in range(3)]
-    compare(lambda *t: cr.stack(list(t), dim=dim), lambda *t: torch.stack(list(t), dim=dim),
-            arrays, diff=(0, 1, 2))
+    compare(
+        lambda *t: cr.stack(list(t), dim=dim),
+        lambda *t: torch.stack(list(t), dim=dim),
+        arrays,
+        diff=(0, 1, 2),
+    )
 
 
 @pytest.mark.parametrize(
     "index",
-    [np.array([0, 2, 0, 0, 3]), (np.array([1, 1, 0]), np.array([2, 2, 2])),
-     (slice(None), np.array([4, 0, 4])), 2, (slice(1, 3), 0)],
+    [
+        np.array([0, 2, 0, 0, 3]),
+        (np.array([1, 1, 0]), np.array([2, 2, 2])),
+        (slice(None), np.array([4, 0, 4])),
+        2,
+        (slice(1, 3), 0),
+    ],
     ids=["rows_repeated", "pairs_repeated", "cols_repeated", "int", "basic"],
 )
 def test_indexing(index):

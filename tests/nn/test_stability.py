@@ -196,8 +196,9 @@ def test_logsumexp_asymptotes(dtype):
     np.testing.assert_array_equal(x.grad, [1.0, 0.0])
     with strict():
         both = cr.logsumexp(cr.tensor(np.array([1000.0, 1000.0], dtype=dtype)), dim=0)
-    np.testing.assert_allclose(both.item(), 1000 + math.log(2), rtol=1e-7 if dtype is np.float32
-                               else 1e-15)
+    np.testing.assert_allclose(
+        both.item(), 1000 + math.log(2), rtol=1e-7 if dtype is np.float32 else 1e-15
+    )
 
 
 # -- closed forms by hand -----------------------------------------------------------------
@@ -206,12 +207,20 @@ def test_softplus_closed_forms():
     with strict():
         out = F.softplus(x, threshold=40.0)  # below the threshold: the smooth formula
         out.sum().backward()
-    expected = [30 + math.log1p(math.exp(-30)), math.log1p(math.exp(-30)),
-                math.log1p(math.exp(1e-8)), math.log(2)]
+    expected = [
+        30 + math.log1p(math.exp(-30)),
+        math.log1p(math.exp(-30)),
+        math.log1p(math.exp(1e-8)),
+        math.log(2),
+    ]
     np.testing.assert_allclose(out.data, expected, rtol=1e-15)
     assert out.data[0] != 30.0  # 30 + 9.4e-14 is representable in float64
-    sig = [1 / (1 + math.exp(-30)), math.exp(-30) / (1 + math.exp(-30)),
-           1 / (1 + math.exp(-1e-8)), 0.5]
+    sig = [
+        1 / (1 + math.exp(-30)),
+        math.exp(-30) / (1 + math.exp(-30)),
+        1 / (1 + math.exp(-1e-8)),
+        0.5,
+    ]
     np.testing.assert_allclose(x.grad, sig, rtol=1e-15)
     # With the default threshold (20) PyTorch returns the input itself above it.
     assert F.softplus(cr.tensor(np.float64(30.0))).item() == 30.0
@@ -223,8 +232,12 @@ def test_softplus_closed_forms():
 def test_sigmoid_and_tanh_closed_forms():
     x = np.array([-30.0, -709.8, 30.0, 1e-8])
     out, grads = run_strict(F.sigmoid, x)
-    exp_ = [math.exp(-30) / (1 + math.exp(-30)), math.exp(-709.8) / (1 + math.exp(-709.8)),
-            1 / (1 + math.exp(-30)), 1 / (1 + math.exp(-1e-8))]
+    exp_ = [
+        math.exp(-30) / (1 + math.exp(-30)),
+        math.exp(-709.8) / (1 + math.exp(-709.8)),
+        1 / (1 + math.exp(-30)),
+        1 / (1 + math.exp(-1e-8)),
+    ]
     np.testing.assert_allclose(out.data, exp_, rtol=1e-14)
     # σ'(x) = e^-|x| / (1 + e^-|x|)². The op uses σ(1 − σ) from its output (as PyTorch), so
     # at x = +30 the 1 − σ cancellation costs ~1e-4 relative: bound that by one ulp of 1.
@@ -233,19 +246,22 @@ def test_sigmoid_and_tanh_closed_forms():
     np.testing.assert_allclose(grads[0][[0, 1, 3]], np.array(exact)[[0, 1, 3]], rtol=1e-13)
     out, grads = run_strict(F.tanh, np.array([1e-8, -0.5, 3.0]))
     np.testing.assert_allclose(out.data, [math.tanh(v) for v in (1e-8, -0.5, 3.0)], rtol=1e-15)
-    np.testing.assert_allclose(grads[0], [1 - math.tanh(v) ** 2 for v in (1e-8, -0.5, 3.0)],
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        grads[0], [1 - math.tanh(v) ** 2 for v in (1e-8, -0.5, 3.0)], rtol=1e-14
+    )
 
 
 def test_log_softmax_and_cross_entropy_closed_forms():
     out, _ = run_strict(lambda x: F.log_softmax(x, dim=0), np.array([30.0, 0.0]))
     # x − max − log Σ exp: the log of 1 + 9e-14 is good to one ulp of 1 (as in PyTorch).
-    np.testing.assert_allclose(out.data, [-math.log1p(math.exp(-30)),
-                                          -30 - math.log1p(math.exp(-30))], rtol=1e-15,
-                               atol=EPS)
+    np.testing.assert_allclose(
+        out.data,
+        [-math.log1p(math.exp(-30)), -30 - math.log1p(math.exp(-30))],
+        rtol=1e-15,
+        atol=EPS,
+    )
     assert out.data[1] == -30 - math.log1p(math.exp(-30))
-    loss, grads = run_strict(lambda x: F.cross_entropy(x, np.array([1])),
-                             np.array([[709.8, 0.0]]))
+    loss, grads = run_strict(lambda x: F.cross_entropy(x, np.array([1])), np.array([[709.8, 0.0]]))
     assert loss.item() == pytest.approx(709.8 + math.log1p(math.exp(-709.8)), rel=1e-15)
     p0 = 1 / (1 + math.exp(-709.8))
     np.testing.assert_allclose(grads[0], [[p0, -p0]], rtol=1e-15)
@@ -263,33 +279,42 @@ def test_gelu_closed_forms():
     out, _ = run_strict(lambda x: F.gelu(x, approximate="tanh"), np.array(values))
     k = math.sqrt(2 / math.pi)
     np.testing.assert_allclose(
-        out.data, [0.5 * v * (1 + math.tanh(k * (v + 0.044715 * v**3))) for v in values],
-        rtol=1e-14)
+        out.data, [0.5 * v * (1 + math.tanh(k * (v + 0.044715 * v**3))) for v in values], rtol=1e-14
+    )
 
 
 def test_elu_closed_form():
     out, grads = run_strict(lambda x: F.elu(x, alpha=0.7), np.array([-30.0, -1e-8, -2.0]))
-    np.testing.assert_allclose(out.data, [0.7 * math.expm1(v) for v in (-30.0, -1e-8, -2.0)],
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        out.data, [0.7 * math.expm1(v) for v in (-30.0, -1e-8, -2.0)], rtol=1e-15
+    )
     # The VJP is out + alpha, which cancels for very negative x; bounded by one ulp of alpha
     # here (PyTorch's alpha·e^x is exact: see test_elu_negative_tail_gradient_relative in
     # test_functional_vs_torch.py).
-    np.testing.assert_allclose(grads[0], [0.7 * math.exp(v) for v in (-30.0, -1e-8, -2.0)],
-                               rtol=1e-14, atol=0.7 * EPS)
-    np.testing.assert_allclose(grads[0][1:], [0.7 * math.exp(v) for v in (-1e-8, -2.0)],
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        grads[0], [0.7 * math.exp(v) for v in (-30.0, -1e-8, -2.0)], rtol=1e-14, atol=0.7 * EPS
+    )
+    np.testing.assert_allclose(grads[0][1:], [0.7 * math.exp(v) for v in (-1e-8, -2.0)], rtol=1e-14)
 
 
 def test_bce_with_logits_closed_forms():
     loss, grads = run_strict(
         lambda x, y: F.binary_cross_entropy_with_logits(x, y, reduction="none"),
-        np.array([-30.0, 30.0, 1e-8]), np.array([1.0, 1.0, 0.0]), diff=(0,))
-    expected = [30 + math.log1p(math.exp(-30)), math.log1p(math.exp(-30)),
-                1e-8 + math.log1p(math.exp(-1e-8))]
+        np.array([-30.0, 30.0, 1e-8]),
+        np.array([1.0, 1.0, 0.0]),
+        diff=(0,),
+    )
+    expected = [
+        30 + math.log1p(math.exp(-30)),
+        math.log1p(math.exp(-30)),
+        1e-8 + math.log1p(math.exp(-1e-8)),
+    ]
     np.testing.assert_allclose(loss.data, expected, rtol=1e-15)
-    np.testing.assert_allclose(grads[0], [1 / (1 + math.exp(30)) - 1,
-                                          1 / (1 + math.exp(-30)) - 1,
-                                          1 / (1 + math.exp(-1e-8))], rtol=1e-13)
+    np.testing.assert_allclose(
+        grads[0],
+        [1 / (1 + math.exp(30)) - 1, 1 / (1 + math.exp(-30)) - 1, 1 / (1 + math.exp(-1e-8))],
+        rtol=1e-13,
+    )
 
 
 # -- losses: finite everywhere ------------------------------------------------------------
@@ -309,8 +334,9 @@ REGRESSION = {
 def test_regression_losses_finite(name, reduction, dtype):
     x = _extremes(dtype)
     y = x[::-1].copy()  # differences up to 2000, and exact zeros in the middle
-    out, grads = run_strict(lambda a, b: REGRESSION[name](a, b, reduction=reduction), x, y,
-                            diff=(0, 1))
+    out, grads = run_strict(
+        lambda a, b: REGRESSION[name](a, b, reduction=reduction), x, y, diff=(0, 1)
+    )
     assert_all_finite(out, grads, dtype)
 
 
@@ -329,16 +355,17 @@ def test_bce_on_probabilities_finite(reduction, dtype, weighted):
     p, y = _bce_grid(dtype)
     w = np.linspace(0.5, 2.0, p.size).astype(dtype) if weighted else None
     out, grads = run_strict(
-        lambda a, b: F.binary_cross_entropy(a, b, weight=w, reduction=reduction), p, y,
-        diff=(0, 1))
+        lambda a, b: F.binary_cross_entropy(a, b, weight=w, reduction=reduction), p, y, diff=(0, 1)
+    )
     assert_all_finite(out, grads, dtype)
 
 
 def test_bce_on_probabilities_clamped_values():
     p = np.array([0.0, 1.0, 0.0, 1.0])
     y = np.array([1.0, 0.0, 0.0, 1.0])
-    out, grads = run_strict(lambda a, b: F.binary_cross_entropy(a, b, reduction="none"), p, y,
-                            diff=(0,))
+    out, grads = run_strict(
+        lambda a, b: F.binary_cross_entropy(a, b, reduction="none"), p, y, diff=(0,)
+    )
     np.testing.assert_array_equal(out.data, [100.0, 100.0, 0.0, 0.0])  # log clamped at -100
     np.testing.assert_array_equal(grads[0][2:], [0.0, 0.0])
     assert grads[0][0] < 0 < grads[0][1]
@@ -352,9 +379,11 @@ def test_bce_with_logits_finite(reduction, dtype, pos_weight):
     y = np.repeat(np.array([0.0, 0.5, 1.0], dtype=dtype), len(EXTREMES))
     pw = None if pos_weight is None else np.full(x.shape, pos_weight, dtype=dtype)
     out, grads = run_strict(
-        lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction=reduction,
-                                                        pos_weight=pw),
-        x, y, diff=(0, 1))
+        lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction=reduction, pos_weight=pw),
+        x,
+        y,
+        diff=(0, 1),
+    )
     assert_all_finite(out, grads, dtype)
 
 
@@ -365,19 +394,24 @@ def test_bce_with_logits_asymptotes(dtype, pos_weight):
     x = np.array([1000.0, 1000.0, -1000.0, -1000.0], dtype=dtype)
     y = np.array([0.0, 1.0, 0.0, 1.0], dtype=dtype)
     out, grads = run_strict(
-        lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction="none", pos_weight=pw),
-        x, y)
+        lambda a, b: F.binary_cross_entropy_with_logits(a, b, reduction="none", pos_weight=pw), x, y
+    )
     scale = 1.0 if pos_weight is None else pos_weight
     np.testing.assert_array_equal(out.data, [1000.0, 0.0, 0.0, 1000.0 * scale])
     np.testing.assert_array_equal(grads[0], [1.0, 0.0, 0.0, -scale])
     with strict():
-        assert F.binary_cross_entropy_with_logits(cr.tensor(1000.0), cr.tensor(0.0)).item() \
-            == 1000
+        assert F.binary_cross_entropy_with_logits(cr.tensor(1000.0), cr.tensor(0.0)).item() == 1000
 
 
 def _logit_rows(dtype):
-    rows = [[1000.0, 0.0, -1000.0], [-709.8, 709.8, 0.0], [30.0, -30.0, 1e-8],
-            [0.0, 0.0, 0.0], [-1000.0, -1000.0, -1000.0], [1000.0, 1000.0, -1e-8]]
+    rows = [
+        [1000.0, 0.0, -1000.0],
+        [-709.8, 709.8, 0.0],
+        [30.0, -30.0, 1e-8],
+        [0.0, 0.0, 0.0],
+        [-1000.0, -1000.0, -1000.0],
+        [1000.0, 1000.0, -1e-8],
+    ]
     return np.array(rows, dtype=dtype)
 
 
@@ -391,15 +425,22 @@ def test_cross_entropy_finite(reduction, dtype, smoothing, weighted):
     for cls in range(3):
         target = np.full(len(x), cls)
         out, grads = run_strict(
-            lambda a, t: F.cross_entropy(a, t, weight=w, reduction=reduction,
-                                         label_smoothing=smoothing),
-            x, target)
+            lambda a, t: F.cross_entropy(
+                a, t, weight=w, reduction=reduction, label_smoothing=smoothing
+            ),
+            x,
+            target,
+        )
         assert_all_finite(out, grads, dtype)
     probs = np.tile(np.array([0.2, 0.0, 0.8], dtype=dtype), (len(x), 1))
     out, grads = run_strict(
-        lambda a, t: F.cross_entropy(a, t, weight=w, reduction=reduction,
-                                     label_smoothing=smoothing),
-        x, probs, diff=(0, 1))
+        lambda a, t: F.cross_entropy(
+            a, t, weight=w, reduction=reduction, label_smoothing=smoothing
+        ),
+        x,
+        probs,
+        diff=(0, 1),
+    )
     assert_all_finite(out, grads, dtype)
 
 
@@ -425,10 +466,15 @@ def test_nll_on_log_softmax_finite(reduction, dtype):
         target = np.full(len(x), cls)
         out, grads = run_strict(
             lambda a, t: F.nll_loss(F.log_softmax(a, dim=1), t, weight=w, reduction=reduction),
-            x, target)
+            x,
+            target,
+        )
         assert_all_finite(out, grads, dtype)
-    loss, grads = run_strict(lambda a, t: F.nll_loss(F.log_softmax(a, dim=1), t),
-                             np.array([[1000.0, 0.0]], dtype=dtype), np.array([1]))
+    loss, grads = run_strict(
+        lambda a, t: F.nll_loss(F.log_softmax(a, dim=1), t),
+        np.array([[1000.0, 0.0]], dtype=dtype),
+        np.array([1]),
+    )
     assert loss.item() == 1000
     np.testing.assert_array_equal(grads[0], [[1.0, -1.0]])
 
@@ -441,12 +487,18 @@ def test_loss_through_saturated_activation_chain(dtype):
     y = np.array([[0.0], [1.0]], dtype=dtype)
     out, grads = run_strict(
         lambda a, b: F.binary_cross_entropy(F.sigmoid(F.linear(a, b)), cr.tensor(y)),
-        x, w, diff=(0, 1))
+        x,
+        w,
+        diff=(0, 1),
+    )
     assert out.item() == 100.0  # both samples saturate the wrong way: log clamped at -100
     assert_all_finite(out, grads, dtype)
     out, grads = run_strict(
         lambda a, b: F.binary_cross_entropy_with_logits(F.linear(a, b), cr.tensor(y)),
-        x, w, diff=(0, 1))
+        x,
+        w,
+        diff=(0, 1),
+    )
     assert_all_finite(out, grads, dtype)
     # logits 2000 (target 0) and -1500 (target 1): losses 2000 and 1500, exactly.
     assert out.item() == 1750.0

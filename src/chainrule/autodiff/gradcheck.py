@@ -13,25 +13,28 @@ from .errors import GradcheckError
 from .tensor import Tensor
 
 
-def _as_output_array(result: Any) -> np.ndarray:
-    if isinstance(result, Tensor):
-        return result.data
-    if isinstance(result, (tuple, list)):
-        return np.concatenate([np.ravel(_as_output_array(r)) for r in result])
-    return np.asarray(result)
-
-
-def _outputs(fn: Callable, inputs: Sequence[Tensor]) -> list[Tensor]:
+def _outputs(fn: Callable, inputs: Sequence[Any]) -> list[Tensor]:
     result = fn(*inputs)
     parts = list(result) if isinstance(result, (tuple, list)) else [result]
     return [p for p in parts if isinstance(p, Tensor)]
 
 
-def _projected_output(fn: Callable, inputs: Sequence[Tensor], weights: list[np.ndarray]) -> float:
-    """Σ_k <weights_k, output_k>: a scalar whose gradient is a vector-Jacobian product."""
+def _flat_output(fn: Callable, inputs: Sequence[Any]) -> np.ndarray:
+    """Every output element, concatenated, evaluated without recording a graph."""
     with no_grad():
         parts = _outputs(fn, inputs)
-    return float(sum(np.sum(w * p.data) for w, p in zip(weights, parts, strict=True)))
+    return np.concatenate([np.ravel(p.data).astype(np.float64) for p in parts])
+
+
+def _output_label(shapes: list[tuple], flat: int) -> str:
+    for k, shape in enumerate(shapes):
+        size = int(np.prod(shape))
+        if flat < size:
+            index = np.unravel_index(flat, shape) if shape else ()
+            where = f"output element {tuple(int(i) for i in index)}"
+            return where if len(shapes) == 1 else f"{where} of output {k}"
+        flat -= size
+    return "an output element"
 
 
 def gradcheck(
@@ -49,16 +52,18 @@ def gradcheck(
     """Compare ``fn``'s analytical gradients with central differences, in float64.
 
     ``inputs`` is a tensor or a sequence of tensors (other values pass through);
-    every floating-point tensor with ``requires_grad`` is checked. For each output
-    a random weighting w is drawn and the gradient of Σ w·output is compared:
-    element by element for inputs of up to ``full_jacobian_limit`` elements, and
-    along ``projections`` random directions for larger ones.
+    every floating-point tensor with ``requires_grad`` is checked, on a float64
+    copy. ``fn`` returns a tensor or a tuple of tensors.
 
-    Raises ``GradcheckError`` naming the input, the index and both values (or
+    Small problems (an input and the outputs of at most ``full_jacobian_limit``
+    elements each) compare the full Jacobian entry by entry: one backward pass
+    per output element against two evaluations per input element. Larger ones
+    compare vᵀJu for random v and ``projections`` random directions u.
+
+    Raises ``GradcheckError`` naming the input, the element and both values (or
     returns False with ``raise_exception=False``).
     """
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    rng = np.random.default_rng(seed)
     checked = []
     for position, value in enumerate(inputs):
         if isinstance(value, Tensor) and value.requires_grad:
@@ -68,102 +73,108 @@ def gradcheck(
                     "(finite differences are meaningless in single precision)",
                     stacklevel=2,
                 )
-            copy = Tensor(value.data.astype(np.float64), requires_grad=True)
-            inputs[position] = copy
+            inputs[position] = Tensor(value.data.astype(np.float64), requires_grad=True)
             checked.append(position)
     if not checked:
         raise ValueError("gradcheck expected at least one input tensor with requires_grad=True")
-
     outputs = _outputs(fn, inputs)
     if not outputs:
         raise ValueError("gradcheck expected fn to return a tensor (or a tuple of tensors)")
-    weights = [rng.standard_normal(o.shape) for o in outputs]
-    total = None
-    for w, o in zip(weights, outputs, strict=True):
-        if not o.requires_grad:
-            continue
-        term = (o * Tensor(w.astype(o.dtype))).sum()
-        total = term if total is None else total + term
-    for position in checked:
-        inputs[position].grad = None
-    if total is not None:
-        total.backward()
 
+    check = _Checker(fn, inputs, outputs, eps, atol, rtol, raise_exception)
+    n_out = sum(o.data.size for o in outputs)
+    rng = np.random.default_rng(seed)
     for position in checked:
-        tensor = inputs[position]
-        analytic = tensor.grad if tensor.grad is not None else np.zeros_like(tensor.data)
-        ok = _check_input(
-            fn,
-            inputs,
-            weights,
-            position,
-            analytic,
-            eps,
-            atol,
-            rtol,
-            full_jacobian_limit,
-            projections,
-            rng,
-            raise_exception,
-        )
+        size = inputs[position].data.size
+        if size <= full_jacobian_limit and n_out <= full_jacobian_limit:
+            ok = check.full_jacobian(position)
+        else:
+            ok = check.projected(position, projections, rng)
         if not ok:
             return False
     return True
 
 
-def _check_input(
-    fn,
-    inputs,
-    weights,
-    position,
-    analytic,
-    eps,
-    atol,
-    rtol,
-    limit,
-    projections,
-    rng,
-    raise_exception,
-) -> bool:
-    tensor = inputs[position]
-    data = tensor.data
-    original = data.copy()
+class _Checker:
+    """The two comparison modes of ``gradcheck``, sharing the evaluated outputs."""
 
-    def numeric_along(direction: np.ndarray) -> float:
-        try:
-            data[...] = original + eps * direction
-            plus = _projected_output(fn, inputs, weights)
-            data[...] = original - eps * direction
-            minus = _projected_output(fn, inputs, weights)
-        finally:
-            data[...] = original
-        return (plus - minus) / (2 * eps)
+    def __init__(self, fn, inputs, outputs, eps, atol, rtol, raise_exception):
+        self.fn, self.inputs, self.outputs = fn, inputs, outputs
+        self.eps, self.atol, self.rtol = eps, atol, rtol
+        self.raise_exception = raise_exception
+        self.shapes = [o.shape for o in outputs]
 
-    def fail(where: str, analytic_value: float, numeric_value: float) -> bool:
+    def _fail(self, position: int, where: str, analytic: float, numeric: float) -> bool:
+        shape = self.inputs[position].shape
         message = (
-            f"gradcheck failed for input {position} (shape {data.shape}) {where}: "
-            f"analytical {analytic_value:.10g}, numerical {numeric_value:.10g} "
-            f"(difference {abs(analytic_value - numeric_value):.3g}; atol {atol}, rtol {rtol})"
+            f"gradcheck failed for input {position} (shape {shape}) {where}: "
+            f"analytical {analytic:.10g}, numerical {numeric:.10g} "
+            f"(difference {abs(analytic - numeric):.3g}; atol {self.atol}, rtol {self.rtol})"
         )
-        if raise_exception:
+        if self.raise_exception:
             raise GradcheckError(message)
         return False
 
-    if data.size <= limit:
-        for index in np.ndindex(data.shape):
-            direction = np.zeros_like(data)
+    def _central_difference(self, position: int, direction: np.ndarray) -> np.ndarray:
+        data = self.inputs[position].data
+        original = data.copy()
+        try:
+            data[...] = original + self.eps * direction
+            plus = _flat_output(self.fn, self.inputs)
+            data[...] = original - self.eps * direction
+            minus = _flat_output(self.fn, self.inputs)
+        finally:
+            data[...] = original
+        return (plus - minus) / (2 * self.eps)
+
+    def _vector_jacobian(self, position: int, weights: list[np.ndarray]) -> np.ndarray:
+        """Σ_k weights_k · d(output_k)/d(input), by the library's own backward pass."""
+        target = self.inputs[position]
+        for value in self.inputs:
+            if isinstance(value, Tensor):
+                value.grad = None
+        for output, weight in zip(self.outputs, weights, strict=True):
+            if output.requires_grad and np.any(weight):
+                output.backward(weight.astype(output.dtype), retain_graph=True)
+        return np.zeros(target.shape) if target.grad is None else target.grad.copy()
+
+    def full_jacobian(self, position: int) -> bool:
+        tensor = self.inputs[position]
+        n_out = sum(int(np.prod(s)) for s in self.shapes)
+        analytic = np.empty((n_out, tensor.data.size))
+        for row in range(n_out):  # one backward pass per output element
+            flat = np.zeros(n_out)
+            flat[row] = 1.0
+            weights, start = [], 0
+            for shape in self.shapes:
+                size = int(np.prod(shape))
+                weights.append(flat[start : start + size].reshape(shape))
+                start += size
+            analytic[row] = np.ravel(self._vector_jacobian(position, weights))
+        for column, index in enumerate(np.ndindex(tensor.shape)):
+            direction = np.zeros(tensor.shape)
             direction[index] = 1.0
-            numeric = numeric_along(direction)
-            value = float(analytic[index])
-            if not abs(value - numeric) <= atol + rtol * abs(numeric):
-                return fail(f"at index {index}", value, numeric)
+            numeric = self._central_difference(position, direction)
+            for row in range(n_out):
+                a, n = analytic[row, column], numeric[row]
+                if not abs(a - n) <= self.atol + self.rtol * abs(n):
+                    where = f"at index {index}"
+                    if n_out > 1:
+                        where += f", {_output_label(self.shapes, row)}"
+                    return self._fail(position, where, float(a), float(n))
         return True
-    for k in range(projections):
-        direction = rng.standard_normal(data.shape)
-        numeric = numeric_along(direction)
-        value = float(np.sum(analytic * direction))
-        # A projection sums many terms, so scale the absolute tolerance with its size.
-        tolerance = atol * np.sqrt(data.size) + rtol * abs(numeric)
-        if not abs(value - numeric) <= tolerance:
-            return fail(f"along random direction {k}", value, numeric)
-    return True
+
+    def projected(self, position: int, projections: int, rng: np.random.Generator) -> bool:
+        weights = [rng.standard_normal(shape) for shape in self.shapes]
+        flat_weights = np.concatenate([np.ravel(w) for w in weights])
+        analytic = self._vector_jacobian(position, weights)
+        tensor = self.inputs[position]
+        for k in range(projections):
+            direction = rng.standard_normal(tensor.shape)
+            numeric = float(flat_weights @ self._central_difference(position, direction))
+            value = float(np.sum(analytic * direction))
+            # A projection sums many terms, so the absolute tolerance grows with its size.
+            tolerance = self.atol * np.sqrt(tensor.data.size) + self.rtol * abs(numeric)
+            if not abs(value - numeric) <= tolerance:
+                return self._fail(position, f"along random direction {k}", value, numeric)
+        return True
