@@ -272,9 +272,7 @@ def run_one(workload: str, peer: str, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "PEER"), help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--quick", action="store_true", help="one round of one repeat (a smoke run)"
-    )
+    parser.add_argument("--quick", action="store_true", help="one round, one repeat")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all peers (best kept)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args()
