@@ -42,15 +42,31 @@ def linear(input, weight, bias=None):
     return out
 
 
+_ONES: dict[tuple, np.ndarray] = {}
+
+
+def _batch_sum(g: np.ndarray) -> np.ndarray:
+    """Σ over the rows of a 2-D gradient, as a BLAS matrix-vector product.
+
+    ones @ g runs several times faster than g.sum(0) for the narrow matrices of
+    small networks, and the bias gradient of every layer needs it.
+    """
+    key = (g.shape[0], g.dtype)
+    ones = _ONES.get(key)
+    if ones is None:
+        ones = _ONES[key] = np.ones(g.shape[0], dtype=g.dtype)
+    return ones.dot(g)
+
+
 @linear.defvjp
 def _linear_vjp(g, out, input, weight, bias=None):
     if input.ndim == 2:
         grad_x = g.dot(weight)
         grad_w = g.T.dot(input)
-        grad_b = None if bias is None else g.sum(0)
+        grad_b = None if bias is None else _batch_sum(g)
     else:  # any leading batch shape: fold it into one axis
         grad_x = g @ weight
         g2 = g.reshape(-1, g.shape[-1])
         grad_w = g2.T.dot(np.reshape(input, (-1, input.shape[-1])))
-        grad_b = None if bias is None else g2.sum(0)
+        grad_b = None if bias is None else _batch_sum(g2)
     return grad_x, grad_w, grad_b
