@@ -13,6 +13,7 @@ update it in place.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import traceback
@@ -281,6 +282,21 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
     if root_node is None:  # backward on a leaf: its gradient is the seed itself
         root.grad = seed.copy() if root.grad is None else root.grad + seed
         return
+    # The walk allocates many short-lived tuples and creates no reference cycles
+    # (tensors point to their nodes, nodes to their inputs, never back), so the
+    # cyclic garbage collector can only waste time here: pause it for the walk.
+    collecting = gc.isenabled()
+    if collecting:
+        gc.disable()
+    try:
+        _walk(root, root_node, seed, retain_graph)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -> None:
+    """Send gradients from ``root_node`` down to every leaf, in reverse creation order."""
 
     # Nodes are numbered as they are created, and every node is created after its
     # inputs, so visiting pending nodes from the highest number down is a reverse
