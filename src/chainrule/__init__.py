@@ -1,11 +1,26 @@
 """chainrule: feedforward networks trained by backpropagation on NumPy, showing their work.
 
-``import chainrule as cr`` needs NumPy only; ``chainrule.nn`` holds layers and the
-functional API, and optional extras are imported lazily where they are used.
+``import chainrule as cr`` needs NumPy only: the tensor engine, ``cr.nn`` (layers and
+the functional API), ``cr.optim``, ``cr.data`` and ``cr.fit``. Optional extras (progress
+bars, plots, model files) are imported lazily where they are used.
 """
 
+from . import data, nn, optim, train
 from ._version import __version__
 from .autodiff import *  # noqa: F403
 from .autodiff import __all__ as _autodiff_names
+from .train import History, TrainingDivergedError, evaluate, fit, predict
 
-__all__ = ["__version__", *_autodiff_names]
+__all__ = [
+    "History",
+    "TrainingDivergedError",
+    "__version__",
+    "data",
+    "evaluate",
+    "fit",
+    "nn",
+    "optim",
+    "predict",
+    "train",
+    *_autodiff_names,
+]

@@ -423,6 +423,45 @@ case(
 )
 case("dropout", "p=1 zeroes everything", lambda a: F.dropout(a, 1.0, generator=0) + a, rand(3, 3))
 
+
+# -- nn.functional: normalization ---------------------------------------------------
+def _running(channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Running statistics: a mean near 0 and a variance well away from 0."""
+    return _rng.normal(size=channels), _rng.uniform(0.5, 2.0, size=channels)
+
+
+def _bn(training: bool, stats: tuple | None = None, **options):
+    def fn(x, *affine):
+        mean, var = (None, None) if stats is None else (stats[0].copy(), stats[1].copy())
+        return F.batch_norm(x, mean, var, *affine, training=training, **options)
+
+    return fn
+
+
+case("batch_norm", "train 2-D affine", _bn(True), rand(6, 3), rand(3), rand(3))
+case("batch_norm", "train 2-D no affine", _bn(True), rand(5, 4))
+case(
+    "batch_norm",
+    "train 2-D weight only, running stats",
+    _bn(True, _running(3)),
+    rand(4, 3),
+    rand(3),
+)
+case("batch_norm", "train 3-D affine", _bn(True, eps=1e-3), rand(3, 2, 4), rand(2), rand(2))
+case("batch_norm", "train 3-D no affine, running stats", _bn(True, _running(3)), rand(2, 3, 5))
+case(
+    "batch_norm",
+    "train 2-D bias only, two outputs",
+    lambda x, b: (F.batch_norm(x, None, None, None, b, training=True), x * 2),
+    rand(4, 3),
+    rand(3),
+)
+case("batch_norm", "eval 2-D affine", _bn(False, _running(3)), rand(4, 3), rand(3), rand(3))
+case("batch_norm", "eval 2-D no affine", _bn(False, _running(4)), rand(3, 4))
+case("batch_norm", "eval 3-D affine", _bn(False, _running(2)), rand(3, 2, 4), rand(2), rand(2))
+case("batch_norm", "eval 3-D no affine", _bn(False, _running(3), eps=0.1), rand(2, 3, 2))
+
+
 # -- nn.functional: losses ----------------------------------------------------------
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -744,6 +783,7 @@ def test_registry_holds_the_documented_ops():
         "binary_cross_entropy_with_logits",
         "cross_entropy",
         "nll_loss",
+        "batch_norm",
     }
     assert expected <= set(REGISTRY), sorted(expected - set(REGISTRY))
 

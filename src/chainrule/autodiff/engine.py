@@ -308,6 +308,7 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
     retained: dict[Node, Tensor] = {root_node: root} if root._retains_grad else {}
     emit = _listeners[:] if _listeners else None
     anomaly = grad_mode.anomaly
+    stored: set[int] = set()  # arrays already handed to a leaf: never hand one out twice
 
     while pending:
         node = heappop(pending)[1]
@@ -345,8 +346,9 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
                 sent[position] = gi
             child = parent._node
             if child is None:  # a leaf: store, copying only what may alias another gradient
-                if gi is g or gi.base is not None:
+                if gi is g or gi.base is not None or id(gi) in stored:
                     gi = gi.copy()
+                stored.add(id(gi))
                 parent.grad = gi if parent.grad is None else parent.grad + gi
             else:
                 previous = grads.get(child)

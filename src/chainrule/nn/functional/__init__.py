@@ -1,4 +1,4 @@
-"""Functional neural-network ops: activations, the linear map, dropout and losses.
+"""Functional neural-network ops: activations, the linear map, dropout, batch norm, losses.
 
 Names, arguments, defaults and results follow ``torch.nn.functional``.
 """
@@ -17,8 +17,10 @@ from .losses import (
     nll_loss,
     smooth_l1_loss,
 )
+from .normalization import batch_norm
 
 __all__ = [
+    "batch_norm",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",

@@ -1,0 +1,114 @@
+"""Cost of one optimizer step, chainrule against torch.optim, on the DESIGN.md shapes.
+
+    python -m benchmarks.bench_optim            # prints a table of µs per step
+    python -m benchmarks.bench_optim --quick    # fewer repeats, for a smoke run
+
+Only the ``step()`` is timed (gradients are set once and left in place), for the
+parameter shapes of W-tiny (float64), W-small and W-large (float32). chainrule runs
+three ways: the per-parameter loop, the flat fast path (state in one buffer per group,
+gradients gathered with one ``np.concatenate``), and the flat path when the parameters
+already are views into one contiguous buffer. Absolute times drift on shared
+machines; compare the columns of one run.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "2")
+
+import argparse  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from benchmarks.harness import measure, peer_available, print_table  # noqa: E402
+
+SHAPES = {
+    "W-tiny": ([(2, 2), (2,), (2, 2), (2,)], np.float64),
+    "W-small": ([(128, 64), (128,), (64, 128), (64,), (10, 64), (10,)], np.float32),
+    "W-large": ([(1024, 784), (1024,), (1024, 1024), (1024,), (10, 1024), (10,)], np.float32),
+}
+OPTIMIZERS = {
+    "SGD": ("SGD", {"lr": 0.01}),
+    "SGD-momentum": ("SGD", {"lr": 0.01, "momentum": 0.9}),
+    "Adam": ("Adam", {"lr": 1e-3}),
+    "AdamW-amsgrad": ("AdamW", {"lr": 1e-3, "amsgrad": True}),
+    "RMSprop-centered": ("RMSprop", {"lr": 1e-3, "centered": True, "momentum": 0.9}),
+}
+
+
+def _arrays(shapes, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+
+def chainrule_step(workload: str, optimizer: str, mode: str):
+    import chainrule as cr
+    import chainrule.optim as optim
+    from chainrule.optim import optimizer as base
+
+    shapes, dtype = SHAPES[workload]
+    arrays = _arrays(shapes, dtype)
+    if mode == "shared":  # parameters as adjacent views into one buffer
+        buffer = np.concatenate([a.ravel() for a in arrays])
+        views, offset = [], 0
+        for a in arrays:
+            views.append(buffer[offset : offset + a.size].reshape(a.shape))
+            offset += a.size
+        params = [cr.Tensor(v, requires_grad=True) for v in views]
+    else:
+        params = [cr.Tensor(a, requires_grad=True) for a in arrays]
+    for p, g in zip(params, _arrays(shapes, dtype, seed=1)):
+        p.grad = g * 0.01
+    name, kwargs = OPTIMIZERS[optimizer]
+    base.FLAT_MODE = {"loop": "never", "flat": "always", "shared": "always", "auto": "auto"}[mode]
+    opt = getattr(optim, name)(params, **kwargs)
+    opt.step()
+    return opt.step
+
+
+def torch_step(workload: str, optimizer: str):
+    import torch
+
+    torch.set_num_threads(2)
+    shapes, dtype = SHAPES[workload]
+    params = [torch.tensor(a, requires_grad=True) for a in _arrays(shapes, dtype)]
+    for p, g in zip(params, _arrays(shapes, dtype, seed=1)):
+        p.grad = torch.from_numpy(g * 0.01)
+    name, kwargs = OPTIMIZERS[optimizer]
+    opt = getattr(torch.optim, name)(params, **kwargs)
+    opt.step()
+    return opt.step
+
+
+@np.errstate(invalid="ignore")  # centered RMSprop on a constant gradient: √(v − ḡ²) of ≈0
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    repeats = 2 if args.quick else 5
+    has_torch = peer_available("torch")
+    for workload in SHAPES:
+        steps = 2000 if workload != "W-large" else 20
+        if args.quick:
+            steps //= 10
+        rows = []
+        for optimizer in OPTIMIZERS:
+            row = {"optimizer": optimizer}
+            for mode in ("loop", "flat", "shared", "auto"):
+                seconds = measure(chainrule_step(workload, optimizer, mode), steps, repeats)
+                row[mode] = f"{seconds / steps * 1e6:.1f}"
+            if has_torch:
+                seconds = measure(torch_step(workload, optimizer), steps, repeats)
+                row["torch"] = f"{seconds / steps * 1e6:.1f}"
+            rows.append(row)
+        columns = [("optimizer", "optimizer"), ("loop", "cr loop µs"), ("flat", "cr flat µs")]
+        columns += [("shared", "cr shared-buffer µs"), ("auto", "cr default µs")]
+        if has_torch:
+            columns.append(("torch", "torch µs"))
+        print_table(f"{workload}: one optimizer step", rows, columns)
+
+
+if __name__ == "__main__":
+    main()

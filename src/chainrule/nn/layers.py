@@ -1,0 +1,103 @@
+"""Shape-level layers: Linear, Identity, Flatten."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..autodiff import Tensor, get_default_dtype
+from ..autodiff.functions import flatten
+from . import functional as F
+from . import init
+from .module import Module, Parameter
+
+
+def _check_size(layer: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{layer} expected {name} to be an int >= 0, got {value!r}")
+    return int(value)
+
+
+def _float_dtype(layer: str, dtype: Any) -> np.dtype:
+    resolved = get_default_dtype() if dtype is None else np.dtype(dtype)
+    if resolved.kind != "f":
+        raise TypeError(f"{layer} expected a floating-point dtype, got {resolved}")
+    return resolved
+
+
+class Linear(Module):
+    """The affine map y = x Wᵀ + b.
+
+    Shapes: input (..., in_features) -> (..., out_features); weight
+    (out_features, in_features); bias (out_features,).
+
+    Initialized as PyTorch does: weight by ``kaiming_uniform_(a=√5)`` and bias
+    uniformly, both on U(−1/√in_features, 1/√in_features). ``generator`` (a NumPy
+    Generator or an int seed) makes the initialization reproducible; ``dtype``
+    defaults to ``chainrule.get_default_dtype()``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        dtype: Any = None,
+        generator: Any = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = _check_size("Linear", "in_features", in_features)
+        self.out_features = _check_size("Linear", "out_features", out_features)
+        dtype = _float_dtype("Linear", dtype)
+        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty((self.out_features,), dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Any = None) -> None:
+        """Draw fresh weights (and bias) with PyTorch's default scheme."""
+        rng = init._rng(generator)
+        # a = √5 makes the gain √(2 / (1 + 5)) = 1/√3, so the bound is 1/√fan_in.
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=rng)
+        if self.bias is not None:
+            fan_in = self.in_features
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound, generator=rng)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+class Identity(Module):
+    """Returns its input unchanged; arguments are accepted and ignored (as PyTorch)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, input: Any) -> Any:
+        return input
+
+
+class Flatten(Module):
+    """Merge dimensions ``start_dim`` … ``end_dim``: (N, C, L) -> (N, C·L) by default."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        return flatten(input, self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

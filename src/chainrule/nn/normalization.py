@@ -1,0 +1,113 @@
+"""Batch normalization layer with PyTorch's train/eval semantics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autodiff import Tensor
+from . import functional as F
+from .layers import _check_size, _float_dtype
+from .module import Module, Parameter
+
+
+class BatchNorm1d(Module):
+    """Normalize each of ``num_features`` channels over the batch, then scale and shift.
+
+    Shapes: input (N, C) or (N, C, L) with C = num_features -> the same shape.
+
+    Training: each channel uses the batch mean and *biased* variance, and the running
+    statistics move towards the batch's (the variance *unbiased*):
+    ``running = (1 − momentum) · running + momentum · batch``; ``momentum=None`` gives
+    the cumulative average over all batches seen (``num_batches_tracked`` counts them).
+    Eval: the running statistics are used. With ``track_running_stats=False`` batch
+    statistics are used in both modes. ``affine`` adds a learned weight (ones) and
+    bias (zeros); ``bias=False`` keeps only the weight (PyTorch 2.13's keyword). ``dtype``
+    defaults to ``chainrule.get_default_dtype()``.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.num_features = _check_size("BatchNorm1d", "num_features", num_features)
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        dtype = _float_dtype("BatchNorm1d", dtype)
+        if affine:
+            self.weight = Parameter(np.ones(self.num_features, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+        if affine and bias:
+            self.bias = Parameter(np.zeros(self.num_features, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))
+            self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, no batches seen (in place)."""
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.weight is not None:
+            self.weight.data[...] = 1
+        if self.bias is not None:
+            self.bias.data[...] = 0
+
+    def forward(self, input: Tensor) -> Tensor:
+        shape = input.shape if isinstance(input, Tensor) else np.shape(input)
+        if len(shape) not in (2, 3) or shape[1] != self.num_features:
+            raise ValueError(
+                f"BatchNorm1d expected input (N, {self.num_features}) or "
+                f"(N, {self.num_features}, L), got shape {tuple(shape)}"
+            )
+        factor = 0.0 if self.momentum is None else self.momentum
+        counting = self.training and self.track_running_stats
+        if counting and self.momentum is None:
+            # Cumulative moving average: the k-th batch weighs 1/k.
+            factor = 1.0 / float(self.num_batches_tracked.data + 1)
+        # Batch statistics while training, and also in eval when no running ones are kept.
+        use_batch = self.training or self.running_mean is None
+        track = not self.training or self.track_running_stats
+        out = F.batch_norm(
+            input,
+            self.running_mean if track else None,
+            self.running_var if track else None,
+            self.weight,
+            self.bias,
+            use_batch,
+            factor,
+            self.eps,
+        )
+        if counting:  # counted only once the batch was accepted
+            self.num_batches_tracked.data += 1
+        return out
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
+        )

@@ -1,0 +1,130 @@
+"""Gradient clipping, flattening parameters to a vector and back, and an L1 penalty.
+
+``parameters`` arguments take an iterable of tensors (``model.parameters()``) or a
+single tensor, as in ``torch.nn.utils``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..autodiff import Tensor, get_default_dtype
+from ..autodiff.functions import abs as abs_
+from ..autodiff.functions import cat, reshape
+from ..autodiff.functions import sum as sum_
+
+Parameters = Tensor | Iterable[Tensor]
+
+
+def _as_list(parameters: Parameters) -> list[Tensor]:
+    if isinstance(parameters, Tensor):
+        return [parameters]
+    params = list(parameters)
+    for i, p in enumerate(params):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"expected an iterable of Tensors, got {type(p).__name__} at {i}")
+    return params
+
+
+def _norm(array: np.ndarray, norm_type: float) -> np.ndarray:
+    flat = array.ravel()
+    if norm_type == 2.0:
+        return np.sqrt(np.dot(flat, flat))  # one BLAS call
+    return np.linalg.norm(flat, ord=norm_type)
+
+
+def clip_grad_norm_(
+    parameters: Parameters,
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+) -> Tensor:
+    """Scale all gradients together so that their joint norm is at most ``max_norm``.
+
+    The norm is taken over all gradients as if concatenated into one vector
+    (``norm_type`` 2, 1, any p > 0, or ``inf`` for the largest magnitude). As in
+    PyTorch, each gradient is multiplied in place by
+    ``min(1, max_norm / (total_norm + 1e-6))``. Returns the total norm before
+    clipping as a 0-d Tensor. With ``error_if_nonfinite=True`` a NaN or infinite
+    norm raises RuntimeError instead of spreading NaN into every gradient.
+    """
+    params = _as_list(parameters)
+    norm_type = float(norm_type)
+    grads = [(i, p.grad) for i, p in enumerate(params) if p.grad is not None]
+    if not grads:
+        return Tensor(np.array(0.0, dtype=get_default_dtype()))
+    # The norm of the per-gradient norms, PyTorch's order of operations.
+    norms = np.array([_norm(g, norm_type) for _, g in grads])
+    total = _norm(norms, norm_type)
+    if error_if_nonfinite and not np.isfinite(total):
+        position, grad = next((i, g) for i, g in grads if not np.all(np.isfinite(g)))
+        nans, infs = int(np.isnan(grad).sum()), int(np.isinf(grad).sum())
+        raise RuntimeError(
+            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is "
+            f"non-finite ({total}); the gradient of parameter {position} (shape {grad.shape}) "
+            f"holds {nans} NaN and {infs} inf. Pass error_if_nonfinite=False to clip anyway."
+        )
+    coef = np.minimum(max_norm / (total + 1e-6), 1.0)
+    if coef != 1.0:  # also true for NaN: PyTorch spreads it, so do we
+        for _, grad in grads:
+            grad *= coef
+    return Tensor(np.asarray(total, dtype=norms.dtype))
+
+
+def clip_grad_value_(parameters: Parameters, clip_value: float) -> None:
+    """Clamp every gradient element to [−clip_value, clip_value], in place."""
+    if clip_value < 0:
+        raise ValueError(f"clip_grad_value_ expected clip_value >= 0, got {clip_value}")
+    for p in _as_list(parameters):
+        if p.grad is not None:
+            np.clip(p.grad, -clip_value, clip_value, out=p.grad)
+
+
+def parameters_to_vector(parameters: Parameters) -> Tensor:
+    """All parameters flattened and concatenated: shape (Σ numel,). Differentiable."""
+    params = _as_list(parameters)
+    if not params:
+        raise ValueError("parameters_to_vector expected at least one parameter, got none")
+    return cat([reshape(p, -1) for p in params])
+
+
+def vector_to_parameters(vec: Tensor, parameters: Parameters) -> None:
+    """Copy consecutive slices of the 1-D ``vec`` into the parameters, in place.
+
+    In place (``p.data[...] = ...``) so that optimizers holding the arrays see it.
+    """
+    if not isinstance(vec, Tensor):
+        raise TypeError(f"vector_to_parameters expected a Tensor, got {type(vec).__name__}")
+    if vec.ndim != 1:
+        raise ValueError(f"vector_to_parameters expected a 1-D vector, got shape {vec.shape}")
+    params = _as_list(parameters)
+    needed = sum(p.data.size for p in params)
+    if vec.shape[0] != needed:
+        raise ValueError(
+            f"vector_to_parameters expected a vector of {needed} elements for "
+            f"{len(params)} parameters, got {vec.shape[0]}"
+        )
+    start = 0
+    for p in params:
+        stop = start + p.data.size
+        p.data[...] = vec.data[start:stop].reshape(p.data.shape)
+        start = stop
+
+
+def l1_penalty(parameters: Parameters) -> Tensor:
+    """Σ |w| over every element of every given tensor: a differentiable scalar.
+
+    It sums whatever it is given; to leave biases out, pass only the weights, e.g.
+    ``l1_penalty(p for name, p in model.named_parameters() if name.endswith("weight"))``.
+    Its gradient is sign(w) (0 at w = 0). Add ``lam * l1_penalty(...)`` to the loss.
+    """
+    total: Any = None
+    for p in _as_list(parameters):
+        term = sum_(abs_(p))
+        total = term if total is None else total + term
+    if total is None:
+        return Tensor(np.array(0.0, dtype=get_default_dtype()))
+    return total

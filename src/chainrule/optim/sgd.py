@@ -1,0 +1,85 @@
+"""Stochastic gradient descent, with momentum and Nesterov momentum (torch.optim.SGD)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, MutableMapping
+from typing import Any
+
+import numpy as np
+
+from .functional import sgd_step
+from . import optimizer as _base
+from .optimizer import Optimizer, _check_nonnegative
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """SGD with torch.optim.SGD's arguments, defaults and update (see ``functional.sgd_step``).
+
+    State per parameter: ``momentum_buffer`` (only when ``momentum != 0``; it starts
+    as the first step's gradient).
+
+    >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "weight_decay": weight_decay,
+            "nesterov": nesterov,
+            "maximize": maximize,
+        }
+        self._validate(defaults)
+        super().__init__(params, defaults)
+
+    @classmethod
+    def _validate(cls, options: Mapping[str, Any]) -> None:
+        _check_nonnegative(options["lr"], "learning rate")
+        _check_nonnegative(options["momentum"], "momentum value")
+        _check_nonnegative(options["weight_decay"], "weight_decay value")
+        if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+
+    def _flat_size_limit(self, group: Mapping[str, Any], shared: bool) -> int:
+        # Plain SGD is two NumPy calls per parameter, so gathering and scattering
+        # separate parameters costs more than it saves; with momentum it is four.
+        limit = _base.FLAT_MAX_MEAN_SIZE
+        if group["momentum"] == 0:
+            return limit // 8 if shared else 0
+        return limit // 2 if shared else limit // 4
+
+    def _update(
+        self,
+        group: Mapping[str, Any],
+        param: np.ndarray,
+        grad: np.ndarray,
+        state: MutableMapping[str, Any],
+        step: int,
+    ) -> None:
+        momentum = float(group["momentum"])
+        buf = sgd_step(
+            param,
+            grad,
+            state.get("momentum_buffer"),
+            lr=float(group["lr"]),
+            momentum=momentum,
+            dampening=float(group["dampening"]),
+            weight_decay=float(group["weight_decay"]),
+            nesterov=bool(group["nesterov"]),
+            maximize=bool(group["maximize"]),
+        )
+        if momentum != 0:
+            state["momentum_buffer"] = buf

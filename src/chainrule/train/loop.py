@@ -1,0 +1,392 @@
+"""The training loop: ``fit``, plus ``evaluate`` and ``predict`` on whole arrays.
+
+``fit`` follows Keras's shape (epochs, batches, validation, callbacks, History)
+on PyTorch's parts (a Module, a loss function, a torch.optim-style optimizer).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..autodiff import Tensor, no_grad
+from ..autodiff import functions as ops
+from ..nn import functional as F
+from .callbacks import Callback
+from .errors import TrainingDivergedError
+from .history import History
+from .metrics import get_metric
+from .progress import Progress
+
+# name -> (loss function, how outputs become predictions for metrics)
+LOSSES: dict[str, tuple[Callable[..., Tensor], str]] = {
+    "mse": (F.mse_loss, "values"),
+    "l1": (F.l1_loss, "values"),
+    "mae": (F.l1_loss, "values"),
+    "huber": (F.huber_loss, "values"),
+    "smooth_l1": (F.smooth_l1_loss, "values"),
+    "cross_entropy": (F.cross_entropy, "argmax"),
+    "nll": (F.nll_loss, "argmax"),
+    "bce_with_logits": (F.binary_cross_entropy_with_logits, "logit_sign"),
+    "bce": (F.binary_cross_entropy, "half"),
+}
+_KIND_OF_FUNCTION = {id(fn): kind for fn, kind in LOSSES.values()}
+
+
+class Trainer:
+    """What callbacks see of a running ``fit``: set ``stop_training`` to end it."""
+
+    def __init__(self, model: Any, optimizer: Any, history: History, has_validation: bool):
+        self.model = model
+        self.optimizer = optimizer
+        self.history = history
+        self.has_validation = has_validation
+        self.stop_training = False
+        self.epoch = 0
+
+
+def _resolve_loss(loss: str | Callable[..., Tensor]) -> tuple[Callable[..., Tensor], str]:
+    if isinstance(loss, str):
+        key = loss.lower().replace("_loss", "").replace("binary_cross_entropy", "bce")
+        if key not in LOSSES:
+            raise ValueError(f"fit got unknown loss {loss!r}; known: {', '.join(LOSSES)}")
+        return LOSSES[key]
+    if not callable(loss):
+        raise TypeError(f"fit expected loss to be a name or a callable, got {type(loss).__name__}")
+    return loss, _KIND_OF_FUNCTION.get(id(loss), "auto")
+
+
+def _predictions(output: np.ndarray, kind: str) -> np.ndarray:
+    """Turn raw model outputs into what metrics compare with the targets."""
+    if kind == "auto":
+        kind = "argmax" if output.ndim == 2 and output.shape[1] > 1 else "values"
+    if kind == "argmax":
+        return output.argmax(axis=-1)
+    if kind == "logit_sign":
+        return (output > 0).astype(np.int64)
+    if kind == "half":
+        return (output > 0.5).astype(np.int64)
+    return output
+
+
+def _as_array(value: Any, name: str) -> np.ndarray:
+    array = value.data if isinstance(value, Tensor) else np.asarray(value)
+    if array.ndim == 0:
+        raise ValueError(f"fit expected {name} with a first (sample) dimension, got a scalar")
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        bad = np.argwhere(~np.isfinite(array))[0]
+        raise ValueError(f"fit got a non-finite {name} value at index {tuple(int(i) for i in bad)}")
+    return array
+
+
+def _model_dtype(model: Any) -> np.dtype:
+    for parameter in model.parameters():
+        return parameter.data.dtype
+    return np.dtype(np.float32)
+
+
+def _prepare_targets(y: np.ndarray, kind: str, dtype: np.dtype) -> np.ndarray:
+    if kind == "argmax" or (kind == "auto" and y.dtype.kind in "iub" and y.ndim == 1):
+        if y.dtype.kind not in "iu":
+            if y.dtype.kind == "f" and np.all(y == np.round(y)) and y.ndim == 1:
+                return y.astype(np.int64)
+            if y.ndim == 1:
+                raise TypeError(f"class targets must be integers, got dtype {y.dtype}")
+        return y if y.ndim != 1 else y.astype(np.int64, copy=False)
+    y = y.astype(dtype, copy=False)
+    # A 1-D target for a one-output network: give it the (N, 1) shape the output has.
+    return y[:, None] if y.ndim == 1 else y
+
+
+def _named_parameters(model: Any) -> list[tuple[str, Tensor]]:
+    if hasattr(model, "named_parameters"):
+        return list(model.named_parameters())
+    return [(f"parameter {i}", p) for i, p in enumerate(model.parameters())]
+
+
+def _reseed(model: Any, rng: np.random.Generator) -> None:
+    """Give every module that draws random numbers (dropout) its own seeded generator."""
+    modules = model.modules() if hasattr(model, "modules") else ()
+    for module in modules:
+        if isinstance(getattr(module, "generator", None), np.random.Generator):
+            module.generator = np.random.default_rng(rng.integers(2**63))
+
+
+def _split(x, y, fraction: float, rng: np.random.Generator):
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation_split expected a fraction in (0, 1), got {fraction}")
+    n = len(x)
+    n_val = round(n * fraction)
+    if n_val < 1 or n_val >= n:
+        raise ValueError(f"validation_split={fraction} leaves no samples on one side of {n}")
+    order = rng.permutation(n)
+    val, train = order[:n_val], order[n_val:]
+    return x[train], y[train], x[val], y[val]
+
+
+def _metric_functions(metrics: Iterable[Any]) -> list[tuple[str, Callable]]:
+    resolved = []
+    for metric in metrics:
+        if isinstance(metric, str):
+            resolved.append((metric, get_metric(metric)))
+        elif callable(metric):
+            resolved.append((getattr(metric, "__name__", "metric"), metric))
+        else:
+            raise TypeError(f"metrics expected names or callables, got {metric!r}")
+    return resolved
+
+
+def _check_gradients(named: list[tuple[str, Tensor]], epoch: int, batch: int) -> float:
+    """The global gradient norm; raises before any update if a gradient is not finite."""
+    total = 0.0
+    for _, parameter in named:
+        grad = parameter.grad
+        if grad is not None:
+            total += float(np.vdot(grad, grad))
+    if math.isfinite(total):
+        return math.sqrt(total)
+    for name, parameter in named:
+        grad = parameter.grad
+        if grad is not None and not np.all(np.isfinite(grad)):
+            raise TrainingDivergedError(
+                f"training diverged at epoch {epoch}, batch {batch}: the gradient of "
+                f"{name!r} is not finite; no parameter was updated with it (lower the "
+                "learning rate, clip gradients, or check the data)",
+                epoch=epoch,
+                batch=batch,
+                tensor=name,
+            )
+    raise TrainingDivergedError(  # finite gradients whose squares overflow
+        f"training diverged at epoch {epoch}, batch {batch}: the gradient norm overflows",
+        epoch=epoch,
+        batch=batch,
+        tensor="gradient norm",
+    )
+
+
+def fit(
+    model: Any,
+    x: Any,
+    y: Any,
+    *,
+    loss: str | Callable[..., Tensor],
+    optimizer: Any,
+    epochs: int = 1,
+    batch_size: int = 32,
+    validation_split: float | None = None,
+    validation_data: tuple[Any, Any] | None = None,
+    callbacks: Sequence[Callback] = (),
+    metrics: Sequence[Any] = (),
+    l1: float = 0.0,
+    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+    clip_grad_norm: float | None = None,
+    shuffle: bool = True,
+    seed: int | None = None,
+    verbose: int = 1,
+) -> History:
+    """Train ``model`` on ``(x, y)`` by mini-batch gradient descent; return the History.
+
+    Shapes: x (N, ...) features; y (N,) integer classes for ``cross_entropy``, else
+    (N, outputs) or (N,) values. ``loss`` is a name (``"cross_entropy"``, ``"mse"``,
+    ``"bce_with_logits"``, ...) or a function ``(output, target) -> scalar``;
+    ``optimizer`` a ``chainrule.optim`` optimizer over ``model.parameters()``.
+
+    Regularizers: weight decay through the optimizer, ``l1`` (λ·Σ|w| over weight
+    matrices, not biases), dropout and batch norm in the model, ``augment`` (a
+    ``chainrule.data`` transform applied to each training batch), and early
+    stopping as a callback. ``validation_split`` holds out a seeded random
+    fraction. ``seed`` fixes shuffling, augmentation and dropout masks.
+
+    A non-finite loss or gradient raises ``TrainingDivergedError`` naming the epoch,
+    the batch and the tensor, before any parameter is changed. The reported
+    ``loss`` is the data loss (without the l1 term), averaged over the epoch.
+    """
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(
+            f"fit expected epochs >= 1 and batch_size >= 1, got {epochs}, {batch_size}"
+        )
+    if validation_split is not None and validation_data is not None:
+        raise ValueError("fit takes validation_split or validation_data, not both")
+    loss_fn, kind = _resolve_loss(loss)
+    dtype = _model_dtype(model)
+    x = _as_array(x, "x")
+    y = _as_array(y, "y")
+    if len(x) != len(y):
+        raise ValueError(
+            f"fit expected as many targets as samples, got x {x.shape} and y {y.shape}"
+        )
+    if x.dtype.kind == "f" and x.dtype != dtype:
+        x = x.astype(dtype)
+    y = _prepare_targets(y, kind, dtype)
+    rng = np.random.default_rng(seed)
+    if seed is not None:
+        _reseed(model, rng)
+
+    x_val = y_val = None
+    if validation_split:
+        x, y, x_val, y_val = _split(x, y, validation_split, rng)
+    elif validation_data is not None:
+        x_val = _as_array(validation_data[0], "validation x").astype(x.dtype, copy=False)
+        y_val = _prepare_targets(_as_array(validation_data[1], "validation y"), kind, dtype)
+
+    named = _named_parameters(model)
+    weights = [p for _, p in named if p.data.ndim >= 2]
+    metric_fns = _metric_functions(metrics)
+    history = History()
+    trainer = Trainer(model, optimizer, history, has_validation=x_val is not None)
+    for callback in callbacks:
+        callback.trainer = trainer
+    n = len(x)
+    n_batches = math.ceil(n / batch_size)
+    progress = Progress(epochs, n_batches, verbose)
+    logs: dict[str, Any] = {}
+    for callback in callbacks:
+        callback.on_train_begin(logs)
+    # Only callbacks that override on_batch_end cost anything per batch.
+    batch_hooks = [c for c in callbacks if type(c).on_batch_end is not Callback.on_batch_end]
+
+    try:
+        for epoch in range(1, epochs + 1):
+            trainer.epoch = epoch
+            started = time.perf_counter()
+            for callback in callbacks:
+                callback.on_epoch_begin(epoch, logs)
+            progress.epoch_begin(epoch)
+            model.train()
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            predictions = [] if metric_fns else None
+            total_loss = 0.0
+            for batch in range(1, n_batches + 1):
+                index = order[(batch - 1) * batch_size : batch * batch_size]
+                xb, yb = x[index], y[index]
+                if augment is not None:
+                    xb = augment(xb, rng)
+                optimizer.zero_grad()
+                output = model(Tensor(xb))
+                data_loss = loss_fn(output, Tensor(yb))
+                objective = data_loss
+                if l1:
+                    penalty = None
+                    for w in weights:
+                        term = ops.abs(w).sum()
+                        penalty = term if penalty is None else penalty + term
+                    if penalty is not None:
+                        objective = data_loss + l1 * penalty
+                value = float(objective.data)
+                if not math.isfinite(value):
+                    raise TrainingDivergedError(
+                        f"training diverged at epoch {epoch}, batch {batch}: the loss is {value}; "
+                        "no parameter was updated with it (lower the learning rate, clip "
+                        "gradients, or check the data)",
+                        epoch=epoch,
+                        batch=batch,
+                        tensor="loss",
+                    )
+                objective.backward()
+                norm = _check_gradients(named, epoch, batch)
+                if clip_grad_norm is not None and norm > clip_grad_norm:
+                    scale = clip_grad_norm / (norm + 1e-6)
+                    for _, parameter in named:
+                        if parameter.grad is not None:
+                            parameter.grad *= scale
+                optimizer.step()
+                batch_loss = float(data_loss.data)
+                total_loss += batch_loss * len(index)
+                if predictions is not None:
+                    predictions.append(_predictions(output.data, kind))
+                progress.batch_end(batch, total_loss / min(batch * batch_size, n))
+                for callback in batch_hooks:
+                    callback.on_batch_end(batch, {"loss": batch_loss})
+
+            logs = {"loss": total_loss / n}
+            if metric_fns:
+                predicted = np.concatenate(predictions)
+                truth = y[order]
+                for name, metric in metric_fns:
+                    logs[name] = float(metric(_squeeze(truth), _squeeze(predicted)))
+            if x_val is not None:
+                logs.update(
+                    _evaluate(
+                        model, x_val, y_val, loss_fn, kind, metric_fns, batch_size, prefix="val_"
+                    )
+                )
+            logs["lr"] = float(optimizer.param_groups[0]["lr"])
+            logs["seconds"] = time.perf_counter() - started
+            history.record(epoch, logs)
+            progress.epoch_end(epoch, logs)
+            for callback in callbacks:
+                callback.on_epoch_end(epoch, logs)
+            if trainer.stop_training:
+                history.stopped_epoch = epoch
+                break
+    finally:
+        progress.close()
+    for callback in callbacks:
+        callback.on_train_end(logs)
+    model.eval()
+    return history
+
+
+def _squeeze(values: np.ndarray) -> np.ndarray:
+    return values[:, 0] if values.ndim == 2 and values.shape[1] == 1 else values
+
+
+def _batched_outputs(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
+    parts = []
+    with no_grad():
+        for start in range(0, len(x), batch_size):
+            parts.append(model(Tensor(x[start : start + batch_size])).data)
+    return np.concatenate(parts)
+
+
+def _evaluate(model, x, y, loss_fn, kind, metric_fns, batch_size, prefix="") -> dict[str, float]:
+    was_training = getattr(model, "training", False)
+    model.eval()
+    try:
+        output = _batched_outputs(model, x, max(batch_size, 256))
+        with no_grad():
+            logs = {f"{prefix}loss": float(loss_fn(Tensor(output), Tensor(y)).data)}
+        predicted = _predictions(output, kind)
+        for name, metric in metric_fns:
+            logs[f"{prefix}{name}"] = float(metric(_squeeze(y), _squeeze(predicted)))
+    finally:
+        if was_training:
+            model.train()
+    return logs
+
+
+def evaluate(
+    model: Any,
+    x: Any,
+    y: Any,
+    *,
+    loss: str | Callable[..., Tensor],
+    metrics: Sequence[Any] = (),
+    batch_size: int = 256,
+) -> dict[str, float]:
+    """Loss and metrics of ``model`` (in eval mode) on ``(x, y)``, without training."""
+    loss_fn, kind = _resolve_loss(loss)
+    dtype = _model_dtype(model)
+    x = _as_array(x, "x")
+    x = x.astype(dtype) if x.dtype.kind == "f" and x.dtype != dtype else x
+    y = _prepare_targets(_as_array(y, "y"), kind, dtype)
+    return _evaluate(model, x, y, loss_fn, kind, _metric_functions(metrics), batch_size)
+
+
+def predict(model: Any, x: Any, *, batch_size: int = 256) -> np.ndarray:
+    """The model's raw outputs for ``x`` (eval mode, no graph), as a NumPy array."""
+    was_training = getattr(model, "training", False)
+    model.eval()
+    try:
+        x = _as_array(x, "x")
+        dtype = _model_dtype(model)
+        if x.dtype.kind == "f" and x.dtype != dtype:
+            x = x.astype(dtype)
+        return _batched_outputs(model, x, batch_size)
+    finally:
+        if was_training:
+            model.train()

@@ -1,0 +1,632 @@
+"""chainrule.optim on its own: convergence, the Optimizer interface, state handling.
+
+(Number-for-number agreement with torch.optim is in test_optim_vs_torch.py.)
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.optim as optim
+from chainrule.optim import functional as Fo
+from chainrule.optim import optimizer as optimizer_module
+
+ALL = ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW"]
+
+# Options that make every optimizer carry all of its state (for state round trips).
+RICH = {
+    "SGD": {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.01},
+    "Adagrad": {"lr": 0.1, "lr_decay": 0.01},
+    "RMSprop": {"lr": 0.01, "momentum": 0.5, "centered": True},
+    "Adadelta": {"lr": 0.5, "weight_decay": 0.01},
+    "Adam": {"lr": 0.01, "amsgrad": True},
+    "AdamW": {"lr": 0.01, "amsgrad": True},
+}
+
+
+def param(values, dtype=np.float64):
+    return cr.tensor(np.asarray(values, dtype=dtype), dtype=dtype, requires_grad=True)
+
+
+def make_params(seed=0, shapes=((3, 4), (4,), (2, 2, 3)), dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    return [param(rng.normal(size=s), dtype) for s in shapes]
+
+
+def feed(params, step, seed=1):
+    """Deterministic gradients for ``step``: the same for every run with the same seed."""
+    rng = np.random.default_rng(seed * 1000 + step)
+    for p in params:
+        p.grad = (p.data - 0.5) + rng.normal(size=p.shape).astype(p.dtype) * 0.1
+
+
+@pytest.fixture(params=["auto", "always", "never"])
+def flat_mode(request, monkeypatch):
+    monkeypatch.setattr(optimizer_module, "FLAT_MODE", request.param)
+    return request.param
+
+
+# -- convergence ------------------------------------------------------------------------
+def _quadratic(dim=6, seed=0):
+    """½xᵀAx − bᵀx with A's eigenvalues spread over 1..10; its minimum and gradient."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+    a = q @ np.diag(np.linspace(1, 10, dim)) @ q.T
+    b = rng.normal(size=dim)
+    return a, b, np.linalg.solve(a, b)
+
+
+QUADRATIC = [
+    ("SGD", {"lr": 0.1}, 300, 1e-6),
+    ("SGD", {"lr": 0.05, "momentum": 0.9}, 300, 1e-6),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True}, 300, 1e-6),
+    ("Adagrad", {"lr": 0.5}, 1500, 1e-6),
+    # RMSprop's steps stay about lr long (g/√v does not shrink with g), so it ends up
+    # hovering within ~lr of the minimum; Adadelta too, a little farther out.
+    ("RMSprop", {"lr": 1e-3}, 2000, 2e-3),
+    ("RMSprop", {"lr": 1e-3, "momentum": 0.9, "centered": True}, 2000, 2e-3),
+    ("Adadelta", {"lr": 0.5}, 1000, 2e-2),
+    ("Adam", {"lr": 0.05}, 1500, 1e-3),
+    ("Adam", {"lr": 0.05, "amsgrad": True}, 1500, 1e-3),
+    ("AdamW", {"lr": 0.05, "weight_decay": 0}, 1500, 1e-3),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs", "steps", "tolerance"), QUADRATIC)
+def test_converges_on_a_convex_quadratic(name, kwargs, steps, tolerance):
+    a, b, minimum = _quadratic()
+    x = param(np.zeros(6))
+    opt = getattr(optim, name)([x], **kwargs)
+    for _ in range(steps):
+        x.grad = a @ x.data - b
+        opt.step()
+    assert np.linalg.norm(x.data - minimum) < tolerance * np.linalg.norm(minimum)
+
+
+def test_weight_decay_moves_the_minimum_to_the_l2_regularized_one():
+    a, b, _ = _quadratic()
+    x = param(np.zeros(6))
+    opt = optim.SGD([x], lr=0.05, momentum=0.9, weight_decay=0.5)
+    for _ in range(500):
+        x.grad = a @ x.data - b
+        opt.step()
+    np.testing.assert_allclose(x.data, np.linalg.solve(a + 0.5 * np.eye(6), b), atol=1e-9)
+
+
+def test_maximize_climbs_a_concave_function():
+    a, b, minimum = _quadratic()
+    x = param(np.zeros(6))
+    opt = optim.Adam([x], lr=0.05, maximize=True)
+    for _ in range(1500):
+        x.grad = -(a @ x.data - b)  # gradient of the negated quadratic
+        opt.step()
+    assert np.linalg.norm(x.data - minimum) < 1e-3 * np.linalg.norm(minimum)
+
+
+def _rosenbrock_grad(v):
+    x, y = v
+    return np.array([-2 * (1 - x) - 400 * x * (y - x * x), 200 * (y - x * x)])
+
+
+ROSENBROCK = [
+    ("SGD", {"lr": 1e-3, "momentum": 0.9}, 3000),
+    ("SGD", {"lr": 2e-4, "momentum": 0.95, "nesterov": True}, 5000),
+    ("Adagrad", {"lr": 2.0}, 8000),
+    ("RMSprop", {"lr": 1e-3, "momentum": 0.9}, 2000),
+    ("RMSprop", {"lr": 3e-4, "momentum": 0.9, "centered": True}, 2000),
+    ("Adadelta", {"lr": 0.1}, 8000),
+    ("Adam", {"lr": 0.02}, 4000),
+    ("Adam", {"lr": 0.02, "amsgrad": True}, 5000),
+    ("AdamW", {"lr": 0.02}, 4000),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs", "steps"), ROSENBROCK)
+def test_gets_near_the_rosenbrock_minimum(name, kwargs, steps):
+    v = param([-1.5, 2.0])
+    opt = getattr(optim, name)([v], **kwargs)
+    for _ in range(steps):
+        v.grad = _rosenbrock_grad(v.data)
+        opt.step()
+    np.testing.assert_allclose(v.data, [1.0, 1.0], atol=0.05)
+
+
+# -- constructor and arguments ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "kwargs", "message"),
+    [
+        ("SGD", {"lr": -1}, "Invalid learning rate: -1"),
+        ("SGD", {"momentum": -0.5}, "Invalid momentum value: -0.5"),
+        ("SGD", {"weight_decay": -1e-4}, "Invalid weight_decay value: -0.0001"),
+        ("SGD", {"nesterov": True}, "Nesterov momentum requires a momentum and zero dampening"),
+        (
+            "SGD",
+            {"nesterov": True, "momentum": 0.9, "dampening": 0.1},
+            "Nesterov momentum requires",
+        ),
+        ("Adagrad", {"lr_decay": -1}, "Invalid lr_decay value: -1"),
+        ("Adagrad", {"initial_accumulator_value": -1}, "Invalid initial_accumulator_value"),
+        ("Adagrad", {"eps": -1}, "Invalid epsilon value: -1"),
+        ("RMSprop", {"alpha": -0.1}, "Invalid alpha value: -0.1"),
+        ("RMSprop", {"momentum": -1}, "Invalid momentum value: -1"),
+        ("Adadelta", {"rho": 1.5}, "Invalid rho value: 1.5"),
+        ("Adam", {"betas": (1.0, 0.999)}, "Invalid beta parameter at index 0: 1.0"),
+        ("Adam", {"betas": (0.9, -0.1)}, "Invalid beta parameter at index 1: -0.1"),
+        ("Adam", {"eps": -1e-8}, "Invalid epsilon value: -1e-08"),
+        ("AdamW", {"weight_decay": -1}, "Invalid weight_decay value: -1"),
+        ("AdamW", {"lr": -0.1}, "Invalid learning rate: -0.1"),
+    ],
+)
+def test_invalid_arguments_raise_torchs_messages(name, kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        getattr(optim, name)([param([1.0])], **kwargs)
+
+
+def test_defaults_are_torchs():
+    p = [param([1.0])]
+    assert optim.SGD(p).defaults == {
+        "lr": 1e-3,
+        "momentum": 0,
+        "dampening": 0,
+        "weight_decay": 0,
+        "nesterov": False,
+        "maximize": False,
+    }
+    assert optim.Adagrad(p).defaults["lr"] == 1e-2
+    assert optim.Adagrad(p).defaults["eps"] == 1e-10
+    rms = optim.RMSprop(p).defaults
+    assert (rms["lr"], rms["alpha"], rms["eps"]) == (1e-2, 0.99, 1e-8)
+    ada = optim.Adadelta(p).defaults
+    assert (ada["lr"], ada["rho"], ada["eps"]) == (1.0, 0.9, 1e-6)
+    adam = optim.Adam(p).defaults
+    assert (adam["lr"], adam["betas"], adam["eps"], adam["weight_decay"]) == (
+        1e-3,
+        (0.9, 0.999),
+        1e-8,
+        0,
+    )
+    adamw = optim.AdamW(p).defaults
+    assert adamw["weight_decay"] == 1e-2 and adamw["decoupled_weight_decay"] is True
+
+
+def test_params_argument_forms():
+    a, b, c = param([1.0]), param([2.0]), param([3.0])
+    with pytest.raises(TypeError, match="iterable of Tensors or dicts, but got a single Tensor"):
+        optim.SGD(a)
+    with pytest.raises(ValueError, match="empty parameter list"):
+        optim.SGD([])
+    with pytest.raises(TypeError, match="can only optimize Tensors, but one of the params is int"):
+        optim.SGD([a, 3])
+    with pytest.raises(TypeError, match="ordered collections"):
+        optim.SGD({a, b})
+    with pytest.raises(ValueError, match="non-leaf"):
+        optim.SGD([a * 2])
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        optim.SGD([{"params": [a, b]}, {"params": [b]}])
+
+    opt = optim.SGD((p for p in [a, b]), lr=0.1)  # a generator, as model.parameters() is
+    assert [id(p) for p in opt.param_groups[0]["params"]] == [id(a), id(b)]
+    opt = optim.SGD([{"params": [a]}, {"params": b, "lr": 0.5, "momentum": 0.9}], lr=0.1)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    assert [g["momentum"] for g in opt.param_groups] == [0, 0.9]
+    assert opt.param_groups[1]["params"][0] is b
+
+    named = optim.Adam([("w", a), ("b", b)])
+    assert named.param_groups[0]["param_names"] == ["w", "b"]
+
+    opt.add_param_group({"params": [c], "lr": 0.01})
+    assert opt.param_groups[2]["lr"] == 0.01 and opt.param_groups[2]["dampening"] == 0
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        opt.add_param_group({"params": [a]})
+    with pytest.raises(ValueError, match="Invalid learning rate: -2"):
+        opt.add_param_group({"params": [param([0.0])], "lr": -2})
+    with pytest.raises(TypeError, match="param_group must be a dict, but got list"):
+        opt.add_param_group([c])
+
+
+def test_added_param_group_is_trained_with_its_own_options():
+    a, b = param([1.0, 1.0]), param([1.0, 1.0])
+    opt = optim.SGD([a], lr=0.1)
+    opt.add_param_group({"params": [b], "lr": 0.5})
+    a.grad, b.grad = np.ones(2), np.ones(2)
+    opt.step()
+    np.testing.assert_array_equal(a.data, [0.9, 0.9])
+    np.testing.assert_array_equal(b.data, [0.5, 0.5])
+
+
+def test_repr_lists_groups():
+    text = repr(optim.Adam([param([1.0])], lr=0.5))
+    assert text.startswith("Adam (") and "Parameter Group 0" in text and "lr: 0.5" in text
+
+
+# -- step semantics ------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ALL)
+def test_updates_are_in_place(name, flat_mode):
+    params = make_params()
+    arrays = [p.data for p in params]
+    outside_view = params[0].data[0]  # e.g. a layer holding a row of its weight
+    before = outside_view.copy()
+    opt = getattr(optim, name)(params, **RICH[name])
+    for step in range(5):
+        feed(params, step)
+        opt.step()
+    assert all(p.data is a for p, a in zip(params, arrays))
+    assert not np.array_equal(outside_view, before)
+    np.testing.assert_array_equal(outside_view, params[0].data[0])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_parameters_without_grad_are_untouched(name, flat_mode):
+    params = make_params()
+    frozen = params[1]
+    original = frozen.data.copy()
+    opt = getattr(optim, name)(params, **RICH[name])
+    for step in range(6):
+        feed(params, step)
+        frozen.grad = None
+        opt.step()
+    np.testing.assert_array_equal(frozen.data, original)
+    if name == "Adagrad":  # Adagrad's state exists from construction, as in PyTorch
+        assert opt.state[frozen]["step"] == 0
+    else:
+        assert frozen not in opt.state or not opt.state[frozen]
+    assert all(opt.state[p]["step"] == 6 for p in (params[0], params[2]) if name != "SGD")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_flat_and_loop_paths_are_bit_identical(name, monkeypatch):
+    results = {}
+    for mode in ("always", "never"):
+        monkeypatch.setattr(optimizer_module, "FLAT_MODE", mode)
+        params = make_params()
+        opt = getattr(optim, name)(params, **RICH[name])
+        for step in range(12):
+            feed(params, step)
+            if step == 6:
+                params[2].grad = None  # one skipped step: the flat path must step aside
+            opt.step()
+        assert (0 in opt._flat) == (mode == "always" and name in ("SGD",))
+        results[mode] = ([p.data.copy() for p in params], opt.state_dict()["state"])
+    for a, b in zip(results["always"][0], results["never"][0]):
+        np.testing.assert_array_equal(a, b)
+    for index, entries in results["always"][1].items():
+        for key, value in entries.items():
+            np.testing.assert_array_equal(value, results["never"][1][index][key])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_flat_state_is_readable_and_writable_by_name(name, monkeypatch):
+    def run(mode, edits):
+        monkeypatch.setattr(optimizer_module, "FLAT_MODE", mode)
+        params = make_params()
+        opt = getattr(optim, name)(params, **RICH[name])
+        for step in range(6):
+            if step in edits:
+                edits[step](opt, params)
+            feed(params, step)
+            opt.step()
+            if mode == "always" and step == 2:
+                assert 0 in opt._flat, "the flat path should be active by now"
+        return [p.data.copy() for p in params]
+
+    key = {"SGD": "momentum_buffer", "Adagrad": "sum", "RMSprop": "square_avg"}.get(
+        name, "exp_avg_sq" if name.startswith("Adam") else "acc_delta"
+    )
+
+    def scale_in_place(opt, params):
+        state = opt.state[params[0]]
+        assert state[key].shape == params[0].shape
+        state[key] *= 0.5  # through the view: the flat buffer sees it
+
+    def replace(opt, params):
+        state = opt.state[params[1]]
+        state[key] = state[key] * 1.25  # a new array: the flat layout must notice
+
+    edits = {3: scale_in_place, 4: replace}
+    flat, loop, untouched = run("always", edits), run("never", edits), run("never", {})
+    for a, b, c in zip(flat, loop, untouched):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, c) for a, c in zip(flat, untouched))
+
+
+def test_flat_path_updates_a_shared_parameter_buffer_directly(monkeypatch):
+    def run(mode, make):
+        monkeypatch.setattr(optimizer_module, "FLAT_MODE", mode)
+        w, b = make()
+        opt = optim.Adam([w, b], lr=0.1)
+        for step in range(5):
+            g = np.linspace(-1, 1, 10) * (step + 1)
+            w.grad, b.grad = g[:6].reshape(2, 3), g[6:]
+            opt.step()
+        return w, b, opt
+
+    buffer = np.arange(1.0, 11.0)
+    w, b, opt = run(
+        "auto",
+        lambda: (
+            cr.Tensor(buffer[:6].reshape(2, 3), requires_grad=True),
+            cr.Tensor(buffer[6:], requires_grad=True),
+        ),
+    )
+    ref_w, ref_b, _ = run(
+        "never", lambda: (param(np.arange(1.0, 7.0).reshape(2, 3)), param([7.0, 8, 9, 10]))
+    )
+    assert opt._flat[0].shared
+    assert w.data.base is buffer and b.data.base is buffer
+    np.testing.assert_array_equal(buffer[:6].reshape(2, 3), ref_w.data)
+    np.testing.assert_array_equal(buffer[6:], ref_b.data)
+
+
+def test_rebinding_param_data_still_gets_updated(monkeypatch):
+    monkeypatch.setattr(optimizer_module, "FLAT_MODE", "always")
+    params = make_params()
+    opt = optim.Adam(params, lr=0.1)
+    for step in range(3):
+        feed(params, step)
+        opt.step()
+    params[0].data = params[0].data.copy()  # code that should not do this, but might
+    new = params[0].data
+    before = new.copy()
+    feed(params, 3)
+    opt.step()
+    assert params[0].data is new and not np.array_equal(new, before)
+
+
+def test_tied_parameters_sharing_memory_are_updated_like_the_loop(monkeypatch):
+    monkeypatch.setattr(optimizer_module, "FLAT_MODE", "always")
+    array = np.ones(4)
+    a, b = cr.Tensor(array, requires_grad=True), cr.Tensor(array[:2], requires_grad=True)
+    opt = optim.SGD([a, b], lr=0.1)
+    for _ in range(3):
+        a.grad, b.grad = np.ones(4), np.ones(2)
+        opt.step()
+    assert not opt._flat  # overlapping memory keeps the per-parameter loop
+    np.testing.assert_allclose(array, [0.4, 0.4, 0.7, 0.7])
+
+
+def test_float32_parameters_and_state_stay_float32(flat_mode):
+    params = make_params(dtype=np.float32)
+    opt = optim.Adam(params, lr=0.01, weight_decay=0.1, amsgrad=True)
+    for step in range(4):
+        feed(params, step)
+        opt.step()
+    assert all(p.dtype == np.float32 for p in params)
+    for entries in opt.state_dict()["state"].values():
+        for key, value in entries.items():
+            if key != "step":
+                assert value.dtype == np.float32
+
+
+def test_zero_dim_parameters_and_numpy_scalar_grads():
+    p = param(2.0)
+    opt = optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.1, maximize=True)
+    for _ in range(3):
+        p.grad = np.float64(1.0)  # a NumPy scalar rather than a 0-d array
+        opt.step()
+    assert isinstance(opt.state[p]["momentum_buffer"], np.ndarray)
+    assert p.data.shape == () and p.data > 2.0
+
+
+def test_grad_shape_mismatch_is_reported():
+    p = param(np.zeros((2, 3)))
+    p.grad = np.zeros((3, 2))
+    with pytest.raises(ValueError, match=r"has shape \(2, 3\) but its grad has shape \(3, 2\)"):
+        optim.SGD([p], lr=0.1).step()
+
+
+def test_zero_grad_both_modes():
+    params = make_params()
+    opt = optim.SGD(params, lr=0.1)
+    feed(params, 0)
+    grads = [p.grad for p in params]
+    opt.zero_grad(set_to_none=False)
+    for p, g in zip(params, grads):
+        assert p.grad is g  # the same array, zeroed in place
+        assert not g.any()
+    opt.zero_grad()
+    assert all(p.grad is None for p in params)
+    readonly = np.ones(3)
+    readonly.flags.writeable = False
+    params[0].grad = readonly
+    opt.zero_grad(set_to_none=False)
+    assert not params[0].grad.any() and readonly.all()
+
+
+def test_zero_grad_then_backward_gives_fresh_gradients():
+    w = param([1.0, 2.0])
+    opt = optim.SGD([w], lr=0.1)
+    (w * w).sum().backward()
+    np.testing.assert_array_equal(w.grad, [2.0, 4.0])
+    opt.step()
+    opt.zero_grad()
+    (w * w).sum().backward()
+    np.testing.assert_allclose(w.grad, [1.6, 3.2])
+
+
+def test_closure_is_called_and_its_loss_returned():
+    w = param([3.0, -1.0])
+    opt = optim.SGD([w], lr=0.25)
+    calls = []
+
+    def closure():
+        opt.zero_grad()
+        loss = (w * w).sum()
+        loss.backward()
+        calls.append(loss.item())
+        return loss
+
+    with cr.no_grad():  # step() turns recording back on for the closure
+        loss = opt.step(closure)
+    assert calls == [10.0] and loss.item() == 10.0
+    np.testing.assert_allclose(w.data, [1.5, -0.5])
+    assert opt.step() is None
+
+
+def test_functional_updates_in_place_and_leaves_grad_alone():
+    param_ = np.array([1.0, -2.0])
+    grad = np.array([0.5, 0.5])
+    grad_copy = grad.copy()
+    exp_avg, exp_avg_sq = np.zeros(2), np.zeros(2)
+    Fo.adam_step(
+        param_,
+        grad,
+        exp_avg,
+        exp_avg_sq,
+        None,
+        step=1,
+        lr=0.1,
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+        weight_decay=0.1,
+        amsgrad=False,
+        maximize=True,
+        decoupled=False,
+    )
+    np.testing.assert_array_equal(grad, grad_copy)
+    # first Adam step moves each coordinate by lr·sign(g)
+    g = -grad + 0.1 * np.array([1.0, -2.0])
+    np.testing.assert_allclose(param_, np.array([1.0, -2.0]) - 0.1 * np.sign(g), rtol=1e-6)
+    np.testing.assert_allclose(exp_avg, 0.1 * g)
+    np.testing.assert_allclose(exp_avg_sq, 0.001 * g * g)
+    buf = Fo.sgd_step(
+        param_,
+        grad,
+        None,
+        lr=0.1,
+        momentum=0.9,
+        dampening=0.5,
+        weight_decay=0,
+        nesterov=False,
+        maximize=False,
+    )
+    np.testing.assert_array_equal(buf, grad)  # first buffer: the gradient, undamped
+    assert buf is not grad
+
+
+# -- state_dict ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ALL)
+def test_state_dict_round_trip_mid_run_continues_identically(name, flat_mode):
+    params = make_params()
+    opt = getattr(optim, name)(params, **RICH[name])
+    for step in range(8):
+        feed(params, step)
+        opt.step()
+    saved = opt.state_dict()
+    snapshot = [p.data.copy() for p in params]
+    for step in range(8, 16):
+        feed(params, step)
+        opt.step()
+
+    resumed = [param(a) for a in snapshot]
+    other = getattr(optim, name)(resumed, lr=123.0)  # options come from the state dict
+    other.load_state_dict(saved)
+    assert other.param_groups[0]["lr"] == RICH[name]["lr"]
+    for step in range(8, 16):
+        feed(resumed, step)
+        other.step()
+    for p, q in zip(params, resumed):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_state_dict_uses_torchs_layout_and_names(name):
+    params = make_params()
+    opt = getattr(optim, name)(params, **RICH[name])
+    feed(params, 0)
+    opt.step()
+    saved = opt.state_dict()
+    assert set(saved) == {"state", "param_groups"}
+    assert saved["param_groups"][0]["params"] == [0, 1, 2]
+    expected = {
+        "SGD": {"momentum_buffer"},
+        "Adagrad": {"step", "sum"},
+        "RMSprop": {"step", "square_avg", "momentum_buffer", "grad_avg"},
+        "Adadelta": {"step", "square_avg", "acc_delta"},
+        "Adam": {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
+        "AdamW": {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
+    }[name]
+    assert sorted(saved["state"]) == [0, 1, 2]
+    for entries in saved["state"].values():
+        assert set(entries) == expected
+        if "step" in entries:
+            assert entries["step"] == 1
+
+
+def test_state_dict_is_a_copy_and_loading_copies():
+    params = make_params()
+    opt = optim.Adam(params, lr=0.1)
+    feed(params, 0)
+    opt.step()
+    saved = opt.state_dict()
+    kept = saved["state"][0]["exp_avg"].copy()
+    feed(params, 1)
+    opt.step()
+    np.testing.assert_array_equal(saved["state"][0]["exp_avg"], kept)  # not aliased
+
+    other = optim.Adam(make_params(), lr=0.1)
+    other.load_state_dict(saved)
+    saved["state"][0]["exp_avg"][...] = 99.0
+    saved["param_groups"][0]["lr"] = 5.0
+    loaded = other.state[other.param_groups[0]["params"][0]]["exp_avg"]
+    np.testing.assert_array_equal(loaded, kept)
+    assert other.param_groups[0]["lr"] == 0.1
+
+
+def test_load_state_dict_validates():
+    params = make_params()
+    opt = optim.Adam(params)
+    feed(params, 0)
+    opt.step()
+    saved = opt.state_dict()
+    with pytest.raises(ValueError, match="needs 'state' and 'param_groups'"):
+        opt.load_state_dict({"state": {}})
+    two_groups = optim.Adam([{"params": params[:1]}, {"params": params[1:]}])
+    with pytest.raises(ValueError, match="has 1 parameter groups, this optimizer has 2"):
+        two_groups.load_state_dict(saved)
+    fewer = optim.Adam(params[:2])
+    with pytest.raises(ValueError, match=r"param_groups\[0\] has 3 parameters.*has 2"):
+        fewer.load_state_dict(saved)
+    reshaped = optim.Adam(make_params(shapes=((4, 3), (4,), (2, 2, 3))))
+    with pytest.raises(ValueError, match=r"'exp_avg' of parameter 0 has shape \(3, 4\)"):
+        reshaped.load_state_dict(saved)
+    bad = opt.state_dict()
+    bad["state"][7] = bad["state"].pop(0)
+    with pytest.raises(ValueError, match="parameter 7, which no parameter group lists"):
+        opt.load_state_dict(bad)
+    bad = opt.state_dict()
+    bad["param_groups"][0]["lr"] = -1.0
+    with pytest.raises(ValueError, match="Invalid learning rate: -1.0"):
+        opt.load_state_dict(bad)
+
+
+def test_load_state_dict_accepts_torch_style_step_and_casts_to_param_dtype():
+    params = make_params(dtype=np.float32)
+    opt = optim.Adam(params)
+    saved = {
+        "state": {
+            i: {
+                "step": np.array(4.0, dtype=np.float32),  # torch saves a float tensor
+                "exp_avg": np.ones(p.shape),
+                "exp_avg_sq": np.ones(p.shape),
+            }
+            for i, p in enumerate(params)
+        },
+        "param_groups": [{**opt.defaults, "params": [0, 1, 2]}],
+    }
+    opt.load_state_dict(saved)
+    st = opt.state[params[0]]
+    assert st["step"] == 4 and isinstance(st["step"], int)
+    assert st["exp_avg"].dtype == np.float32
+
+
+def test_duplicate_parameter_warns():
+    p = param([1.0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        optim.SGD([p, p], lr=0.1)
+    assert any("duplicate parameters" in str(w.message) for w in caught)
