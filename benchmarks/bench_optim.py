@@ -2,12 +2,14 @@
 
     python -m benchmarks.bench_optim            # prints a table of µs per step
     python -m benchmarks.bench_optim --quick    # fewer repeats, for a smoke run
+    python -m benchmarks.bench_optim --workload W-tiny --workload W-small
 
 Only the ``step()`` is timed (gradients are set once and left in place), for the
 parameter shapes of W-tiny (float64), W-small and W-large (float32). chainrule runs
-three ways: the per-parameter loop, the flat fast path (state in one buffer per group,
-gradients gathered with one ``np.concatenate``), and the flat path when the parameters
-already are views into one contiguous buffer. Absolute times drift on shared
+four ways: the per-parameter loop, the flat fast path (state in one buffer per group,
+gradients gathered with one ``np.concatenate``), the flat path when the parameters
+already are views into one contiguous buffer, and the default (the flat path where
+``_flat_size_limit`` expects it to pay, separate parameter arrays). Absolute times drift on shared
 machines; compare the columns of one run.
 """
 
@@ -59,7 +61,7 @@ def chainrule_step(workload: str, optimizer: str, mode: str):
         params = [cr.Tensor(v, requires_grad=True) for v in views]
     else:
         params = [cr.Tensor(a, requires_grad=True) for a in arrays]
-    for p, g in zip(params, _arrays(shapes, dtype, seed=1)):
+    for p, g in zip(params, _arrays(shapes, dtype, seed=1), strict=True):
         p.grad = g * 0.01
     name, kwargs = OPTIMIZERS[optimizer]
     base.FLAT_MODE = {"loop": "never", "flat": "always", "shared": "always", "auto": "auto"}[mode]
@@ -74,7 +76,7 @@ def torch_step(workload: str, optimizer: str):
     torch.set_num_threads(2)
     shapes, dtype = SHAPES[workload]
     params = [torch.tensor(a, requires_grad=True) for a in _arrays(shapes, dtype)]
-    for p, g in zip(params, _arrays(shapes, dtype, seed=1)):
+    for p, g in zip(params, _arrays(shapes, dtype, seed=1), strict=True):
         p.grad = torch.from_numpy(g * 0.01)
     name, kwargs = OPTIMIZERS[optimizer]
     opt = getattr(torch.optim, name)(params, **kwargs)
@@ -86,10 +88,11 @@ def torch_step(workload: str, optimizer: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--workload", choices=sorted(SHAPES), action="append")
     args = parser.parse_args()
     repeats = 2 if args.quick else 5
     has_torch = peer_available("torch")
-    for workload in SHAPES:
+    for workload in args.workload or SHAPES:
         steps = 2000 if workload != "W-large" else 20
         if args.quick:
             steps //= 10

@@ -113,7 +113,9 @@ SECOND_GROUP = {
 @pytest.fixture(params=["flat", "loop"])
 def path(request, monkeypatch):
     """Run each comparison through the flat fast path and through the per-parameter loop."""
-    monkeypatch.setattr(optimizer_module, "FLAT_MODE", "always" if request.param == "flat" else "never")
+    monkeypatch.setattr(
+        optimizer_module, "FLAT_MODE", "always" if request.param == "flat" else "never"
+    )
     return request.param
 
 
@@ -149,7 +151,7 @@ def _run(name, kwargs, split=None, seed=0, skip=lambda step, i: False):
     cr_opt = getattr(optim, name)(cr_groups, **kwargs)
     th_opt = getattr(torch.optim, name)(th_groups, **kwargs)
     for step in range(STEPS):
-        for i, (cp, tp) in enumerate(zip(cr_params, th_params)):
+        for i, (cp, tp) in enumerate(zip(cr_params, th_params, strict=True)):
             if skip(step, i):
                 cp.grad, tp.grad = None, None
                 continue
@@ -161,7 +163,7 @@ def _run(name, kwargs, split=None, seed=0, skip=lambda step, i: False):
 
 
 def _assert_params_equal(cr_params, th_params):
-    for cp, tp in zip(cr_params, th_params):
+    for cp, tp in zip(cr_params, th_params, strict=True):
         np.testing.assert_allclose(cp.data, tp.detach().numpy(), rtol=RTOL, atol=1e-12)
 
 
@@ -184,7 +186,7 @@ def test_trajectory_and_state_match_torch(name, kwargs, path):
     cr_params, th_params, cr_opt, th_opt = _run(name, kwargs)
     _assert_params_equal(cr_params, th_params)
     _assert_state_equal(cr_opt, th_opt)
-    moved = max(np.abs(p.data - a).max() for p, a in zip(cr_params, _initial(0)))
+    moved = max(np.abs(p.data - a).max() for p, a in zip(cr_params, _initial(0), strict=True))
     assert moved > 1e-3, "the parameters must actually move for the comparison to mean anything"
 
 
@@ -227,8 +229,11 @@ def _lr_pairs(make_scheduler, opt_name="SGD", opt_kwargs=None, groups_lr=(0.1, 0
         ],
         **opt_kwargs,
     )
-    return cr_opt, make_scheduler(lr_scheduler, cr_opt), th_opt, make_scheduler(
-        torch.optim.lr_scheduler, th_opt
+    return (
+        cr_opt,
+        make_scheduler(lr_scheduler, cr_opt),
+        th_opt,
+        make_scheduler(torch.optim.lr_scheduler, th_opt),
     )
 
 
@@ -267,7 +272,7 @@ def test_scheduler_lrs_match_torch(key, opt_name):
         cr_s.step()
         th_s.step()
         assert cr_s.get_last_lr() == pytest.approx(th_s.get_last_lr(), rel=1e-15, abs=0)
-        for ours, theirs in zip(snapshot(cr_opt), snapshot(th_opt)):
+        for ours, theirs in zip(snapshot(cr_opt), snapshot(th_opt), strict=True):
             assert ours[0] == pytest.approx(theirs[0], rel=1e-15, abs=0)
             assert ours[1] == pytest.approx(theirs[1], rel=1e-15, abs=0)
             assert ours[2] == theirs[2]
@@ -298,28 +303,55 @@ def test_reduce_lr_on_plateau_matches_torch():
         assert len(seen) > 1, f"{config}: the lr must actually drop"
 
 
-def test_optimizer_state_dict_loads_into_torch_layout():
-    """A state dict from torch (tensors as arrays) loads into ours and continues identically."""
-    cr_params, th_params, cr_opt, th_opt = _run("Adam", {"lr": 0.01, "amsgrad": True})
-    saved = th_opt.state_dict()
-    converted = {
-        "state": {
-            k: {n: (v.numpy() if isinstance(v, torch.Tensor) else v) for n, v in entries.items()}
-            for k, entries in saved["state"].items()
-        },
-        "param_groups": [
-            {k: v for k, v in g.items() if k in {"params", *cr_opt.defaults}}
-            for g in saved["param_groups"]
-        ],
-    }
-    fresh = [cr.tensor(tp.detach().numpy(), dtype=np.float64, requires_grad=True) for tp in th_params]
+def test_a_torch_state_dict_loads_and_continues_identically():
+    """torch's own state dict (tensors, float steps, its extra options) loads as it is."""
+    _, th_params, _, th_opt = _run("Adam", {"lr": 0.01, "amsgrad": True})
+    fresh = [
+        cr.tensor(tp.detach().numpy(), dtype=np.float64, requires_grad=True) for tp in th_params
+    ]
     other = optim.Adam(fresh)
-    other.load_state_dict(converted)
+    other.load_state_dict(th_opt.state_dict())
     assert other.state[fresh[0]]["step"] == STEPS
-    grads = [np.full(s, 0.25) for s in SHAPES]
-    for p, tp, g in zip(fresh, th_params, grads):
-        p.grad = g
-        tp.grad = torch.from_numpy(g.copy())
-    other.step()
-    th_opt.step()
+    assert other.param_groups[0]["lr"] == 0.01 and other.param_groups[0]["amsgrad"] is True
+    assert "foreach" not in other.param_groups[0]
+    for step in range(3):
+        grads = [np.full(s, 0.25 * (step + 1)) for s in SHAPES]
+        for p, tp, g in zip(fresh, th_params, grads, strict=True):
+            p.grad = g
+            tp.grad = torch.from_numpy(g.copy())
+        other.step()
+        th_opt.step()
     _assert_params_equal(fresh, th_params)
+    _assert_state_equal(other, th_opt)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+        ("Adam", {"lr": 0.01, "weight_decay": 0.01}),
+        ("AdamW", {"lr": 0.01, "amsgrad": True}),
+        ("RMSprop", {"lr": 0.01, "centered": True}),
+    ],
+)
+def test_training_a_network_by_backward_matches_torch(name, kwargs):
+    """Gradients from real backward passes (zero_grad, forward, backward, step) for 20 steps."""
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 1))
+    start = [rng.normal(size=(3, 8)) * 0.5, np.zeros(8), rng.normal(size=(8, 1)) * 0.5, np.zeros(1)]
+    ours = [cr.tensor(a, dtype=np.float64, requires_grad=True) for a in start]
+    theirs = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in start]
+    cr_opt = getattr(optim, name)(ours, **kwargs)
+    th_opt = getattr(torch.optim, name)(theirs, **kwargs)
+    cx, tx = cr.tensor(x, dtype=np.float64), torch.from_numpy(x)
+    for _ in range(20):
+        cr_opt.zero_grad()
+        w1, b1, w2, b2 = ours
+        (((cx @ w1 + b1).tanh() @ w2 + b2 - y) ** 2).mean().backward()
+        cr_opt.step()
+        th_opt.zero_grad()
+        w1, b1, w2, b2 = theirs
+        (((tx @ w1 + b1).tanh() @ w2 + b2 - torch.from_numpy(y)) ** 2).mean().backward()
+        th_opt.step()
+    _assert_params_equal(ours, theirs)
+    _assert_state_equal(cr_opt, th_opt)

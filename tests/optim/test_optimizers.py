@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import copy
+import re
 import warnings
 
 import numpy as np
@@ -162,7 +164,7 @@ def test_gets_near_the_rosenbrock_minimum(name, kwargs, steps):
     ],
 )
 def test_invalid_arguments_raise_torchs_messages(name, kwargs, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         getattr(optim, name)([param([1.0])], **kwargs)
 
 
@@ -254,7 +256,7 @@ def test_updates_are_in_place(name, flat_mode):
     for step in range(5):
         feed(params, step)
         opt.step()
-    assert all(p.data is a for p, a in zip(params, arrays))
+    assert all(p.data is a for p, a in zip(params, arrays, strict=True))
     assert not np.array_equal(outside_view, before)
     np.testing.assert_array_equal(outside_view, params[0].data[0])
 
@@ -291,7 +293,7 @@ def test_flat_and_loop_paths_are_bit_identical(name, monkeypatch):
             opt.step()
         assert (0 in opt._flat) == (mode == "always" and name in ("SGD",))
         results[mode] = ([p.data.copy() for p in params], opt.state_dict()["state"])
-    for a, b in zip(results["always"][0], results["never"][0]):
+    for a, b in zip(results["always"][0], results["never"][0], strict=True):
         np.testing.assert_array_equal(a, b)
     for index, entries in results["always"][1].items():
         for key, value in entries.items():
@@ -328,9 +330,9 @@ def test_flat_state_is_readable_and_writable_by_name(name, monkeypatch):
 
     edits = {3: scale_in_place, 4: replace}
     flat, loop, untouched = run("always", edits), run("never", edits), run("never", {})
-    for a, b, c in zip(flat, loop, untouched):
+    for a, b, _c in zip(flat, loop, untouched, strict=True):
         np.testing.assert_array_equal(a, b)
-    assert any(not np.array_equal(a, c) for a, c in zip(flat, untouched))
+    assert any(not np.array_equal(a, c) for a, c in zip(flat, untouched, strict=True))
 
 
 def test_flat_path_updates_a_shared_parameter_buffer_directly(monkeypatch):
@@ -424,7 +426,7 @@ def test_zero_grad_both_modes():
     feed(params, 0)
     grads = [p.grad for p in params]
     opt.zero_grad(set_to_none=False)
-    for p, g in zip(params, grads):
+    for p, g in zip(params, grads, strict=True):
         assert p.grad is g  # the same array, zeroed in place
         assert not g.any()
     opt.zero_grad()
@@ -529,7 +531,7 @@ def test_state_dict_round_trip_mid_run_continues_identically(name, flat_mode):
     for step in range(8, 16):
         feed(resumed, step)
         other.step()
-    for p, q in zip(params, resumed):
+    for p, q in zip(params, resumed, strict=True):
         np.testing.assert_array_equal(p.data, q.data)
 
 
@@ -600,7 +602,7 @@ def test_load_state_dict_validates():
         opt.load_state_dict(bad)
     bad = opt.state_dict()
     bad["param_groups"][0]["lr"] = -1.0
-    with pytest.raises(ValueError, match="Invalid learning rate: -1.0"):
+    with pytest.raises(ValueError, match=re.escape("Invalid learning rate: -1.0")):
         opt.load_state_dict(bad)
 
 
@@ -622,6 +624,42 @@ def test_load_state_dict_accepts_torch_style_step_and_casts_to_param_dtype():
     st = opt.state[params[0]]
     assert st["step"] == 4 and isinstance(st["step"], int)
     assert st["exp_avg"].dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_a_deep_copied_optimizer_carries_on_like_the_original(name, monkeypatch):
+    monkeypatch.setattr(optimizer_module, "FLAT_MODE", "always")
+    params = make_params()
+    opt = getattr(optim, name)(params, **RICH[name])
+    for step in range(4):
+        feed(params, step)
+        opt.step()
+    twin = copy.deepcopy({"params": params, "opt": opt})
+    twin_params, twin_opt = twin["params"], twin["opt"]
+    for step in range(4, 8):
+        feed(params, step)
+        feed(twin_params, step)
+        opt.step()
+        twin_opt.step()
+    for p, q in zip(params, twin_params, strict=True):
+        np.testing.assert_array_equal(p.data, q.data)
+    ours, theirs = opt.state_dict()["state"], twin_opt.state_dict()["state"]
+    for index, entries in ours.items():
+        for key, value in entries.items():
+            np.testing.assert_array_equal(value, theirs[index][key])
+
+
+def test_non_numeric_options_are_rejected():
+    with pytest.raises(TypeError, match=r"expected a number for the learning rate, got '0\.1'"):
+        optim.SGD([param([1.0])], lr="0.1")
+
+
+def test_a_bad_gradient_leaves_every_parameter_untouched():
+    a, b = param([1.0, 2.0]), param([3.0])
+    a.grad, b.grad = np.ones(2), np.ones(2)
+    with pytest.raises(ValueError, match="parameter 1"):
+        optim.SGD([a, b], lr=0.1).step()
+    np.testing.assert_array_equal(a.data, [1.0, 2.0])
 
 
 def test_duplicate_parameter_warns():

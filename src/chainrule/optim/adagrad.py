@@ -51,9 +51,7 @@ class Adagrad(Optimizer):
         _check_nonnegative(options["lr"], "learning rate")
         _check_nonnegative(options["lr_decay"], "lr_decay value")
         _check_nonnegative(options["weight_decay"], "weight_decay value")
-        _check_nonnegative(
-            options["initial_accumulator_value"], "initial_accumulator_value value"
-        )
+        _check_nonnegative(options["initial_accumulator_value"], "initial_accumulator_value value")
         _check_nonnegative(options["eps"], "epsilon value")
 
     def _on_add_group(self, group: dict[str, Any]) -> None:

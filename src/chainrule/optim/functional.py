@@ -131,8 +131,10 @@ def adagrad_step(
         γ̃ ← γ / (1 + (t−1)·η)
         sum ← sum + g²
         θ ← θ − γ̃ · g / (√sum + ε)
+
+    ``lr_decay`` (η) shrinks the step size over time.
     """
-    g, owned = _effective_grad(grad, param, weight_decay, maximize)
+    g, _owned = _effective_grad(grad, param, weight_decay, maximize)
     clr = lr / (1 + (step - 1) * lr_decay)
     tmp = np.multiply(g, g, out=np.empty_like(state_sum))
     state_sum += tmp
@@ -207,6 +209,9 @@ def adadelta_step(
         Δ ← √(u + ε) / √(v + ε) · g
         u ← ρ·u + (1−ρ)·Δ²                 (u is acc_delta)
         θ ← θ − γ·Δ
+
+    The ratio of the two running RMS values gives the step its units, so ``lr`` is
+    usually left at 1.
     """
     g, _ = _effective_grad(grad, param, weight_decay, maximize)
     tmp = np.empty_like(square_avg)

@@ -99,7 +99,7 @@ class LRScheduler:
         self._step_count += 1
         self.last_epoch += 1
         values = self.get_lr()
-        for group, lr in zip(self.optimizer.param_groups, values):
+        for group, lr in zip(self.optimizer.param_groups, values, strict=True):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
@@ -210,7 +210,7 @@ class CosineAnnealingLR(LRScheduler):
             # just past a minimum the ratio below would divide by 1 + cos(π) = 0
             return [
                 group["lr"] + (base - eta_min) * (1 - math.cos(math.pi / period)) / 2
-                for base, group in zip(self.base_lrs, groups)
+                for base, group in zip(self.base_lrs, groups, strict=True)
             ]
         ratio = (1 + math.cos(math.pi * t / period)) / (1 + math.cos(math.pi * (t - 1) / period))
         return [ratio * (group["lr"] - eta_min) + eta_min for group in groups]
@@ -333,7 +333,7 @@ class OneCycleLR(LRScheduler):
 
         max_lrs = _per_group("max_lr", optimizer, max_lr)
         if last_epoch == -1:
-            for group, top in zip(optimizer.param_groups, max_lrs):
+            for group, top in zip(optimizer.param_groups, max_lrs, strict=True):
                 group["initial_lr"] = top / div_factor
                 group["max_lr"] = top
                 group["min_lr"] = group["initial_lr"] / final_div_factor
@@ -350,7 +350,9 @@ class OneCycleLR(LRScheduler):
             max_momentums = _per_group("max_momentum", optimizer, max_momentum)
             base_momentums = _per_group("base_momentum", optimizer, base_momentum)
             if last_epoch == -1:
-                for group, top, base in zip(optimizer.param_groups, max_momentums, base_momentums):
+                for group, top, base in zip(
+                    optimizer.param_groups, max_momentums, base_momentums, strict=True
+                ):
                     self._set_momentum(group, top)
                     group["max_momentum"] = top
                     group["base_momentum"] = base
@@ -378,9 +380,7 @@ class OneCycleLR(LRScheduler):
         last_phase = len(self._schedule_phases) - 1
         for group in self.optimizer.param_groups:
             start_step = 0.0
-            for index, (end_step, lr_from, lr_to, m_from, m_to) in enumerate(
-                self._schedule_phases
-            ):
+            for index, (end_step, lr_from, lr_to, m_from, m_to) in enumerate(self._schedule_phases):
                 if step <= end_step or index == last_phase:
                     pct = (step - start_step) / (end_step - start_step)
                     lrs.append(self._anneal(group[lr_from], group[lr_to], pct))
@@ -492,7 +492,7 @@ class ReduceLROnPlateau(LRScheduler):
                     "set min_lrs to one value per group"
                 )
             self.min_lrs = [self.default_min_lr] * len(groups)
-        for group, min_lr in zip(groups, self.min_lrs):
+        for group, min_lr in zip(groups, self.min_lrs, strict=True):
             old_lr = float(group["lr"])
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:

@@ -29,6 +29,8 @@ mismatch falls back to the per-parameter loop.
 from __future__ import annotations
 
 import copy
+import itertools
+import numbers
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
@@ -63,10 +65,19 @@ FLAT_MAX_MEAN_SIZE = 8192
 # A group whose flat layout keeps getting invalidated (say, code that rebinds
 # ``param.data`` every step) stops trying after this many rebuilds.
 FLAT_MAX_REBUILDS = 8
+# The longest wait, in steps, before a group that did not qualify is examined again.
+FLAT_MAX_WAIT = 32
+
+
+# Options of torch.optim groups that choose PyTorch kernels, not maths: dropped when a
+# PyTorch state dict is loaded.
+_TORCH_IMPLEMENTATION_OPTIONS = frozenset({"foreach", "fused", "differentiable", "capturable"})
 
 
 def _check_nonnegative(value: Any, label: str) -> None:
     """torch.optim's argument check and message, e.g. ``Invalid learning rate: -1``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"expected a number for the {label}, got {value!r}")
     if not 0.0 <= value:
         raise ValueError(f"Invalid {label}: {value}")
 
@@ -109,7 +120,7 @@ def _shared_flat_view(datas: list[np.ndarray]) -> np.ndarray | None:
 def _overlapping(datas: list[np.ndarray]) -> bool:
     """Whether any two arrays share memory (tied weights): the flat path would update them once."""
     ranges = sorted(_byte_range(d) for d in datas if d.size)
-    return any(prev[1] > nxt[0] for prev, nxt in zip(ranges, ranges[1:]))
+    return any(prev[1] > nxt[0] for prev, nxt in itertools.pairwise(ranges))
 
 
 class _FlatGroup:
@@ -161,7 +172,7 @@ class _FlatGroup:
     def adopt(self, name: str, flat: np.ndarray, states: list[dict[str, Any]]) -> None:
         """Make ``flat`` the buffer of state ``name``; each parameter's entry becomes a view."""
         views = self._views(flat)
-        for st, view in zip(states, views):
+        for st, view in zip(states, views, strict=True):
             st[name] = view
         self.state[name] = flat
         self.views[name] = views
@@ -186,6 +197,8 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self._flat: dict[int, _FlatGroup] = {}
         self._flat_rebuilds: dict[int, int] = {}
+        self._flat_layouts: dict[int, tuple[tuple[np.ndarray, ...], tuple[bool, bool, int]]] = {}
+        self._flat_wait: dict[int, tuple[int, int]] = {}
         if isinstance(params, Tensor):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of Tensors "
@@ -240,9 +253,7 @@ class Optimizer:
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
         if "params" not in param_group:
-            raise ValueError(
-                f"param_group needs a 'params' entry, got keys {sorted(param_group)}"
-            )
+            raise ValueError(f"param_group needs a 'params' entry, got keys {sorted(param_group)}")
         params = param_group["params"]
         if isinstance(params, Tensor):
             params = [params]
@@ -344,19 +355,22 @@ class Optimizer:
 
     def _loop_step(self, index: int, group: dict[str, Any]) -> None:
         """One update per parameter; then set up the flat path if the group allows it."""
-        state = self.state
-        has_step = self._has_step
-        all_present = True
-        for position, p in enumerate(group["params"]):
+        params = group["params"]
+        # check every gradient first, so that a bad one leaves no parameter half-updated
+        with_grad = []
+        for position, p in enumerate(params):
             grad = p.grad
             if grad is None:
-                all_present = False
                 continue
             if grad.shape != p.data.shape:
                 raise ValueError(
                     f"parameter {position} of param_groups[{index}] has shape "
                     f"{p.data.shape} but its grad has shape {grad.shape}"
                 )
+            with_grad.append((p, grad))
+        state = self.state
+        has_step = self._has_step
+        for p, grad in with_grad:
             st = state[p]
             if not st:
                 st.update(self._init_state(p, group))
@@ -364,8 +378,17 @@ class Optimizer:
             if has_step:
                 step = st["step"] = st["step"] + 1
             self._update(group, p.data, grad, st, step)
-        if all_present:
-            self._try_flat(index, group)
+        if len(with_grad) == len(params) and FLAT_MODE != "never":
+            # A group that cannot use the flat path (too big, non-uniform steps, ...)
+            # is re-examined after 1, 2, 4, ... FLAT_MAX_WAIT steps, not on every step.
+            wait, interval = self._flat_wait.get(index, (0, 0))
+            if wait > 0:
+                self._flat_wait[index] = (wait - 1, interval)
+            elif self._try_flat(index, group):
+                self._flat_wait.pop(index, None)
+            else:
+                interval = min(2 * interval or 1, FLAT_MAX_WAIT)
+                self._flat_wait[index] = (interval, interval)
 
     def _flat_size_limit(self, group: Mapping[str, Any], shared: bool) -> int:
         """The largest mean parameter size (elements) for which the flat path pays.
@@ -375,37 +398,59 @@ class Optimizer:
         """
         return 2 * FLAT_MAX_MEAN_SIZE if shared else FLAT_MAX_MEAN_SIZE
 
-    def _try_flat(self, index: int, group: dict[str, Any]) -> None:
+    def _flat_layout(self, index: int, params: list[Tensor]) -> tuple[bool, bool, int]:
+        """(packable, already one shared buffer, total size) of the parameters' arrays.
+
+        Remembered per group while the parameters keep the same ``data`` arrays, so a
+        group that cannot use the flat path pays for finding out only once.
+        """
+        datas = tuple(p.data for p in params)
+        known = self._flat_layouts.get(index)
+        if known is not None and len(known[0]) == len(datas):
+            if all(a is b for a, b in zip(known[0], datas, strict=True)):
+                return known[1]
+        dtype = datas[0].dtype
+        packable = (
+            dtype.kind == "f"
+            and all(d.dtype == dtype for d in datas)
+            and len({id(p) for p in params}) == len(params)
+            and not _overlapping(list(datas))
+        )
+        layout = (
+            packable,
+            packable and _shared_flat_view(list(datas)) is not None,
+            sum(d.size for d in datas),
+        )
+        self._flat_layouts[index] = (datas, layout)
+        return layout
+
+    def _try_flat(self, index: int, group: dict[str, Any]) -> bool:
+        """Pack the group's state into flat buffers if it qualifies; whether it did."""
         params = group["params"]
         if FLAT_MODE == "never" or (FLAT_MODE == "auto" and len(params) < 2):
-            return
+            return False
         if self._flat_rebuilds.get(index, 0) >= FLAT_MAX_REBUILDS:
-            return
-        datas = [p.data for p in params]
-        dtype = datas[0].dtype
-        if dtype.kind != "f" or any(d.dtype != dtype for d in datas):
-            return
-        if len({id(p) for p in params}) != len(params) or _overlapping(datas):
-            return
+            return False
+        packable, shared, total = self._flat_layout(index, params)
+        if not packable:
+            return False
+        if FLAT_MODE == "auto" and total > self._flat_size_limit(group, shared) * len(params):
+            return False
         states = [self.state[p] for p in params]
         first = states[0]
         keys = first.keys()
-        for p, st in zip(params, states):
+        for p, st in zip(params, states, strict=True):
             if st.keys() != keys:
-                return
+                return False
             for name, value in st.items():
                 if name == "step":
                     if value != first["step"]:
-                        return
+                        return False
                 elif not isinstance(value, np.ndarray) or value.shape != p.data.shape:
-                    return  # an entry the flat path does not know how to pack
-        if FLAT_MODE == "auto":
-            shared = _shared_flat_view(datas) is not None
-            total = sum(d.size for d in datas)
-            if total > self._flat_size_limit(group, shared) * len(params):
-                return
+                    return False  # an entry the flat path does not know how to pack
         self._flat_rebuilds[index] = self._flat_rebuilds.get(index, 0) + 1
         self._flat[index] = _FlatGroup(params, states)
+        return True
 
     def _flat_step(self, flat: _FlatGroup, group: dict[str, Any]) -> bool:
         """The whole group in a few calls; False (nothing done) if the layout went stale."""
@@ -443,7 +488,7 @@ class Optimizer:
         step = step + 1 if has_step else 0
         self._update(group, flat.pflat, flat.gflat, flat.state, step)
         if not flat.shared:
-            for data, view in zip(flat.datas, flat.pviews):
+            for data, view in zip(flat.datas, flat.pviews, strict=True):
                 np.copyto(data, view)
         if has_step:
             for p in params:
@@ -482,14 +527,13 @@ class Optimizer:
         return {"state": dict(sorted(by_position.items())), "param_groups": groups}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore a ``state_dict()`` (this optimizer's or an equivalent PyTorch one).
+        """Restore a ``state_dict()`` (this optimizer's, or torch.optim's for the same algorithm).
 
-        Group options are replaced by the saved ones; state arrays are copied and cast
-        to their parameter's dtype, so the saved dict is never aliased.
+        Group options are replaced by the saved ones; state arrays (NumPy arrays, or
+        anything with ``__array__`` such as torch tensors) are copied and cast to their
+        parameter's dtype, so the saved dict is never aliased.
         """
-        if not isinstance(state_dict, Mapping) or not {"state", "param_groups"} <= set(
-            state_dict
-        ):
+        if not isinstance(state_dict, Mapping) or not {"state", "param_groups"} <= set(state_dict):
             got = sorted(state_dict) if isinstance(state_dict, Mapping) else type(state_dict)
             raise ValueError(
                 f"optimizer state_dict needs 'state' and 'param_groups' entries, got {got}"
@@ -500,7 +544,7 @@ class Optimizer:
                 f"loaded state dict has {len(saved_groups)} parameter groups, "
                 f"this optimizer has {len(self.param_groups)}"
             )
-        for index, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+        for index, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
             if "params" not in saved:
                 raise ValueError(f"loaded param_groups[{index}] has no 'params' entry")
             if len(saved["params"]) != len(group["params"]):
@@ -511,8 +555,8 @@ class Optimizer:
                 )
         by_id = {
             saved_id: p
-            for group, saved in zip(self.param_groups, saved_groups)
-            for saved_id, p in zip(saved["params"], group["params"])
+            for group, saved in zip(self.param_groups, saved_groups, strict=True)
+            for saved_id, p in zip(saved["params"], group["params"], strict=True)
         }
 
         new_state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
@@ -528,7 +572,8 @@ class Optimizer:
                 if name == "step":
                     restored[name] = _as_step(value, f"state of parameter {key}")
                 elif isinstance(value, np.ndarray) or hasattr(value, "__array__"):
-                    array = np.array(value, dtype=p.data.dtype, copy=True)
+                    # asarray first: torch tensors' __array__ takes no copy= argument
+                    array = np.array(np.asarray(value), dtype=p.data.dtype, copy=True)
                     if array.shape != p.data.shape:
                         raise ValueError(
                             f"loaded state '{name}' of parameter {key} has shape "
@@ -540,8 +585,12 @@ class Optimizer:
             new_state[p] = restored
 
         new_groups = []
-        for group, saved in zip(self.param_groups, saved_groups):
-            new_group = {k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}
+        for group, saved in zip(self.param_groups, saved_groups, strict=True):
+            new_group = {
+                k: copy.deepcopy(v)
+                for k, v in saved.items()
+                if k != "params" and k not in _TORCH_IMPLEMENTATION_OPTIONS
+            }
             for name, default in self.defaults.items():
                 new_group.setdefault(name, default)
             if "param_names" in group and "param_names" not in new_group:
@@ -554,6 +603,18 @@ class Optimizer:
         self.param_groups = new_groups
         self._flat.clear()
         self._flat_rebuilds.clear()
+        self._flat_layouts.clear()
+        self._flat_wait.clear()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The flat layout ties state entries to buffers by identity; a copy or a pickle
+        # would keep the entries but sever the views, so it is rebuilt afterwards.
+        state = dict(self.__dict__)
+        state["_flat"] = {}
+        state["_flat_rebuilds"] = {}
+        state["_flat_layouts"] = {}
+        state["_flat_wait"] = {}
+        return state
 
     def __repr__(self) -> str:
         lines = [type(self).__name__ + " ("]

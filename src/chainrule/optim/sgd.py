@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .functional import sgd_step
 from . import optimizer as _base
+from .functional import sgd_step
 from .optimizer import Optimizer, _check_nonnegative
 
 __all__ = ["SGD"]
