@@ -316,14 +316,30 @@ def _check_class_target(name: str, input: np.ndarray, target: np.ndarray, ignore
             f"{name} expected target of shape {expected} for input {input.shape}, "
             f"got shape {target.shape}"
         )
+    if not target.size or (target.min() >= 0 and target.max() < n_classes):
+        return
     used = target[target != ignore_index]
     if used.size and (used.min() < 0 or used.max() >= n_classes):
         bad = used.min() if used.min() < 0 else used.max()
         raise IndexError(f"{name} target {bad} is out of range for {n_classes} classes")
 
 
+def _is_plain(x: np.ndarray, target: np.ndarray, weight, ignore_index: int, smoothing) -> bool:
+    """The everyday case: (N, C) scores, valid integer labels, no weights or smoothing."""
+    if x.ndim != 2 or weight is not None or smoothing or target.dtype.kind not in "iu":
+        return False
+    n_classes = x.shape[1]
+    if not target.size or target.min() < 0 or target.max() >= n_classes:
+        return False  # some labels are ignore_index values outside the classes
+    return not (0 <= ignore_index < n_classes and np.any(target == ignore_index))
+
+
 @defop("cross_entropy", formula="dx = (softmax(x) · Σ_c coef − coef) · g   (p − y for one-hot y)")
-def _cross_entropy(x, target, weight, *, ignore_index, reduction, label_smoothing):
+def _cross_entropy(x, target, weight, *, ignore_index, reduction, label_smoothing, plain=False):
+    if plain:  # −log p_t = logsumexp(x) − x_t, without building any (N, C) coefficients
+        shifted = x - x.max(axis=1, keepdims=True)
+        losses = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(x)), target]
+        return _reduce(losses, reduction)
     logp = _log_softmax(_class_last(x))
     coef, count = _coefficients(
         target, logp.shape[-1], weight, ignore_index, label_smoothing, x.dtype
@@ -332,7 +348,16 @@ def _cross_entropy(x, target, weight, *, ignore_index, reduction, label_smoothin
 
 
 @_cross_entropy.defvjp
-def _cross_entropy_vjp(g, out, x, target, weight, *, ignore_index, reduction, label_smoothing):
+def _cross_entropy_vjp(
+    g, out, x, target, weight, *, ignore_index, reduction, label_smoothing, plain=False
+):
+    if plain:  # p − onehot(t), scaled
+        p = np.exp(x - x.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(len(x)), target] -= 1
+        scale = _spread(g, reduction, len(x))
+        p *= scale if np.ndim(scale) == 0 else scale[:, None]
+        return p, None, None
     logp = _log_softmax(_class_last(x))
     coef, count = _coefficients(
         target, logp.shape[-1], weight, ignore_index, label_smoothing, x.dtype
@@ -392,6 +417,8 @@ def cross_entropy(
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy expected label_smoothing in [0, 1], got {label_smoothing}")
     target, weight = _class_args("cross_entropy", input, target, weight, ignore_index, reduction)
+    x = input.data if isinstance(input, Tensor) else np.asarray(input)
+    t = target.data if isinstance(target, Tensor) else target
     return _cross_entropy(
         input,
         target,
@@ -399,6 +426,7 @@ def cross_entropy(
         ignore_index=ignore_index,
         reduction=reduction,
         label_smoothing=float(label_smoothing),
+        plain=_is_plain(x, t, weight, ignore_index, label_smoothing),
     )
 
 
