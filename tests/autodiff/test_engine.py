@@ -497,3 +497,41 @@ def test_leaf_grads_are_writable_and_unaliased(build):
     x.grad *= 0.0  # what an optimizer's zero_grad / in-place step does
     np.testing.assert_array_equal(w.grad, before_w)
     assert not np.shares_memory(x.grad, w.grad)
+
+
+def test_vjp_declaring_needs_is_told_which_arguments_want_a_gradient():
+    from chainrule.autodiff.registry import defop
+
+    seen = []
+
+    @defop("_test_needs_probe")
+    def probe(a, b):
+        return a * b
+
+    @probe.defvjp
+    def _probe_vjp(g, out, a, b, *, needs=(0, 1)):
+        seen.append(needs)
+        return (g * b if 0 in needs else None), (g * a if 1 in needs else None)
+
+    try:
+        a = cr.tensor([1.0, 2.0], requires_grad=True)
+        b = cr.tensor([3.0, 4.0])
+        probe(a, b).sum().backward()
+        assert seen == [(0,)]
+        np.testing.assert_array_equal(a.grad, [3.0, 4.0])
+        assert b.grad is None
+    finally:
+        from chainrule.autodiff.registry import REGISTRY
+
+        REGISTRY.pop("_test_needs_probe", None)
+
+
+def test_first_linear_layer_gets_weight_gradient_without_input_gradient():
+    rng = np.random.default_rng(0)
+    x = cr.tensor(rng.normal(size=(5, 3)))
+    w = cr.tensor(rng.normal(size=(4, 3)), requires_grad=True)
+    b = cr.tensor(rng.normal(size=4), requires_grad=True)
+    F.linear(x, w, b).sum().backward()
+    np.testing.assert_allclose(w.grad, np.ones((5, 4)).T @ x.data)
+    np.testing.assert_allclose(b.grad, np.full(4, 5.0))
+    assert x.grad is None

@@ -319,7 +319,12 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
             keeper = retained.pop(node, None)
             if keeper is not None:
                 keeper.grad = g.copy() if keeper.grad is None else keeper.grad + g
-        results = node.op.vjp(g, node.out, *node.args, **node.kwargs)
+        op = node.op
+        if op.wants_needs:
+            needs = tuple(position for position, _ in node.inputs)
+            results = op.vjp(g, node.out, *node.args, needs=needs, **node.kwargs)
+        else:
+            results = op.vjp(g, node.out, *node.args, **node.kwargs)
         if results.__class__ is not tuple:
             results = (results,)
         sent = [None] * len(node.args) if emit else None

@@ -9,6 +9,7 @@ undone by the engine, never inside a VJP.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -29,13 +30,20 @@ class Op:
         self.forward = forward
         self.formula = formula
         self.vjp: Callable[..., Any] | None = None
+        self.wants_needs = False
         self.__name__ = forward.__name__
         self.__doc__ = forward.__doc__
         self.__wrapped__ = forward
 
     def defvjp(self, vjp: Callable[..., Any]) -> Callable[..., Any]:
-        """Register the vector-Jacobian product; used as a decorator under the forward."""
+        """Register the vector-Jacobian product; used as a decorator under the forward.
+
+        A VJP that declares a keyword-only ``needs`` receives the positions of the
+        arguments that want a gradient, so it can skip the others (the input
+        gradient of a network's first layer is a whole matrix product saved).
+        """
         self.vjp = vjp
+        self.wants_needs = "needs" in inspect.signature(vjp).parameters
         return vjp
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:

@@ -49,8 +49,8 @@ def mul(a, b):
 
 
 @mul.defvjp
-def _mul_vjp(g, out, a, b):
-    return g * b, g * a
+def _mul_vjp(g, out, a, b, *, needs=(0, 1)):
+    return (g * b if 0 in needs else None), (g * a if 1 in needs else None)
 
 
 @defop("div", formula="da = g / b;  db = -g * a / b²")
@@ -116,9 +116,9 @@ def matmul(a, b):
 
 
 @matmul.defvjp
-def _matmul_vjp(g, out, a, b):
+def _matmul_vjp(g, out, a, b, *, needs=(0, 1)):
     if a.ndim == 2 and b.ndim == 2:
-        return g @ b.T, a.T @ g
+        return (g @ b.T if 0 in needs else None), (a.T @ g if 1 in needs else None)
     if a.ndim == 1 and b.ndim == 1:  # inner product
         return g * b, g * a
     if a.ndim == 1:  # (k,) @ (..., k, n) -> (..., n): treat a as a row vector

@@ -59,14 +59,22 @@ def _batch_sum(g: np.ndarray) -> np.ndarray:
 
 
 @linear.defvjp
-def _linear_vjp(g, out, input, weight, bias=None):
+def _linear_vjp(g, out, input, weight, bias=None, *, needs=(0, 1, 2)):
+    # A network's first layer needs no input gradient: skipping it saves a matrix product.
+    grad_x = grad_w = grad_b = None
     if input.ndim == 2:
-        grad_x = g.dot(weight)
-        grad_w = g.T.dot(input)
-        grad_b = None if bias is None else _batch_sum(g)
+        if 0 in needs:
+            grad_x = g.dot(weight)
+        if 1 in needs:
+            grad_w = g.T.dot(input)
+        if bias is not None and 2 in needs:
+            grad_b = _batch_sum(g)
     else:  # any leading batch shape: fold it into one axis
-        grad_x = g @ weight
         g2 = g.reshape(-1, g.shape[-1])
-        grad_w = g2.T.dot(np.reshape(input, (-1, input.shape[-1])))
-        grad_b = None if bias is None else _batch_sum(g2)
+        if 0 in needs:
+            grad_x = g @ weight
+        if 1 in needs:
+            grad_w = g2.T.dot(np.reshape(input, (-1, input.shape[-1])))
+        if bias is not None and 2 in needs:
+            grad_b = _batch_sum(g2)
     return grad_x, grad_w, grad_b

@@ -86,12 +86,12 @@ def _mse(input, target, *, reduction):
 
 
 @_mse.defvjp
-def _mse_vjp(g, out, input, target, *, reduction):
+def _mse_vjp(g, out, input, target, *, reduction, needs=(0, 1)):
     # The most common loss gets a hand-fused VJP: one subtraction, one product.
     grad = input - target
     scale = _spread(g, reduction, np.size(input))
     grad *= 2.0 * (float(scale) if scale.ndim == 0 else scale)
-    return grad, -grad
+    return grad, (-grad if 1 in needs else None)
 
 
 _l1 = _pointwise_loss(
