@@ -46,6 +46,7 @@ DTYPE_NAMES = ("float32", "float64")
 # also bounds the work of checking a hostile spec.
 MAX_SIZE = 1 << 26
 MAX_LAYERS = 10_000
+MAX_DEPTH = 32  # nested Sequentials; keeps the recursive walk far from Python's limit
 
 
 def describe(module: Any) -> dict[str, Any]:
@@ -102,8 +103,10 @@ def _option(kind: str, name: str, value: Any, where: str) -> Any:
     return value
 
 
-def _walk(spec: Any, where: str, count: list[int]) -> dict[str, Any]:
+def _walk(spec: Any, where: str, count: list[int], depth: int = 0) -> dict[str, Any]:
     """Check one spec node; return it with defaults filled in."""
+    if depth > MAX_DEPTH:
+        raise ModelFormatError(f"architecture nests Sequentials deeper than {MAX_DEPTH}")
     count[0] += 1
     if count[0] > MAX_LAYERS:
         raise ModelFormatError(f"architecture has more than {MAX_LAYERS} layers")
@@ -117,7 +120,8 @@ def _walk(spec: Any, where: str, count: list[int]) -> dict[str, Any]:
         return {
             "type": kind,
             "layers": [
-                _walk(child, f"{where}.{i}".lstrip("."), count) for i, child in enumerate(layers)
+                _walk(child, f"{where}.{i}".lstrip("."), count, depth + 1)
+                for i, child in enumerate(layers)
             ],
         }
     if kind not in _OPTIONS:

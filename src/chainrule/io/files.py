@@ -163,8 +163,16 @@ def load(path: str | os.PathLike) -> Any:
         if checker is not None:
             checker(infos, state)
 
+    def guarded_check(infos: dict[str, Any], document: Any) -> None:
+        try:
+            check_header(infos, document)
+        except ModelFormatError:
+            raise
+        except Exception as error:  # e.g. a class's own header check tripping on bad JSON
+            raise ModelFormatError(f"invalid header ({type(error).__name__}: {error})") from None
+
     name = os.fspath(path)
-    tensors, document = read_validated(name, check_header)
+    tensors, document = read_validated(name, guarded_check)
     try:
         if resolved["kind"] == "module":
             model = architecture.build(resolved["spec"], resolved["dtype"])
