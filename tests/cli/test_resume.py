@@ -220,7 +220,7 @@ def test_stale_temporary_files_are_swept(tmp_path, capsys):
 def test_sigkill_and_resume_is_bit_identical(tmp_path):
     """SIGKILL the command at a random point after its first checkpoint, resume it, and
     compare with an uninterrupted run bit for bit (one BLAS thread, same machine)."""
-    data = data_csv(tmp_path / "d.csv", n=1500, seed=2)
+    data = data_csv(tmp_path / "d.csv", n=1000, seed=2)
     env = {
         **os.environ,
         "PYTHONPATH": SRC,

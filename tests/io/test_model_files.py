@@ -105,7 +105,7 @@ def test_save_refuses_what_it_cannot_rebuild(tmp_path):
 
     with pytest.raises(TypeError, match="save_state"):
         cr.save(nn.Sequential(Custom()), tmp_path / "m")
-    with pytest.raises(TypeError, match="expected an nn.Module"):
+    with pytest.raises(TypeError, match=r"expected an nn\.Module"):
         cr.save({"a": 1}, tmp_path / "m")
 
     class Foreign:
