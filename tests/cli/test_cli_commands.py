@@ -291,3 +291,49 @@ def test_demo(tmp_path, capsys):
     ]
     assert main(["evaluate", str(out / "model.safetensors"), str(out / "test.csv")]) == 0
     assert f"accuracy {accuracy:.4f}" in capsys.readouterr().out
+
+
+def test_divergence_exits_1_and_writes_no_model(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,y\n" + "".join(f"{i},{i * i % 7},{i * 3.0}\n" for i in range(30)))
+    model = tmp_path / "m.safetensors"
+    code = main(
+        [
+            "train",
+            str(data),
+            "--target",
+            "y",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "100",
+            "--epochs",
+            "30",
+            "--quiet",
+            "--out",
+            str(model),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "training diverged at epoch" in err and err.count("\n") == 1
+    assert not model.exists()
+
+
+def test_image_augmentation_on_tabular_data_is_a_usage_error(tmp_path, capsys):
+    data = regression_csv(tmp_path / "r.csv", n=20)
+    code = main(
+        [
+            "train",
+            data,
+            "--target",
+            "y",
+            "--augment",
+            "shift:1",
+            "--quiet",
+            "--out",
+            str(tmp_path / "m.safetensors"),
+        ]
+    )
+    assert code == 2 and "--augment shift:1: RandomShift expected rows of 64" in (
+        capsys.readouterr().err
+    )

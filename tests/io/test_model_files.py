@@ -367,3 +367,22 @@ def test_missing_file_and_directory(tmp_path):
 def test_model_format_error_is_a_value_error():
     assert issubclass(cr.ModelFormatError, ValueError)
     assert issubclass(cr.DataError, ValueError)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda opt: cr.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=1),
+        lambda opt: cr.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=5),
+    ],
+)
+def test_checkpoint_keeps_the_scheduler(tmp_path, make):
+    model = small_model()
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = make(opt)
+    scheduler.step(1.0) if hasattr(scheduler, "best") else scheduler.step()
+    cr.save(Checkpoint.capture(model, opt, scheduler), tmp_path / "c")
+    loaded = cr.load(tmp_path / "c")
+    twin = make(cr.optim.SGD(small_model().parameters(), lr=0.1))
+    twin.load_state_dict(loaded.scheduler_state)
+    assert twin.state_dict() == scheduler.state_dict()

@@ -292,6 +292,12 @@ def run(
     for path in (outputs.model, outputs.history, outputs.plot):
         sweep_temporary_files(path)
     validation = (features[val_index], targets[val_index]) if has_val else None
+    augment = parse_augment(options.augment) if options.augment else None
+    if augment is not None:
+        try:  # image transforms need 8×8 rows: say so now, not mid-training
+            augment(features[:2], np.random.default_rng(0))
+        except (TypeError, ValueError) as error:
+            raise UsageError(f"--augment {options.augment}: {error}") from None
     if finished:
         history = state.previous
         if stopping is not None and stopping.best_weights is not None:
@@ -312,7 +318,7 @@ def run(
             callbacks=callbacks,
             metrics=["accuracy"] if classification else [],
             l1=options.l1,
-            augment=parse_augment(options.augment) if options.augment else None,
+            augment=augment,
             seed=rng,
             verbose=verbose,
             initial_epoch=done,
