@@ -378,12 +378,12 @@ class Deriver:
             blocks.append(Heading(f"Layer {l}: {W.shape[1]} → {W.shape[0]}, {acts}", 3))
             blocks.append(
                 Eq([f"z{sup(l)} = W{sup(l)} a{sup(l - 1)} + b{sup(l)}",
-                    f"{fmt.shape(W.shape)}·{fmt.shape((W.shape[1], N))} → {fmt.shape(z.shape)}",
-                    f"‖z{sup(l)}‖ = {self.n(np.linalg.norm(z))}"])
+                    f"‖z{sup(l)}‖ = {self.n(np.linalg.norm(z))}"],
+                   comment=f"{fmt.shape(W.shape)}·{fmt.shape((W.shape[1], N))} → {fmt.shape(z.shape)}")
             )
             blocks += self.show(f"z{sup(l)}", z)
             a = layer.output().T
-            blocks.append(Eq([f"a{sup(l)} = {acts}(z{sup(l)})", f"‖a{sup(l)}‖ = {self.n(np.linalg.norm(a))}"]))
+            blocks.append(Eq([f"a{sup(l)} = {acts}(z{sup(l)})", f"‖a{sup(l)}‖ = {self.n(np.linalg.norm(a))}"[len(f"‖a{sup(l)}‖ = "):]]))
             blocks += self.show(f"a{sup(l)}", a)
             for note in self.stage_notes(layer):
                 blocks.append(note)
@@ -411,23 +411,24 @@ class Deriver:
                     for s in layer.post:
                         expected = expected * s.node.local_derivative().T
             status = None if expected is None else agrees(expected, delta)
-            blocks.append(Eq([f"δ{sup(l)}", rhs, f"{fmt.shape(delta.shape)}, ‖δ{sup(l)}‖ = "
-                              f"{self.n(np.linalg.norm(delta))}"], status=status))
+            blocks.append(Eq([f"δ{sup(l)}", rhs], status=status,
+                             comment=f"shape {fmt.shape(delta.shape)}, ‖δ{sup(l)}‖ = "
+                             f"{self.n(np.linalg.norm(delta))}"))
             blocks += self.show(f"δ{sup(l)}", delta)
             prev = net.prev_values(layer).T
             gW = self.trace.grads.get(layer.weight)
             blocks.append(
-                Eq([f"∂E/∂W{sup(l)} = δ{sup(l)} (a{sup(l - 1)})ᵀ",
-                    f"{fmt.shape(delta.shape)}·{fmt.shape(prev.T.shape)} → {fmt.shape(gW.shape)}",
-                    f"‖∂E/∂W{sup(l)}‖ = {self.n(np.linalg.norm(gW))}"],
-                   status=agrees(delta @ prev.T, gW))
+                Eq([f"∂E/∂W{sup(l)}", f"δ{sup(l)} (a{sup(l - 1)})ᵀ"],
+                   status=agrees(delta @ prev.T, gW),
+                   comment=f"{fmt.shape(delta.shape)}·{fmt.shape(prev.T.shape)} → "
+                   f"{fmt.shape(gW.shape)}, ‖∂E/∂W{sup(l)}‖ = {self.n(np.linalg.norm(gW))}")
             )
             blocks += self.show(f"∂E/∂W{sup(l)}  ({layer.weight}.grad)", gW)
             if layer.bias:
                 gb = self.trace.grads[layer.bias]
                 blocks.append(
-                    Eq([f"∂E/∂b{sup(l)} = δ{sup(l)} 1", f"‖∂E/∂b{sup(l)}‖ = {self.n(np.linalg.norm(gb))}"],
-                       status=agrees(delta.sum(axis=1), gb))
+                    Eq([f"∂E/∂b{sup(l)}", f"δ{sup(l)} 1"], status=agrees(delta.sum(axis=1), gb),
+                       comment=f"‖∂E/∂b{sup(l)}‖ = {self.n(np.linalg.norm(gb))}")
                 )
                 blocks += self.show(f"∂E/∂b{sup(l)}  ({layer.bias}.grad)", gb[:, None])
         return blocks
