@@ -128,10 +128,9 @@ def explain(
     trace = record(work, loss_fn, xt, yt, named)
     net = find_layers(trace)
     shapes = {name: trace.params[name].shape for name in named}
-    aliases = dict(net.aliases) if net is not None else {}
-    for alias, target in (names or {}).items():
-        parsed = _parse_params([target], shapes, {})
-        aliases[alias] = parsed[0]
+    # The user's names come first, so they win over the numbering w1…wn when labelling.
+    custom = {alias: _parse_params([target], shapes, {})[0] for alias, target in (names or {}).items()}
+    aliases = {**custom, **{k: v for k, v in (net.aliases if net else {}).items() if k not in custom}}
     if net is not None:
         net.aliases = aliases
     chosen = _parse_params(params, shapes, aliases)
@@ -146,6 +145,8 @@ def explain(
         form = "auto"
     resolved = "generic" if net is None else ("scalar" if form == "scalar" or (form == "auto" and small) else "matrix")
 
+    if net is not None and resolved != "scalar":
+        net.aliases = custom  # w1…wn numbering is for networks shown unit by unit
     loss_info = describe_loss(trace)
     deriver = Deriver(trace, net, loss_info, precision)
     blocks: list[Block] = []

@@ -377,13 +377,14 @@ class Deriver:
             acts = " ∘ ".join(s.node.name for s in reversed(layer.post)) or "identity"
             blocks.append(Heading(f"Layer {l}: {W.shape[1]} → {W.shape[0]}, {acts}", 3))
             blocks.append(
-                Eq([f"z{sup(l)} = W{sup(l)} a{sup(l - 1)} + b{sup(l)}",
-                    f"‖z{sup(l)}‖ = {self.n(np.linalg.norm(z))}"],
-                   comment=f"{fmt.shape(W.shape)}·{fmt.shape((W.shape[1], N))} → {fmt.shape(z.shape)}")
+                Eq([f"z{sup(l)}", f"W{sup(l)} a{sup(l - 1)} + b{sup(l)}"],
+                   comment=f"{fmt.shape(W.shape)}·{fmt.shape((W.shape[1], N))} → "
+                   f"{fmt.shape(z.shape)}, ‖z{sup(l)}‖ = {self.n(np.linalg.norm(z))}")
             )
             blocks += self.show(f"z{sup(l)}", z)
             a = layer.output().T
-            blocks.append(Eq([f"a{sup(l)} = {acts}(z{sup(l)})", f"‖a{sup(l)}‖ = {self.n(np.linalg.norm(a))}"[len(f"‖a{sup(l)}‖ = "):]]))
+            blocks.append(Eq([f"a{sup(l)}", f"{acts}(z{sup(l)})"],
+                             comment=f"‖a{sup(l)}‖ = {self.n(np.linalg.norm(a))}"))
             blocks += self.show(f"a{sup(l)}", a)
             for note in self.stage_notes(layer):
                 blocks.append(note)

@@ -23,7 +23,8 @@ SYMBOLS = {
     "{": r"\{", "}": r"\}", "%": r"\%", "#": r"\#", "&": r"\&", "$": r"\$", "~": r"\sim ",
     "^": r"\hat{}", "\\": r"\backslash ",
 }
-SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ᵀˡᵗ", "0123456789+-{\\top}lt", strict=True))
+SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ˡᵗ", "0123456789+-lt", strict=True))
+SUPERSCRIPTS["ᵀ"] = r"\top "
 SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉", "0123456789", strict=True))
 TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*|[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ᵀˡᵗ]+|[₀₁₂₃₄₅₆₇₈₉]+|x̂|.", re.S)
 
