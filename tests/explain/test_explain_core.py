@@ -25,8 +25,18 @@ def _reference_grads(model, loss_fn, x, y):
     return {n: p.grad for n, p in m.named_parameters() if p.requires_grad}
 
 
-ACTIVATIONS = [nn.Sigmoid, nn.Tanh, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Softplus,
-               lambda: nn.Softmax(dim=-1), lambda: nn.LogSoftmax(dim=-1), nn.Identity]
+ACTIVATIONS = [
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.Softplus,
+    lambda: nn.Softmax(dim=-1),
+    lambda: nn.LogSoftmax(dim=-1),
+    nn.Identity,
+]
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS, ids=lambda a: getattr(a, "__name__", "lambda"))
@@ -60,8 +70,11 @@ def test_every_loss_matches_backward(name):
     rng = np.random.default_rng(1)
     model = nn.Sequential(nn.Linear(3, 3, generator=3), nn.Tanh(), nn.Linear(3, 3, generator=4))
     x = rng.normal(size=(4, 3))
-    y = {"float": rng.normal(size=(4, 3)), "prob": rng.uniform(size=(4, 3)),
-         "class": np.array([0, 2, 1, 2])}[kind]
+    y = {
+        "float": rng.normal(size=(4, 3)),
+        "prob": rng.uniform(size=(4, 3)),
+        "class": np.array([0, 2, 1, 2]),
+    }[kind]
     e = cr.explain(model, loss_fn, x, y, lr=0.05)
     for pname, grad in _reference_grads(model, loss_fn, x, y).items():
         np.testing.assert_allclose(e.gradients[pname], grad, rtol=1e-12, atol=1e-15)
@@ -71,8 +84,13 @@ def test_every_loss_matches_backward(name):
 def test_dropout_and_batchnorm_eval_and_train():
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
-    model = nn.Sequential(nn.Linear(3, 4, generator=5), nn.BatchNorm1d(4), nn.ReLU(),
-                          nn.Dropout(0.5, generator=0), nn.Linear(4, 2, generator=6))
+    model = nn.Sequential(
+        nn.Linear(3, 4, generator=5),
+        nn.BatchNorm1d(4),
+        nn.ReLU(),
+        nn.Dropout(0.5, generator=0),
+        nn.Linear(4, 2, generator=6),
+    )
     model.eval()
     e = cr.explain(model, F.mse_loss, x, y, lr=0.1)
     assert e.all_checks_pass
@@ -105,7 +123,9 @@ def test_non_layered_model_is_explained_op_by_op():
 
 def test_aliases_and_param_selection():
     model = nn.Sequential(nn.Linear(2, 2, generator=9), nn.Sigmoid(), nn.Linear(2, 2, generator=10))
-    e = cr.explain(model, F.mse_loss, [[0.1, 0.2]], [[0.0, 1.0]], lr=0.5, params=["w5", "0.weight[1,0]"])
+    e = cr.explain(
+        model, F.mse_loss, [[0.1, 0.2]], [[0.0, 1.0]], lr=0.5, params=["w5", "0.weight[1,0]"]
+    )
     labels = [c.label for c in e.checks]
     assert labels[:2] == ["w5", "w3"]  # w3 = i1 → h2 is 0.weight[1,0]
     with pytest.raises(ValueError, match="unknown parameter"):
@@ -136,16 +156,23 @@ def test_optimizer_updates_match_the_real_optimizer(opt_name):
 
 
 def test_steps_show_the_loss_going_down():
-    model = nn.Sequential(nn.Linear(2, 2, generator=13), nn.Sigmoid(), nn.Linear(2, 2, generator=14))
+    model = nn.Sequential(
+        nn.Linear(2, 2, generator=13), nn.Sigmoid(), nn.Linear(2, 2, generator=14)
+    )
     e = cr.explain(model, F.mse_loss, [[0.05, 0.1]], [[0.01, 0.99]], lr=0.5, steps=5)
-    assert len(e.losses) == 5 and all(b < a for a, b in zip(e.losses, e.losses[1:]))
+    assert len(e.losses) == 5 and all(b < a for a, b in zip(e.losses, e.losses[1:], strict=False))
     assert "(down ✓)" in e.to_text()
 
 
 def test_wide_network_matrix_form_under_a_second():
     rng = np.random.default_rng(3)
-    model = nn.Sequential(nn.Linear(64, 64, generator=1), nn.ReLU(), nn.Linear(64, 64, generator=2),
-                          nn.ReLU(), nn.Linear(64, 10, generator=3))
+    model = nn.Sequential(
+        nn.Linear(64, 64, generator=1),
+        nn.ReLU(),
+        nn.Linear(64, 64, generator=2),
+        nn.ReLU(),
+        nn.Linear(64, 10, generator=3),
+    )
     x, y = rng.normal(size=(32, 64)), rng.integers(0, 10, size=32)
     cr.explain(model, F.cross_entropy, x, y, lr=0.1)  # warm up imports
     start = time.perf_counter()
@@ -158,12 +185,14 @@ def test_wide_network_matrix_form_under_a_second():
 
 
 def _explanation():
-    model = nn.Sequential(nn.Linear(2, 2, generator=15), nn.Sigmoid(), nn.Linear(2, 2, generator=16))
+    model = nn.Sequential(
+        nn.Linear(2, 2, generator=15), nn.Sigmoid(), nn.Linear(2, 2, generator=16)
+    )
     return cr.explain(model, F.mse_loss, [[0.05, 0.1]], [[0.01, 0.99]], lr=0.5)
 
 
 class _Checker(html.parser.HTMLParser):
-    VOID = {"meta", "br", "img", "link", "hr", "input"}
+    VOID = {"meta", "br", "img", "link", "hr", "input"}  # noqa: RUF012
 
     def __init__(self):
         super().__init__()
@@ -189,14 +218,25 @@ def test_html_is_well_formed_and_self_contained():
 
 
 def test_html_in_headless_browser(tmp_path):
-    browser = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")
-                    if shutil.which(b)), None)
+    browser = next(
+        (
+            shutil.which(b)
+            for b in ("chromium", "chromium-browser", "google-chrome")
+            if shutil.which(b)
+        ),
+        None,
+    )
     if browser is None:
         pytest.skip("no headless browser installed")
     page = tmp_path / "e.html"
     page.write_text(_explanation().to_html(), encoding="utf-8")
-    done = subprocess.run([browser, "--headless", "--disable-gpu", "--no-sandbox", "--dump-dom",
-                           page.as_uri()], capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [browser, "--headless", "--disable-gpu", "--no-sandbox", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert "∂E/∂w5" in done.stdout
 
 
@@ -207,8 +247,13 @@ def test_latex_is_ascii_and_compiles(tmp_path):
     if shutil.which("pdflatex") is None:
         pytest.skip("no TeX installation")
     (tmp_path / "e.tex").write_text(document(fragment))
-    subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "e.tex"],
-                   cwd=tmp_path, capture_output=True, check=True, timeout=120)
+    subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "e.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
     assert (tmp_path / "e.pdf").exists()
 
 

@@ -25,8 +25,12 @@ def test_mazur_numbers_digit_for_digit():
     assert q["∂E/∂w1"] == pytest.approx(0.000438568, abs=1e-9)
     assert q["w1⁺"] == pytest.approx(0.149780716, abs=1e-9)
     text = e.to_text()
-    for shown in ("E = ½ Σ (target − out)² = 0.298371109", "out_h1 = σ(net_h1)",
-                  "∂E/∂out_h1 = ∂E_o1/∂out_h1 + ∂E_o2/∂out_h1", "w5⁺ = w5 − η · ∂E/∂w5"):
+    for shown in (
+        "E = ½ Σ (target − out)² = 0.298371109",
+        "out_h1 = σ(net_h1)",
+        "∂E/∂out_h1 = ∂E_o1/∂out_h1 + ∂E_o2/∂out_h1",
+        "w5⁺ = w5 − η · ∂E/∂w5",
+    ):
         assert shown in text
     assert "✗" not in text
     assert e.all_checks_pass
@@ -82,11 +86,18 @@ def test_cli_explain_formats(tmp_path, capsys):
     "content, field",
     [
         ('inputs = [[1.0]]\ntargets = [[1.0]]\nloss = "mse"\n', "layers"),
-        ('inputs = [[1.0]]\ntargets = [[1.0]]\nloss = "nope"\n[[layers]]\nweight = [[1.0]]\n', "loss"),
-        ('inputs = [[1.0]]\ntargets = [[1.0]]\nloss = "mse"\n[[layers]]\nweight = [[1.0, 2.0]]\n',
-         "layers[0].weight"),
-        ('inputs = [[1.0]]\ntargets = [[1.0]]\nloss = "mse"\nlr = "x"\n[[layers]]\nweight = [[1.0]]\n',
-         "lr"),
+        (
+            'inputs = [[1.0]]\ntargets = [[1.0]]\nloss = "nope"\n[[layers]]\nweight = [[1.0]]\n',
+            "loss",
+        ),
+        (
+            'inputs = [[1.0]]\ntargets = [[1.0]]\nloss = "mse"\n[[layers]]\nweight = [[1.0, 2.0]]\n',  # noqa: E501
+            "layers[0].weight",
+        ),
+        (
+            'inputs = [[1.0]]\ntargets = [[1.0]]\nloss = "mse"\nlr = "x"\n[[layers]]\nweight = [[1.0]]\n',  # noqa: E501
+            "lr",
+        ),
         ("not toml [", "TOML"),
     ],
 )
@@ -95,7 +106,9 @@ def test_cli_bad_spec_is_one_line_exit_2(tmp_path, content, field):
     path.write_text(content)
     done = subprocess.run(
         [sys.executable, "-m", "chainrule", "explain", str(path)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
@@ -113,7 +126,9 @@ def test_cli_model_mode_without_load(tmp_path):
 
 def test_json_spec(tmp_path):
     path = tmp_path / "s.json"
-    path.write_text('{"inputs": [[1.0, 1.0]], "targets": [[1.0]], "loss": "mse", "lr": 0.1,'
-                    ' "layers": [{"weight": [[0.5, -0.5]], "bias": [0.1], "activation": "tanh"}]}')
+    path.write_text(
+        '{"inputs": [[1.0, 1.0]], "targets": [[1.0]], "loss": "mse", "lr": 0.1,'
+        ' "layers": [{"weight": [[0.5, -0.5]], "bias": [0.1], "activation": "tanh"}]}'
+    )
     e = explain_spec(path)
     assert e.all_checks_pass and len(e.losses) == 1

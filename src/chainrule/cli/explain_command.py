@@ -86,8 +86,16 @@ def _from_model(args: argparse.Namespace):
         y, loss = target.astype(np.int64), F.cross_entropy
     else:
         y, loss = target[:, None], F.mse_loss
-    return explain(model, loss, x, y, lr=args.lr, steps=args.steps or 1,
-                   precision=args.precision or 9, params=args.params)
+    return explain(
+        model,
+        loss,
+        x,
+        y,
+        lr=args.lr,
+        steps=args.steps or 1,
+        precision=args.precision or 9,
+        params=args.params,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         try:
             explanation = explain_spec(
-                args.spec, steps=args.steps, precision=args.precision, params=args.params,
+                args.spec,
+                steps=args.steps,
+                precision=args.precision,
+                params=args.params,
                 lr=args.lr,
             )
         except SpecError as error:

@@ -65,7 +65,9 @@ def _parse_params(
             elements.extend((name, tuple(int(i) for i in idx)) for idx in np.ndindex(shape))
             continue
         index = tuple(int(i) for i in match["index"].split(",") if i != "")
-        if len(index) != len(shape) or any(not 0 <= i < n for i, n in zip(index, shape)):
+        if len(index) != len(shape) or any(
+            not 0 <= i < n for i, n in zip(index, shape, strict=False)
+        ):
             raise ValueError(f"explain got index {index} for {name} of shape {shape}")
         elements.append((name, index))
     return elements
@@ -129,8 +131,13 @@ def explain(
     net = find_layers(trace)
     shapes = {name: trace.params[name].shape for name in named}
     # The user's names come first, so they win over the numbering w1…wn when labelling.
-    custom = {alias: _parse_params([target], shapes, {})[0] for alias, target in (names or {}).items()}
-    aliases = {**custom, **{k: v for k, v in (net.aliases if net else {}).items() if k not in custom}}
+    custom = {
+        alias: _parse_params([target], shapes, {})[0] for alias, target in (names or {}).items()
+    }
+    aliases = {
+        **custom,
+        **{k: v for k, v in (net.aliases if net else {}).items() if k not in custom},
+    }
     if net is not None:
         net.aliases = aliases
     chosen = _parse_params(params, shapes, aliases)
@@ -143,7 +150,11 @@ def explain(
     )
     if form == "scalar" and net is None:
         form = "auto"
-    resolved = "generic" if net is None else ("scalar" if form == "scalar" or (form == "auto" and small) else "matrix")
+    resolved = (
+        "generic"
+        if net is None
+        else ("scalar" if form == "scalar" or (form == "auto" and small) else "matrix")
+    )
 
     if net is not None and resolved != "scalar":
         net.aliases = custom  # w1…wn numbering is for networks shown unit by unit
@@ -170,7 +181,10 @@ def explain(
         for name in named:
             grad = trace.grads[name]
             if grad.size:
-                spot = (name, tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(grad)), grad.shape)))
+                spot = (
+                    name,
+                    tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(grad)), grad.shape)),
+                )
                 if spot not in checked:
                     checked.append(spot)
     checks = fd_checks(trace, checked, label)
@@ -185,15 +199,25 @@ def explain(
     per_param: list[Block] = []
     quantities = deriver.quantities
     for name, idx in chosen:
-        per_param += deriver.param_scalar(name, idx) if net is not None else [
-            Heading(f"∂E/∂{label(name, idx)}", 3),
-            Eq([f"∂E/∂{label(name, idx)}", fmt.num(trace.grads[name][idx], precision)]),
-        ]
+        per_param += (
+            deriver.param_scalar(name, idx)
+            if net is not None
+            else [
+                Heading(f"∂E/∂{label(name, idx)}", 3),
+                Eq([f"∂E/∂{label(name, idx)}", fmt.num(trace.grads[name][idx], precision)]),
+            ]
+        )
         per_param.append(check_block(by_element[(name, idx)], precision))
         if opt is not None:
             update, after = update_blocks(
-                opt, named[name], idx, label(name, idx), before[(name, idx)],
-                float(trace.grads[name][idx]), states[(name, idx)], precision,
+                opt,
+                named[name],
+                idx,
+                label(name, idx),
+                before[(name, idx)],
+                float(trace.grads[name][idx]),
+                states[(name, idx)],
+                precision,
             )
             per_param += update
             quantities[f"{label(name, idx)}⁺"] = after
@@ -247,7 +271,8 @@ def _check_summary(checks, chosen, precision: int) -> list[Block]:
         Para(
             f"{passed} of {len(checks)} gradient elements agree with central differences "
             f"(h = 1e−6, float64; tolerance 1e−6 + 1e−5·|g|); largest relative error "
-            f"{worst:.1e}" + (f"; {extra} spot checks (each tensor's largest gradient)" if extra > 0 else "")
+            f"{worst:.1e}"
+            + (f"; {extra} spot checks (each tensor's largest gradient)" if extra > 0 else "")
             + (" ✓" if passed == len(checks) else " ✗")
         )
     )
@@ -255,8 +280,10 @@ def _check_summary(checks, chosen, precision: int) -> list[Block]:
 
 
 def _steps_table(losses, norms, final_loss, precision, kind) -> list[Block]:
-    rows = [[str(k + 1), fmt.num(loss, precision), fmt.num(norm, precision)]
-            for k, (loss, norm) in enumerate(zip(losses, norms))]
+    rows = [
+        [str(k + 1), fmt.num(loss, precision), fmt.num(norm, precision)]
+        for k, (loss, norm) in enumerate(zip(losses, norms, strict=False))
+    ]
     rows.append([f"after {len(losses)}", fmt.num(final_loss, precision), ""])
     down = final_loss < losses[0]
     return [

@@ -80,8 +80,11 @@ class Deriver:
             Eq([", ".join(net.inputs), ", ".join(self.n(x[:, k]) for k in range(x.shape[1]))])
         )
         for layer in net.layers:
-            blocks.append(Heading(f"Layer {layer.number} ({layer.affine.args[1].shape[1]} → "
-                                  f"{layer.width})", 3))
+            blocks.append(
+                Heading(
+                    f"Layer {layer.number} ({layer.affine.args[1].shape[1]} → {layer.width})", 3
+                )
+            )
             prev = net.prev_values(layer)
             W = layer.affine.args[1]
             b = layer.affine.args[2] if len(layer.affine.args) > 2 else None
@@ -194,8 +197,13 @@ class Deriver:
                     if stage.elementwise:
                         local = stage.node.local_derivative()[:, j]
                         blocks.append(
-                            Eq([f"∂{q_out}/∂{q_in}", derivative_formula(stage.node, q_in, q_out),
-                                self.n(local)])
+                            Eq(
+                                [
+                                    f"∂{q_out}/∂{q_in}",
+                                    derivative_formula(stage.node, q_in, q_out),
+                                    self.n(local),
+                                ]
+                            )
                         )
                         self.keep(f"∂{q_out}/∂{q_in}", local)
                         parts = [lhs, f"∂E/∂{q_out} · ∂{q_out}/∂{q_in}"]
@@ -205,8 +213,14 @@ class Deriver:
                         blocks.append(Eq(parts, status=agrees(upstream * local, sent)))
                     else:
                         blocks.append(
-                            Eq([lhs, f"Σ_k ∂E/∂{q_out[:-len(unit)]}k · ∂{q_out[:-len(unit)]}k/∂{q_in}",
-                                self.n(sent)], comment=f"{stage.node.name}: {stage.node.op.formula}")
+                            Eq(
+                                [
+                                    lhs,
+                                    f"Σ_k ∂E/∂{q_out[: -len(unit)]}k · ∂{q_out[: -len(unit)]}k/∂{q_in}",  # noqa: E501
+                                    self.n(sent),
+                                ],
+                                comment=f"{stage.node.name}: {stage.node.op.formula}",
+                            )
                         )
                     upstream = sent
                 if not layer.post:
@@ -252,8 +266,14 @@ class Deriver:
         else:
             expected = above.affine.grad_output @ W[:, j]
             blocks.append(
-                Eq([f"∂E/∂{final}", f"Σ_m δ_m · {above.weight}[m,{j}]  ({above.width} paths)",
-                    self.n(total)], status=agrees(expected, total))
+                Eq(
+                    [
+                        f"∂E/∂{final}",
+                        f"Σ_m δ_m · {above.weight}[m,{j}]  ({above.width} paths)",
+                        self.n(total),
+                    ],
+                    status=agrees(expected, total),
+                )
             )
         return blocks
 
@@ -270,8 +290,17 @@ class Deriver:
         grad = float(self.trace.grads[name][index])
         label = self.label(name, index)
         found = self.param_layer(name) if self.net is not None else None
-        blocks: list[Block] = [Heading(f"∂E/∂{label}" + (
-            f"  ({name}[{','.join(map(str, index))}])" if label != f"{name}[{','.join(map(str, index))}]" else ""), 3)]
+        blocks: list[Block] = [
+            Heading(
+                f"∂E/∂{label}"
+                + (
+                    f"  ({name}[{','.join(map(str, index))}])"
+                    if label != f"{name}[{','.join(map(str, index))}]"
+                    else ""
+                ),
+                3,
+            )
+        ]
         if found is None:  # batch-norm scale/shift or a non-layered graph: the op's own rule
             blocks.append(Eq([f"∂E/∂{label}", self.n(grad)], comment=self._owner_formula(name)))
         else:
@@ -328,26 +357,37 @@ class Deriver:
         for combo in itertools.product(*(range(lay.width) for lay in above)):
             units = [j, *combo]  # unit index per layer, from this layer up
             top = layers[-1]
-            factors = [(f"∂E/∂{top.final(units[-1])}",
-                        (top.post[-1].node if top.post else top.affine).grad_output[:, units[-1]])]
+            factors = [
+                (
+                    f"∂E/∂{top.final(units[-1])}",
+                    (top.post[-1].node if top.post else top.affine).grad_output[:, units[-1]],
+                )
+            ]
             for depth in range(len(above), 0, -1):
                 lay = layers[layer.number - 1 + depth]
                 factors += self.local_factors(lay, units[depth])
                 below = layers[layer.number - 2 + depth]
-                factors.append((f"∂net_{lay.units[units[depth]]}/∂{below.final(units[depth - 1])}",
-                                np.full_like(inputs, lay.affine.args[1][units[depth], units[depth - 1]])))
+                factors.append(
+                    (
+                        f"∂net_{lay.units[units[depth]]}/∂{below.final(units[depth - 1])}",
+                        np.full_like(inputs, lay.affine.args[1][units[depth], units[depth - 1]]),
+                    )
+                )
             factors += self.local_factors(layer, j)
             factors.append((f"∂net_{layer.units[j]}/∂{label}", inputs))
             value = np.prod([v for _, v in factors], axis=0)
             total = total + value
-            via = " → ".join(layers[layer.number - 1 + d].units[units[d]] for d in range(len(units)))
+            via = " → ".join(
+                layers[layer.number - 1 + d].units[units[d]] for d in range(len(units))
+            )
             parts = [f"via {via}", " · ".join(n for n, _ in factors)]
             if self.single():
                 parts.append(" · ".join(self.t(v) for _, v in factors))
             parts.append(self.n(value.sum()))
             blocks.append(Eq(parts))
-        blocks.append(Eq([f"∂E/∂{label}", "Σ over paths", self.n(grad)],
-                         status=agrees(total.sum(), grad)))
+        blocks.append(
+            Eq([f"∂E/∂{label}", "Σ over paths", self.n(grad)], status=agrees(total.sum(), grad))
+        )
         return blocks
 
     # -- matrix form ---------------------------------------------------------------
@@ -377,14 +417,20 @@ class Deriver:
             acts = " ∘ ".join(s.node.name for s in reversed(layer.post)) or "identity"
             blocks.append(Heading(f"Layer {l}: {W.shape[1]} → {W.shape[0]}, {acts}", 3))
             blocks.append(
-                Eq([f"z{sup(l)}", f"W{sup(l)} a{sup(l - 1)} + b{sup(l)}"],
-                   comment=f"{fmt.shape(W.shape)}·{fmt.shape((W.shape[1], N))} → "
-                   f"{fmt.shape(z.shape)}, ‖z{sup(l)}‖ = {self.n(np.linalg.norm(z))}")
+                Eq(
+                    [f"z{sup(l)}", f"W{sup(l)} a{sup(l - 1)} + b{sup(l)}"],
+                    comment=f"{fmt.shape(W.shape)}·{fmt.shape((W.shape[1], N))} → "
+                    f"{fmt.shape(z.shape)}, ‖z{sup(l)}‖ = {self.n(np.linalg.norm(z))}",
+                )
             )
             blocks += self.show(f"z{sup(l)}", z)
             a = layer.output().T
-            blocks.append(Eq([f"a{sup(l)}", f"{acts}(z{sup(l)})"],
-                             comment=f"‖a{sup(l)}‖ = {self.n(np.linalg.norm(a))}"))
+            blocks.append(
+                Eq(
+                    [f"a{sup(l)}", f"{acts}(z{sup(l)})"],
+                    comment=f"‖a{sup(l)}‖ = {self.n(np.linalg.norm(a))}",
+                )
+            )
             blocks += self.show(f"a{sup(l)}", a)
             for note in self.stage_notes(layer):
                 blocks.append(note)
@@ -412,24 +458,34 @@ class Deriver:
                     for s in layer.post:
                         expected = expected * s.node.local_derivative().T
             status = None if expected is None else agrees(expected, delta)
-            blocks.append(Eq([f"δ{sup(l)}", rhs], status=status,
-                             comment=f"shape {fmt.shape(delta.shape)}, ‖δ{sup(l)}‖ = "
-                             f"{self.n(np.linalg.norm(delta))}"))
+            blocks.append(
+                Eq(
+                    [f"δ{sup(l)}", rhs],
+                    status=status,
+                    comment=f"shape {fmt.shape(delta.shape)}, ‖δ{sup(l)}‖ = "
+                    f"{self.n(np.linalg.norm(delta))}",
+                )
+            )
             blocks += self.show(f"δ{sup(l)}", delta)
             prev = net.prev_values(layer).T
             gW = self.trace.grads.get(layer.weight)
             blocks.append(
-                Eq([f"∂E/∂W{sup(l)}", f"δ{sup(l)} (a{sup(l - 1)})ᵀ"],
-                   status=agrees(delta @ prev.T, gW),
-                   comment=f"{fmt.shape(delta.shape)}·{fmt.shape(prev.T.shape)} → "
-                   f"{fmt.shape(gW.shape)}, ‖∂E/∂W{sup(l)}‖ = {self.n(np.linalg.norm(gW))}")
+                Eq(
+                    [f"∂E/∂W{sup(l)}", f"δ{sup(l)} (a{sup(l - 1)})ᵀ"],
+                    status=agrees(delta @ prev.T, gW),
+                    comment=f"{fmt.shape(delta.shape)}·{fmt.shape(prev.T.shape)} → "
+                    f"{fmt.shape(gW.shape)}, ‖∂E/∂W{sup(l)}‖ = {self.n(np.linalg.norm(gW))}",
+                )
             )
             blocks += self.show(f"∂E/∂W{sup(l)}  ({layer.weight}.grad)", gW)
             if layer.bias:
                 gb = self.trace.grads[layer.bias]
                 blocks.append(
-                    Eq([f"∂E/∂b{sup(l)}", f"δ{sup(l)} 1"], status=agrees(delta.sum(axis=1), gb),
-                       comment=f"‖∂E/∂b{sup(l)}‖ = {self.n(np.linalg.norm(gb))}")
+                    Eq(
+                        [f"∂E/∂b{sup(l)}", f"δ{sup(l)} 1"],
+                        status=agrees(delta.sum(axis=1), gb),
+                        comment=f"‖∂E/∂b{sup(l)}‖ = {self.n(np.linalg.norm(gb))}",
+                    )
                 )
                 blocks += self.show(f"∂E/∂b{sup(l)}  ({layer.bias}.grad)", gb[:, None])
         return blocks
@@ -441,16 +497,30 @@ class Deriver:
             Heading("Forward pass, op by op"),
             Para("The model is not a plain chain of layers, so each recorded op is listed."),
         ]
+
         def ref(src, arg) -> str:
             kind, value = src
             if kind == "node":
                 return f"v{value}"
             if kind == "param":
                 return value
-            return fmt.shape(np.shape(arg)) if np.size(arg) > 1 else self.n(arg) if isinstance(arg, (int, float, np.ndarray, np.generic)) and np.size(arg) == 1 else "·"
+            return (
+                fmt.shape(np.shape(arg))
+                if np.size(arg) > 1
+                else self.n(arg)
+                if isinstance(arg, (int, float, np.ndarray, np.generic)) and np.size(arg) == 1
+                else "·"
+            )
+
         for node in self.trace.nodes:
-            args = ", ".join(ref(s, a) for s, a in zip(node.sources, node.args, strict=True) if a is not None)
-            value = self.n(node.out) if node.out.size <= 8 else f"{fmt.shape(node.out.shape)}, ‖·‖ = {self.n(np.linalg.norm(node.out))}"
+            args = ", ".join(
+                ref(s, a) for s, a in zip(node.sources, node.args, strict=True) if a is not None
+            )
+            value = (
+                self.n(node.out)
+                if node.out.size <= 8
+                else f"{fmt.shape(node.out.shape)}, ‖·‖ = {self.n(np.linalg.norm(node.out))}"
+            )
             blocks.append(Eq([f"v{node.index}", f"{node.name}({args})", value]))
         self.keep("E", self.trace.loss)
         blocks.append(Heading("Loss"))
@@ -459,7 +529,9 @@ class Deriver:
         for node in reversed(self.trace.nodes):
             g = node.grad_output
             value = self.n(g) if g.size <= 8 else f"‖·‖ = {self.n(np.linalg.norm(g))}"
-            blocks.append(Eq([f"∂E/∂v{node.index}", value], comment=f"{node.name}: {node.op.formula}"))
+            blocks.append(
+                Eq([f"∂E/∂v{node.index}", value], comment=f"{node.name}: {node.op.formula}")
+            )
         return blocks
 
 

@@ -112,8 +112,10 @@ def describe_loss(trace: Trace) -> LossInfo:
     per_element = None
     if loss.name in _POINTWISE or loss.name == "binary_cross_entropy_with_logits":
         kwargs = dict(loss.kwargs, reduction="none")
-        per_element = scale / (count if reduction == "mean" else 1) * np.asarray(
-            loss.op.forward(*loss.args, **kwargs), dtype=np.float64
+        per_element = (
+            scale
+            / (count if reduction == "mean" else 1)
+            * np.asarray(loss.op.forward(*loss.args, **kwargs), dtype=np.float64)
         )
     if loss.name == "mse_loss":
         k = 2 * s
@@ -121,8 +123,11 @@ def describe_loss(trace: Trace) -> LossInfo:
         return LossInfo(f"E = {c}{mean}Σ (target − out)²", slope, per_element, names, notes)
     if loss.name == "l1_loss":
         return LossInfo(
-            f"E = {c}{mean}Σ |out − target|", f"{_factor(s)}sign({{o}} − {{t}})", per_element,
-            names, notes,
+            f"E = {c}{mean}Σ |out − target|",
+            f"{_factor(s)}sign({{o}} − {{t}})",
+            per_element,
+            names,
+            notes,
         )
     if loss.name == "binary_cross_entropy":
         notes.append(
@@ -154,7 +159,10 @@ def describe_loss(trace: Trace) -> LossInfo:
         )
     if loss.name == "nll_loss":
         return LossInfo(
-            f"E = −{c}{mean}Σ_n out_n[target_n]", f"−{_factor(s)}[{{j}} = target]", None, names,
+            f"E = −{c}{mean}Σ_n out_n[target_n]",
+            f"−{_factor(s)}[{{j}} = target]",
+            None,
+            names,
             notes,
         )
     if loss.name in ("huber_loss", "smooth_l1_loss"):

@@ -51,8 +51,9 @@ def render_to(explanation, path: pathlib.Path) -> pathlib.Path:
 
 def graph_nodes(trace, label, precision: int) -> list[GraphNode]:
     """One GraphNode per recorded op and per parameter, values and gradients summarized."""
-    from . import fmt as f
     import numpy as np
+
+    from . import fmt as f
 
     def short(array) -> str:
         array = np.asarray(array)
@@ -64,19 +65,26 @@ def graph_nodes(trace, label, precision: int) -> list[GraphNode]:
     seen: set[str] = set()
     for node in trace.nodes:
         parents = []
-        for arg, (kind, ref) in zip(node.args, node.sources, strict=True):
+        for _arg, (kind, ref) in zip(node.args, node.sources, strict=True):
             if kind == "node":
                 parents.append(f"v{ref}")
             elif kind == "param":
                 if ref not in seen:
                     seen.add(ref)
                     nodes.append(
-                        GraphNode(ref, ref, "param", short(trace.params[ref]),
-                                  short(trace.grads[ref]))
+                        GraphNode(
+                            ref, ref, "param", short(trace.params[ref]), short(trace.grads[ref])
+                        )
                     )
                 parents.append(ref)
         nodes.append(
-            GraphNode(f"v{node.index}", f"v{node.index} = {node.name}", "op", short(node.out),
-                      short(node.grad_output), parents)
+            GraphNode(
+                f"v{node.index}",
+                f"v{node.index} = {node.name}",
+                "op",
+                short(node.out),
+                short(node.grad_output),
+                parents,
+            )
         )
     return nodes

@@ -13,20 +13,55 @@ import re
 from .records import Eq, Heading, Matrix, Note, Para, Table
 
 SYMBOLS = {
-    "∂": r"\partial ", "·": r"\cdot ", "−": "-", "⊙": r"\odot ", "Σ": r"\sum ",
-    "σ": r"\sigma ", "η": r"\eta ", "δ": r"\delta ", "μ": r"\mu ", "ε": r"\varepsilon ",
-    "β": r"\beta ", "γ": r"\gamma ", "α": r"\alpha ", "Φ": r"\Phi ", "φ": r"\varphi ",
-    "ℓ": r"\ell ", "√": r"\surd ", "‖": r"\| ", "≈": r"\approx ", "→": r"\to ",
-    "×": r"\times ", "∘": r"\circ ", "′": "'", "✓": r"\checkmark ", "✗": r"\times ",
-    "½": r"\tfrac{1}{2}", "⅓": r"\tfrac{1}{3}", "¼": r"\tfrac{1}{4}", "…": r"\dots ",
-    "ŷ": r"\hat{y}", "x̂": r"\hat{x}", "≤": r"\leq ", "≥": r"\geq ",
-    "{": r"\{", "}": r"\}", "%": r"\%", "#": r"\#", "&": r"\&", "$": r"\$", "~": r"\sim ",
-    "^": r"\hat{}", "\\": r"\backslash ",
+    "∂": r"\partial ",
+    "·": r"\cdot ",
+    "−": "-",
+    "⊙": r"\odot ",
+    "Σ": r"\sum ",
+    "σ": r"\sigma ",
+    "η": r"\eta ",
+    "δ": r"\delta ",
+    "μ": r"\mu ",
+    "ε": r"\varepsilon ",
+    "β": r"\beta ",
+    "γ": r"\gamma ",
+    "α": r"\alpha ",
+    "Φ": r"\Phi ",
+    "φ": r"\varphi ",
+    "ℓ": r"\ell ",
+    "√": r"\surd ",
+    "‖": r"\| ",
+    "≈": r"\approx ",
+    "→": r"\to ",
+    "×": r"\times ",
+    "∘": r"\circ ",
+    "′": "'",
+    "✓": r"\checkmark ",
+    "✗": r"\times ",
+    "½": r"\tfrac{1}{2}",
+    "⅓": r"\tfrac{1}{3}",
+    "¼": r"\tfrac{1}{4}",
+    "…": r"\dots ",
+    "ŷ": r"\hat{y}",
+    "x̂": r"\hat{x}",
+    "≤": r"\leq ",
+    "≥": r"\geq ",
+    "{": r"\{",
+    "}": r"\}",
+    "%": r"\%",
+    "#": r"\#",
+    "&": r"\&",
+    "$": r"\$",
+    "~": r"\sim ",
+    "^": r"\hat{}",
+    "\\": r"\backslash ",
 }
 SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ˡᵗ", "0123456789+-lt", strict=True))
 SUPERSCRIPTS["ᵀ"] = r"\top "
 SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉", "0123456789", strict=True))
-TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*|[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ᵀˡᵗ]+|[₀₁₂₃₄₅₆₇₈₉]+|x̂|.", re.S)
+TOKEN = re.compile(
+    r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*|[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ᵀˡᵗ]+|[₀₁₂₃₄₅₆₇₈₉]+|x̂|.", re.S
+)
 
 
 def _name(token: str) -> str:
@@ -106,8 +141,11 @@ def render(explanation) -> str:
             rows = [r.strip("[]").split() for r in block.rows]
             body = r" \\ ".join(" & ".join(math(c) for c in row) for row in rows)
             lines.append(
-                r"\begin{equation*}" + math(block.label.split("  ")[0]) + r" = \begin{bmatrix}"
-                + body + r"\end{bmatrix}\end{equation*}"
+                r"\begin{equation*}"
+                + math(block.label.split("  ")[0])
+                + r" = \begin{bmatrix}"
+                + body
+                + r"\end{bmatrix}\end{equation*}"
             )
         elif isinstance(block, Note):
             lines += [r"\paragraph{Note.} " + text(block.text), ""]

@@ -37,5 +37,7 @@ def render(explanation) -> str:
                 for i in range(len(block.header))
             ]
             for row in [block.header, *block.rows]:
-                lines.append("  " + "  ".join(str(c).rjust(w) for c, w in zip(row, widths)))
+                lines.append(
+                    "  " + "  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=False))
+                )
     return "\n".join(lines).rstrip() + "\n"

@@ -50,8 +50,23 @@ LOSSES = {
 }
 CLASS_LOSSES = {"cross_entropy", "nll"}
 KNOWN = {
-    "title", "inputs", "targets", "loss", "reduction", "loss_scale", "lr", "optimizer",
-    "steps", "precision", "form", "params", "notes", "freeze", "seed", "sizes", "layers",
+    "title",
+    "inputs",
+    "targets",
+    "loss",
+    "reduction",
+    "loss_scale",
+    "lr",
+    "optimizer",
+    "steps",
+    "precision",
+    "form",
+    "params",
+    "notes",
+    "freeze",
+    "seed",
+    "sizes",
+    "layers",
 }
 LAYER_KEYS = {"weight", "bias", "activation", "names", "size"}
 
@@ -117,23 +132,29 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
     """The keyword arguments of ``explain`` described by ``spec``."""
     unknown = sorted(set(spec) - KNOWN)
     if unknown:
-        raise SpecError(f"spec field '{unknown[0]}' is unknown; known fields: {', '.join(sorted(KNOWN))}")
+        raise SpecError(
+            f"spec field '{unknown[0]}' is unknown; known fields: {', '.join(sorted(KNOWN))}"
+        )
     for key in ("inputs", "targets", "loss", "layers"):
         if key not in spec:
             raise SpecError(f"spec field '{key}' is missing")
     x = _matrix(spec["inputs"], "inputs", 2)
     loss_name = spec["loss"]
     if loss_name not in LOSSES:
-        raise SpecError(f"spec field 'loss': expected one of {', '.join(LOSSES)}, got {loss_name!r}")
+        raise SpecError(
+            f"spec field 'loss': expected one of {', '.join(LOSSES)}, got {loss_name!r}"
+        )
     if loss_name in CLASS_LOSSES:
         targets = np.array(spec["targets"])
         if targets.ndim != 1 or targets.dtype.kind not in "iu":
-            raise SpecError("spec field 'targets': expected a list of class indices for " + loss_name)
+            raise SpecError(
+                "spec field 'targets': expected a list of class indices for " + loss_name
+            )
     else:
         targets = _matrix(spec["targets"], "targets", 2)
     if targets.shape[0] != x.shape[0]:
         raise SpecError(
-            f"spec field 'targets': expected {x.shape[0]} rows (one per input), got {targets.shape[0]}"
+            f"spec field 'targets': expected {x.shape[0]} rows (one per input), got {targets.shape[0]}"  # noqa: E501
         )
     layers = spec["layers"]
     if not isinstance(layers, list) or not layers:
@@ -148,7 +169,9 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
             raise SpecError(f"spec field '{where}': expected a table")
         bad = sorted(set(layer) - LAYER_KEYS)
         if bad:
-            raise SpecError(f"spec field '{where}.{bad[0]}' is unknown; known: {', '.join(sorted(LAYER_KEYS))}")
+            raise SpecError(
+                f"spec field '{where}.{bad[0]}' is unknown; known: {', '.join(sorted(LAYER_KEYS))}"
+            )
         index = len(modules)
         if "weight" in layer:
             weight = _matrix(layer["weight"], f"{where}.weight", 2)
@@ -164,27 +187,36 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
                 b = _matrix(bias, f"{where}.bias", 1)
                 if b.shape != (weight.shape[0],):
                     raise SpecError(
-                        f"spec field '{where}.bias': expected {weight.shape[0]} values, got {b.shape[0]}"
+                        f"spec field '{where}.bias': expected {weight.shape[0]} values, got {b.shape[0]}"  # noqa: E501
                     )
                 linear.bias.data[...] = b
         else:
             size = layer.get("size")
             if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-                raise SpecError(f"spec field '{where}.size': expected a layer size >= 1 (or give 'weight')")
-            linear = nn.Linear(width, size, bias=layer.get("bias", True) is not False,
-                               dtype=np.float64, generator=seed + k)
+                raise SpecError(
+                    f"spec field '{where}.size': expected a layer size >= 1 (or give 'weight')"
+                )
+            linear = nn.Linear(
+                width,
+                size,
+                bias=layer.get("bias", True) is not False,
+                dtype=np.float64,
+                generator=seed + k,
+            )
         modules.append(linear)
         activation = layer.get("activation", "none")
         if activation not in ACTIVATIONS:
             raise SpecError(
-                f"spec field '{where}.activation': expected one of {', '.join(ACTIVATIONS)}, got {activation!r}"
+                f"spec field '{where}.activation': expected one of {', '.join(ACTIVATIONS)}, got {activation!r}"  # noqa: E501
             )
         if ACTIVATIONS[activation] is not None:
             modules.append(ACTIVATIONS[activation]())
         if "names" in layer:
             grid = np.array(layer["names"], dtype=object)
             if grid.shape != linear.weight.shape:
-                raise SpecError(f"spec field '{where}.names': expected shape {linear.weight.shape} like the weight")
+                raise SpecError(
+                    f"spec field '{where}.names': expected shape {linear.weight.shape} like the weight"  # noqa: E501
+                )
             for (j, i), alias in np.ndenumerate(grid):
                 names[str(alias)] = f"{index}.weight[{j},{i}]"
         width = linear.out_features
@@ -192,10 +224,14 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
     params = dict(model.named_parameters())
     for name in spec.get("freeze", []):
         if name not in params:
-            raise SpecError(f"spec field 'freeze': no parameter {name!r}; parameters: {', '.join(params)}")
+            raise SpecError(
+                f"spec field 'freeze': no parameter {name!r}; parameters: {', '.join(params)}"
+            )
         params[name].requires_grad = False
     if loss_name not in CLASS_LOSSES and targets.shape[1] != width:
-        raise SpecError(f"spec field 'targets': expected {width} columns (the output size), got {targets.shape[1]}")
+        raise SpecError(
+            f"spec field 'targets': expected {width} columns (the output size), got {targets.shape[1]}"  # noqa: E501
+        )
     reduction = spec.get("reduction", "mean")
     if reduction not in ("mean", "sum"):
         raise SpecError(f"spec field 'reduction': expected 'mean' or 'sum', got {reduction!r}")
@@ -219,8 +255,12 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
     if not 1 <= precision <= 17:
         raise SpecError("spec field 'precision': expected 1 to 17 significant digits")
     params_sel = spec.get("params")
-    if params_sel is not None and (not isinstance(params_sel, list) or not all(isinstance(p, str) for p in params_sel)):
-        raise SpecError("spec field 'params': expected a list of names like \"w5\" or \"2.weight[0,0]\"")
+    if params_sel is not None and (
+        not isinstance(params_sel, list) or not all(isinstance(p, str) for p in params_sel)
+    ):
+        raise SpecError(
+            'spec field \'params\': expected a list of names like "w5" or "2.weight[0,0]"'
+        )
     notes = spec.get("notes", [])
     if isinstance(notes, str):
         notes = [notes]

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from .. import optim
-from .records import Block, Eq
 from . import fmt
+from .records import Block, Eq
 
 _NAMES = {name.lower(): name for name in ("SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW")}
 
@@ -86,6 +86,7 @@ def update_blocks(
     precision: int,
 ) -> tuple[list[Block], float]:
     """The update of one element, after ``opt.step()`` ran."""
+
     def n(v: float) -> str:
         text = fmt.num(v, precision)
         return f"({text})" if text.startswith("−") else text
@@ -104,43 +105,90 @@ def update_blocks(
     )
     if plain:
         blocks.append(
-            Eq([f"{label}⁺", f"{label} − η · ∂E/∂{label}", f"{n(before)} − {n(lr)} · {n(grad)}",
-                fmt.num(after, precision)])
+            Eq(
+                [
+                    f"{label}⁺",
+                    f"{label} − η · ∂E/∂{label}",
+                    f"{n(before)} − {n(lr)} · {n(grad)}",
+                    fmt.num(after, precision),
+                ]
+            )
         )
         return blocks, after
     if kind == "SGD":
         mu = group["momentum"]
         blocks.append(
-            Eq([f"momentum_buffer({label})", f"μ·buf + (1 − dampening)·g  (g on the first step)",
-                f"{n(mu)}·{n(state_before.get('momentum_buffer', 0.0))} + … ",
-                n(state_after.get("momentum_buffer", grad))],
-               comment=f"μ = {mu}, dampening = {group['dampening']}, weight_decay = "
-               f"{group['weight_decay']}, nesterov = {group['nesterov']}")
+            Eq(
+                [
+                    f"momentum_buffer({label})",
+                    "μ·buf + (1 − dampening)·g  (g on the first step)",
+                    f"{n(mu)}·{n(state_before.get('momentum_buffer', 0.0))} + … ",
+                    n(state_after.get("momentum_buffer", grad)),
+                ],
+                comment=f"μ = {mu}, dampening = {group['dampening']}, weight_decay = "
+                f"{group['weight_decay']}, nesterov = {group['nesterov']}",
+            )
         )
-        blocks.append(Eq([f"{label}⁺", f"{label} − η · buf", f"{n(before)} − {n(lr)} · "
-                          f"{n(state_after.get('momentum_buffer', grad))}", n(after)]))
+        blocks.append(
+            Eq(
+                [
+                    f"{label}⁺",
+                    f"{label} − η · buf",
+                    f"{n(before)} − {n(lr)} · {n(state_after.get('momentum_buffer', grad))}",
+                    n(after),
+                ]
+            )
+        )
         return blocks, after
     if kind in ("Adam", "AdamW"):
         b1, b2 = group["betas"]
         t = int(state_after.get("step", 1))
         m, v = state_after.get("exp_avg", 0.0), state_after.get("exp_avg_sq", 0.0)
-        blocks.append(Eq([f"exp_avg m({label})", "β₁·m + (1 − β₁)·g",
-                          f"{n(b1)}·{n(state_before.get('exp_avg', 0.0))} + {n(1 - b1)}·{n(grad)}",
-                          n(m)]))
-        blocks.append(Eq([f"exp_avg_sq v({label})", "β₂·v + (1 − β₂)·g²",
-                          f"{n(b2)}·{n(state_before.get('exp_avg_sq', 0.0))} + {n(1 - b2)}·{n(grad)}²",
-                          n(v)]))
         blocks.append(
-            Eq([f"{label}⁺", f"{label} − η · (m/(1 − β₁ᵗ)) / (√(v/(1 − β₂ᵗ)) + ε)",
-                f"{n(before)} − {n(lr)} · ({n(m)}/{n(1 - b1**t)}) / (√({n(v)}/{n(1 - b2**t)}) + "
-                f"{group['eps']})", n(after)],
-               comment=f"t = {t}, weight_decay = {group['weight_decay']}"
-               + (" (decoupled)" if kind == "AdamW" or group.get("decoupled_weight_decay") else ""))
+            Eq(
+                [
+                    f"exp_avg m({label})",
+                    "β₁·m + (1 − β₁)·g",
+                    f"{n(b1)}·{n(state_before.get('exp_avg', 0.0))} + {n(1 - b1)}·{n(grad)}",
+                    n(m),
+                ]
+            )
+        )
+        blocks.append(
+            Eq(
+                [
+                    f"exp_avg_sq v({label})",
+                    "β₂·v + (1 − β₂)·g²",
+                    f"{n(b2)}·{n(state_before.get('exp_avg_sq', 0.0))} + {n(1 - b2)}·{n(grad)}²",
+                    n(v),
+                ]
+            )
+        )
+        blocks.append(
+            Eq(
+                [
+                    f"{label}⁺",
+                    f"{label} − η · (m/(1 − β₁ᵗ)) / (√(v/(1 − β₂ᵗ)) + ε)",
+                    f"{n(before)} − {n(lr)} · ({n(m)}/{n(1 - b1**t)}) / (√({n(v)}/{n(1 - b2**t)}) + "  # noqa: E501
+                    f"{group['eps']})",
+                    n(after),
+                ],
+                comment=f"t = {t}, weight_decay = {group['weight_decay']}"
+                + (
+                    " (decoupled)" if kind == "AdamW" or group.get("decoupled_weight_decay") else ""
+                ),
+            )
         )
         return blocks, after
     shown = ", ".join(
-        f"{k}: {n(state_before.get(k, 0.0))} → {n(v)}" for k, v in state_after.items() if k != "step"
+        f"{k}: {n(state_before.get(k, 0.0))} → {n(v)}"
+        for k, v in state_after.items()
+        if k != "step"
     )
-    blocks.append(Eq([f"{label}⁺", f"{kind} step (torch.optim.{kind}'s rule)", n(after)],
-                     comment=f"lr = {lr}; state {shown}"))
+    blocks.append(
+        Eq(
+            [f"{label}⁺", f"{kind} step (torch.optim.{kind}'s rule)", n(after)],
+            comment=f"lr = {lr}; state {shown}",
+        )
+    )
     return blocks, after
