@@ -9,14 +9,17 @@ from . import data, nn, optim, train
 from ._version import __version__
 from .autodiff import *  # noqa: F403
 from .autodiff import __all__ as _autodiff_names
+from .explain import Explanation, explain
 from .train import History, TrainingDivergedError, evaluate, fit, predict
 
 __all__ = [
+    "Explanation",
     "History",
     "TrainingDivergedError",
     "__version__",
     "data",
     "evaluate",
+    "explain",
     "fit",
     "nn",
     "optim",

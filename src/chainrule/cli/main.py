@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ops.add_argument("names", nargs="*", metavar="OP", help="ops to show (default: all)")
     ops.set_defaults(handler=_ops_command)
+    from .explain_command import add_parser as add_explain
+
+    add_explain(commands)
     return parser
 
 
