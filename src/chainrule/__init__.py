@@ -13,12 +13,14 @@ from ._version import __version__
 from .autodiff import *  # noqa: F403
 from .autodiff import __all__ as _autodiff_names
 from .data.errors import DataError
+from .explain import Explanation, explain
 from .io import ModelFormatError, load, save
 from .pipeline import Pipeline
 from .train import History, TrainingDivergedError, evaluate, fit, predict
 
 __all__ = [
     "DataError",
+    "Explanation",
     "History",
     "ModelFormatError",
     "Pipeline",
@@ -26,6 +28,7 @@ __all__ = [
     "__version__",
     "data",
     "evaluate",
+    "explain",
     "fit",
     "io",
     "load",

@@ -86,6 +86,10 @@ class Pipeline:
         dtype = architecture.model_dtype(self.model)
         return self.scaler.transform(encoded).astype(dtype)
 
+    def preprocess(self, x: Any) -> np.ndarray:
+        """Alias of ``transform``: what ``chainrule explain --model`` feeds the network."""
+        return self.transform(x)
+
     def decision_function(self, x: Any) -> np.ndarray:
         """Raw network outputs: logits (N, C), or standardized values (N, 1)."""
         return _raw_predict(self.model, self.transform(x))

@@ -337,3 +337,31 @@ def test_image_augmentation_on_tabular_data_is_a_usage_error(tmp_path, capsys):
     assert code == 2 and "--augment shift:1: RandomShift expected rows of 64" in (
         capsys.readouterr().err
     )
+
+
+def test_explain_reads_a_trained_model(tmp_path, capsys):
+    data = regression_csv(tmp_path / "r.csv", n=20)
+    model = str(tmp_path / "m.safetensors")
+    assert (
+        main(
+            [
+                "train",
+                data,
+                "--target",
+                "y",
+                "--hidden",
+                "3",
+                "--epochs",
+                "1",
+                "--quiet",
+                "--out",
+                model,
+            ]
+        )
+        == 0
+    )
+    row = tmp_path / "row.csv"
+    row.write_text("x1,x2,y\n0.5,-0.25,1.75\n")
+    capsys.readouterr()
+    assert main(["explain", "--model", model, "--data", str(row)]) == 0
+    assert "Backpropagation" in capsys.readouterr().out

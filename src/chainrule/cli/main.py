@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Sequence
 
 from .._version import __version__
-from . import demo, info, predict, train
+from . import demo, explain_command, info, predict, train
 from .errors import UsageError
 
 EPILOG = textwrap.dedent(
@@ -60,6 +60,7 @@ COMMANDS = [
     predict.add_parser,
     predict.add_evaluate_parser,
     info.add_parser,
+    explain_command.add_parser,
 ]
 
 
