@@ -188,6 +188,10 @@ def test_mismatched_checkpoint_is_refused(tmp_path, capsys):
     assert "differs in: the data" in capsys.readouterr().err
     model = tmp_path / "m.safetensors"
     assert main([*args, "--resume", str(model)]) == 2
+    assert "the checkpoint and the model (--out) must be different" in capsys.readouterr().err
+    copy = tmp_path / "copy.safetensors"
+    copy.write_bytes(model.read_bytes())
+    assert main([*args, "--resume", str(copy)]) == 2
     assert "is a Pipeline file, not a checkpoint" in capsys.readouterr().err
 
 

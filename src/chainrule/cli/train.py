@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import textwrap
 
 from ..data import TabularEncoder, read_csv
@@ -62,6 +63,12 @@ def command(args: argparse.Namespace) -> int:
     if not target:
         raise UsageError("train needs --target COLUMN (the column to predict)")
     out = args.out or extra.get("out") or "model.safetensors"
+    checkpoint = args.checkpoint or extra.get("checkpoint")
+    for path in (checkpoint, args.resume):
+        if path and os.path.abspath(path) == os.path.abspath(out):
+            raise UsageError(
+                f"{path}: the checkpoint and the model (--out) must be different files"
+            )
     table = read_csv(data)
     encoder = TabularEncoder(str(target), options.task).fit(table)
     x = encoder.transform(table)
@@ -73,7 +80,7 @@ def command(args: argparse.Namespace) -> int:
         options,
         Outputs.beside(out),
         source=data,
-        checkpoint=args.checkpoint or extra.get("checkpoint"),
+        checkpoint=checkpoint,
         resume=args.resume,
         verbose=0 if args.quiet else 1,
     )
