@@ -9,9 +9,9 @@ import sys
 FORMATS = ("text", "markdown", "latex", "html")
 
 HELP = """\
-SPEC is a TOML (Python 3.11+, or with tomli) or JSON file describing a small network by
-hand: inputs, targets, loss, lr/optimizer and a [[layers]] list with weight, bias and
-activation. See docs/explain-spec.md; examples in examples/explain/.
+SPEC is a TOML or JSON file describing a small network by hand: inputs,
+targets, loss, lr/optimizer and a [[layers]] list with weight, bias and activation.
+See docs/explain-spec.md; examples in examples/explain/.
 
 examples:
   chainrule explain examples/explain/mazur_2_2_2.toml
