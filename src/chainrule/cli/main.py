@@ -27,6 +27,7 @@ EPILOG = textwrap.dedent(
       chainrule predict model.safetensors new.csv --out preds.csv
       chainrule evaluate model.safetensors test.csv
       chainrule info model.safetensors
+      chainrule explain examples/explain/mazur_2_2_2.toml --format markdown
       chainrule ops                 list every differentiable op and its VJP formula
       chainrule ops sigmoid         show one op
       chainrule --version
