@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import pathlib
 import sys
 
 FORMATS = ("text", "markdown", "latex", "html")
@@ -101,10 +100,14 @@ def _from_model(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from chainrule.explain.spec import SpecError, explain_spec
 
+    from ..io import atomic_write
+    from .errors import check_output
     from .main import UsageError
 
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps expected an integer >= 1, got {args.steps}")
+    if args.out:
+        check_output(args.out, "--out")
     if args.model is not None:
         explanation = _from_model(args)
     elif args.spec is None:
@@ -122,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(str(error)) from None
     text = _render(explanation, args.format)
     if args.out:
-        pathlib.Path(args.out).write_text(text, encoding="utf-8")
+        with atomic_write(args.out) as handle:  # never a half-written file
+            handle.write(text.encode("utf-8"))
     else:
         sys.stdout.write(text)
     return 0
