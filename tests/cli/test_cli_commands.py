@@ -404,3 +404,24 @@ def test_unwritable_outputs_are_one_line_errors(tmp_path, capsys, command, flag,
     assert (tmp_path / "m.safetensors").read_bytes() == before
     assert not (tmp_path / "new.safetensors").exists()
     assert os.listdir(tmp_path / "a_folder") == []
+
+
+def test_explain_reads_a_classifier_row_by_column_name(tmp_path, capsys):
+    # A pipeline's row is read as `evaluate` reads it: by column name, text one-hot,
+    # the label mapped to its class index (np.loadtxt used to raise on 'red').
+    data = classification_csv(tmp_path / "d.csv", n=20)
+    model = str(tmp_path / "m.safetensors")
+    args = ["train", data, "--target", "label", "--hidden", "2", "--epochs", "1", "--quiet"]
+    assert main([*args, "--out", model]) == 0
+    capsys.readouterr()
+    with open(data) as handle:
+        header, first = handle.readline(), handle.readline()
+    row = tmp_path / "row.csv"
+    row.write_text(header + first)
+    assert main(["explain", "--model", model, "--data", str(row)]) == 0
+    assert "gradient elements agree with central differences" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("age\n3\n")
+    assert main(["explain", "--model", model, "--data", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing columns" in err, err
