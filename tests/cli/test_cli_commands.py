@@ -365,3 +365,63 @@ def test_explain_reads_a_trained_model(tmp_path, capsys):
     capsys.readouterr()
     assert main(["explain", "--model", model, "--data", str(row)]) == 0
     assert "Backpropagation" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("command", "flag", "where", "fragment"),
+    [
+        ("train", "--out", "missing/m.safetensors", "the folder"),
+        ("train", "--out", "a_folder", "is a folder; expected a file name"),
+        ("train", "--checkpoint", "missing/run.ckpt", "the folder"),
+        ("train", "--checkpoint", "a_folder", "is a folder; expected a file name"),
+        ("predict", "--out", "missing/p.csv", "the folder"),
+        ("predict", "--out", "a_folder", "is a folder; expected a file name"),
+        ("predict", "--out", "m.safetensors", "would overwrite the input"),
+        ("explain", "--out", "missing/e.txt", "the folder"),
+        ("explain", "--out", "a_folder", "is a folder; expected a file name"),
+    ],
+)
+def test_unwritable_outputs_are_one_line_errors(tmp_path, capsys, command, flag, where, fragment):
+    data = classification_csv(tmp_path / "d.csv", n=20)
+    model = str(tmp_path / "m.safetensors")
+    args = ["train", data, "--target", "label", "--epochs", "1", "--quiet", "--out", model]
+    assert main(args) == 0
+    (tmp_path / "a_folder").mkdir()
+    before = (tmp_path / "m.safetensors").read_bytes()
+    capsys.readouterr()
+    target = str(tmp_path / where)
+    if command == "train":
+        args = [*args[:-2], "--out", str(tmp_path / "new.safetensors"), flag, target]
+    elif command == "predict":
+        args = ["predict", model, data, flag, target]
+    else:
+        spec = os.path.join(os.path.dirname(SRC), "examples", "explain", "mazur_2_2_2.toml")
+        args = ["explain", spec, flag, target]
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("chainrule: error: ") and err.count("\n") == 1, err
+    assert f"{flag} {target}" in err and fragment in err, err
+    assert (tmp_path / "m.safetensors").read_bytes() == before
+    assert not (tmp_path / "new.safetensors").exists()
+    assert os.listdir(tmp_path / "a_folder") == []
+
+
+def test_explain_reads_a_classifier_row_by_column_name(tmp_path, capsys):
+    # A pipeline's row is read as `evaluate` reads it: by column name, text one-hot,
+    # the label mapped to its class index (np.loadtxt used to raise on 'red').
+    data = classification_csv(tmp_path / "d.csv", n=20)
+    model = str(tmp_path / "m.safetensors")
+    args = ["train", data, "--target", "label", "--hidden", "2", "--epochs", "1", "--quiet"]
+    assert main([*args, "--out", model]) == 0
+    capsys.readouterr()
+    with open(data) as handle:
+        header, first = handle.readline(), handle.readline()
+    row = tmp_path / "row.csv"
+    row.write_text(header + first)
+    assert main(["explain", "--model", model, "--data", str(row)]) == 0
+    assert "gradient elements agree with central differences" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("age\n3\n")
+    assert main(["explain", "--model", model, "--data", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing columns" in err, err

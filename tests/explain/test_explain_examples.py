@@ -132,3 +132,71 @@ def test_json_spec(tmp_path):
     )
     e = explain_spec(path)
     assert e.all_checks_pass and len(e.losses) == 1
+
+
+def _spec(**changes):
+    """A valid 2-2 JSON spec (one sigmoid layer) with some fields replaced."""
+    spec = {
+        "inputs": [[0.05, 0.1]],
+        "targets": [[0.01, 0.99]],
+        "loss": "mse",
+        "lr": 0.5,
+        "layers": [{"weight": [[0.15, 0.2], [0.25, 0.3]], "activation": "sigmoid"}],
+    }
+    spec.update(changes)
+    return spec
+
+
+# name -> (spec, expected fragment): each was a traceback before it was checked.
+BAD_SPECS = {
+    "loss_list": (_spec(loss=["mse"]), "spec field 'loss': expected one of"),
+    "activation_list": (
+        _spec(layers=[{"weight": [[1.0, 2.0]], "activation": ["relu"]}], targets=[[1.0]]),
+        "spec field 'layers[0].activation': expected one of",
+    ),
+    "freeze_int": (_spec(freeze=5), "spec field 'freeze': expected a list of strings, got 5"),
+    "freeze_nested": (_spec(freeze=[["0.bias"]]), "spec field 'freeze': expected a list"),
+    "class_targets_ragged": (
+        _spec(loss="cross_entropy", targets=[[0], [1, 2]]),
+        "spec field 'targets': expected a list of class indices",
+    ),
+    "class_target_too_large": (
+        _spec(loss="cross_entropy", targets=[5]),
+        "spec field 'targets': expected class indices 0 to 1 (the output size is 2), got 5",
+    ),
+    "class_target_negative": (
+        _spec(loss="nll", targets=[-1]),
+        "expected class indices 0 to 1 (the output size is 2), got -1",
+    ),
+    "input_beyond_float": (_spec(inputs=[[10**400, 1]]), "spec field 'inputs': expected numbers"),
+    "lr_beyond_float": (_spec(lr=10**400), "spec field 'lr': expected a number, got one beyond"),
+    "negative_seed": (
+        _spec(seed=-1, layers=[{"size": 2}]),
+        "spec field 'seed': expected an integer >= 0, got -1",
+    ),
+    "huge_size": (
+        _spec(layers=[{"size": 10**12}], targets=[[1.0]]),
+        "spec field 'layers[0].size': 1000000000000 × 2 weights is more than",
+    ),
+    "title_list": (_spec(title=[1, 2]), "spec field 'title': expected a string"),
+    "notes_int": (_spec(notes=5), "spec field 'notes': expected a list of strings, got 5"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_SPECS))
+def test_malformed_json_specs_are_one_line_exit_2(name, tmp_path, capsys):
+    import json
+
+    spec, fragment = BAD_SPECS[name]
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(spec))
+    assert main(["explain", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("chainrule: error: ") and err.count("\n") == 1, err
+    assert fragment in err, err
+
+
+def test_cli_lr_must_be_positive(capsys):
+    spec = str(EXAMPLES / "mazur_2_2_2.toml")
+    assert main(["explain", spec, "--lr", "-1"]) == 2
+    assert "--lr expected a positive learning rate, got -1.0" in capsys.readouterr().err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import pathlib
 import sys
 
 FORMATS = ("text", "markdown", "latex", "html")
@@ -58,6 +57,8 @@ def _from_model(args: argparse.Namespace):
     import chainrule.nn.functional as F
     from chainrule.explain import explain
 
+    from ..data import read_csv
+    from ..pipeline import Pipeline
     from .main import UsageError
 
     load = getattr(chainrule, "load", None)
@@ -72,20 +73,50 @@ def _from_model(args: argparse.Namespace):
     except Exception as error:  # the loader's own error names the defect
         raise UsageError(f"cannot load model {args.model}: {error}") from None
     model = getattr(obj, "model", obj)
-    try:
-        table = np.loadtxt(args.data, delimiter=",", ndmin=2)
-    except ValueError:
-        table = np.loadtxt(args.data, delimiter=",", ndmin=2, skiprows=1)
-    except OSError as error:
-        raise UsageError(f"cannot read {args.data}: {error}") from None
-    x, target = table[:, :-1], table[:, -1]
-    if hasattr(obj, "preprocess"):
-        x = obj.preprocess(x)
-    outputs = model(chainrule.tensor(np.asarray(x, dtype=np.float64))).shape[-1]
-    if outputs > 1:
-        y, loss = target.astype(np.int64), F.cross_entropy
+    if isinstance(obj, Pipeline):
+        # A trained pipeline reads its CSV as `chainrule evaluate` does (columns by name,
+        # categories one-hot, the target mapped to class indices or standardized), so the
+        # loss explained is the one it was trained on.
+        table = read_csv(args.data)
+        x = obj.transform(table)
+        target = obj.encoder.encode_target(table)
+        if obj.task == "classification":
+            y, loss = target, F.cross_entropy
+        else:
+            y = ((target - obj.target_mean) / obj.target_scale)[:, None]
+            loss = F.mse_loss
     else:
-        y, loss = target[:, None], F.mse_loss
+        try:
+            try:
+                table = np.loadtxt(args.data, delimiter=",", ndmin=2)
+            except ValueError:
+                table = np.loadtxt(args.data, delimiter=",", ndmin=2, skiprows=1)
+        except OSError as error:
+            raise UsageError(f"cannot read {args.data}: {error}") from None
+        except ValueError as error:
+            raise UsageError(
+                f"--data {args.data}: expected rows of numbers (features, then the target), "
+                f"with an optional header ({error})"
+            ) from None
+        if table.shape[0] < 1 or table.shape[1] < 2:
+            raise UsageError(
+                f"--data {args.data}: expected rows of features then the target, "
+                f"got shape {table.shape}"
+            )
+        x, target = table[:, :-1], table[:, -1]
+        try:
+            outputs = model(chainrule.tensor(np.asarray(x, dtype=np.float64))).shape[-1]
+        except ValueError as error:  # the network names the shape it expected
+            raise UsageError(f"--data {args.data}: {error}") from None
+        if outputs > 1:
+            y, loss = target.astype(np.int64), F.cross_entropy
+            if not np.all((y == target) & (y >= 0) & (y < outputs)):
+                raise UsageError(
+                    f"--data {args.data}: the last column must hold class indices 0 to "
+                    f"{outputs - 1}, got {target.tolist()}"
+                )
+        else:
+            y, loss = target[:, None], F.mse_loss
     return explain(
         model,
         loss,
@@ -101,10 +132,16 @@ def _from_model(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from chainrule.explain.spec import SpecError, explain_spec
 
+    from ..io import atomic_write
+    from .errors import check_output
     from .main import UsageError
 
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps expected an integer >= 1, got {args.steps}")
+    if args.lr is not None and not 0 < args.lr < float("inf"):
+        raise UsageError(f"--lr expected a positive learning rate, got {args.lr}")
+    if args.out:
+        check_output(args.out, "--out")
     if args.model is not None:
         explanation = _from_model(args)
     elif args.spec is None:
@@ -122,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(str(error)) from None
     text = _render(explanation, args.format)
     if args.out:
-        pathlib.Path(args.out).write_text(text, encoding="utf-8")
+        with atomic_write(args.out) as handle:  # never a half-written file
+            handle.write(text.encode("utf-8"))
     else:
         sys.stdout.write(text)
     return 0

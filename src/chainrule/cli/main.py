@@ -106,6 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"chainrule: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        # A file that could not be written or read after the up-front checks
+        # (a full disk, a permission change): say which, without a traceback.
+        if args.debug:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"chainrule: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
     except TrainingDivergedError as error:
         if args.debug:
             raise

@@ -26,7 +26,7 @@ from ..io.checkpoint import to_json
 from ..pipeline import Pipeline
 from ..train import Callback, EarlyStopping, History, fit
 from ..train import metrics as M
-from .errors import UsageError
+from .errors import UsageError, check_output
 from .options import TrainOptions
 
 ACTIVATION_LAYERS = {
@@ -254,6 +254,11 @@ def run(
     """Train on encoded ``x`` (N, F) and ``y`` (N,) and write the outputs; see the module doc."""
     if len(x) < MIN_ROWS:
         raise UsageError(f"{source}: too few rows to train: {len(x)} (at least {MIN_ROWS})")
+    check_output(outputs.model, "--out")
+    for path in (outputs.history, outputs.plot):
+        check_output(path, "--out (beside it)")
+    if checkpoint or resume:
+        check_output(checkpoint or resume, "--checkpoint" if checkpoint else "--resume")
     classification = encoder.task == "classification"
     train_index, val_index = split(len(x), options.val_split, options.seed)
     scaler = StandardScaler().fit(x[train_index])
@@ -369,10 +374,9 @@ def evaluate_pipeline(pipeline: Pipeline, x: np.ndarray, y: np.ndarray) -> dict[
 def write_outputs(pipeline: Pipeline, history: History, outputs: Outputs) -> None:
     """Model, history JSON and curve PNG, each written atomically (PNG skipped without
     matplotlib, with a note)."""
-    for path in (outputs.model, outputs.history, outputs.plot):
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise UsageError(f"{path}: the folder {folder} does not exist")
+    check_output(outputs.model, "--out")
+    for path in (outputs.history, outputs.plot):
+        check_output(path, "--out (beside it)")
     save(pipeline, outputs.model)
     document = json.dumps(to_json(history.to_dict()), indent=1, allow_nan=False)
     with atomic_write(outputs.history) as handle:

@@ -49,6 +49,7 @@ LOSSES = {
     "nll": F.nll_loss,
 }
 CLASS_LOSSES = {"cross_entropy", "nll"}
+MAX_WEIGHTS = 10_000_000  # per layer given by 'size'
 KNOWN = {
     "title",
     "inputs",
@@ -81,7 +82,7 @@ def read(path: str | pathlib.Path) -> dict[str, Any]:
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        except ValueError as error:  # bad UTF-8, bad JSON, an integer of > 4300 digits
             raise SpecError(f"{path}: not valid JSON: {error}") from None
     else:
         if sys.version_info >= (3, 11):
@@ -106,7 +107,7 @@ def read(path: str | pathlib.Path) -> dict[str, Any]:
 def _matrix(value: Any, field: str, ndim: int) -> np.ndarray:
     try:
         array = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer > 1e308
         raise SpecError(f"spec field '{field}': expected numbers, got {value!r}") from None
     if array.ndim != ndim:
         raise SpecError(
@@ -125,7 +126,25 @@ def _number(spec: dict, key: str, default: Any, kind: type = float) -> Any:
         raise SpecError(f"spec field '{key}': expected a number, got {value!r}")
     if kind is int and int(value) != value:
         raise SpecError(f"spec field '{key}': expected an integer, got {value!r}")
-    return kind(value)
+    try:
+        return kind(value)
+    except OverflowError:  # a JSON integer beyond float range
+        raise SpecError(f"spec field '{key}': expected a number, got one beyond ±1.8e308") from None
+
+
+def _name(value: Any, field: str, choices: Any) -> str:
+    """A name from ``choices`` (a str, not a list or table, which would not hash)."""
+    if not isinstance(value, str) or value not in choices:
+        raise SpecError(
+            f"spec field '{field}': expected one of {', '.join(choices)}, got {value!r}"
+        )
+    return value
+
+
+def _strings(value: Any, field: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"spec field '{field}': expected a list of strings, got {value!r}")
+    return value
 
 
 def build(spec: dict[str, Any]) -> dict[str, Any]:
@@ -139,13 +158,12 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
         if key not in spec:
             raise SpecError(f"spec field '{key}' is missing")
     x = _matrix(spec["inputs"], "inputs", 2)
-    loss_name = spec["loss"]
-    if loss_name not in LOSSES:
-        raise SpecError(
-            f"spec field 'loss': expected one of {', '.join(LOSSES)}, got {loss_name!r}"
-        )
+    loss_name = _name(spec["loss"], "loss", LOSSES)
     if loss_name in CLASS_LOSSES:
-        targets = np.array(spec["targets"])
+        try:
+            targets = np.array(spec["targets"])
+        except (TypeError, ValueError, OverflowError):  # ragged lists
+            targets = np.zeros((0, 0))
         if targets.ndim != 1 or targets.dtype.kind not in "iu":
             raise SpecError(
                 "spec field 'targets': expected a list of class indices for " + loss_name
@@ -160,6 +178,8 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(layers, list) or not layers:
         raise SpecError("spec field 'layers': expected a non-empty list of layer tables")
     seed = _number(spec, "seed", 0, int)
+    if seed < 0:
+        raise SpecError(f"spec field 'seed': expected an integer >= 0, got {seed}")
     modules: list[nn.Module] = []
     names: dict[str, str] = {}
     width = x.shape[1]
@@ -196,6 +216,11 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
                 raise SpecError(
                     f"spec field '{where}.size': expected a layer size >= 1 (or give 'weight')"
                 )
+            if size * width > MAX_WEIGHTS:  # a typo must not try to allocate terabytes
+                raise SpecError(
+                    f"spec field '{where}.size': {size} × {width} weights is more than the "
+                    f"{MAX_WEIGHTS} a derivation can show"
+                )
             linear = nn.Linear(
                 width,
                 size,
@@ -204,11 +229,7 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
                 generator=seed + k,
             )
         modules.append(linear)
-        activation = layer.get("activation", "none")
-        if activation not in ACTIVATIONS:
-            raise SpecError(
-                f"spec field '{where}.activation': expected one of {', '.join(ACTIVATIONS)}, got {activation!r}"  # noqa: E501
-            )
+        activation = _name(layer.get("activation", "none"), f"{where}.activation", ACTIVATIONS)
         if ACTIVATIONS[activation] is not None:
             modules.append(ACTIVATIONS[activation]())
         if "names" in layer:
@@ -222,12 +243,22 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
         width = linear.out_features
     model = nn.Sequential(*modules)
     params = dict(model.named_parameters())
-    for name in spec.get("freeze", []):
+    for name in _strings(spec.get("freeze", []), "freeze"):
         if name not in params:
             raise SpecError(
                 f"spec field 'freeze': no parameter {name!r}; parameters: {', '.join(params)}"
             )
         params[name].requires_grad = False
+    if (
+        loss_name in CLASS_LOSSES
+        and targets.size
+        and not 0 <= targets.min() <= targets.max() < width
+    ):
+        bad = targets.max() if targets.max() >= width else targets.min()
+        raise SpecError(
+            f"spec field 'targets': expected class indices 0 to {width - 1} (the output size "
+            f"is {width}), got {bad}"
+        )
     if loss_name not in CLASS_LOSSES and targets.shape[1] != width:
         raise SpecError(
             f"spec field 'targets': expected {width} columns (the output size), got {targets.shape[1]}"  # noqa: E501
@@ -262,8 +293,10 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
             'spec field \'params\': expected a list of names like "w5" or "2.weight[0,0]"'
         )
     notes = spec.get("notes", [])
-    if isinstance(notes, str):
-        notes = [notes]
+    notes = _strings([notes] if isinstance(notes, str) else notes, "notes")
+    title = spec.get("title")
+    if title is not None and not isinstance(title, str):
+        raise SpecError(f"spec field 'title': expected a string, got {title!r}")
     return dict(
         model=model,
         loss_fn=loss,
@@ -275,7 +308,7 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
         steps=steps,
         precision=precision,
         form=form,
-        title=spec.get("title"),
+        title=title,
         names=names,
         notes=notes,
     )
