@@ -48,6 +48,17 @@ def test_numeric_classes_sort_as_numbers_and_auto_task():
     assert TabularEncoder("y", "classification").fit(table).task == "classification"
 
 
+def test_one_number_written_several_ways_is_one_class():
+    table = columns_table({"x": [1, 2, 3, 4, 5], "y": ["0", "1", "1.0", "01", " 0 "]})
+    encoder = TabularEncoder("y").fit(table)
+    assert encoder.task == "classification" and encoder.classes == ["0", "1"]
+    np.testing.assert_array_equal(encoder.encode_target(table), [0, 1, 1, 1, 0])
+    table = columns_table({"x": [1, 2, 3], "y": ["0.5", "0.50", "2.5"]})
+    encoder = TabularEncoder("y", "classification").fit(table)
+    assert encoder.classes == ["0.5", "2.5"]
+    np.testing.assert_array_equal(encoder.encode_target(table), [0, 0, 1])
+
+
 def test_encoder_round_trips_through_dict():
     table = columns_table({"c": ["a", "b", "a"], "x": [1, 2, 3], "y": ["u", "v", "u"]})
     encoder = TabularEncoder("y").fit(table)

@@ -54,6 +54,21 @@ def _parses(cell: str) -> bool:
     return True
 
 
+def _numeric_label(cell: str) -> str:
+    """One written form per number, so '1', '1.0', '01' and ' 1' are the same class."""
+    value = float(cell)
+    if value == round(value) and abs(value) < 2**53:
+        return str(int(value))
+    return repr(value)
+
+
+def _class_labels(cells: list[str]) -> list[str]:
+    """The target's labels, numbers in one written form when every cell is a number."""
+    if all(_parses(cell) for cell in cells):
+        return [_numeric_label(cell) for cell in cells]
+    return list(cells)
+
+
 def _class_order(labels: set[str]) -> list[str]:
     """Sorted class labels: numerically when they are all numbers (so '2' < '10')."""
     if all(_parses(label) for label in labels):
@@ -136,7 +151,7 @@ class TabularEncoder:
                 _number(table, index, self.target, cell)
             self.classes = None
         else:
-            labels = set(cells)
+            labels = set(_class_labels(cells))
             if len(labels) < 2:
                 raise DataError(
                     f"{table.path}: column {self.target!r} (the target) has a single class "
@@ -204,14 +219,23 @@ class TabularEncoder:
                 [_number(table, i, self.target, c) for i, c in enumerate(cells)], dtype=np.float64
             )
         _check_present(table, self.target)
-        lookup = {c: k for k, c in enumerate(self.classes or [])}
+        classes = self.classes or []
+        lookup = {c: k for k, c in enumerate(classes)}
+        # Numeric classes were stored in one written form: read these cells the same way.
+        # (Models written before that stored the cells as they were, which still match.)
+        numeric = all(_parses(c) and _numeric_label(c) == c for c in classes)
+        labels = []
         for index, cell in enumerate(cells):
-            if cell not in lookup:
+            label = cell
+            if cell not in lookup and numeric and _parses(cell):
+                label = _numeric_label(cell)
+            if label not in lookup:
                 raise DataError(
                     f"{table.where(index, self.target)}: class {cell!r} was not seen in "
-                    f"training (classes: {', '.join(self.classes or [])})"
+                    f"training (classes: {', '.join(classes)})"
                 )
-        return np.asarray([lookup[c] for c in cells], dtype=np.int64)
+            labels.append(lookup[label])
+        return np.asarray(labels, dtype=np.int64)
 
     # ------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
