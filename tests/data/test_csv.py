@@ -120,3 +120,10 @@ def test_bundled_digits_match_scikit_learn():
     x, y = load_digits(np.float64)
     np.testing.assert_array_equal(x, digits.data)
     np.testing.assert_array_equal(y, digits.target)
+
+
+@pytest.mark.parametrize("cell", ["1_000", "١٢", "１"])
+def test_python_only_number_forms_are_not_numbers(cell):
+    table = columns_table({"x": ["1", "2", cell, "4", "5"], "y": ["a", "b", "a", "b", "a"]})
+    with pytest.raises(DataError, match=r"row 4, column 'x'.* is not a number"):
+        TabularEncoder("y").fit(table)

@@ -21,6 +21,17 @@ MAX_CATEGORIES = 100
 AUTO_CLASSES = 20  # an integer target with at most this many values is taken as classes
 
 
+def _to_float(cell: str) -> float:
+    """``float(cell)`` for the numbers a spreadsheet writes: Python's extras refused.
+
+    Python also reads '1_000' and non-ASCII digits ('١٢'); a CSV cell like that is
+    more likely a typo or text than a number, so it is not taken as one.
+    """
+    if "_" in cell or not cell.isascii():
+        raise ValueError(cell)
+    return float(cell)
+
+
 def _number(table: Table, index: int, column: str, cell: str) -> float:
     """Parse one cell as a finite float, or raise a DataError naming where it is."""
     if is_missing(cell):
@@ -30,7 +41,7 @@ def _number(table: Table, index: int, column: str, cell: str) -> float:
             "fill them in or drop the row)"
         )
     try:
-        value = float(cell)
+        value = _to_float(cell)
     except ValueError:
         raise DataError(f"{table.where(index, column)}: {cell!r} is not a number") from None
     if not math.isfinite(value):
@@ -48,7 +59,7 @@ def _check_present(table: Table, column: str) -> None:
 
 def _parses(cell: str) -> bool:
     try:
-        float(cell)
+        _to_float(cell)
     except ValueError:
         return False
     return True
