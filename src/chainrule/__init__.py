@@ -2,7 +2,8 @@
 
 ``import chainrule as cr`` needs NumPy only: the tensor engine, ``cr.nn`` (layers and
 the functional API), ``cr.optim``, ``cr.data`` and ``cr.fit``. Optional extras (progress
-bars, plots, model files) are imported lazily where they are used.
+bars, plots, model files) are imported lazily where they are used; ``cr.sklearn`` (the
+scikit-learn estimators) loads on first access.
 """
 
 from . import data, nn, optim, train
@@ -24,3 +25,12 @@ __all__ = [
     "train",
     *_autodiff_names,
 ]
+
+
+def __getattr__(name: str):
+    # ``cr.sklearn`` loads on first use: ``import chainrule`` must not import scikit-learn
+    if name == "sklearn":
+        import importlib
+
+        return importlib.import_module(".sklearn", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

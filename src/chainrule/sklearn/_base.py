@@ -272,8 +272,8 @@ class BaseMLP(BaseEstimator):
     def _data_loss(self, Y: np.ndarray, P: np.ndarray, sw: np.ndarray | None) -> float:
         values = loss_values(self._loss, self.out_activation_, Y, P, self._huber_delta())
         if sw is None:
-            return float(values.mean())
-        return float(values @ sw / sw.sum())
+            return float(np.add.reduce(values)) / len(values)
+        return float(values @ sw) / float(np.add.reduce(sw))
 
     def _huber_delta(self) -> float:
         return 1.0
@@ -303,7 +303,7 @@ class BaseMLP(BaseEstimator):
         if sw is None:
             scale = float(len(X))
         else:
-            scale = float(sw.sum())
+            scale = float(np.add.reduce(sw))
             delta *= sw[:, None]
         delta *= 1 / scale
         net.backward(delta, cache)
@@ -394,11 +394,18 @@ class BaseMLP(BaseEstimator):
 
     def _make_optimizer(self, net: Network):
         """A chainrule optimizer over two flat parameters: the weights, then the rest."""
-        weights = Tensor(net.flat[: net.n_weights], requires_grad=True)
-        rest = Tensor(net.flat[net.n_weights :], requires_grad=True)
-        weights.grad = net.grad[: net.n_weights]
-        rest.grad = net.grad[net.n_weights :]
-        params = [weights, rest]
+        if self.solver != "adamw":
+            # one parameter for the whole network: each step is a single update on the
+            # flat buffers, whatever the number of layers
+            whole = Tensor(net.flat, requires_grad=True)
+            whole.grad = net.grad
+            params = [whole]
+        else:
+            weights = Tensor(net.flat[: net.n_weights], requires_grad=True)
+            rest = Tensor(net.flat[net.n_weights :], requires_grad=True)
+            weights.grad = net.grad[: net.n_weights]
+            rest.grad = net.grad[net.n_weights :]
+            params = [weights, rest]
         lr = self.learning_rate_init
         s = self.solver
         if s == "sgd":

@@ -76,11 +76,15 @@ def loss_values(
     ``p`` is the output after its activation; ``y`` the target matrix of the same shape.
     """
     if loss == "log_loss":
+        # targets are 0/1 indicators, so −[y·log q + (1−y)·log(1−q)] is −log of q or 1−q
         eps = np.finfo(p.dtype).eps
-        q = np.clip(p, eps, 1 - eps)
+        q = np.minimum(np.maximum(p, eps), 1 - eps)
         if out_activation == "softmax":
-            return -xlogy(y, q).sum(axis=1)
-        return -(xlogy(y, q) + xlogy(1 - y, 1 - q)).sum(axis=1)
+            np.log(q, out=q)
+            q *= y
+            return -np.add.reduce(q, axis=1)
+        q = np.log(np.where(y > 0.5, q, 1 - q), out=q)
+        return -np.add.reduce(q, axis=1)
     d = p - y
     if loss == "squared_error":
         return 0.5 * np.einsum("ij,ij->i", d, d)
@@ -269,7 +273,7 @@ class Network:
         """
         for i in range(self.n_layers - 1, -1, -1):
             np.dot(cache.inputs[i].T, delta, out=self.coef_grads[i])
-            np.sum(delta, axis=0, out=self.intercept_grads[i])
+            np.add.reduce(delta, axis=0, out=self.intercept_grads[i])
             if i == 0:
                 break
             delta = delta @ self.coefs[i].T  # ∂loss/∂(layer i's input)
@@ -283,7 +287,7 @@ class Network:
     def _batch_norm_backward(self, j: int, dy: np.ndarray, cache: Cache, batch_stats: bool):
         xhat, inv_std = cache.normalized[j], cache.inv_std[j]
         np.einsum("ij,ij->j", dy, xhat, out=self.gamma_grads[j])
-        np.sum(dy, axis=0, out=self.beta_grads[j])
+        np.add.reduce(dy, axis=0, out=self.beta_grads[j])
         dxhat = dy * self.gammas[j]
         if not batch_stats or len(dy) == 1:
             dxhat *= inv_std
