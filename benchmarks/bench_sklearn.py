@@ -45,8 +45,9 @@ SETTINGS = dict(
 
 def load(name: str):
     """Standardized train/test arrays (float64), the same for both peers."""
-    from sklearn import datasets
     from sklearn.model_selection import train_test_split
+
+    from sklearn import datasets
 
     x, y = getattr(datasets, f"load_{name}")(return_X_y=True)
     regression = name == "diabetes"

@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from chainrule.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+from chainrule.sklearn import MLPClassifier, MLPRegressor
 
 # Small networks and few epochs keep the ~100 checks per estimator fast; the checks that
 # measure accuracy (check_classifiers_train, check_regressors_train) still pass with them.
@@ -19,8 +19,6 @@ ESTIMATORS = [
     MLPClassifier(solver="lbfgs", max_iter=100, random_state=0, dtype=np.float64),
     MLPRegressor(solver="lbfgs", max_iter=100, random_state=0, dtype=np.float64),
 ]
-
-
 
 
 def expected_failed_checks(estimator) -> dict[str, str]:

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn.datasets import (  # noqa: E402
+from sklearn.datasets import (
     load_diabetes,
     load_digits,
     load_iris,
@@ -17,15 +17,15 @@ from sklearn.datasets import (  # noqa: E402
     make_multilabel_classification,
     make_regression,
 )
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split  # noqa: E402
-from sklearn.neural_network import MLPClassifier as SkClassifier  # noqa: E402
-from sklearn.neural_network import MLPRegressor as SkRegressor  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.neural_network import MLPClassifier as SkClassifier
+from sklearn.neural_network import MLPRegressor as SkRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-import chainrule as cr  # noqa: E402
-from chainrule.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+import chainrule as cr
+from chainrule.sklearn import MLPClassifier, MLPRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -268,8 +268,11 @@ def test_batch_norm_trains_a_deep_sigmoid_network_faster(digits):
 def test_per_layer_activations(iris):
     x, y = iris
     est = MLPClassifier(
-        hidden_layer_sizes=(8, 8), activation=["tanh", "relu"], learning_rate_init=0.01,
-        max_iter=200, random_state=0,
+        hidden_layer_sizes=(8, 8),
+        activation=["tanh", "relu"],
+        learning_rate_init=0.01,
+        max_iter=200,
+        random_state=0,
     ).fit(x, y)
     assert est.score(x, y) > 0.9
     with pytest.raises(ValueError, match="one per hidden layer"):

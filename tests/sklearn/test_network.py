@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
 
-from chainrule.sklearn._network import Cache, Network, loss_values, output_delta  # noqa: E402
+from chainrule.sklearn._network import Cache, Network, loss_values, output_delta
 
 CASES = [
     # hidden activations, output activation, loss, batch norm, dropout
@@ -34,7 +36,7 @@ def _targets(out: str, loss: str, rng, n: int, k: int) -> np.ndarray:
 def test_backward_matches_finite_differences(acts, out, loss, bn, p):
     rng = np.random.default_rng(0)
     sizes = [5, *[4 + i for i in range(len(acts))], 3 if out != "logistic" else 2]
-    coefs = [rng.standard_normal((a, b)) * 0.5 for a, b in zip(sizes[:-1], sizes[1:])]
+    coefs = [rng.standard_normal((a, b)) * 0.5 for a, b in itertools.pairwise(sizes)]
     intercepts = [rng.standard_normal(b) * 0.1 for b in sizes[1:]]
     hidden = sizes[1:-1]
     bn_args = {}
@@ -45,9 +47,7 @@ def test_backward_matches_finite_differences(acts, out, loss, bn, p):
             running_means=[np.zeros(h) for h in hidden],
             running_vars=[np.ones(h) for h in hidden],
         )
-    net = Network(
-        coefs, intercepts, acts, out, np.float64, dropout=[p] * len(acts), **bn_args
-    )
+    net = Network(coefs, intercepts, acts, out, np.float64, dropout=[p] * len(acts), **bn_args)
     x = rng.standard_normal((7, sizes[0]))
     y = _targets(out, loss, rng, 7, sizes[-1])
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 try:
     import scipy  # noqa: F401
+
     import sklearn  # noqa: F401
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import time
 import warnings
@@ -9,15 +10,15 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
-from sklearn.base import BaseEstimator, is_classifier
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from .. import optim
 from ..autodiff import Tensor
-from ._network import HIDDEN_ACTIVATIONS, Cache, Network, loss_values, output_delta
+from ._network import HIDDEN_ACTIVATIONS, Cache, Network, activate, loss_values, output_delta
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "adagrad", "rmsprop", "adadelta", "adamw")
 SOLVERS = ("lbfgs", *STOCHASTIC_SOLVERS)
@@ -153,7 +154,9 @@ class BaseMLP(BaseEstimator):
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise ValueError(f"{name} expected a number, got {value!r}")
             if value < low or (strict and value == low):
-                raise ValueError(f"{name} expected a value {'>' if strict else '>='} 0, got {value}")
+                raise ValueError(
+                    f"{name} expected a value {'>' if strict else '>='} 0, got {value}"
+                )
         if self.momentum > 1:
             raise ValueError(f"momentum expected a value in [0, 1], got {self.momentum}")
         for name in ("beta_1", "beta_2"):
@@ -172,7 +175,9 @@ class BaseMLP(BaseEstimator):
             or not isinstance(self.batch_size, numbers.Integral)
             or self.batch_size < 1
         ):
-            raise ValueError(f"batch_size expected 'auto' or a positive integer, got {self.batch_size!r}")
+            raise ValueError(
+                f"batch_size expected 'auto' or a positive integer, got {self.batch_size!r}"
+            )
         if self.solver == "lbfgs" and any(
             p > 0 for p in self._per_hidden("dropout", self.dropout, n_hidden)
         ):
@@ -189,7 +194,7 @@ class BaseMLP(BaseEstimator):
         # sqrt(6 / (fan_in + fan_out)); 2 for logistic (Glorot & Bengio's σ variant)
         factor = 2.0 if self.activation == "logistic" else 6.0
         self.coefs_, self.intercepts_ = [], []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+        for fan_in, fan_out in itertools.pairwise(sizes):
             bound = np.sqrt(factor / (fan_in + fan_out))
             self.coefs_.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype))
             self.intercepts_.append(rng.uniform(-bound, bound, fan_out).astype(dtype))
@@ -255,16 +260,12 @@ class BaseMLP(BaseEstimator):
             z = a @ w.astype(dtype, copy=False)
             z += b
             if i == n_hidden:
-                from ._network import activate
-
                 return activate(self.out_activation_, z)
             if bn:
                 z -= self.bn_running_means_[i]
                 z *= 1 / np.sqrt(self.bn_running_vars_[i] + 1e-5)
                 z *= self.bn_weights_[i]
                 z += self.bn_biases_[i]
-            from ._network import activate
-
             a = activate(activations[i], z)
         raise AssertionError("unreachable")
 
@@ -322,7 +323,6 @@ class BaseMLP(BaseEstimator):
     def _fit(self, X, y, sample_weight=None, incremental: bool = False, classes=None):
         self._validate_params()
         first_call = not hasattr(self, "coefs_")
-        reset = not incremental or first_call
         X, Y, sw = self._prepare_targets(X, y, sample_weight, incremental, classes)
         dtype = np.dtype(self.dtype)
         X = np.asarray(X, dtype=dtype)
@@ -347,7 +347,6 @@ class BaseMLP(BaseEstimator):
         elif not incremental and self.solver != "lbfgs":
             # a warm-started fit keeps the weights but starts a fresh optimizer, as sklearn
             self._optimizer_state = None
-        del reset
         net = self._network()
         if self.solver == "lbfgs":
             self._fit_lbfgs(net, X, Y, sw)
@@ -356,15 +355,12 @@ class BaseMLP(BaseEstimator):
         return self
 
     def _fit_lbfgs(self, net: Network, X, Y, sw) -> None:
-        scale = float(len(X)) if sw is None else float(sw.sum())
-
         def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
             net.flat[...] = theta
             loss = self._loss_and_grad(net, X, Y, sw, None)
             return loss, net.grad.astype(np.float64)
 
-        iprint = 1 if self.verbose is True else (-1 if not self.verbose else self.verbose)
-        del scale
+        iprint = 1 if self.verbose else -1
         result = minimize(
             objective,
             net.flat.astype(np.float64),
@@ -468,16 +464,12 @@ class BaseMLP(BaseEstimator):
         # the run without dropout) matches scikit-learn's for one random_state
         rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max)) if dropout else None
         order = np.arange(n)
-        best_flat = None
-        if early_stopping and hasattr(self, "_best_flat") and self.warm_start:
-            best_flat = None
-        group_lr = [g["lr"] for g in opt.param_groups]
+        best_flat = best_running = None
         base_lr = self.learning_rate_init
         if self.solver == "sgd" and getattr(self, "_sgd_lr", None) is not None:
             base_lr = self._sgd_lr if (incremental or self.warm_start) else base_lr
         self._set_lr(opt, base_lr)
         current_lr = base_lr
-        del group_lr
         start = time.perf_counter()
         for _ in range(1 if incremental else self.max_iter):
             if self.shuffle:
@@ -663,8 +655,6 @@ class BaseMLP(BaseEstimator):
         params["dtype"] = np.dtype(params["dtype"]).type
         if isinstance(params.get("hidden_layer_sizes"), list):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-        if isinstance(params.get("activation"), list) and len(params["activation"]) == 0:
-            pass
         est = cls(**params)
         for name, value in metadata["fitted"].items():
             if isinstance(value, str) and name != "out_activation_":
@@ -702,7 +692,3 @@ class BaseMLP(BaseEstimator):
             raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
                                  f"{self.solver} is not stochastic.")  # fmt: skip
         return True
-
-
-def is_chainrule_classifier(est) -> bool:
-    return is_classifier(est)

@@ -354,7 +354,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     column; ``loss_`` is half the squared error for the default loss, as scikit-learn's.
 """
         + _PARAMETERS_DOC
-        + """    loss : {'squared_error', 'absolute_error', 'huber', 'poisson'}, default='squared_error'
+        + """    loss : {'squared_error', 'absolute_error', 'huber', 'poisson'}, \
+default='squared_error'
         Per-sample loss, summed over outputs and averaged (weighted) over samples:
         ½(ŷ−y)², |ŷ−y|, Huber with ``huber_delta``, or the half Poisson deviance with a
         log link (predictions ``exp(z)``).

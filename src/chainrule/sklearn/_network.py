@@ -49,7 +49,7 @@ def activate(name: str, z: np.ndarray) -> np.ndarray:
 
 
 def derivative(name: str, a: np.ndarray, delta: np.ndarray) -> None:
-    """Multiply ``delta`` in place by the activation's derivative, written through its output ``a``."""
+    """Multiply ``delta`` in place by the activation's derivative, written with its output ``a``."""
     if name == "relu":
         delta *= a > 0
     elif name == "tanh":
