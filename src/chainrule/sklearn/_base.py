@@ -18,7 +18,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import optim
 from ..autodiff import Tensor
-from ._network import HIDDEN_ACTIVATIONS, Cache, Network, activate, loss_values, output_delta
+from ._network import (
+    BN_EPS,
+    HIDDEN_ACTIVATIONS,
+    Cache,
+    Network,
+    activate,
+    loss_values,
+    output_delta,
+)
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "adagrad", "rmsprop", "adadelta", "adamw")
 SOLVERS = ("lbfgs", *STOCHASTIC_SOLVERS)
@@ -263,7 +271,7 @@ class BaseMLP(BaseEstimator):
                 return activate(self.out_activation_, z)
             if bn:
                 z -= self.bn_running_means_[i]
-                z *= 1 / np.sqrt(self.bn_running_vars_[i] + 1e-5)
+                z *= 1 / np.sqrt(self.bn_running_vars_[i] + BN_EPS)
                 z *= self.bn_weights_[i]
                 z += self.bn_biases_[i]
             a = activate(activations[i], z)
@@ -435,6 +443,8 @@ class BaseMLP(BaseEstimator):
         if state is not None:
             opt.load_state_dict(state)
         early_stopping = self.early_stopping and not incremental
+        if not hasattr(self, "_no_improvement_count"):  # e.g. rebuilt by _chainrule_from_state
+            self._no_improvement_count = 0
         X_val = Y_val = sw_val = None
         if early_stopping:
             stratify = self._stratify(Y)
