@@ -308,6 +308,7 @@ class BaseMLP(BaseEstimator):
         """One forward and backward pass on a batch; fills ``net.grad``; returns the loss."""
         cache = Cache()
         P = net.forward(X, training=True, rng=rng, cache=cache)
+        loss = self._data_loss(Y, P, sw)
         delta = output_delta(self._loss, self.out_activation_, Y, P, self._huber_delta())
         if sw is None:
             scale = float(len(X))
@@ -322,7 +323,7 @@ class BaseMLP(BaseEstimator):
             gw += (self.alpha / scale) * w
         if self.l1:
             gw += (self.l1 / scale) * np.sign(w)
-        return self._data_loss(Y, P, sw) + self._penalty(net, scale)
+        return loss + self._penalty(net, scale)
 
     # -- fitting ---------------------------------------------------------------------------
     def _prepare_targets(self, y, incremental: bool, classes=None):  # pragma: no cover
@@ -483,16 +484,17 @@ class BaseMLP(BaseEstimator):
         start = time.perf_counter()
         for _ in range(1 if incremental else self.max_iter):
             if self.shuffle:
+                # scikit-learn's draws (its shuffle() is a permutation of the index), and
+                # one gather per epoch: the batches are then contiguous slices
                 order = order[rs.permutation(n)]
+                Xs, Ys = X[order], Y[order]
+                sws = sw[order] if sw is not None else None
+            else:
+                Xs, Ys, sws = X, Y, sw
             total = 0.0
             for lo in range(0, n, batch):
-                if self.shuffle:
-                    idx = order[lo : lo + batch]
-                    xb, yb = X[idx], Y[idx]
-                    wb = sw[idx] if sw is not None else None
-                else:
-                    xb, yb = X[lo : lo + batch], Y[lo : lo + batch]
-                    wb = sw[lo : lo + batch] if sw is not None else None
+                xb, yb = Xs[lo : lo + batch], Ys[lo : lo + batch]
+                wb = sws[lo : lo + batch] if sws is not None else None
                 loss = self._loss_and_grad(net, xb, yb, wb, rng)
                 if not np.isfinite(loss):
                     raise ValueError(

@@ -104,8 +104,11 @@ def loss_values(
 def output_delta(
     loss: str, out_activation: str, y: np.ndarray, p: np.ndarray, huber_delta: float = 1.0
 ) -> np.ndarray:
-    """∂(per-sample loss)/∂(output pre-activation), shape (n_samples, n_outputs); a new array."""
-    d = p - y
+    """∂(per-sample loss)/∂(output pre-activation), shape (n_samples, n_outputs).
+
+    Computed in ``p``'s memory: ``p`` is overwritten.
+    """
+    d = np.subtract(p, y, out=p)
     if (out_activation, loss) in CANONICAL:
         return d
     if out_activation != "identity":
@@ -179,6 +182,8 @@ class Network:
             views.append(self.flat[offset : offset + a.size].reshape(a.shape))
             gviews.append(self.grad[offset : offset + a.size].reshape(a.shape))
             offset += a.size
+        # the flat slices holding every weight matrix (no biases, no batch-norm)
+        self.weights, self.weight_grads = self.flat[: self.n_weights], self.grad[: self.n_weights]
         n = self.n_layers
         self.coefs, self.intercepts = views[:n], views[n : 2 * n]
         self.coef_grads, self.intercept_grads = gviews[:n], gviews[n : 2 * n]
@@ -187,15 +192,6 @@ class Network:
             self.gamma_grads, self.beta_grads = gviews[2 * n : 3 * n - 1], gviews[3 * n - 1 :]
             self.running_means = [np.array(m, dtype=self.dtype) for m in running_means]
             self.running_vars = [np.array(v, dtype=self.dtype) for v in running_vars]
-
-    @property
-    def weights(self) -> np.ndarray:
-        """The flat slice holding every weight matrix (no biases, no batch-norm)."""
-        return self.flat[: self.n_weights]
-
-    @property
-    def weight_grads(self) -> np.ndarray:
-        return self.grad[: self.n_weights]
 
     # -- forward -------------------------------------------------------------------------
     def forward(
