@@ -478,7 +478,7 @@ class BaseMLP(BaseEstimator):
         best_flat = best_running = None
         base_lr = self.learning_rate_init
         if self.solver == "sgd" and getattr(self, "_sgd_lr", None) is not None:
-            base_lr = self._sgd_lr if (incremental or self.warm_start) else base_lr
+            base_lr = self._sgd_lr if incremental else base_lr  # warm start: a fresh optimizer
         self._set_lr(opt, base_lr)
         current_lr = base_lr
         start = time.perf_counter()
