@@ -425,3 +425,21 @@ def test_import_chainrule_does_not_import_sklearn():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert cr.sklearn.MLPClassifier is MLPClassifier
+
+
+def test_sparse_input_gives_the_dense_fit(digits):
+    import scipy.sparse as sp
+
+    x_tr, x_te, y_tr, _ = digits
+    x_tr = np.where(np.abs(x_tr) > 1, x_tr, 0.0)  # mostly zeros
+    settings = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0, dtype=np.float64)
+    dense = MLPClassifier(**settings).fit(x_tr, y_tr)
+    for kind in (sp.csr_matrix, sp.csc_matrix):
+        sparse = MLPClassifier(**settings).fit(kind(x_tr), y_tr)
+        np.testing.assert_allclose(sparse.loss_curve_, dense.loss_curve_, rtol=1e-10)
+        np.testing.assert_allclose(
+            sparse.predict_proba(kind(x_te)), dense.predict_proba(x_te), rtol=1e-9
+        )
+    reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=20, random_state=0)
+    reg.fit(sp.csr_matrix(x_tr), y_tr.astype(float))
+    assert reg.predict(sp.csr_matrix(x_te)).shape == (len(x_te),)

@@ -9,6 +9,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
@@ -37,6 +38,13 @@ _LAYER_LISTS = ("coefs_", "intercepts_", "bn_weights_", "bn_biases_", "bn_runnin
 _SCALARS = ("loss_", "best_loss_", "best_validation_score_", "best_validation_loss_", "n_iter_",
             "t_", "n_features_in_", "n_layers_", "n_outputs_", "out_activation_")  # fmt: skip
 _CURVES = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
+
+
+def _as_input(X, dtype: np.dtype):
+    """X in the estimator's dtype: a C-ordered array, or CSR for sparse input (row slicing)."""
+    if sp.issparse(X):
+        return X.tocsr().astype(dtype, copy=False)
+    return np.asarray(X, dtype=dtype)
 
 
 class BaseMLP(BaseEstimator):
@@ -260,7 +268,7 @@ class BaseMLP(BaseEstimator):
         """Inference: the output layer after its activation, (n_samples, n_outputs)."""
         check_is_fitted(self, "coefs_")
         dtype = np.dtype(self.dtype)
-        a = np.asarray(X, dtype=dtype)
+        a = _as_input(X, dtype)
         n_hidden = self.n_layers_ - 2
         activations = self._per_hidden("activation", self.activation, n_hidden)
         bn = self.batch_norm and getattr(self, "bn_weights_", None) is not None
@@ -311,7 +319,7 @@ class BaseMLP(BaseEstimator):
         loss = self._data_loss(Y, P, sw)
         delta = output_delta(self._loss, self.out_activation_, Y, P, self._huber_delta())
         if sw is None:
-            scale = float(len(X))
+            scale = float(X.shape[0])
         else:
             scale = float(np.add.reduce(sw))
             delta *= sw[:, None]
@@ -334,7 +342,7 @@ class BaseMLP(BaseEstimator):
         first_call = not hasattr(self, "coefs_")
         X, Y, sw = self._prepare_targets(X, y, sample_weight, incremental, classes)
         dtype = np.dtype(self.dtype)
-        X = np.asarray(X, dtype=dtype)
+        X = _as_input(X, dtype)
         Y = np.asarray(Y, dtype=dtype)
         if sw is not None:
             sw = np.asarray(sw, dtype=dtype)
@@ -456,12 +464,12 @@ class BaseMLP(BaseEstimator):
             X, X_val, Y, Y_val = split[:4]
             if sw is not None:
                 sw, sw_val = split[4], split[5]
-            if len(X_val) < 2:
+            if X_val.shape[0] < 2:
                 raise ValueError(
                     f"validation_fraction={self.validation_fraction} leaves "
-                    f"{len(X_val)} validation sample(s); early stopping needs at least 2"
+                    f"{X_val.shape[0]} validation sample(s); early stopping needs at least 2"
                 )
-        n = len(X)
+        n = X.shape[0]
         batch = min(200, n) if self.batch_size == "auto" else int(self.batch_size)
         if batch > n:
             warnings.warn(
@@ -501,7 +509,7 @@ class BaseMLP(BaseEstimator):
                         f"the training loss became {loss} at iteration {self.n_iter_ + 1}, "
                         f"batch {lo // batch + 1}; lower learning_rate_init or scale the data"
                     )
-                total += loss * len(xb)
+                total += loss * xb.shape[0]
                 # the optimizer holds the flat gradient views; the backward pass refilled them
                 opt.step()
             self.n_iter_ += 1

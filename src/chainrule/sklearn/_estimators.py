@@ -214,6 +214,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             self,
             X,
             y,
+            accept_sparse=["csr", "csc"],
             multi_output=True,
             dtype=(np.float64, np.float32),
             reset=not incremental or first_call,
@@ -262,7 +263,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a label indicator matrix (multilabel).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -280,7 +281,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
         sample_weight : array-like of shape (n_samples,), default=None
         classes : array of shape (n_classes,), default=None
@@ -296,7 +297,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _raw_proba(self, X) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = validate_data(
+            self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
+        )
         return self._forward(X)
 
     def predict(self, X) -> np.ndarray:
@@ -322,6 +325,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
+        tags.input_tags.sparse = True
         return tags
 
     def _save_extra(self, tensors, metadata) -> None:
@@ -453,6 +457,7 @@ default='squared_error'
             self,
             X,
             y,
+            accept_sparse=["csr", "csc"],
             multi_output=True,
             y_numeric=True,
             dtype=(np.float64, np.float32),
@@ -476,7 +481,7 @@ default='squared_error'
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         sample_weight : array-like of shape (n_samples,), default=None
 
@@ -492,7 +497,7 @@ default='squared_error'
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         sample_weight : array-like of shape (n_samples,), default=None
 
@@ -504,9 +509,16 @@ default='squared_error'
             raise ValueError("partial_fit does not support early_stopping=True")
         return self._fit(X, y, sample_weight, incremental=True)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def predict(self, X) -> np.ndarray:
         """Predictions, shape (n_samples,) or (n_samples, n_targets)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = validate_data(
+            self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
+        )
         P = self._forward(X)
         return P.ravel() if self.n_outputs_ == 1 else P

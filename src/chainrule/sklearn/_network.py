@@ -268,7 +268,11 @@ class Network:
         mode), whose dependence on every sample adds two terms to the gradient.
         """
         for i in range(self.n_layers - 1, -1, -1):
-            np.dot(cache.inputs[i].T, delta, out=self.coef_grads[i])
+            inputs = cache.inputs[i]
+            if isinstance(inputs, np.ndarray):
+                np.dot(inputs.T, delta, out=self.coef_grads[i])
+            else:  # sparse input (first layer): scipy's product, then into the flat buffer
+                self.coef_grads[i][...] = inputs.T @ delta
             np.add.reduce(delta, axis=0, out=self.intercept_grads[i])
             if i == 0:
                 break
