@@ -443,3 +443,58 @@ def test_sparse_input_gives_the_dense_fit(digits):
     reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=20, random_state=0)
     reg.fit(sp.csr_matrix(x_tr), y_tr.astype(float))
     assert reg.predict(sp.csr_matrix(x_te)).shape == (len(x_te),)
+
+
+def test_verbose_prints_each_epoch(iris, capsys):
+    x, y = iris
+    MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, verbose=True, random_state=0).fit(x, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Iteration 1, loss = ") and len(lines) == 3
+
+
+def test_sgd_learning_rate_schedules(iris):
+    x, y = iris
+    common = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=0.5, random_state=0)
+    adaptive = MLPClassifier(
+        learning_rate="adaptive", tol=1e-2, n_iter_no_change=2, max_iter=200, **common
+    ).fit(x, y)
+    assert adaptive._sgd_lr < 0.5  # divided by 5 at least once
+    # the same run with a constant rate stops at the first stall instead
+    constant = MLPClassifier(tol=1e-2, n_iter_no_change=2, max_iter=200, **common).fit(x, y)
+    assert adaptive.n_iter_ > constant.n_iter_
+    inv = MLPClassifier(learning_rate="invscaling", power_t=0.25, max_iter=30, **common).fit(x, y)
+    assert inv._sgd_lr == pytest.approx(0.5 / (inv.t_ + 1) ** 0.25)
+    assert inv.loss_curve_[-1] < inv.loss_curve_[0]
+
+
+def test_lbfgs_respects_max_fun(iris):
+    x, y = iris
+    with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge"):
+        est = MLPClassifier(solver="lbfgs", max_fun=5, random_state=0).fit(x, y)
+    assert est.n_iter_ <= 5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_of_weights_and_outputs(dtype, iris):
+    x, y = iris
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, dtype=dtype, random_state=0).fit(x, y)
+    assert all(c.dtype == dtype for c in est.coefs_ + est.intercepts_)
+    assert est.predict_proba(x).dtype == dtype
+
+
+def test_invalid_parameters_name_the_argument(iris):
+    x, y = iris
+    for params, match in [
+        (dict(solver="lbfgs", dropout=0.5), "dropout"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(activation="softsign"), "activation"),
+        (dict(early_stopping_monitor="val_acc"), "early_stopping_monitor"),
+        (dict(hidden_layer_sizes=(4, 0)), "hidden_layer_sizes"),
+        (dict(solver="nadam"), "solver"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            MLPClassifier(**params).fit(x, y)
+    with pytest.raises(ValueError, match="loss"):
+        MLPRegressor(loss="hinge").fit(x, y)
+    with pytest.raises(ValueError, match="early_stopping"):
+        MLPClassifier(early_stopping=True).partial_fit(x, y, classes=[0, 1, 2])
