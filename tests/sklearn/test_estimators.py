@@ -498,3 +498,20 @@ def test_invalid_parameters_name_the_argument(iris):
         MLPRegressor(loss="hinge").fit(x, y)
     with pytest.raises(ValueError, match="early_stopping"):
         MLPClassifier(early_stopping=True).partial_fit(x, y, classes=[0, 1, 2])
+
+
+def test_early_stopping_matches_sklearn_split_and_scores():
+    """Same validation split (stratified for binary targets), same scores, same stop."""
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x = StandardScaler().fit_transform(x)
+    settings = dict(
+        hidden_layer_sizes=(16,), early_stopping=True, solver="sgd", learning_rate_init=0.05,
+        max_iter=50, random_state=0,
+    )  # fmt: skip
+    ours = MLPClassifier(dtype=np.float64, **settings).fit(x, y)
+    theirs = SkClassifier(**settings).fit(x, y)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
+    np.testing.assert_allclose(ours.predict_proba(x), theirs.predict_proba(x), atol=1e-10)
