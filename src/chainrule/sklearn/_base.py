@@ -9,6 +9,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import scipy
 import scipy.sparse as sp
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
@@ -38,6 +39,9 @@ _LAYER_LISTS = ("coefs_", "intercepts_", "bn_weights_", "bn_biases_", "bn_runnin
 _SCALARS = ("loss_", "best_loss_", "best_validation_score_", "best_validation_loss_", "n_iter_",
             "t_", "n_features_in_", "n_layers_", "n_outputs_", "out_activation_")  # fmt: skip
 _CURVES = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
+
+
+_SCIPY_VERSION = tuple(int(part) for part in scipy.__version__.split(".")[:2])
 
 
 def _as_input(X, dtype: np.dtype):
@@ -334,8 +338,9 @@ class BaseMLP(BaseEstimator):
         return loss + self._penalty(net, scale)
 
     # -- fitting ---------------------------------------------------------------------------
-    def _prepare_targets(self, y, incremental: bool, classes=None):  # pragma: no cover
-        raise NotImplementedError
+    def _prepare_targets(self, X, y, sample_weight, incremental: bool, classes):
+        """Validated X, the target matrix Y (n_samples, n_outputs) and sample weights."""
+        raise NotImplementedError  # pragma: no cover
 
     def _fit(self, X, y, sample_weight=None, incremental: bool = False, classes=None):
         self._validate_params()
@@ -372,23 +377,29 @@ class BaseMLP(BaseEstimator):
         return self
 
     def _fit_lbfgs(self, net: Network, X, Y, sw) -> None:
+        last_loss = [np.nan]
+
         def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
             net.flat[...] = theta
-            loss = self._loss_and_grad(net, X, Y, sw, None)
-            return loss, net.grad.astype(np.float64)
+            last_loss[0] = self._loss_and_grad(net, X, Y, sw, None)
+            return last_loss[0], net.grad.astype(np.float64)
 
-        iprint = 1 if self.verbose else -1
+        iterations = [0]
+
+        def report(theta: np.ndarray) -> None:
+            iterations[0] += 1
+            print(f"Iteration {iterations[0]}, loss = {last_loss[0]:.8f}")
+
+        options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
+        if _SCIPY_VERSION < (1, 15):
+            options["iprint"] = -1  # silence older scipy; newer ones deprecate the option
         result = minimize(
             objective,
             net.flat.astype(np.float64),
             method="L-BFGS-B",
             jac=True,
-            options={
-                "maxfun": self.max_fun,
-                "maxiter": self.max_iter,
-                "iprint": iprint,
-                "gtol": self.tol,
-            },
+            options=options,
+            callback=report if self.verbose else None,
         )
         net.flat[...] = result.x
         self.n_iter_ = int(result.nit)
@@ -406,7 +417,7 @@ class BaseMLP(BaseEstimator):
             )
 
     def _make_optimizer(self, net: Network):
-        """A chainrule optimizer over two flat parameters: the weights, then the rest."""
+        """A chainrule optimizer over the flat buffer (AdamW: the weights, then the rest)."""
         if self.solver != "adamw":
             # one parameter for the whole network: each step is a single update on the
             # flat buffers, whatever the number of layers
