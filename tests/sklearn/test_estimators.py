@@ -515,3 +515,15 @@ def test_early_stopping_matches_sklearn_split_and_scores():
     assert ours.n_iter_ == theirs.n_iter_
     np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
     np.testing.assert_allclose(ours.predict_proba(x), theirs.predict_proba(x), atol=1e-10)
+
+
+def test_lbfgs_with_batch_norm_ends_with_the_data_statistics(iris):
+    x, y = iris
+    est = MLPClassifier(
+        hidden_layer_sizes=(6,), solver="lbfgs", batch_norm=True, max_iter=50, random_state=0,
+        dtype=np.float64,
+    ).fit(x, y)  # fmt: skip
+    h = x @ est.coefs_[0] + est.intercepts_[0]
+    np.testing.assert_allclose(est.bn_running_means_[0], h.mean(axis=0), atol=1e-10)
+    np.testing.assert_allclose(est.bn_running_vars_[0], h.var(axis=0, ddof=1), rtol=1e-10)
+    assert est.score(x, y) > 0.95

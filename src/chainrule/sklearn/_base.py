@@ -22,6 +22,7 @@ from .. import optim
 from ..autodiff import Tensor
 from ._network import (
     BN_EPS,
+    BN_MOMENTUM,
     HIDDEN_ACTIVATIONS,
     Cache,
     Network,
@@ -402,6 +403,12 @@ class BaseMLP(BaseEstimator):
             callback=report if self.verbose else None,
         )
         net.flat[...] = result.x
+        if net.batch_norm:
+            # the running statistics trail the line search's trial points: make them the
+            # whole data set's statistics under the final weights
+            net.bn_momentum = 1.0
+            net.forward(X, training=True)
+            net.bn_momentum = BN_MOMENTUM
         self.n_iter_ = int(result.nit)
         self.loss_ = float(result.fun)
         if result.status != 0:

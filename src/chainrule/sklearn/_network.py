@@ -163,6 +163,7 @@ class Network:
         dropout: Sequence[float] = (),
     ) -> None:
         self.dtype = np.dtype(dtype)
+        self.bn_momentum = BN_MOMENTUM
         self.activations = list(activations)
         self.out_activation = out_activation
         self.n_layers = len(coefs)
@@ -243,10 +244,11 @@ class Network:
             z *= inv_std
             # running variance uses the unbiased estimate, as torch does
             unbiased = var * (len(z) / (len(z) - 1))
-            self.running_means[i] *= 1 - BN_MOMENTUM
-            self.running_means[i] += BN_MOMENTUM * mean
-            self.running_vars[i] *= 1 - BN_MOMENTUM
-            self.running_vars[i] += BN_MOMENTUM * unbiased
+            m = self.bn_momentum
+            self.running_means[i] *= 1 - m
+            self.running_means[i] += m * mean
+            self.running_vars[i] *= 1 - m
+            self.running_vars[i] += m * unbiased
         else:
             inv_std = 1 / np.sqrt(self.running_vars[i] + BN_EPS)
             z -= self.running_means[i]
