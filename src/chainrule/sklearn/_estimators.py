@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.preprocessing import LabelBinarizer
@@ -21,6 +22,8 @@ from sklearn.utils.validation import (
 )
 
 from ._base import BaseMLP
+
+# X may also be a scipy.sparse matrix (CSR or CSC): ArrayLike stands for both here.
 
 _PARAMETERS_DOC = """
     Parameters
@@ -258,7 +261,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             correct = P.argmax(axis=1) == Y.argmax(axis=1)
         return float(np.average(correct, weights=sw))
 
-    def fit(self, X, y, sample_weight=None) -> MLPClassifier:
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> MLPClassifier:
         """Fit the model to data matrix X and targets y.
 
         Parameters
@@ -276,7 +281,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_partial_fit_solver())
-    def partial_fit(self, X, y, sample_weight=None, classes=None) -> MLPClassifier:
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        classes: ArrayLike | None = None,
+    ) -> MLPClassifier:
         """One epoch over (X, y), keeping the weights and the optimizer's state.
 
         Parameters
@@ -295,21 +306,21 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             raise ValueError("partial_fit does not support early_stopping=True")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
-    def _raw_proba(self, X) -> np.ndarray:
+    def _raw_proba(self, X: ArrayLike) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(
             self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
         )
         return self._forward(X)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted classes, shape (n_samples,) (or (n_samples, n_labels) for multilabel)."""
         P = self._raw_proba(X)
         if self.n_outputs_ == 1:
             P = P.ravel()
         return self._label_binarizer.inverse_transform(P)
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Probability of each class, shape (n_samples, n_classes), in ``classes_`` order."""
         P = self._raw_proba(X)
         if self.n_outputs_ == 1:
@@ -317,7 +328,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return np.vstack([1 - p, p]).T
         return P
 
-    def predict_log_proba(self, X) -> np.ndarray:
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """Log of ``predict_proba``, shape (n_samples, n_classes)."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
@@ -476,7 +487,9 @@ default='squared_error'
     def _score_from_output(self, P, Y, sw) -> float:
         return float(r2_score(Y, P, sample_weight=sw))
 
-    def fit(self, X, y, sample_weight=None) -> MLPRegressor:
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> MLPRegressor:
         """Fit the model to data matrix X and targets y.
 
         Parameters
@@ -492,7 +505,9 @@ default='squared_error'
         return self._fit(X, y, sample_weight, incremental=False)
 
     @available_if(lambda est: est._check_partial_fit_solver())
-    def partial_fit(self, X, y, sample_weight=None) -> MLPRegressor:
+    def partial_fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> MLPRegressor:
         """One epoch over (X, y), keeping the weights and the optimizer's state.
 
         Parameters
@@ -514,7 +529,7 @@ default='squared_error'
         tags.input_tags.sparse = True
         return tags
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predictions, shape (n_samples,) or (n_samples, n_targets)."""
         check_is_fitted(self)
         X = validate_data(
