@@ -45,6 +45,19 @@ _CURVES = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
 _SCIPY_VERSION = tuple(int(part) for part in scipy.__version__.split(".")[:2])
 
 
+def _plain(value: Any) -> Any:
+    """A parameter value as JSON has it: NumPy scalars and arrays become Python ones."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    return value
+
+
 def _as_input(X, dtype: np.dtype):
     """X in the estimator's dtype: a C-ordered array, or CSR for sparse input (row slicing)."""
     if sp.issparse(X):
@@ -651,12 +664,13 @@ class BaseMLP(BaseEstimator):
             value = getattr(self, name, None)
             if value is not None:
                 tensors[name] = np.asarray(value, dtype=np.float64)
-        params = self.get_params(deep=False)
+        params = {name: _plain(value) for name, value in self.get_params(deep=False).items()}
         params["dtype"] = np.dtype(self.dtype).name
-        if isinstance(params["hidden_layer_sizes"], np.ndarray):
-            params["hidden_layer_sizes"] = params["hidden_layer_sizes"].tolist()
         if not isinstance(params["random_state"], (numbers.Integral, type(None))):
             params["random_state"] = None  # a RandomState object is not JSON
+        if isinstance(params.get("class_weight"), dict):
+            # JSON objects have string keys only; the classes keep their type as pairs
+            params["class_weight"] = {"pairs": [list(kv) for kv in params["class_weight"].items()]}
         scalars = {}
         for name in _SCALARS:
             value = getattr(self, name, None)
@@ -693,6 +707,8 @@ class BaseMLP(BaseEstimator):
         params["dtype"] = np.dtype(params["dtype"]).type
         if isinstance(params.get("hidden_layer_sizes"), list):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        if isinstance(params.get("class_weight"), dict):
+            params["class_weight"] = {k: v for k, v in params["class_weight"]["pairs"]}
         est = cls(**params)
         for name, value in metadata["fitted"].items():
             if isinstance(value, str) and name != "out_activation_":
