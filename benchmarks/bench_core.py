@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from benchmarks.harness import measure, peak_rss_mib, peer_available, print_table, run_isolated
+from benchmarks.harness import best_of_rounds, measure, peak_rss_mib, peer_available, print_table
 
 TINY_STEPS = 2000
 TINY_LR = 0.5
@@ -281,27 +281,19 @@ def main() -> None:
         print(json.dumps(run_one(*args.one, repeats)))
         return
 
-    # Several rounds, peers interleaved, each peer's best kept: a burst of load from
-    # elsewhere on a shared machine then costs a round, not a peer's whole figure.
     rounds = 1 if args.quick else args.rounds
     extra = ["--quick"] if args.quick else []
     results = {}
     for workload, (_, builders) in WORKLOADS.items():
-        best: dict[str, dict] = {}
-        for _ in range(rounds):
-            for peer in builders:
-                if not peer_available(PEER_MODULES[peer]):
-                    best[peer] = {"note": "not installed"}
-                    continue
-                row = run_isolated("benchmarks.bench_core", workload, peer, extra_args=extra)
-                kept = best.get(peer)
-                if kept is None or row.get("steps_per_s", 0) > kept.get("steps_per_s", 0):
-                    best[peer] = row
-        rows = [{"peer": peer, **best[peer]} for peer in builders]
-        ours = next(r for r in rows if r["peer"] == "cr").get("steps_per_s")
-        for row in rows:
-            if "steps_per_s" in row and ours:
-                row["cr_speedup"] = ours / row["steps_per_s"]
+        rows = best_of_rounds(
+            "benchmarks.bench_core",
+            workload,
+            list(builders),
+            lambda peer: peer_available(PEER_MODULES[peer]),
+            "steps_per_s",
+            rounds,
+            extra_args=extra,
+        )
         results[workload] = rows
         print_table(
             f"{workload} (higher steps/s is better; cr_speedup = cr steps/s ÷ peer steps/s)",

@@ -21,7 +21,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from benchmarks.harness import peak_rss_mib, peer_available, print_table, run_isolated
+from benchmarks.harness import best_of_rounds, peak_rss_mib, peer_available, print_table
 
 PEERS = ["cr", "cr-fit", "numpy", "torch", "sklearn"]
 PEER_MODULES = {
@@ -309,6 +309,7 @@ def main() -> None:
     parser.add_argument("--one", nargs=2, metavar=("WORKLOAD", "PEER"), help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="fewer epochs and samples")
     parser.add_argument("--only", choices=list(CONFIG), help="run one workload")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds over all peers (best kept)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args()
     if args.one:
@@ -316,27 +317,23 @@ def main() -> None:
         return
     results = {}
     for workload in [args.only] if args.only else list(CONFIG):
-        rows = []
-        for peer in PEERS:
-            needs_sklearn = workload == "W-small"  # its data set comes from scikit-learn
-            if not peer_available(PEER_MODULES[peer]) or (
-                needs_sklearn and not peer_available("sklearn")
-            ):
-                rows.append({"peer": peer, "note": "not installed"})
-                continue
-            extra = ["--quick"] if args.quick else []
-            rows.append(
-                {
-                    "peer": peer,
-                    **run_isolated(
-                        "benchmarks.bench_train", workload, peer, timeout=1800, extra_args=extra
-                    ),
-                }
+        needs_sklearn = workload == "W-small"  # its data set comes from scikit-learn
+
+        def available(peer: str, needs_sklearn: bool = needs_sklearn) -> bool:
+            return peer_available(PEER_MODULES[peer]) and (
+                not needs_sklearn or peer_available("sklearn")
             )
-        ours = next(r for r in rows if r["peer"] == "cr").get("samples_per_s")
-        for row in rows:
-            if "samples_per_s" in row and ours:
-                row["cr_speedup"] = ours / row["samples_per_s"]
+
+        rows = best_of_rounds(
+            "benchmarks.bench_train",
+            workload,
+            list(PEERS),
+            available,
+            "samples_per_s",
+            args.rounds,
+            timeout=1800,
+            extra_args=["--quick"] if args.quick else [],
+        )
         results[workload] = rows
         print_table(
             f"{workload} (cr_speedup = cr samples/s ÷ peer samples/s)",

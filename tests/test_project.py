@@ -62,6 +62,25 @@ def test_ci_runs_the_readme_test_command():
     assert test_command in (ROOT / ".ci" / "run").read_text()
 
 
+def test_ci_runs_the_readme_main_command():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.S)
+    main_command = next(c for c in commands if "pytest" not in c)
+    assert "chainrule demo" in main_command
+    assert main_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_bundled_data_is_package_data():
+    if sys.version_info < (3, 11):
+        return
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["chainrule"]
+    for path in (PACKAGE / "data" / "_bundled").iterdir():
+        assert any(path.match(pattern) for pattern in patterns), path
+
+
 def test_console_script_and_module_entry_point():
     done = subprocess.run(
         [sys.executable, "-m", "chainrule", "--version"], capture_output=True, text=True, check=True

@@ -246,6 +246,17 @@ SCHEDULERS = {
     "LinearLR": lambda m, o: m.LinearLR(o),
     "LinearLR-down": lambda m, o: m.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=12),
     "OneCycleLR": lambda m, o: m.OneCycleLR(o, max_lr=[1.0, 0.5], total_steps=30),
+    "LambdaLR": lambda m, o: m.LambdaLR(o, lr_lambda=lambda e: 0.95**e / (1 + e % 3)),
+    "LambdaLR-per-group": lambda m, o: m.LambdaLR(
+        o, lr_lambda=[lambda e: 1 / (1 + e), lambda e: min(1.0, (e + 1) / 5)]
+    ),
+    "MultiplicativeLR": lambda m, o: m.MultiplicativeLR(o, lr_lambda=lambda e: 0.9 + 0.01 * e),
+    "ConstantLR": lambda m, o: m.ConstantLR(o, factor=0.25, total_iters=6),
+    "PolynomialLR": lambda m, o: m.PolynomialLR(o, total_iters=12, power=2.0),
+    "CosineAnnealingWarmRestarts": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=4),
+    "CosineAnnealingWarmRestarts-mult": lambda m, o: m.CosineAnnealingWarmRestarts(
+        o, T_0=3, T_mult=2, eta_min=0.01
+    ),
     "OneCycleLR-linear": lambda m, o: m.OneCycleLR(
         o, max_lr=0.3, epochs=3, steps_per_epoch=10, anneal_strategy="linear", pct_start=0.4
     ),
@@ -277,6 +288,19 @@ def test_scheduler_lrs_match_torch(key, opt_name):
             assert ours[1] == pytest.approx(theirs[1], rel=1e-15, abs=0)
             assert ours[2] == theirs[2]
     assert cr_s.last_epoch == th_s.last_epoch == 30
+
+
+def test_warm_restarts_with_fractional_epochs_match_torch():
+    for t_mult in (1, 2):
+        _, cr_s, _, th_s = _lr_pairs(
+            lambda m, o, t_mult=t_mult: m.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=t_mult)
+        )
+        for epoch in range(12):
+            for batch in range(4):
+                cr_s.step(epoch + batch / 4)
+                th_s.step(epoch + batch / 4)
+                assert cr_s.get_last_lr() == pytest.approx(th_s.get_last_lr(), rel=1e-12)
+                assert cr_s.last_epoch == th_s.last_epoch
 
 
 def test_reduce_lr_on_plateau_matches_torch():

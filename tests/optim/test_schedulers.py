@@ -177,6 +177,11 @@ SCHEDULES = {
     "CosineAnnealingLR": lambda o: S.CosineAnnealingLR(o, T_max=8, eta_min=0.001),
     "LinearLR": lambda o: S.LinearLR(o, total_iters=15),
     "OneCycleLR": lambda o: S.OneCycleLR(o, max_lr=0.5, total_steps=30),
+    "LambdaLR": lambda o: S.LambdaLR(o, lambda e: 1 / (1 + e)),
+    "MultiplicativeLR": lambda o: S.MultiplicativeLR(o, lambda e: 0.95),
+    "ConstantLR": lambda o: S.ConstantLR(o, factor=0.5, total_iters=12),
+    "PolynomialLR": lambda o: S.PolynomialLR(o, total_iters=20, power=2.0),
+    "CosineAnnealingWarmRestarts": lambda o: S.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2),
 }
 
 
@@ -227,3 +232,33 @@ def test_reduce_lr_on_plateau_state_dict_round_trip():
         other.step(m)
         again.append(other.get_last_lr()[0])
     assert again == rest and len(set(rest)) > 1
+
+
+def test_lambda_lr_state_dict_leaves_out_the_functions():
+    sched = S.LambdaLR(make_opt(lrs=(0.1,)), lambda e: 0.5**e)
+    assert "lr_lambdas" not in sched.state_dict()
+    assert sched.get_last_lr() == [0.1]
+    sched.step()
+    sched.step()
+    assert sched.get_last_lr() == [pytest.approx(0.025)]
+
+
+def test_polynomial_lr_reaches_zero_and_stays():
+    sched = S.PolynomialLR(make_opt(lrs=(0.2,)), total_iters=4, power=1.0)
+    lrs = []
+    for _ in range(6):
+        sched.step()
+        lrs.append(sched.get_last_lr()[0])
+    assert lrs == pytest.approx([0.15, 0.1, 0.05, 0.0, 0.0, 0.0], abs=1e-15)
+
+
+def test_warm_restarts_restart_at_the_period_boundaries():
+    sched = S.CosineAnnealingWarmRestarts(make_opt(lrs=(1.0,)), T_0=2, T_mult=2)
+    lrs = [sched.get_last_lr()[0]]
+    for _ in range(6):
+        sched.step()
+        lrs.append(sched.get_last_lr()[0])
+    # periods of 2 then 4 epochs: 1, ½, restart 1, cos…, restart 1
+    assert lrs == pytest.approx([1.0, 0.5, 1.0, 0.853553, 0.5, 0.146447, 1.0], abs=1e-6)
+    with pytest.raises(ValueError, match="T_0"):
+        S.CosineAnnealingWarmRestarts(make_opt(lrs=(1.0,)), T_0=0)

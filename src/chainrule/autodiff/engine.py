@@ -320,7 +320,8 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
             if keeper is not None:
                 keeper.grad = g.copy() if keeper.grad is None else keeper.grad + g
         op = node.op
-        if op.wants_needs:
+        if op.wants_needs and len(node.inputs) != len(node.args):
+            # Only when some argument wants no gradient; the VJP's default covers all.
             needs = tuple(position for position, _ in node.inputs)
             results = op.vjp(g, node.out, *node.args, needs=needs, **node.kwargs)
         else:

@@ -1,7 +1,10 @@
 """Entry point of the ``chainrule`` command (also ``python -m chainrule``).
 
 Errors a user can cause end with a one-line message and exit code 2, never a
-traceback (``--debug`` shows it).
+traceback (``--debug`` shows it): bad arguments, bad CSV data (``DataError``), bad
+model files (``ModelFormatError``), a missing optional package. A training run that
+diverges exits with 1. Each subcommand lives in its own module with an
+``add_parser(subparsers)`` function; ``COMMANDS`` lists them.
 """
 
 from __future__ import annotations
@@ -13,10 +16,18 @@ import textwrap
 from collections.abc import Sequence
 
 from .._version import __version__
+from . import demo, explain_command, info, predict, train
+from .errors import UsageError
 
 EPILOG = textwrap.dedent(
     """\
     examples:
+      chainrule demo                train on the bundled digits, write chainrule-demo/
+      chainrule train data.csv --target label --out model.safetensors
+      chainrule predict model.safetensors new.csv --out preds.csv
+      chainrule evaluate model.safetensors test.csv
+      chainrule info model.safetensors
+      chainrule explain examples/explain/mazur_2_2_2.toml --format markdown
       chainrule ops                 list every differentiable op and its VJP formula
       chainrule ops sigmoid         show one op
       chainrule --version
@@ -40,8 +51,18 @@ def _ops_command(args: argparse.Namespace) -> int:
     return 0
 
 
-class UsageError(Exception):
-    """A mistake in what the user asked for: reported in one line, exit code 2."""
+__all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
+
+
+# Subcommands registered by their modules' add_parser(subparsers), in --help order.
+COMMANDS = [
+    demo.add_parser,
+    train.add_parser,
+    predict.add_parser,
+    predict.add_evaluate_parser,
+    info.add_parser,
+    explain_command.add_parser,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ops.add_argument("names", nargs="*", metavar="OP", help="ops to show (default: all)")
     ops.set_defaults(handler=_ops_command)
+    for add_parser in COMMANDS:
+        add_parser(commands)
     return parser
 
 
@@ -72,13 +95,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from ..data.errors import DataError
+    from ..io.errors import ModelFormatError
+    from ..train.errors import TrainingDivergedError
+
     try:
         return args.handler(args)
-    except UsageError as error:
+    except (UsageError, DataError, ModelFormatError, ImportError) as error:
         if args.debug:
             raise
         print(f"chainrule: error: {error}", file=sys.stderr)
         return 2
+    except TrainingDivergedError as error:
+        if args.debug:
+            raise
+        print(f"chainrule: error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
         return 130

@@ -14,23 +14,32 @@ from .augment import (
     rotate_images,
     shift_images,
 )
+from .csv import Table, read_csv
+from .datasets import load_digits
 from .encoding import one_hot
+from .errors import DataError
 from .loader import DataLoader, TensorDataset
 from .scaling import StandardScaler
 from .split import train_test_split
+from .tabular import TabularEncoder
 
 __all__ = [
     "Compose",
+    "DataError",
     "DataLoader",
     "GaussianNoise",
     "RandomFlip",
     "RandomRotation",
     "RandomShift",
     "StandardScaler",
+    "Table",
+    "TabularEncoder",
     "TensorDataset",
     "Transform",
+    "load_digits",
     "one_hot",
     "parse_augment",
+    "read_csv",
     "rotate_images",
     "shift_images",
     "train_test_split",

@@ -85,6 +85,24 @@ class EarlyStopping(Callback):
         self.best_weights: dict[str, np.ndarray] | None = None
         self.wait = 0
         self.stopped_epoch: int | None = None
+        self._resumed = False
+
+    def state_dict(self) -> dict[str, Any]:
+        """What resuming needs: best value and epoch, wait count and the best weights."""
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "best_weights": self.best_weights,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict()``; the next ``fit`` continues from it instead of resetting."""
+        self.best = float(state["best"])
+        self.best_epoch, self.wait = state["best_epoch"], int(state["wait"])
+        self.stopped_epoch, self.best_weights = state["stopped_epoch"], state["best_weights"]
+        self._resumed = True
 
     def on_train_begin(self, logs: dict[str, Any]) -> None:
         if self.monitor.startswith("val_") and not self.trainer.has_validation:
@@ -92,6 +110,9 @@ class EarlyStopping(Callback):
                 f"EarlyStopping monitors {self.monitor!r} but fit has no validation data; "
                 "pass validation_split= or validation_data=, or monitor='loss'"
             )
+        if self._resumed:  # a resumed run keeps the state it was checkpointed with
+            self._resumed = False
+            return
         self.best, self.best_epoch, self.best_weights = math.nan, None, None
         self.wait, self.stopped_epoch = 0, None
 

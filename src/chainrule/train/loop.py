@@ -47,6 +47,7 @@ class Trainer:
         self.has_validation = has_validation
         self.stop_training = False
         self.epoch = 0
+        self.initial_epoch = 0
 
 
 def _resolve_loss(loss: str | Callable[..., Tensor]) -> tuple[Callable[..., Tensor], str]:
@@ -185,8 +186,9 @@ def fit(
     augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
     clip_grad_norm: float | None = None,
     shuffle: bool = True,
-    seed: int | None = None,
+    seed: int | np.random.Generator | None = None,
     verbose: int = 1,
+    initial_epoch: int = 0,
 ) -> History:
     """Train ``model`` on ``(x, y)`` by mini-batch gradient descent; return the History.
 
@@ -199,7 +201,14 @@ def fit(
     matrices, not biases), dropout and batch norm in the model, ``augment`` (a
     ``chainrule.data`` transform applied to each training batch), and early
     stopping as a callback. ``validation_split`` holds out a seeded random
-    fraction. ``seed`` fixes shuffling, augmentation and dropout masks.
+    fraction. ``seed`` fixes shuffling, augmentation and dropout masks: an int seeds
+    them all (dropout layers get generators drawn from it); a ``numpy.random.Generator``
+    is used as it is for shuffling and augmentation (its state advances) and dropout
+    layers keep their own generators — what resuming from a checkpoint needs.
+
+    ``initial_epoch`` (Keras's name) resumes a run: epochs ``initial_epoch + 1`` to
+    ``epochs`` are trained and recorded; the model, optimizer and generators are
+    expected to hold the state they had at the end of epoch ``initial_epoch``.
 
     A non-finite loss or gradient raises ``TrainingDivergedError`` naming the epoch,
     the batch and the tensor, before any parameter is changed. The reported
@@ -209,6 +218,8 @@ def fit(
         raise ValueError(
             f"fit expected epochs >= 1 and batch_size >= 1, got {epochs}, {batch_size}"
         )
+    if not 0 <= initial_epoch <= epochs:
+        raise ValueError(f"fit expected 0 <= initial_epoch <= epochs, got {initial_epoch}")
     if validation_split is not None and validation_data is not None:
         raise ValueError("fit takes validation_split or validation_data, not both")
     loss_fn, kind = _resolve_loss(loss)
@@ -222,8 +233,8 @@ def fit(
     if x.dtype.kind == "f" and x.dtype != dtype:
         x = x.astype(dtype)
     y = _prepare_targets(y, kind, dtype)
-    rng = np.random.default_rng(seed)
-    if seed is not None:
+    rng = np.random.default_rng(seed)  # a Generator passes through unchanged
+    if seed is not None and not isinstance(seed, np.random.Generator):
         _reseed(model, rng)
 
     x_val = y_val = None
@@ -238,6 +249,7 @@ def fit(
     metric_fns = _metric_functions(metrics)
     history = History()
     trainer = Trainer(model, optimizer, history, has_validation=x_val is not None)
+    trainer.initial_epoch = initial_epoch
     for callback in callbacks:
         callback.trainer = trainer
     n = len(x)
@@ -250,7 +262,7 @@ def fit(
     batch_hooks = [c for c in callbacks if type(c).on_batch_end is not Callback.on_batch_end]
 
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(initial_epoch + 1, epochs + 1):
             trainer.epoch = epoch
             started = time.perf_counter()
             for callback in callbacks:

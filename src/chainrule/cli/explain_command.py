@@ -1,0 +1,128 @@
+"""``chainrule explain SPEC``: print a generated, checked backpropagation derivation."""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+FORMATS = ("text", "markdown", "latex", "html")
+
+HELP = """\
+SPEC is a TOML or JSON file describing a small network by hand: inputs,
+targets, loss, lr/optimizer and a [[layers]] list with weight, bias and activation.
+See docs/explain-spec.md; examples in examples/explain/.
+
+examples:
+  chainrule explain examples/explain/mazur_2_2_2.toml
+  chainrule explain examples/explain/tanh_2_2_1.toml --format markdown --steps 3
+  chainrule explain --model model.safetensors --data row.csv
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "explain",
+        help="derive and check backpropagation step by step for a small network",
+        description="Forward pass, loss, every chain-rule factor, finite-difference checks "
+        "and the update, for a network given as a spec file (or a trained model).",
+        epilog=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("spec", nargs="?", help="network spec (.toml or .json)")
+    parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument("--steps", type=int, default=None, help="training steps to follow")
+    parser.add_argument("--precision", type=int, default=None, help="significant digits")
+    parser.add_argument("--params", nargs="+", default=None, help="e.g. w5 2.weight[0,0]")
+    parser.add_argument("--out", default=None, help="write here instead of stdout")
+    parser.add_argument("--model", default=None, help="a model saved with chainrule.save")
+    parser.add_argument("--data", default=None, help="CSV: feature columns, then the target")
+    parser.add_argument("--lr", type=float, default=None)
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def _render(explanation, form: str) -> str:
+    return {
+        "text": explanation.to_text,
+        "markdown": explanation.to_markdown,
+        "latex": explanation.to_latex,
+        "html": explanation.to_html,
+    }[form]()
+
+
+def _from_model(args: argparse.Namespace):
+    import numpy as np
+
+    import chainrule
+    import chainrule.nn.functional as F
+    from chainrule.explain import explain
+
+    from .main import UsageError
+
+    load = getattr(chainrule, "load", None)
+    if load is None:
+        raise UsageError(
+            "--model needs chainrule.load (model files), which this version of chainrule lacks"
+        )
+    if args.data is None:
+        raise UsageError("--model needs --data ROW.csv (feature columns, then the target)")
+    try:
+        obj = load(args.model)
+    except Exception as error:  # the loader's own error names the defect
+        raise UsageError(f"cannot load model {args.model}: {error}") from None
+    model = getattr(obj, "model", obj)
+    try:
+        table = np.loadtxt(args.data, delimiter=",", ndmin=2)
+    except ValueError:
+        table = np.loadtxt(args.data, delimiter=",", ndmin=2, skiprows=1)
+    except OSError as error:
+        raise UsageError(f"cannot read {args.data}: {error}") from None
+    x, target = table[:, :-1], table[:, -1]
+    if hasattr(obj, "preprocess"):
+        x = obj.preprocess(x)
+    outputs = model(chainrule.tensor(np.asarray(x, dtype=np.float64))).shape[-1]
+    if outputs > 1:
+        y, loss = target.astype(np.int64), F.cross_entropy
+    else:
+        y, loss = target[:, None], F.mse_loss
+    return explain(
+        model,
+        loss,
+        x,
+        y,
+        lr=args.lr,
+        steps=args.steps or 1,
+        precision=args.precision or 9,
+        params=args.params,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from chainrule.explain.spec import SpecError, explain_spec
+
+    from .main import UsageError
+
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps expected an integer >= 1, got {args.steps}")
+    if args.model is not None:
+        explanation = _from_model(args)
+    elif args.spec is None:
+        raise UsageError("explain needs a SPEC file (or --model MODEL --data ROW.csv)")
+    else:
+        try:
+            explanation = explain_spec(
+                args.spec,
+                steps=args.steps,
+                precision=args.precision,
+                params=args.params,
+                lr=args.lr,
+            )
+        except SpecError as error:
+            raise UsageError(str(error)) from None
+    text = _render(explanation, args.format)
+    if args.out:
+        pathlib.Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,256 @@
+"""The training options of ``chainrule train`` (and ``demo``): defaults, checks, config files.
+
+Precedence: a flag on the command line, then the ``--config`` TOML file, then the
+default. Every option is checked here so a bad value is a one-line usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .errors import UsageError
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu")
+TASKS = ("auto", "classification", "regression")
+
+
+@dataclass
+class TrainOptions:
+    """Everything that decides the numbers a training run produces (the fingerprint)."""
+
+    task: str = "auto"
+    hidden: list[int] = field(default_factory=lambda: [64, 32])
+    activation: str = "relu"
+    dropout: float = 0.0
+    batchnorm: bool = False
+    optimizer: str = "adam"
+    lr: float | None = None  # None: the optimizer's default
+    momentum: float | None = None
+    weight_decay: float = 0.0
+    l1: float = 0.0
+    batch_size: int = 32
+    epochs: int = 50
+    val_split: float = 0.2
+    early_stopping: int | None = None
+    augment: str | None = None
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_hidden(text: Any) -> list[int]:
+    """``"64,32"`` -> [64, 32]; ``""`` or ``"none"`` -> [] (a linear model)."""
+    if isinstance(text, list):
+        items = text
+    else:
+        text = str(text).strip()
+        items = [] if text.lower() in ("", "none", "0") else text.split(",")
+    sizes = []
+    for item in items:
+        try:
+            size = int(str(item).strip())
+        except ValueError:
+            raise UsageError(
+                f"--hidden expected comma-separated layer sizes like 64,32, got {text!r}"
+            ) from None
+        if not 1 <= size <= 1_000_000:
+            raise UsageError(f"--hidden sizes must be between 1 and 1000000, got {size}")
+        sizes.append(size)
+    return sizes
+
+
+def _number(name: str, value: Any, kind: type, low: float, high: float, *, open_low=False) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"--{name} expected a {kind.__name__}, got {value!r}") from None
+    if (
+        isinstance(value, bool)
+        or not (low < number if open_low else low <= number)
+        or number > high
+    ):
+        bound = "(" if open_low else "["
+        raise UsageError(f"--{name} expected a value in {bound}{low}, {high}], got {value!r}")
+    return number
+
+
+def check(options: TrainOptions) -> TrainOptions:
+    """Validate and normalize every option (raises UsageError naming the flag)."""
+    o = options
+    if o.task not in TASKS:
+        raise UsageError(f"--task expected one of {', '.join(TASKS)}, got {o.task!r}")
+    o.hidden = parse_hidden(o.hidden)
+    if o.activation not in ACTIVATIONS:
+        raise UsageError(
+            f"--activation expected one of {', '.join(ACTIVATIONS)}, got {o.activation!r}"
+        )
+    if o.optimizer not in OPTIMIZERS:
+        raise UsageError(
+            f"--optimizer expected one of {', '.join(OPTIMIZERS)}, got {o.optimizer!r}"
+        )
+    o.dropout = _number("dropout", o.dropout, float, 0.0, 0.95)
+    o.batchnorm = bool(o.batchnorm)
+    if o.lr is not None:
+        o.lr = _number("lr", o.lr, float, 0.0, 100.0, open_low=True)
+    if o.momentum is not None:
+        o.momentum = _number("momentum", o.momentum, float, 0.0, 0.999)
+    o.weight_decay = _number("weight-decay", o.weight_decay, float, 0.0, 10.0)
+    o.l1 = _number("l1", o.l1, float, 0.0, 10.0)
+    o.batch_size = _number("batch-size", o.batch_size, int, 1, 10_000_000)
+    o.epochs = _number("epochs", o.epochs, int, 1, 1_000_000)
+    o.val_split = _number("val-split", o.val_split, float, 0.0, 0.9)
+    if o.early_stopping is not None:
+        o.early_stopping = _number("early-stopping", o.early_stopping, int, 1, 1_000_000)
+    o.seed = _number("seed", o.seed, int, 0, 2**63 - 1)
+    if o.augment is not None:
+        from ..data import parse_augment
+
+        try:
+            parse_augment(o.augment)
+        except (TypeError, ValueError) as error:
+            raise UsageError(f"--augment: {error}") from None
+    return o
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training flags; their defaults are None so a config file can fill them in."""
+    defaults = TrainOptions()
+    group = parser.add_argument_group("model and training")
+    group.add_argument(
+        "--task",
+        choices=TASKS,
+        help="what to predict (default: auto — text or "
+        "few integer values: classification; other numbers: regression)",
+    )
+    group.add_argument(
+        "--hidden",
+        metavar="SIZES",
+        help=f"hidden layer sizes, comma-separated (default: "
+        f"{','.join(map(str, defaults.hidden))}; 'none' for a linear model)",
+    )
+    group.add_argument(
+        "--activation", choices=ACTIVATIONS, help="hidden activation (default: relu)"
+    )
+    group.add_argument(
+        "--dropout",
+        type=float,
+        metavar="P",
+        help="dropout probability after each hidden layer (default: 0)",
+    )
+    group.add_argument(
+        "--batchnorm",
+        action="store_true",
+        default=None,
+        help="batch normalization after each hidden linear layer",
+    )
+    group.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        help="momentum = SGD with momentum 0.9, nesterov = SGD with Nesterov "
+        "momentum (default: adam)",
+    )
+    group.add_argument(
+        "--lr",
+        type=float,
+        help="learning rate (default: the optimizer's, "
+        "as in torch.optim; 0.01 for sgd/momentum/nesterov)",
+    )
+    group.add_argument(
+        "--momentum",
+        type=float,
+        help="momentum for momentum/nesterov/rmsprop (default 0.9 for the SGD "
+        "variants, 0 for rmsprop)",
+    )
+    group.add_argument(
+        "--weight-decay",
+        type=float,
+        metavar="W",
+        help="L2 weight decay, decoupled for adamw (default: 0)",
+    )
+    group.add_argument(
+        "--l1",
+        type=float,
+        metavar="LAMBDA",
+        help="L1 penalty λ·Σ|w| on weight matrices (default: 0)",
+    )
+    group.add_argument("--batch-size", type=int, metavar="N", help="mini-batch size (default: 32)")
+    group.add_argument("--epochs", type=int, metavar="N", help="epochs (default: 50)")
+    group.add_argument(
+        "--val-split",
+        type=float,
+        metavar="F",
+        help="fraction held out for validation, 0 for none (default: 0.2)",
+    )
+    group.add_argument(
+        "--early-stopping",
+        type=int,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without a better validation loss and "
+        "keep the best weights (default: off)",
+    )
+    group.add_argument(
+        "--augment",
+        metavar="SPEC",
+        help="training-batch augmentation, e.g. noise:0.05 (default: none)",
+    )
+    group.add_argument(
+        "--seed",
+        type=int,
+        help="seed for the split, initialization, shuffling, dropout and augmentation (default: 0)",
+    )
+    group.add_argument(
+        "--config",
+        metavar="RUN.toml",
+        help="read options from a TOML file (keys are the flag names: "
+        "hidden = [64, 32], lr = 0.001, ...); flags given on the command line win",
+    )
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError as error:
+            raise UsageError("--config needs the tomli package on Python 3.10") from error
+    if not os.path.isfile(path):
+        raise UsageError(f"{path}: no such config file")
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: not a valid TOML file ({error})") from None
+
+
+def from_arguments(args: argparse.Namespace, **overrides: Any) -> tuple[TrainOptions, dict]:
+    """Options from flags, the config file and defaults; also the config's other keys."""
+    options = TrainOptions(**overrides)
+    names = {f.name for f in fields(TrainOptions)}
+    config: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        for key, value in _read_toml(args.config).items():
+            name = key.replace("-", "_")
+            if name in names:
+                config[name] = value
+            elif name in ("target", "out", "checkpoint", "data"):
+                extra[name] = value
+            else:
+                raise UsageError(
+                    f"{args.config}: unknown option {key!r} (known: "
+                    f"{', '.join(sorted(names | {'target', 'out', 'checkpoint', 'data'}))})"
+                )
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(options, name, value)
+        elif name in config:
+            setattr(options, name, config[name])
+    return check(options), extra

@@ -1,0 +1,132 @@
+"""``chainrule predict`` and ``chainrule evaluate``: use a trained model on a CSV file."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+import textwrap
+
+import numpy as np
+
+from ..data import read_csv
+from ..io import ModelFormatError, atomic_write, load
+from ..pipeline import Pipeline
+from .training import evaluate_pipeline, format_confusion, format_metrics
+
+PREDICT_EXAMPLES = textwrap.dedent(
+    """\
+    examples:
+      chainrule predict model.safetensors new.csv                  # CSV to stdout
+      chainrule predict model.safetensors new.csv --out preds.csv --proba
+
+    Columns are matched by name: the columns the model was trained on must be
+    present (in any order); other columns, the target among them, are ignored with a
+    note. Output: one row per input row, column 'prediction' (the class label or the
+    value), and with --proba one probability column per class, p(<class>).
+    """
+)
+EVALUATE_EXAMPLES = textwrap.dedent(
+    """\
+    examples:
+      chainrule evaluate model.safetensors test.csv
+
+    The CSV must contain the target column the model was trained on. Prints accuracy,
+    cross-entropy, macro F1 and the confusion matrix for a classifier; R², RMSE and
+    MAE for a regression model.
+    """
+)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict with a trained model on a CSV file",
+        description="Predict the target for every row of a CSV file.",
+        epilog=PREDICT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", metavar="MODEL", help="a model file written by chainrule train")
+    parser.add_argument("data", metavar="DATA.csv", help="rows to predict")
+    parser.add_argument("--out", metavar="PREDS.csv", help="write here instead of stdout")
+    parser.add_argument("--proba", action="store_true", help="add class probabilities")
+    parser.set_defaults(handler=predict_command)
+    return parser
+
+
+def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="metrics and confusion matrix of a trained model on a CSV file",
+        description="Evaluate a trained model on labelled rows of a CSV file.",
+        epilog=EVALUATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", metavar="MODEL", help="a model file written by chainrule train")
+    parser.add_argument("data", metavar="DATA.csv", help="rows with the target column")
+    parser.set_defaults(handler=evaluate_command)
+    return parser
+
+
+def load_pipeline(path: str) -> Pipeline:
+    """A trained pipeline, or ModelFormatError for any other file."""
+    found = load(path)
+    if not isinstance(found, Pipeline):
+        raise ModelFormatError(
+            f"{path}: holds a {type(found).__name__}, not a model trained by chainrule train "
+            "(use chainrule info to see what it is)"
+        )
+    return found
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    pipeline = load_pipeline(args.model)
+    table = read_csv(args.data)
+    extra = pipeline.encoder.check_columns(table)
+    if extra:
+        print(
+            f"chainrule: note: {args.data}: ignoring columns the model does not use: "
+            + ", ".join(extra),
+            file=sys.stderr,
+        )
+    if args.proba and pipeline.task != "classification":
+        print("chainrule: note: --proba applies to classifiers only", file=sys.stderr)
+    x = pipeline.encoder.transform(table)
+    predicted = pipeline.predict(x)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, lineterminator="\n")
+    header = ["prediction"]
+    columns: list[np.ndarray] = [predicted]
+    if args.proba and pipeline.task == "classification":
+        probabilities = pipeline.predict_proba(x)
+        header += [f"p({c})" for c in pipeline.classes or []]
+        columns += list(probabilities.T)
+    writer.writerow(header)
+    for row in zip(*columns, strict=True):
+        writer.writerow([_cell(v) for v in row])
+    if args.out:
+        with atomic_write(args.out) as handle:
+            handle.write(text.getvalue().encode())
+        print(f"wrote {len(predicted)} predictions to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text.getvalue())
+    return 0
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    return str(value)
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    pipeline = load_pipeline(args.model)
+    table = read_csv(args.data)
+    x = pipeline.encoder.transform(table)
+    y = pipeline.encoder.encode_target(table)
+    metrics = evaluate_pipeline(pipeline, x, y)
+    print(format_metrics(metrics, f"{args.data} ({len(y)} rows)"))
+    if "confusion_matrix" in metrics:
+        print(format_confusion(metrics["confusion_matrix"], pipeline.classes or []))
+    return 0

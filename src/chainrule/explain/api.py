@@ -1,0 +1,296 @@
+"""``chainrule.explain``: a generated, checked, step-by-step backpropagation derivation."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..autodiff import Tensor
+from ..nn import Module
+from . import fmt
+from .derive import Deriver, check_block, fd_checks
+from .explanation import Explanation
+from .formulas import describe_loss
+from .records import Block, Eq, Heading, Note, Para, Table
+from .render_dot import graph_nodes
+from .structure import find_layers
+from .trace import record
+from .update import make_optimizer, snapshot, update_blocks
+
+# Up to these sizes every weight is explained one by one; beyond, the matrix form.
+SMALL_PARAMS = 64
+SMALL_WIDTH = 8
+SMALL_BATCH = 8
+_ELEMENT = re.compile(r"^(?P<name>[\w.]+?)(?:\[(?P<index>[\d,\s]*)\])?$")
+
+SIGMOID_NOTE = (
+    "σ'(z) = σ(z)(1 − σ(z)) = out(1 − out): the derivative is evaluated at the activation "
+    "σ(z), not at z. Tutorials that write dσ/dz = z(1 − z) get a wrong number."
+)
+
+
+def _as_float64(value: Any, name: str) -> Tensor:
+    data = value.data if isinstance(value, Tensor) else np.asarray(value)
+    if data.dtype.kind in "iub":
+        return Tensor(np.array(data))  # class indices stay integers
+    if data.dtype.kind != "f":
+        raise TypeError(f"explain expected {name} to hold numbers, got dtype {data.dtype}")
+    return Tensor(np.array(data, dtype=np.float64))
+
+
+def _parse_params(
+    selected: Iterable[str] | None, shapes: Mapping[str, tuple], aliases: Mapping[str, tuple]
+) -> list[tuple[str, tuple]] | None:
+    """Names like "2.weight[0,0]", "2.weight" (every element) or aliases like "w5"."""
+    if selected is None:
+        return None
+    if isinstance(selected, str):
+        selected = [selected]
+    elements: list[tuple[str, tuple]] = []
+    for item in selected:
+        if item in aliases:
+            elements.append(aliases[item])
+            continue
+        match = _ELEMENT.match(item.replace(" ", ""))
+        name = match["name"] if match else None
+        if name not in shapes:
+            known = ", ".join([*shapes, *list(aliases)[:4], "…"])
+            raise ValueError(f"explain got unknown parameter {item!r}; known: {known}")
+        shape = shapes[name]
+        if match["index"] is None:
+            elements.extend((name, tuple(int(i) for i in idx)) for idx in np.ndindex(shape))
+            continue
+        index = tuple(int(i) for i in match["index"].split(",") if i != "")
+        if len(index) != len(shape) or any(
+            not 0 <= i < n for i, n in zip(index, shape, strict=False)
+        ):
+            raise ValueError(f"explain got index {index} for {name} of shape {shape}")
+        elements.append((name, index))
+    return elements
+
+
+def explain(
+    model: Module | Callable[[Tensor], Tensor],
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    x: Any,
+    y: Any,
+    *,
+    lr: float | None = None,
+    optimizer: Any = None,
+    params: Iterable[str] | None = None,
+    steps: int = 1,
+    precision: int = 9,
+    form: str = "auto",
+    title: str | None = None,
+    names: Mapping[str, str] | None = None,
+    notes: Iterable[str] = (),
+) -> Explanation:
+    """Derive, check and explain backpropagation for ``loss_fn(model(x), y)``.
+
+    The model is deep-copied and converted to float64 (the original is untouched);
+    one real ``backward()`` runs with the engine's events recorded, and every number
+    shown comes from them. Shapes: x (N, in) or (in,); y as ``loss_fn`` expects.
+
+    ``lr`` alone means plain SGD; ``optimizer`` is a name ("adam"), a dict
+    ``{"name": "sgd", "momentum": 0.9}`` or a ``chainrule.optim`` optimizer built on
+    ``model`` (its options and state are carried over). ``params`` selects
+    elements to explain ("2.weight[0,0]", "2.weight", or aliases such as "w5");
+    ``form`` is "auto", "scalar" (unit by unit) or "matrix". ``names`` adds aliases
+    ({"A": "0.weight[0,0]"}); ``notes`` are printed at the end.
+    """
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"explain expected steps >= 1, got {steps!r}")
+    if not isinstance(precision, int) or not 1 <= precision <= 17:
+        raise ValueError(f"explain expected precision between 1 and 17, got {precision!r}")
+    if form not in ("auto", "scalar", "matrix"):
+        raise ValueError(f"explain expected form 'auto', 'scalar' or 'matrix', got {form!r}")
+    if steps > 1 and lr is None and optimizer is None:
+        raise ValueError("explain with steps > 1 needs lr= or optimizer= to take the steps")
+
+    originals: dict[int, str] = {}
+    if isinstance(model, Module):
+        originals = {id(p): name for name, p in model.named_parameters()}
+        work = copy.deepcopy(model).double()
+        named = {name: p for name, p in work.named_parameters() if p.requires_grad}
+    else:
+        raise TypeError(f"explain expected an nn.Module, got {type(model).__name__}")
+    xt, yt = _as_float64(x, "x"), _as_float64(y, "y")
+    if xt.data.ndim == 1:  # one sample: make it a batch of one, and its target too
+        xt = Tensor(xt.data[None])
+        if yt.data.dtype.kind == "f" and yt.data.ndim == 1:
+            yt = Tensor(yt.data[None])
+        elif yt.data.ndim == 0:
+            yt = Tensor(yt.data[None])
+    opt = make_optimizer(optimizer, lr, named, originals)
+
+    trace = record(work, loss_fn, xt, yt, named)
+    net = find_layers(trace)
+    shapes = {name: trace.params[name].shape for name in named}
+    # The user's names come first, so they win over the numbering w1…wn when labelling.
+    custom = {
+        alias: _parse_params([target], shapes, {})[0] for alias, target in (names or {}).items()
+    }
+    aliases = {
+        **custom,
+        **{k: v for k, v in (net.aliases if net else {}).items() if k not in custom},
+    }
+    if net is not None:
+        net.aliases = aliases
+    chosen = _parse_params(params, shapes, aliases)
+    N = xt.data.shape[0]
+    small = (
+        net is not None
+        and net.param_count() <= SMALL_PARAMS
+        and max(layer.width for layer in net.layers) <= SMALL_WIDTH
+        and N <= SMALL_BATCH
+    )
+    if form == "scalar" and net is None:
+        form = "auto"
+    resolved = (
+        "generic"
+        if net is None
+        else ("scalar" if form == "scalar" or (form == "auto" and small) else "matrix")
+    )
+
+    if net is not None and resolved != "scalar":
+        net.aliases = custom  # w1…wn numbering is for networks shown unit by unit
+    loss_info = describe_loss(trace)
+    deriver = Deriver(trace, net, loss_info, precision)
+    blocks: list[Block] = []
+    if resolved == "scalar":
+        blocks += deriver.forward_scalar() + deriver.loss_blocks() + deriver.backward_scalar()
+    elif resolved == "matrix":
+        blocks += deriver.matrix_form()
+    else:
+        blocks += deriver.generic()
+    if any(n.name == "sigmoid" for n in trace.nodes[: trace.output_index + 1]):
+        blocks.append(Note(SIGMOID_NOTE))
+
+    if chosen is None:
+        if resolved == "scalar":
+            chosen = [(name, idx) for name in named for idx in np.ndindex(shapes[name])]
+        else:
+            chosen = []
+    label = deriver.label
+    checked = list(dict.fromkeys(chosen))
+    if resolved != "scalar":  # a spot check per tensor: its largest gradient element
+        for name in named:
+            grad = trace.grads[name]
+            if grad.size:
+                spot = (
+                    name,
+                    tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(grad)), grad.shape)),
+                )
+                if spot not in checked:
+                    checked.append(spot)
+    checks = fd_checks(trace, checked, label)
+    by_element = {(c.param, c.index): c for c in checks}
+
+    before = {(name, idx): float(trace.params[name][idx]) for name, idx in chosen}
+    states = {}
+    if opt is not None:
+        states = {(name, idx): snapshot(opt, named[name], idx) for name, idx in chosen}
+        opt.step()
+
+    per_param: list[Block] = []
+    quantities = deriver.quantities
+    for name, idx in chosen:
+        per_param += (
+            deriver.param_scalar(name, idx)
+            if net is not None
+            else [
+                Heading(f"∂E/∂{label(name, idx)}", 3),
+                Eq([f"∂E/∂{label(name, idx)}", fmt.num(trace.grads[name][idx], precision)]),
+            ]
+        )
+        per_param.append(check_block(by_element[(name, idx)], precision))
+        if opt is not None:
+            update, after = update_blocks(
+                opt,
+                named[name],
+                idx,
+                label(name, idx),
+                before[(name, idx)],
+                float(trace.grads[name][idx]),
+                states[(name, idx)],
+                precision,
+            )
+            per_param += update
+            quantities[f"{label(name, idx)}⁺"] = after
+    if per_param:
+        blocks.append(Heading("Gradients, one parameter at a time"))
+        blocks += per_param
+    blocks += _check_summary(checks, chosen, precision)
+
+    losses = [trace.loss]
+    grad_norms = [float(np.sqrt(sum(float(np.sum(g * g)) for g in trace.grads.values())))]
+    for _ in range(1, steps):
+        later = record(work, loss_fn, xt, yt, named)
+        losses.append(later.loss)
+        grad_norms.append(float(np.sqrt(sum(float(np.sum(g * g)) for g in later.grads.values()))))
+        opt.step()
+    if opt is not None:
+        with_after = _loss_after(work, loss_fn, xt, yt)
+        blocks += _steps_table(losses, grad_norms, with_after, precision, type(opt).__name__)
+    for text in notes:
+        blocks.append(Note(text))
+
+    return Explanation(
+        title=title or f"Backpropagation through {type(model).__name__}",
+        blocks=blocks,
+        gradients={name: g.copy() for name, g in trace.grads.items()},
+        checks=checks,
+        losses=losses,
+        quantities=quantities,
+        updated={name: p.data.copy() for name, p in named.items()},
+        graph=graph_nodes(trace, label, precision),
+        form=resolved,
+        aliases=aliases,
+    )
+
+
+def _loss_after(model: Module, loss_fn, x: Tensor, y: Tensor) -> float:
+    from ..autodiff import no_grad
+
+    with no_grad():
+        return float(loss_fn(model(x), y).item())
+
+
+def _check_summary(checks, chosen, precision: int) -> list[Block]:
+    if not checks:
+        return []
+    passed = sum(c.ok for c in checks)
+    worst = max(c.rel_error for c in checks)
+    blocks: list[Block] = [Heading("Finite-difference check")]
+    extra = len(checks) - len(set(chosen))
+    blocks.append(
+        Para(
+            f"{passed} of {len(checks)} gradient elements agree with central differences "
+            f"(h = 1e−6, float64; tolerance 1e−6 + 1e−5·|g|); largest relative error "
+            f"{worst:.1e}"
+            + (f"; {extra} spot checks (each tensor's largest gradient)" if extra > 0 else "")
+            + (" ✓" if passed == len(checks) else " ✗")
+        )
+    )
+    return blocks
+
+
+def _steps_table(losses, norms, final_loss, precision, kind) -> list[Block]:
+    rows = [
+        [str(k + 1), fmt.num(loss, precision), fmt.num(norm, precision)]
+        for k, (loss, norm) in enumerate(zip(losses, norms, strict=False))
+    ]
+    rows.append([f"after {len(losses)}", fmt.num(final_loss, precision), ""])
+    down = final_loss < losses[0]
+    return [
+        Heading("Training steps" if len(losses) > 1 else "After the update"),
+        Table(["step", "E before the step", "‖∇E‖"], rows),
+        Para(
+            f"{kind}: E went from {fmt.num(losses[0], precision)} to "
+            f"{fmt.num(final_loss, precision)} " + ("(down ✓)" if down else "(not down ✗)")
+        ),
+    ]

@@ -1,0 +1,222 @@
+"""A network's architecture as JSON, and back: what lets ``load`` rebuild a model.
+
+Supported: ``Sequential`` (nested too) of ``Linear``, ``BatchNorm1d``, ``Dropout``,
+``Flatten``, ``Identity`` and the activations. A spec is checked, and the tensor
+shapes it implies are computed, before any layer is built — so a file that claims a
+huge layer is refused before anything of that size is allocated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import nn
+from .errors import ModelFormatError
+
+# type name -> (class, {option: (kind, default)}); kinds are checked on load.
+_OPTIONS: dict[str, tuple[type, dict[str, tuple[str, Any]]]] = {
+    "Linear": (nn.Linear, {"in_features": ("size", None), "out_features": ("size", None)}),
+    "BatchNorm1d": (
+        nn.BatchNorm1d,
+        {
+            "num_features": ("size", None),
+            "eps": ("float", 1e-5),
+            "momentum": ("float_or_none", 0.1),
+            "affine": ("bool", True),
+            "track_running_stats": ("bool", True),
+        },
+    ),
+    "Dropout": (nn.Dropout, {"p": ("probability", 0.5)}),
+    "ReLU": (nn.ReLU, {}),
+    "Tanh": (nn.Tanh, {}),
+    "Sigmoid": (nn.Sigmoid, {}),
+    "LeakyReLU": (nn.LeakyReLU, {"negative_slope": ("float", 0.01)}),
+    "ELU": (nn.ELU, {"alpha": ("float", 1.0)}),
+    "GELU": (nn.GELU, {"approximate": ("approximate", "none")}),
+    "Softplus": (nn.Softplus, {"beta": ("float", 1.0), "threshold": ("float", 20.0)}),
+    "Softmax": (nn.Softmax, {"dim": ("int_or_none", None)}),
+    "LogSoftmax": (nn.LogSoftmax, {"dim": ("int_or_none", None)}),
+    "Identity": (nn.Identity, {}),
+    "Flatten": (nn.Flatten, {"start_dim": ("int", 1), "end_dim": ("int", -1)}),
+}
+DTYPE_NAMES = ("float32", "float64")
+# A layer wider than this is not something this library trains; refusing it early
+# also bounds the work of checking a hostile spec.
+MAX_SIZE = 1 << 26
+MAX_LAYERS = 10_000
+MAX_DEPTH = 32  # nested Sequentials; keeps the recursive walk far from Python's limit
+
+
+def describe(module: Any) -> dict[str, Any]:
+    """The JSON spec of ``module``: ``{"type": "Sequential", "layers": [...]}`` etc.
+
+    Raises TypeError for a module this format cannot rebuild (say, a custom class):
+    save its ``state_dict()`` with ``chainrule.io.save_state`` instead.
+    """
+    kind = type(module).__name__
+    if isinstance(module, nn.Sequential):
+        return {"type": "Sequential", "layers": [describe(child) for child in module]}
+    if kind not in _OPTIONS or type(module) is not _OPTIONS[kind][0]:
+        raise TypeError(
+            f"chainrule.save can rebuild Sequential networks of Linear, BatchNorm1d, Dropout, "
+            f"Flatten, Identity and activation layers, not {type(module).__qualname__}; save "
+            "its weights with chainrule.io.save_state(path, model.state_dict()) instead"
+        )
+    spec: dict[str, Any] = {"type": kind}
+    for option in _OPTIONS[kind][1]:
+        spec[option] = getattr(module, option)
+    if kind == "Linear":
+        spec["bias"] = module.bias is not None
+    if kind == "BatchNorm1d":
+        spec["bias"] = module.bias is not None
+    return spec
+
+
+def model_dtype(module: Any) -> str:
+    """The float dtype of the module's parameters (float32 when it has none)."""
+    for parameter in module.parameters():
+        return str(parameter.data.dtype)
+    return "float32"
+
+
+def _option(kind: str, name: str, value: Any, where: str) -> Any:
+    ok = {
+        "size": lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIZE,
+        "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "float_or_none": lambda v: (
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+        ),
+        "bool": lambda v: isinstance(v, bool),
+        "probability": lambda v: (
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
+        ),
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool) and -64 <= v <= 64,
+        "int_or_none": lambda v: (
+            v is None or (isinstance(v, int) and not isinstance(v, bool) and -64 <= v <= 64)
+        ),
+        "approximate": lambda v: v in ("none", "tanh"),
+    }[kind]
+    if not ok(value):
+        raise ModelFormatError(f"architecture {where}: invalid {name} {value!r} (expected {kind})")
+    return value
+
+
+def _walk(spec: Any, where: str, count: list[int], depth: int = 0) -> dict[str, Any]:
+    """Check one spec node; return it with defaults filled in."""
+    if depth > MAX_DEPTH:
+        raise ModelFormatError(f"architecture nests Sequentials deeper than {MAX_DEPTH}")
+    count[0] += 1
+    if count[0] > MAX_LAYERS:
+        raise ModelFormatError(f"architecture has more than {MAX_LAYERS} layers")
+    if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+        raise ModelFormatError(f"architecture {where}: expected an object with a 'type'")
+    kind = spec["type"]
+    if kind == "Sequential":
+        layers = spec.get("layers")
+        if not isinstance(layers, list) or set(spec) != {"type", "layers"}:
+            raise ModelFormatError(f"architecture {where}: Sequential needs exactly 'layers' list")
+        return {
+            "type": kind,
+            "layers": [
+                _walk(child, f"{where}.{i}".lstrip("."), count, depth + 1)
+                for i, child in enumerate(layers)
+            ],
+        }
+    if kind not in _OPTIONS:
+        raise ModelFormatError(
+            f"architecture {where or 'root'}: unknown layer type {kind!r} "
+            f"(known: Sequential, {', '.join(_OPTIONS)})"
+        )
+    allowed = (
+        set(_OPTIONS[kind][1])
+        | {"type"}
+        | ({"bias"} if kind in ("Linear", "BatchNorm1d") else set())
+    )
+    unexpected = set(spec) - allowed
+    if unexpected:
+        raise ModelFormatError(
+            f"architecture {where or 'root'} ({kind}): unexpected options {sorted(unexpected)}"
+        )
+    checked: dict[str, Any] = {"type": kind}
+    for name, (option_kind, default) in _OPTIONS[kind][1].items():
+        if name not in spec and default is None and option_kind == "size":
+            raise ModelFormatError(f"architecture {where or 'root'} ({kind}): missing {name}")
+        checked[name] = _option(option_kind, name, spec.get(name, default), f"{where} ({kind})")
+    if "bias" in allowed:
+        checked["bias"] = _option("bool", "bias", spec.get("bias", True), f"{where} ({kind})")
+    return checked
+
+
+def check(spec: Any) -> dict[str, Any]:
+    """Validate a spec read from a file; raises ModelFormatError naming the bad layer."""
+    return _walk(spec, "", [0])
+
+
+def expected_tensors(spec: dict[str, Any], dtype: str, prefix: str = "") -> dict[str, tuple]:
+    """The state_dict a checked spec implies: name -> (shape, numpy dtype name)."""
+    kind = spec["type"]
+    if kind == "Sequential":
+        found: dict[str, tuple] = {}
+        for index, child in enumerate(spec["layers"]):
+            found.update(expected_tensors(child, dtype, f"{prefix}{index}."))
+        return found
+    if kind == "Linear":
+        found = {f"{prefix}weight": ((spec["out_features"], spec["in_features"]), dtype)}
+        if spec["bias"]:
+            found[f"{prefix}bias"] = ((spec["out_features"],), dtype)
+        return found
+    if kind == "BatchNorm1d":
+        n = spec["num_features"]
+        found = {}
+        if spec["affine"]:
+            found[f"{prefix}weight"] = ((n,), dtype)
+            if spec["bias"]:
+                found[f"{prefix}bias"] = ((n,), dtype)
+        if spec["track_running_stats"]:
+            found[f"{prefix}running_mean"] = ((n,), dtype)
+            found[f"{prefix}running_var"] = ((n,), dtype)
+            found[f"{prefix}num_batches_tracked"] = ((), "int64")
+        return found
+    return {}
+
+
+def check_tensors(
+    spec: dict[str, Any], dtype: str, infos: dict[str, Any], prefix: str = ""
+) -> None:
+    """Compare header entries (``TensorInfo``) under ``prefix`` with what ``spec`` implies."""
+    from .safetensors_file import DTYPES
+
+    expected = expected_tensors(spec, dtype, prefix)
+    present = {k for k in infos if k.startswith(prefix)}
+    missing = sorted(set(expected) - present)
+    unexpected = sorted(present - set(expected))
+    if missing:
+        raise ModelFormatError(f"tensor {missing[0]!r} of the architecture is missing")
+    if unexpected:
+        raise ModelFormatError(f"tensor {unexpected[0]!r} is not part of the architecture")
+    for key, (shape, dtype_name) in expected.items():
+        info = infos[key]
+        if info.shape != tuple(shape):
+            raise ModelFormatError(
+                f"tensor {key!r} has shape {info.shape}, the architecture needs {tuple(shape)}"
+            )
+        if DTYPES[info.dtype] != np.dtype(dtype_name):
+            raise ModelFormatError(
+                f"tensor {key!r} has dtype {info.dtype}, the architecture needs {dtype_name}"
+            )
+
+
+def build(spec: dict[str, Any], dtype: str) -> Any:
+    """A fresh module for a checked spec (weights to be loaded afterwards)."""
+    kind = spec["type"]
+    if kind == "Sequential":
+        return nn.Sequential(*(build(child, dtype) for child in spec["layers"]))
+    cls, options = _OPTIONS[kind]
+    kwargs = {name: spec[name] for name in options}
+    if kind == "Linear":
+        return cls(**kwargs, bias=spec["bias"], dtype=np.dtype(dtype), generator=0)
+    if kind == "BatchNorm1d":
+        return cls(**kwargs, dtype=np.dtype(dtype), bias=spec["bias"])
+    return cls(**kwargs)

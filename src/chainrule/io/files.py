@@ -1,0 +1,188 @@
+"""``chainrule.save`` / ``chainrule.load``: models, pipelines and checkpoints as safetensors.
+
+A file holds the tensors under PyTorch's ``state_dict`` names (``0.weight``, ``0.bias``,
+…) and one JSON document in the header's ``__metadata__["chainrule"]``::
+
+    {"format": "chainrule", "format_version": 1, "kind": "module",
+     "library_version": "0.1.0", "architecture": {...}, "dtype": "float32"}
+
+``kind`` is ``"module"`` for a network, or ``"package.module:Class"`` for any chainrule
+class that implements the save protocol (``Pipeline``, ``Checkpoint``, the
+scikit-learn estimators)::
+
+    def _chainrule_save_state(self) -> tuple[dict[str, np.ndarray], dict]: ...
+    @classmethod
+    def _chainrule_from_state(cls, tensors, metadata): ...
+    @classmethod                                   # optional: shapes before data
+    def _chainrule_check_header(cls, infos, metadata): ...
+
+``load`` only imports classes from ``chainrule.*`` modules that define
+``_chainrule_from_state``: a file can choose among our classes, never run other code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from typing import Any
+
+from .._version import __version__
+from .errors import ModelFormatError
+from .safetensors_file import read_validated, write_file
+
+FORMAT = "chainrule"
+FORMAT_VERSION = 1
+
+
+def _kind_of(obj: Any) -> str:
+    cls = type(obj)
+    if not callable(getattr(cls, "_chainrule_from_state", None)):
+        raise TypeError(
+            f"{cls.__qualname__} has _chainrule_save_state but no _chainrule_from_state"
+        )
+    if not (cls.__module__ == "chainrule" or cls.__module__.startswith("chainrule.")):
+        raise TypeError(
+            f"chainrule.save writes chainrule's own classes only; load would refuse "
+            f"{cls.__module__}.{cls.__qualname__}"
+        )
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def save(obj: Any, path: str | os.PathLike) -> None:
+    """Write a network (``nn.Sequential`` of the library's layers), a ``Pipeline``, a
+    ``Checkpoint`` or an estimator to ``path`` atomically (never pickle).
+
+    Raises TypeError for an object this format cannot rebuild.
+    """
+    from ..nn import Module
+    from . import architecture
+
+    document: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+    }
+    if isinstance(obj, Module):
+        document.update(
+            kind="module",
+            architecture=architecture.describe(obj),
+            dtype=architecture.model_dtype(obj),
+        )
+        tensors = dict(obj.state_dict())
+    elif callable(getattr(obj, "_chainrule_save_state", None)):
+        document["kind"] = _kind_of(obj)
+        tensors, metadata = obj._chainrule_save_state()
+        document["state"] = metadata
+    else:
+        raise TypeError(
+            f"chainrule.save expected an nn.Module, a Pipeline, a Checkpoint or an estimator, "
+            f"got {type(obj).__name__}"
+        )
+    write_file(path, tensors, document)
+
+
+def _resolve(kind: Any) -> Any:
+    """The class a file's ``kind`` names, if it is one of ours that can load itself."""
+    if not isinstance(kind, str) or kind.count(":") != 1:
+        raise ModelFormatError(f"unknown kind {kind!r}")
+    module_name, qualname = kind.split(":")
+    parts = module_name.split(".")
+    # chainrule.* only, and no private or dunder modules (chainrule.__main__ runs the CLI).
+    if parts[0] != "chainrule" or not all(
+        p.isidentifier() and not p.startswith("_") for p in parts
+    ):
+        raise ModelFormatError(f"kind {kind!r} is not a chainrule class; refusing to import it")
+    names = qualname.split(".")
+    if not all(n.isidentifier() and not n.startswith("_") for n in names):
+        raise ModelFormatError(f"kind {kind!r} does not name a class")
+    try:
+        found = importlib.util.find_spec(module_name) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ModelFormatError(f"kind {kind!r}: no module {module_name} in this chainrule")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as error:  # e.g. an optional dependency such as scikit-learn
+        raise ModelFormatError(f"kind {kind!r} needs {error.name or error}: {error}") from None
+    for name in names:
+        target = getattr(target, name, None)
+    if not isinstance(target, type) or not callable(getattr(target, "_chainrule_from_state", None)):
+        raise ModelFormatError(f"kind {kind!r} is not a class that chainrule can load")
+    return target
+
+
+def _check_document(document: Any) -> tuple[str, Any]:
+    if not isinstance(document, dict):
+        raise ModelFormatError("the metadata document is not a JSON object")
+    if document.get("format") != FORMAT:
+        raise ModelFormatError(f"format is {document.get('format')!r}, expected {FORMAT!r}")
+    version = document.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFormatError(f"invalid format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelFormatError(
+            f"format_version {version} was written by a newer chainrule; this one "
+            f"({__version__}) reads version {FORMAT_VERSION}"
+        )
+    kind = document.get("kind")
+    if kind == "module":
+        return kind, None
+    return kind, _resolve(kind)
+
+
+def load(path: str | os.PathLike) -> Any:
+    """Read a file written by ``save``: an ``nn.Module`` (in eval mode), a ``Pipeline``,
+    a ``Checkpoint`` or an estimator.
+
+    Everything is validated before data is read — header length against the file
+    size, JSON, dtypes, offsets contiguous and covering the data, shapes against the
+    architecture — and then the values must be finite. Any defect, a missing file or
+    a directory raises ``ModelFormatError`` naming it; nothing is ever unpickled.
+    """
+    from . import architecture
+
+    resolved: dict[str, Any] = {}
+
+    def check_header(infos: dict[str, Any], document: Any) -> None:
+        kind, cls = _check_document(document)
+        resolved["kind"], resolved["cls"] = kind, cls
+        if kind == "module":
+            spec = architecture.check(document.get("architecture"))
+            dtype = document.get("dtype")
+            if dtype not in architecture.DTYPE_NAMES:
+                raise ModelFormatError(f"unknown model dtype {dtype!r}")
+            resolved["spec"], resolved["dtype"] = spec, dtype
+            architecture.check_tensors(spec, dtype, infos)
+            return
+        state = document.get("state")
+        if not isinstance(state, dict):
+            raise ModelFormatError(f"kind {kind!r} has no 'state' object")
+        checker = getattr(cls, "_chainrule_check_header", None)
+        if checker is not None:
+            checker(infos, state)
+
+    def guarded_check(infos: dict[str, Any], document: Any) -> None:
+        try:
+            check_header(infos, document)
+        except ModelFormatError:
+            raise
+        except Exception as error:  # e.g. a class's own header check tripping on bad JSON
+            raise ModelFormatError(f"invalid header ({type(error).__name__}: {error})") from None
+
+    name = os.fspath(path)
+    tensors, document = read_validated(name, guarded_check)
+    try:
+        if resolved["kind"] == "module":
+            model = architecture.build(resolved["spec"], resolved["dtype"])
+            model.load_state_dict(tensors)
+            model.eval()
+            return model
+        return resolved["cls"]._chainrule_from_state(tensors, document["state"])
+    except ModelFormatError as error:
+        raise ModelFormatError(f"{name}: {error}") from None
+    except Exception as error:  # whatever a bad state makes a constructor raise
+        raise ModelFormatError(
+            f"{name}: invalid {resolved['kind']} state ({type(error).__name__}: {error})"
+        ) from None

@@ -1,0 +1,367 @@
+"""The chainrule command end to end: in-process through main() and as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.cli.main import build_parser, main
+from chainrule.pipeline import Pipeline
+
+pytest.importorskip("safetensors")
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "src")
+
+
+def classification_csv(path, n=80, seed=0):
+    rng = np.random.default_rng(seed)
+    lines = ["age,colour,noise,label"]
+    for _ in range(n):
+        age = rng.uniform(10, 80)
+        colour = rng.choice(["red", "blue", "green"])
+        label = "yes" if age + (15 if colour == "red" else 0) > 45 else "no"
+        lines.append(f"{age:.2f},{colour},{rng.normal():.3f},{label}")
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def regression_csv(path, n=60, seed=1):
+    rng = np.random.default_rng(seed)
+    lines = ["x1,x2,y"]
+    for _ in range(n):
+        a, b = rng.uniform(-1, 1, 2)
+        lines.append(f"{a:.4f},{b:.4f},{3 * a - b + 0.05 * rng.normal():.4f}")
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def run_cli(*args, cwd=None):
+    env = {**os.environ, "PYTHONPATH": SRC, "OPENBLAS_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "chainrule", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_train_predict_evaluate_info_in_process(tmp_path, capsys):
+    data = classification_csv(tmp_path / "train.csv")
+    model = str(tmp_path / "model.safetensors")
+    code = main(
+        [
+            "train",
+            data,
+            "--target",
+            "label",
+            "--epochs",
+            "15",
+            "--hidden",
+            "16",
+            "--out",
+            model,
+            "--quiet",
+            "--early-stopping",
+            "5",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "classification, validation: accuracy" in out and "confusion matrix" in out
+    for suffix in (".safetensors", ".history.json", ".loss.png"):
+        assert os.path.getsize(str(tmp_path / "model") + suffix) > 0
+    history = json.loads((tmp_path / "model.history.json").read_text())
+    assert len(history["epoch"]) >= 1 and "val_loss" in history["history"]
+
+    pipe = cr.load(model)
+    assert isinstance(pipe, Pipeline) and pipe.classes == ["no", "yes"]
+    assert pipe.provenance["options"]["hidden"] == [16]
+    assert len(pipe.provenance["data_sha256"]) == 64
+
+    new = tmp_path / "new.csv"
+    new.write_text("colour,extra,age,noise\nred,1,70,0\nblue,2,12,0\n")
+    preds = tmp_path / "preds.csv"
+    assert main(["predict", model, str(new), "--out", str(preds), "--proba"]) == 0
+    captured = capsys.readouterr()
+    assert "ignoring columns the model does not use: extra" in captured.err
+    lines = preds.read_text().splitlines()
+    assert lines[0] == "prediction,p(no),p(yes)" and len(lines) == 3
+    assert lines[1].startswith("yes,") and lines[2].startswith("no,")
+
+    assert main(["evaluate", model, data]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    assert main(["info", model]) == 0
+    info = capsys.readouterr().out
+    for fragment in (
+        "Linear(in_features=5, out_features=16",
+        "classes (2): no, yes",
+        "colour: categorical, one-hot over blue, green, red",
+        "data_sha256",
+        "library_version",
+        "final_metrics",
+    ):
+        assert fragment in info
+
+
+def test_regression_and_config_file(tmp_path, capsys):
+    data = regression_csv(tmp_path / "r.csv")
+    config = tmp_path / "run.toml"
+    config.write_text(
+        'target = "y"\nhidden = [8]\nepochs = 30\noptimizer = "adam"\nlr = 0.01\n'
+        f'out = "{tmp_path / "r.safetensors"}"\n'
+    )
+    assert main(["train", data, "--config", str(config), "--quiet", "--epochs", "40"]) == 0
+    assert "regression, validation: r2" in capsys.readouterr().out
+    pipe = cr.load(tmp_path / "r.safetensors")
+    assert pipe.task == "regression" and pipe.provenance["options"]["epochs"] == 40
+    assert pipe.provenance["options"]["hidden"] == [8]
+    assert main(["predict", str(tmp_path / "r.safetensors"), data]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "prediction" and len(out) == 61
+
+
+@pytest.mark.parametrize(
+    "optimizer", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adamw"]
+)
+def test_every_optimizer_and_regularizer(tmp_path, optimizer, capsys):
+    data = classification_csv(tmp_path / "d.csv", n=40)
+    args = [
+        "train",
+        data,
+        "--target",
+        "label",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--optimizer",
+        optimizer,
+        "--dropout",
+        "0.1",
+        "--batchnorm",
+        "--l1",
+        "1e-4",
+        "--weight-decay",
+        "1e-4",
+        "--augment",
+        "noise:0.01",
+        "--activation",
+        "tanh",
+        "--batch-size",
+        "8",
+        "--out",
+        str(tmp_path / "m.safetensors"),
+        "--val-split",
+        "0",
+    ]
+    assert main(args) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--hidden", "a,b"], "--hidden expected comma-separated layer sizes"),
+        (["--dropout", "1.5"], "--dropout expected a value in [0.0, 0.95]"),
+        (["--lr", "0"], "--lr expected a value in (0.0, 100.0]"),
+        (["--augment", "wobble:3"], "--augment:"),
+        (["--val-split", "0.01"], "leaves no validation or training rows"),
+        (["--config", "missing.toml"], "no such config file"),
+    ],
+)
+def test_bad_options_are_one_line_errors(tmp_path, capsys, args, fragment):
+    data = classification_csv(tmp_path / "d.csv", n=20)
+    code = main(
+        [
+            "train",
+            data,
+            "--target",
+            "label",
+            "--quiet",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "m.safetensors"),
+            *args,
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and err.count("\n") == 1
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_config_with_unknown_key(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text("hiden = [3]\n")
+    assert main(["train", "x.csv", "--target", "y", "--config", str(config)]) == 2
+    assert "unknown option 'hiden'" in capsys.readouterr().err
+
+
+def test_predict_errors(tmp_path, capsys):
+    data = classification_csv(tmp_path / "d.csv", n=20)
+    model = str(tmp_path / "m.safetensors")
+    assert (
+        main(["train", data, "--target", "label", "--epochs", "1", "--quiet", "--out", model]) == 0
+    )
+    capsys.readouterr()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("age,label\n1,yes\n")
+    out = tmp_path / "preds.csv"
+    out.write_text("old predictions")
+    assert main(["predict", model, str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "missing columns 'colour', 'noise' that the model was trained on" in err
+    assert out.read_text() == "old predictions"
+    assert main(["predict", str(bad), data]) == 2
+    assert "not a model file" in capsys.readouterr().err
+    plain = tmp_path / "plain.safetensors"
+    cr.save(cr.nn.Sequential(cr.nn.Linear(2, 2)), plain)
+    assert main(["predict", str(plain), data]) == 2
+    assert "holds a Sequential, not a model trained by chainrule train" in capsys.readouterr().err
+    assert main(["info", str(plain)]) == 0
+
+
+def test_every_help_has_examples():
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert {"demo", "train", "predict", "evaluate", "info", "ops"} <= set(commands)
+    for name, sub in commands.items():
+        assert "example" in sub.format_help(), name
+    text = commands["train"].format_help()
+    for flag in (
+        "--task",
+        "--hidden",
+        "--activation",
+        "--dropout",
+        "--batchnorm",
+        "--optimizer",
+        "--lr",
+        "--momentum",
+        "--weight-decay",
+        "--l1",
+        "--batch-size",
+        "--epochs",
+        "--val-split",
+        "--early-stopping",
+        "--augment",
+        "--seed",
+        "--out",
+        "--checkpoint",
+        "--resume",
+        "--config",
+    ):
+        assert flag in text, flag
+
+
+def test_subprocess_end_to_end(tmp_path):
+    data = classification_csv(tmp_path / "d.csv", n=30)
+    done = run_cli(
+        "train", data, "--target", "label", "--epochs", "2", "--out", "m.safetensors", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "epoch 2/2" in done.stderr
+    done = run_cli("evaluate", "m.safetensors", data, cwd=tmp_path)
+    assert done.returncode == 0 and "accuracy" in done.stdout
+    done = run_cli("predict", "m.safetensors", "missing.csv", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == "chainrule: error: missing.csv: no such file"
+    done = run_cli("--debug", "predict", "m.safetensors", "missing.csv", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" in done.stderr
+    done = run_cli("train", "--help")
+    assert done.returncode == 0 and "examples:" in done.stdout
+
+
+def test_demo(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    accuracy = float(text.split("test accuracy: ")[1].split()[0])
+    assert accuracy >= 0.95
+    assert "confusion matrix" in text
+    assert sorted(os.listdir(out)) == [
+        "model.history.json",
+        "model.loss.png",
+        "model.safetensors",
+        "test.csv",
+    ]
+    assert main(["evaluate", str(out / "model.safetensors"), str(out / "test.csv")]) == 0
+    assert f"accuracy {accuracy:.4f}" in capsys.readouterr().out
+
+
+def test_divergence_exits_1_and_writes_no_model(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,y\n" + "".join(f"{i},{i * i % 7},{i * 3.0}\n" for i in range(30)))
+    model = tmp_path / "m.safetensors"
+    code = main(
+        [
+            "train",
+            str(data),
+            "--target",
+            "y",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "100",
+            "--epochs",
+            "30",
+            "--quiet",
+            "--out",
+            str(model),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "training diverged at epoch" in err and err.count("\n") == 1
+    assert not model.exists()
+
+
+def test_image_augmentation_on_tabular_data_is_a_usage_error(tmp_path, capsys):
+    data = regression_csv(tmp_path / "r.csv", n=20)
+    code = main(
+        [
+            "train",
+            data,
+            "--target",
+            "y",
+            "--augment",
+            "shift:1",
+            "--quiet",
+            "--out",
+            str(tmp_path / "m.safetensors"),
+        ]
+    )
+    assert code == 2 and "--augment shift:1: RandomShift expected rows of 64" in (
+        capsys.readouterr().err
+    )
+
+
+def test_explain_reads_a_trained_model(tmp_path, capsys):
+    data = regression_csv(tmp_path / "r.csv", n=20)
+    model = str(tmp_path / "m.safetensors")
+    assert (
+        main(
+            [
+                "train",
+                data,
+                "--target",
+                "y",
+                "--hidden",
+                "3",
+                "--epochs",
+                "1",
+                "--quiet",
+                "--out",
+                model,
+            ]
+        )
+        == 0
+    )
+    row = tmp_path / "row.csv"
+    row.write_text("x1,x2,y\n0.5,-0.25,1.75\n")
+    capsys.readouterr()
+    assert main(["explain", "--model", model, "--data", str(row)]) == 0
+    assert "Backpropagation" in capsys.readouterr().out
