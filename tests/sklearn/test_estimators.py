@@ -540,3 +540,27 @@ def test_lbfgs_with_batch_norm_ends_with_the_data_statistics(iris):
     np.testing.assert_allclose(est.bn_running_means_[0], h.mean(axis=0), atol=1e-10)
     np.testing.assert_allclose(est.bn_running_vars_[0], h.var(axis=0, ddof=1), rtol=1e-10)
     assert est.score(x, y) > 0.95
+
+
+@pytest.mark.parametrize("target", ["multiclass", "strings", "bool", "multilabel", "regression"])
+def test_chainrule_save_and_load_fitted_estimators(target, iris, tmp_path):
+    pytest.importorskip("safetensors")
+    x, y = iris
+    est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, batch_norm=True, random_state=0)
+    if target == "strings":
+        y = np.array(["setosa", "versicolor", "virginica"])[y]
+    elif target == "bool":
+        y = y == 1
+    elif target == "multilabel":
+        y = np.stack([y == 0, y == 1, y > 0], axis=1).astype(int)
+    elif target == "regression":
+        est = MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+        x, y = x[:, :3], x[:, 3]
+    est.fit(x, y)
+    path = tmp_path / "estimator.safetensors"
+    cr.save(est, path)
+    back = cr.load(path)
+    assert type(back) is type(est)
+    np.testing.assert_array_equal(back.predict(x), est.predict(x))
+    if target != "regression":
+        np.testing.assert_array_equal(back.predict_proba(x), est.predict_proba(x))

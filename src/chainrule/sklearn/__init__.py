@@ -21,4 +21,8 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 
 from ._estimators import MLPClassifier, MLPRegressor
 
+# The public path, for repr, pickles and ``chainrule.save``'s ``kind`` (which ``load``
+# resolves through public modules only): chainrule.sklearn:MLPClassifier.
+MLPClassifier.__module__ = MLPRegressor.__module__ = __name__
+
 __all__ = ["MLPClassifier", "MLPRegressor"]
