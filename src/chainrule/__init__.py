@@ -5,7 +5,7 @@ the functional API), ``cr.optim``, ``cr.data`` and ``cr.fit``. Optional extras (
 bars, plots, model files) are imported lazily where they are used. ``cr.save`` /
 ``cr.load`` write and read models, pipelines and checkpoints (safetensors, never
 pickle); ``cr.ModelFormatError`` and ``cr.DataError`` are the two failure types for
-bad files.
+bad files. ``cr.sklearn`` (the scikit-learn estimators) loads on first access.
 """
 
 from . import data, io, nn, optim, train
@@ -39,3 +39,12 @@ __all__ = [
     "train",
     *_autodiff_names,
 ]
+
+
+def __getattr__(name: str):
+    # ``cr.sklearn`` loads on first use: ``import chainrule`` must not import scikit-learn
+    if name == "sklearn":
+        import importlib
+
+        return importlib.import_module(".sklearn", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
