@@ -72,3 +72,43 @@ def test_backward_matches_finite_differences(acts, out, loss, bn, p):
         net.flat[i] = saved
         numeric[i] = (up - down) / (2 * h)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("acts", "out", "loss"),
+    [(["relu", "tanh"], "softmax", "log_loss"), (["logistic"], "identity", "squared_error")],
+)
+def test_backward_equals_chainrule_autodiff(acts, out, loss):
+    """The hand-written pass and the library's autodiff agree (one truth, two routes)."""
+    import chainrule as cr
+    import chainrule.nn.functional as F
+
+    rng = np.random.default_rng(3)
+    sizes = [6, 5, 4, 3][: len(acts) + 1] + [3]
+    coefs = [rng.standard_normal((a, b)) * 0.5 for a, b in itertools.pairwise(sizes)]
+    intercepts = [rng.standard_normal(b) * 0.1 for b in sizes[1:]]
+    net = Network(coefs, intercepts, acts, out, np.float64)
+    x = rng.standard_normal((8, sizes[0]))
+    labels = rng.integers(0, sizes[-1], 8)
+    y = np.eye(sizes[-1])[labels] if out == "softmax" else rng.standard_normal((8, sizes[-1]))
+
+    cache = Cache()
+    p_out = net.forward(x, cache=cache)
+    net.backward(output_delta(loss, out, y, p_out) / len(x), cache)
+
+    weights = [cr.tensor(c.T, dtype=np.float64, requires_grad=True) for c in coefs]
+    biases = [cr.tensor(b, dtype=np.float64, requires_grad=True) for b in intercepts]
+    functions = {"relu": F.relu, "tanh": F.tanh, "logistic": F.sigmoid}
+    h = cr.tensor(x, dtype=np.float64)
+    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        h = F.linear(h, w, b)
+        if i < len(acts):
+            h = functions[acts[i]](h)
+    if out == "softmax":
+        total = F.cross_entropy(h, labels)
+    else:  # squared_error is ½ Σ_outputs (p − y)², averaged over samples
+        total = 0.5 * F.mse_loss(h, cr.tensor(y, dtype=np.float64), reduction="sum") / len(x)
+    total.backward()
+    for i in range(len(coefs)):
+        np.testing.assert_allclose(net.coef_grads[i], weights[i].grad.T, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(net.intercept_grads[i], biases[i].grad, rtol=1e-10, atol=1e-12)
