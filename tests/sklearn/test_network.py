@@ -84,7 +84,7 @@ def test_backward_equals_chainrule_autodiff(acts, out, loss):
     import chainrule.nn.functional as F
 
     rng = np.random.default_rng(3)
-    sizes = [6, 5, 4, 3][: len(acts) + 1] + [3]
+    sizes = [*[6, 5, 4, 3][: len(acts) + 1], 3]
     coefs = [rng.standard_normal((a, b)) * 0.5 for a, b in itertools.pairwise(sizes)]
     intercepts = [rng.standard_normal(b) * 0.1 for b in sizes[1:]]
     net = Network(coefs, intercepts, acts, out, np.float64)
