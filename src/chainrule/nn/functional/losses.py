@@ -414,6 +414,29 @@ def cross_entropy(
     Shapes: input (N, C) (or (C,), or (N, C, d1, ...)); target either class indices
     (N,) of an integer dtype, or class probabilities shaped like input.
     """
+    x = input.data if isinstance(input, Tensor) else None
+    if (
+        x is not None
+        and weight is None
+        and not label_smoothing
+        and target.__class__ is np.ndarray
+        and x.ndim == 2
+        and target.dtype.kind in "iu"
+        and target.shape == x.shape[:1]
+        and (reduction == "mean" or reduction == "sum")
+        and _is_plain(x, target, None, ignore_index, 0.0)
+    ):
+        # The everyday call (scores, valid integer labels) skips the general checks:
+        # on a small batch they cost more than the loss itself.
+        return _cross_entropy(
+            input,
+            target,
+            None,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            label_smoothing=0.0,
+            plain=True,
+        )
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy expected label_smoothing in [0, 1], got {label_smoothing}")
     target, weight = _class_args("cross_entropy", input, target, weight, ignore_index, reduction)
