@@ -116,12 +116,13 @@ def test_cli_bad_spec_is_one_line_exit_2(tmp_path, content, field):
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_cli_model_mode_without_load(tmp_path):
-    import chainrule
-
-    if hasattr(chainrule, "load"):
-        pytest.skip("chainrule.load exists: covered once model files are merged")
-    assert main(["explain", "--model", "m.safetensors", "--data", "row.csv"]) == 2
+def test_cli_model_mode_with_a_missing_model_file(tmp_path, capsys):
+    row = tmp_path / "row.csv"
+    row.write_text("a,b\n1,2\n")
+    assert main(["explain", "--model", str(tmp_path / "m.safetensors"), "--data", str(row)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("chainrule: error:") and "m.safetensors" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_json_spec(tmp_path):
@@ -200,3 +201,21 @@ def test_cli_lr_must_be_positive(capsys):
     spec = str(EXAMPLES / "mazur_2_2_2.toml")
     assert main(["explain", spec, "--lr", "-1"]) == 2
     assert "--lr expected a positive learning rate, got -1.0" in capsys.readouterr().err
+
+
+def test_steps_are_capped_and_an_optimizer_table_needs_a_name(tmp_path, capsys):
+    from chainrule.cli.main import main
+
+    spec = tmp_path / "s.json"
+    spec.write_text(
+        '{"inputs": [[1.0]], "targets": [[0.5]], "loss": "mse", "lr": 0.1,'
+        ' "layers": [{"weight": [[0.3]], "bias": [0.1], "activation": "sigmoid"}]}'
+    )
+    assert main(["explain", str(spec), "--steps", "100000000"]) == 2
+    assert "--steps expected an integer from 1 to 10000" in capsys.readouterr().err
+    nameless = tmp_path / "n.json"
+    nameless.write_text(spec.read_text().replace('"lr": 0.1', '"optimizer": {"lr": 0.1}'))
+    assert main(["explain", str(nameless)]) == 2
+    assert "spec field 'optimizer': expected a name or a table with 'name'" in (
+        capsys.readouterr().err
+    )

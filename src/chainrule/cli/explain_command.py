@@ -130,14 +130,14 @@ def _from_model(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from chainrule.explain.spec import SpecError, explain_spec
+    from chainrule.explain.spec import MAX_STEPS, SpecError, explain_spec
 
     from ..io import atomic_write
     from .errors import check_output
     from .main import UsageError
 
-    if args.steps is not None and args.steps < 1:
-        raise UsageError(f"--steps expected an integer >= 1, got {args.steps}")
+    if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
+        raise UsageError(f"--steps expected an integer from 1 to {MAX_STEPS}, got {args.steps}")
     if args.lr is not None and not 0 < args.lr < float("inf"):
         raise UsageError(f"--lr expected a positive learning rate, got {args.lr}")
     if args.out:

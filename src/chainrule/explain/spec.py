@@ -50,6 +50,7 @@ LOSSES = {
 }
 CLASS_LOSSES = {"cross_entropy", "nll"}
 MAX_WEIGHTS = 10_000_000  # per layer given by 'size'
+MAX_STEPS = 10_000  # explain follows steps one by one: more is a typo, not a lesson
 KNOWN = {
     "title",
     "inputs",
@@ -274,14 +275,19 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
         return value if scale == 1.0 else scale * value
 
     optimizer = spec.get("optimizer")
-    if optimizer is not None and not isinstance(optimizer, (str, dict)):
+    if optimizer is not None and (
+        not isinstance(optimizer, (str, dict))
+        or (isinstance(optimizer, dict) and "name" not in optimizer)
+    ):
         raise SpecError("spec field 'optimizer': expected a name or a table with 'name'")
     form = spec.get("form", "auto")
     if form not in ("auto", "scalar", "matrix"):
         raise SpecError(f"spec field 'form': expected auto, scalar or matrix, got {form!r}")
     steps = _number(spec, "steps", 1, int)
-    if steps < 1:
-        raise SpecError("spec field 'steps': expected an integer >= 1")
+    if not 1 <= steps <= MAX_STEPS:
+        raise SpecError(
+            f"spec field 'steps': expected an integer from 1 to {MAX_STEPS}, got {steps}"
+        )
     precision = _number(spec, "precision", 9, int)
     if not 1 <= precision <= 17:
         raise SpecError("spec field 'precision': expected 1 to 17 significant digits")

@@ -28,7 +28,12 @@ def make_optimizer(
         return None if lr is None else optim.SGD(list(params.values()), lr=lr)
     if isinstance(optimizer, (str, dict)):
         options = dict(optimizer) if isinstance(optimizer, dict) else {"name": optimizer}
-        name = str(options.pop("name", "sgd")).lower()
+        if "name" not in options:
+            raise ValueError(
+                f"explain expected an optimizer table with a 'name' (one of {sorted(_NAMES)}), "
+                f"got the keys {sorted(options)}"
+            )
+        name = str(options.pop("name")).lower()
         if name not in _NAMES:
             raise ValueError(f"explain expected optimizer one of {sorted(_NAMES)}, got {name!r}")
         if lr is not None:
