@@ -64,6 +64,8 @@ def _read_bytes(path: str) -> bytes:
 
 
 def _decode(path: str, raw: bytes) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # a UTF-16 byte-order mark
+        raise DataError(f"{path}: the file is UTF-16 text; save it as UTF-8 CSV")
     nul = raw.find(b"\x00")
     if nul >= 0:
         row = raw.count(b"\n", 0, nul) + 1
