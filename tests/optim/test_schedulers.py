@@ -182,6 +182,12 @@ SCHEDULES = {
     "ConstantLR": lambda o: S.ConstantLR(o, factor=0.5, total_iters=12),
     "PolynomialLR": lambda o: S.PolynomialLR(o, total_iters=20, power=2.0),
     "CosineAnnealingWarmRestarts": lambda o: S.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2),
+    "SequentialLR": lambda o: S.SequentialLR(
+        o, [S.LinearLR(o, start_factor=0.2, total_iters=4), S.CosineAnnealingLR(o, 20)], [4]
+    ),
+    "ChainedScheduler": lambda o: S.ChainedScheduler(
+        [S.ConstantLR(o, factor=0.5, total_iters=12), S.ExponentialLR(o, gamma=0.9)]
+    ),
 }
 
 
@@ -262,3 +268,20 @@ def test_warm_restarts_restart_at_the_period_boundaries():
     assert lrs == pytest.approx([1.0, 0.5, 1.0, 0.853553, 0.5, 0.146447, 1.0], abs=1e-6)
     with pytest.raises(ValueError, match="T_0"):
         S.CosineAnnealingWarmRestarts(make_opt(lrs=(1.0,)), T_0=0)
+
+
+def test_sequential_lr_warms_up_then_anneals_and_checks_its_arguments():
+    opt = make_opt(lrs=(1.0,))
+    warmup = S.LinearLR(opt, start_factor=0.25, total_iters=3)
+    sched = S.SequentialLR(opt, [warmup, S.CosineAnnealingLR(opt, T_max=4)], milestones=[3])
+    lrs = [sched.get_last_lr()[0]]
+    for _ in range(7):
+        sched.step()
+        lrs.append(sched.get_last_lr()[0])
+    assert lrs == pytest.approx([0.25, 0.5, 0.75, 1.0, 0.853553, 0.5, 0.146447, 0.0], abs=1e-6)
+    with pytest.raises(ValueError, match="one milestone fewer"):
+        S.SequentialLR(opt, [warmup], milestones=[3])
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        S.ChainedScheduler([S.ReduceLROnPlateau(opt)])
+    with pytest.raises(ValueError, match="same optimizer"):
+        S.SequentialLR(opt, [warmup, S.StepLR(make_opt(), 2)], milestones=[2])

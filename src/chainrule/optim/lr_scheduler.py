@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
@@ -24,6 +25,7 @@ from typing import Any, Literal
 from .optimizer import Optimizer
 
 __all__ = [
+    "ChainedScheduler",
     "ConstantLR",
     "CosineAnnealingLR",
     "CosineAnnealingWarmRestarts",
@@ -36,6 +38,7 @@ __all__ = [
     "OneCycleLR",
     "PolynomialLR",
     "ReduceLROnPlateau",
+    "SequentialLR",
     "StepLR",
 ]
 
@@ -83,8 +86,11 @@ class LRScheduler:
                     )
         self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        self._initial_step()
+
+    def _initial_step(self) -> None:
+        """Step 0, taken at construction as in PyTorch; some schedules treat it specially."""
         self._step_count = 0
-        # Step 0 happens now, as in PyTorch; some schedules treat it specially.
         self._is_initial = True
         try:
             self.step()
@@ -102,8 +108,20 @@ class LRScheduler:
     def step(self) -> None:
         """Advance one epoch (or batch) and write the new lr into every group."""
         self._step_count += 1
-        self.last_epoch += 1
-        values = self.get_lr()
+        self._update_lr()
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        """Write the lrs of the next epoch, or of ``epoch`` (closed form where there is one).
+
+        ``SequentialLR`` restarts a schedule with ``epoch=0`` at its milestone.
+        """
+        if epoch is None:
+            self.last_epoch += 1
+            values = self.get_lr()
+        else:
+            self.last_epoch = epoch
+            closed_form = getattr(self, "_closed_form_lr", None)
+            values = closed_form() if closed_form is not None else self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, values, strict=True):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
@@ -141,6 +159,9 @@ class StepLR(LRScheduler):
             return [group["lr"] for group in groups]
         return [group["lr"] * self.gamma for group in groups]
 
+    def _closed_form_lr(self) -> list[float]:
+        return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
+
 
 class MultiStepLR(LRScheduler):
     """Multiply the lr by ``gamma`` at each epoch listed in ``milestones``.
@@ -169,6 +190,10 @@ class MultiStepLR(LRScheduler):
         factor = self.gamma ** self.milestones[self.last_epoch]
         return [group["lr"] * factor for group in groups]
 
+    def _closed_form_lr(self) -> list[float]:
+        passed = bisect_right(sorted(self.milestones.elements()), self.last_epoch)
+        return [base * self.gamma**passed for base in self.base_lrs]
+
 
 class ExponentialLR(LRScheduler):
     """Multiply the lr by ``gamma`` every epoch."""
@@ -182,6 +207,9 @@ class ExponentialLR(LRScheduler):
         if self._is_initial:
             return [group["lr"] for group in groups]
         return [group["lr"] * self.gamma for group in groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        return [base * self.gamma**self.last_epoch for base in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -219,6 +247,10 @@ class CosineAnnealingLR(LRScheduler):
             ]
         ratio = (1 + math.cos(math.pi * t / period)) / (1 + math.cos(math.pi * (t - 1) / period))
         return [ratio * (group["lr"] - eta_min) + eta_min for group in groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        cosine = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+        return [self.eta_min + (base - self.eta_min) * cosine for base in self.base_lrs]
 
 
 class LinearLR(LRScheduler):
@@ -262,6 +294,11 @@ class LinearLR(LRScheduler):
             self.total_iters * self.start_factor + (self.last_epoch - 1) * change
         )
         return [group["lr"] * ratio for group in groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        done = min(self.total_iters, self.last_epoch) / self.total_iters
+        factor = self.start_factor + (self.end_factor - self.start_factor) * done
+        return [base * factor for base in self.base_lrs]
 
 
 class LambdaLR(LRScheduler):
@@ -331,6 +368,10 @@ class ConstantLR(LRScheduler):
             return [group["lr"] for group in groups]
         return [group["lr"] * (1.0 / self.factor) for group in groups]
 
+    def _closed_form_lr(self) -> list[float]:
+        factor = 1.0 if self.last_epoch >= self.total_iters else self.factor
+        return [base * factor for base in self.base_lrs]
+
 
 class PolynomialLR(LRScheduler):
     """Decay the lr to 0 over ``total_iters`` epochs as ``(1 − t/total_iters)^power``."""
@@ -355,6 +396,10 @@ class PolynomialLR(LRScheduler):
             1.0 - (self.last_epoch - 1) / self.total_iters
         )
         return [group["lr"] * ratio**self.power for group in groups]
+
+    def _closed_form_lr(self) -> list[float]:
+        left = 1.0 - min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base * left**self.power for base in self.base_lrs]
 
 
 class CosineAnnealingWarmRestarts(LRScheduler):
@@ -661,3 +706,131 @@ class ReduceLROnPlateau(LRScheduler):
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:
                 group["lr"] = new_lr
+
+
+def _check_members(name: str, optimizer: Optimizer, schedulers: Sequence[Any]) -> None:
+    if len(schedulers) < 1:
+        raise ValueError(f"{name} expected at least one scheduler, got none")
+    for index, scheduler in enumerate(schedulers):
+        if isinstance(scheduler, ReduceLROnPlateau):
+            raise ValueError(
+                f"{name} cannot hold ReduceLROnPlateau (its step needs a metric); "
+                f"got one at index {index}"
+            )
+        if not isinstance(scheduler, LRScheduler):
+            raise TypeError(
+                f"{name} expected lr schedulers, got {type(scheduler).__name__} at index {index}"
+            )
+        if scheduler.optimizer is not optimizer:
+            raise ValueError(
+                f"{name} expected every scheduler to drive the same optimizer; the one at "
+                f"index {index} ({type(scheduler).__name__}) drives another"
+            )
+
+
+class _Composite(LRScheduler):
+    """Shared by the schedulers made of schedulers: their state includes the members'."""
+
+    _schedulers: list[LRScheduler]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            k: copy.deepcopy(v)
+            for k, v in self.__dict__.items()
+            if k not in ("optimizer", "_schedulers")
+        }
+        state["_schedulers"] = [member.state_dict() for member in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        members = state.pop("_schedulers", None)
+        if members is None or len(members) != len(self._schedulers):
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict expected the states of "
+                f"{len(self._schedulers)} schedulers"
+            )
+        if "optimizer" in state:
+            raise ValueError("a scheduler state_dict must not contain the optimizer")
+        self.__dict__.update(copy.deepcopy(state))
+        for member, member_state in zip(self._schedulers, members, strict=True):
+            member.load_state_dict(member_state)
+
+
+class SequentialLR(_Composite):
+    """Run ``schedulers`` one after another, switching at the epochs in ``milestones``.
+
+    Each schedule starts afresh (from its epoch 0) at its milestone, as in PyTorch:
+    ``SequentialLR(opt, [LinearLR(opt, 0.1, total_iters=5), CosineAnnealingLR(opt, 95)],
+    milestones=[5])`` warms up for 5 epochs, then anneals.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        schedulers: Sequence[LRScheduler],
+        milestones: Sequence[int],
+        last_epoch: int = -1,
+    ) -> None:
+        _check_optimizer(optimizer)
+        _check_members("SequentialLR", optimizer, schedulers)
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(
+                f"SequentialLR expected one milestone fewer than schedulers, got "
+                f"{len(schedulers)} schedulers and {len(milestones)} milestones"
+            )
+        self._schedulers = list(schedulers)
+        self._milestones = list(milestones)
+        self.last_epoch = last_epoch + 1
+        self.optimizer = optimizer
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        # Each member stepped once when it was built: start from the initial lrs,
+        # take those steps back, and let only the schedule in force at epoch 0 take it.
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        self._undo_construction_steps(self)
+        current = self._schedulers[bisect_right(self._milestones, 0)]
+        current._initial_step()
+        self._last_lr = current.get_last_lr()
+
+    @classmethod
+    def _undo_construction_steps(cls, scheduler: Any) -> None:
+        for member in getattr(scheduler, "_schedulers", ()):
+            if hasattr(member, "_schedulers"):
+                cls._undo_construction_steps(member)
+            else:
+                member.last_epoch -= 1
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        index = bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[index]
+        if index > 0 and self._milestones[index - 1] == self.last_epoch:
+            scheduler._update_lr(0)
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+
+class ChainedScheduler(_Composite):
+    """Step several schedulers at once, each applying its change to the lr in turn."""
+
+    def __init__(
+        self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None
+    ) -> None:
+        if len(schedulers) < 1:
+            raise ValueError("ChainedScheduler expected at least one scheduler, got none")
+        optimizer = optimizer if optimizer is not None else schedulers[0].optimizer
+        _check_optimizer(optimizer)
+        _check_members("ChainedScheduler", optimizer, schedulers)
+        self._schedulers = list(schedulers)
+        self.optimizer = optimizer
+        self.base_lrs = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
+        self.last_epoch = self._schedulers[-1].last_epoch
+        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+    def step(self) -> None:
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self.last_epoch = self._schedulers[-1].last_epoch
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
