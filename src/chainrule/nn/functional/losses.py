@@ -417,14 +417,10 @@ def cross_entropy(
     x = input.data if isinstance(input, Tensor) else None
     if (
         x is not None
-        and weight is None
-        and not label_smoothing
         and target.__class__ is np.ndarray
-        and x.ndim == 2
-        and target.dtype.kind in "iu"
         and target.shape == x.shape[:1]
-        and (reduction == "mean" or reduction == "sum")
-        and _is_plain(x, target, None, ignore_index, 0.0)
+        and reduction in _REDUCTIONS
+        and _is_plain(x, target, weight, ignore_index, label_smoothing)
     ):
         # The everyday call (scores, valid integer labels) skips the general checks:
         # on a small batch they cost more than the loss itself.
