@@ -62,6 +62,13 @@ def test_ci_runs_the_readme_test_command():
     assert test_command in (ROOT / ".ci" / "run").read_text()
 
 
+def test_ci_runs_the_suite_with_one_and_with_two_blas_threads():
+    # A result that depends on how the BLAS splits a product must not pass CI by luck.
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "export OPENBLAS_NUM_THREADS=1" in ci
+    assert "OPENBLAS_NUM_THREADS=2 .venv/bin/python -m pytest" in ci
+
+
 def test_ci_runs_the_readme_main_command():
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.S)
