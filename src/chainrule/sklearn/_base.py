@@ -27,7 +27,7 @@ from ._network import (
     Cache,
     Network,
     activate,
-    loss_values,
+    mean_loss,
     output_delta,
 )
 
@@ -220,11 +220,22 @@ class BaseMLP(BaseEstimator):
             raise ValueError(f"dtype expected float32 or float64, got {self.dtype!r}")
 
     # -- network -------------------------------------------------------------------------
-    def _initialize(self, n_features: int, n_outputs: int, rng: np.random.RandomState) -> None:
+    def _work_dtype(self) -> np.dtype:
+        """The dtype training computes in: ``dtype``, except float64 for L-BFGS.
+
+        scipy's L-BFGS-B works in float64 and stops when the loss falls by less than
+        ``factr·eps ≈ 2.2e-9`` of itself in an iteration; a float32 loss resolves only
+        ~6e-8 of itself, and float32 weights round scipy's trial points, so its line
+        search sees a staircase and it takes another path (or stops early).
+        """
+        return np.dtype(np.float64) if self.solver == "lbfgs" else np.dtype(self.dtype)
+
+    def _initialize(
+        self, n_features: int, n_outputs: int, rng: np.random.RandomState, dtype: np.dtype
+    ) -> None:
         """Glorot-uniform weights and biases, drawn in scikit-learn's order, so that one
         ``random_state`` gives both libraries the same starting point."""
         sizes = [n_features, *self._hidden_sizes(), n_outputs]
-        dtype = np.dtype(self.dtype)
         # sqrt(6 / (fan_in + fan_out)); 2 for logistic (Glorot & Bengio's σ variant)
         factor = 2.0 if self.activation == "logistic" else 6.0
         self.coefs_, self.intercepts_ = [], []
@@ -259,8 +270,9 @@ class BaseMLP(BaseEstimator):
                 self.best_validation_score_ = None
                 self.best_validation_loss_ = None
 
-    def _network(self) -> Network:
-        """A Network over (copies of) the fitted arrays; fitted attributes become its views."""
+    def _network(self, dtype: np.dtype) -> Network:
+        """A Network in ``dtype`` over (copies of) the fitted arrays; the fitted
+        attributes become its views."""
         n_hidden = self.n_layers_ - 2
         bn = getattr(self, "bn_weights_", None) if self.batch_norm else None
         net = Network(
@@ -268,7 +280,7 @@ class BaseMLP(BaseEstimator):
             self.intercepts_,
             self._per_hidden("activation", self.activation, n_hidden),
             self.out_activation_,
-            np.dtype(self.dtype),
+            dtype,
             gammas=bn,
             betas=self.bn_biases_ if bn is not None else None,
             running_means=self.bn_running_means_ if bn is not None else None,
@@ -305,10 +317,7 @@ class BaseMLP(BaseEstimator):
 
     # -- objective -----------------------------------------------------------------------
     def _data_loss(self, Y: np.ndarray, P: np.ndarray, sw: np.ndarray | None) -> float:
-        values = loss_values(self._loss, self.out_activation_, Y, P, self._huber_delta())
-        if sw is None:
-            return float(np.add.reduce(values)) / len(values)
-        return float(values @ sw) / float(np.add.reduce(sw))
+        return mean_loss(self._loss, self.out_activation_, Y, P, sw, self._huber_delta())
 
     def _huber_delta(self) -> float:
         return 1.0
@@ -318,7 +327,9 @@ class BaseMLP(BaseEstimator):
         w = net.weights
         total = 0.0
         if self.alpha and self.solver != "adamw":
-            total += 0.5 * self.alpha * float(w @ w) / scale
+            # one dot product per layer, summed, as scikit-learn computes it
+            squares = sum(float(np.dot(c.ravel(), c.ravel())) for c in net.coefs)
+            total += (0.5 * self.alpha) * squares / scale
         if self.l1:
             total += self.l1 * float(np.abs(w).sum()) / scale
         return total
@@ -331,7 +342,12 @@ class BaseMLP(BaseEstimator):
         sw: np.ndarray | None,
         rng: np.random.Generator | None,
     ) -> float:
-        """One forward and backward pass on a batch; fills ``net.grad``; returns the loss."""
+        """One forward and backward pass on a batch; fills ``net.grad``; returns the loss.
+
+        The operations come in scikit-learn's order (backpropagate p − y, add alpha·W,
+        then divide everything by the batch's weight): rounding then matches its own,
+        which L-BFGS needs to follow scikit-learn's path (see ``_fit_lbfgs``).
+        """
         cache = Cache()
         P = net.forward(X, training=True, rng=rng, cache=cache)
         loss = self._data_loss(Y, P, sw)
@@ -341,14 +357,14 @@ class BaseMLP(BaseEstimator):
         else:
             scale = float(np.add.reduce(sw))
             delta *= sw[:, None]
-        delta *= 1 / scale
         net.backward(delta, cache)
         # the L2 and L1 terms are scaled by the batch's weight, as scikit-learn does
         w, gw = net.weights, net.weight_grads
         if self.alpha and self.solver != "adamw":
-            gw += (self.alpha / scale) * w
+            gw += self.alpha * w
         if self.l1:
-            gw += (self.l1 / scale) * np.sign(w)
+            gw += self.l1 * np.sign(w)
+        net.grad /= scale
         return loss + self._penalty(net, scale)
 
     # -- fitting ---------------------------------------------------------------------------
@@ -360,7 +376,7 @@ class BaseMLP(BaseEstimator):
         self._validate_params()
         first_call = not hasattr(self, "coefs_")
         X, Y, sw = self._prepare_targets(X, y, sample_weight, incremental, classes)
-        dtype = np.dtype(self.dtype)
+        dtype = self._work_dtype()
         X = _as_input(X, dtype)
         Y = np.asarray(Y, dtype=dtype)
         if sw is not None:
@@ -377,15 +393,16 @@ class BaseMLP(BaseEstimator):
         if fresh or not hasattr(self, "_random_state"):
             self._random_state = check_random_state(self.random_state)
         if fresh:
-            self._initialize(X.shape[1], Y.shape[1], self._random_state)
+            self._initialize(X.shape[1], Y.shape[1], self._random_state, dtype)
             if hasattr(self, "_optimizer_state"):
                 del self._optimizer_state
         elif not incremental and self.solver != "lbfgs":
             # a warm-started fit keeps the weights but starts a fresh optimizer, as sklearn
             self._optimizer_state = None
-        net = self._network()
+        net = self._network(dtype)
         if self.solver == "lbfgs":
             self._fit_lbfgs(net, X, Y, sw)
+            self._store_as_dtype()
         else:
             self._fit_stochastic(net, X, Y, sw, incremental)
         return self
@@ -435,6 +452,14 @@ class BaseMLP(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=3,
             )
+
+    def _store_as_dtype(self) -> None:
+        """The fitted arrays in ``dtype`` (L-BFGS trained them in float64)."""
+        dtype = np.dtype(self.dtype)
+        for name in _LAYER_LISTS:
+            arrays = getattr(self, name, None)
+            if arrays is not None:
+                setattr(self, name, [np.array(a, dtype=dtype) for a in arrays])
 
     def _make_optimizer(self, net: Network):
         """A chainrule optimizer over the flat buffer (AdamW: the weights, then the rest)."""

@@ -33,7 +33,8 @@ _PARAMETERS_DOC = """
     activation : {'identity', 'logistic', 'tanh', 'relu'} or list of them, default='relu'
         Hidden-layer activation; a list gives one per hidden layer.
     solver : {'lbfgs', 'sgd', 'adam', 'adamw', 'adagrad', 'rmsprop', 'adadelta'}, default='adam'
-        'lbfgs' is scipy's L-BFGS-B on the whole data set; the others are
+        'lbfgs' is scipy's L-BFGS-B on the whole data set, with scikit-learn's options
+        and arithmetic, so one ``random_state`` gives its fit; the others are
         ``chainrule.optim`` optimizers (torch.optim's update rules) on mini-batches.
         'adadelta' usually wants ``learning_rate_init=1.0``.
     alpha : float, default=1e-4
@@ -80,7 +81,9 @@ _PARAMETERS_DOC = """
         What early stopping watches: scikit-learn's validation score (accuracy or R²)
         or the validation loss (without the penalty terms).
     dtype : {numpy.float32, numpy.float64}, default=numpy.float32
-        Precision of the weights and of the arithmetic.
+        Precision of the weights and of the arithmetic. ``solver='lbfgs'`` trains in
+        float64 whatever this is (scipy's L-BFGS-B needs a float64 loss) and then
+        stores the weights in this dtype.
 """
 
 _ATTRIBUTES_DOC = """

@@ -55,7 +55,10 @@ def derivative(name: str, a: np.ndarray, delta: np.ndarray) -> None:
     elif name == "tanh":
         delta *= 1 - a * a  # tanh' = 1 − tanh²
     elif name == "logistic":
-        delta *= a * (1 - a)  # σ' = σ(1 − σ)
+        # σ' = σ(1 − σ), multiplied in one factor at a time as scikit-learn does, so
+        # that both libraries round alike and L-BFGS follows the same path
+        delta *= a
+        delta *= 1 - a
 
 
 # Output activation and loss pairs whose gradient with respect to the pre-activation is
@@ -68,37 +71,65 @@ CANONICAL = {
 }
 
 
-def loss_values(
+def loss_elements(
     loss: str, out_activation: str, y: np.ndarray, p: np.ndarray, huber_delta: float = 1.0
 ) -> np.ndarray:
-    """Per-sample losses, summed over outputs: shape (n_samples,).
+    """Loss of each sample and output: shape (n_samples, n_outputs).
 
     ``p`` is the output after its activation; ``y`` the target matrix of the same shape.
+    The elementwise forms are scikit-learn's (``xlogy``, the clipped probabilities), so
+    that averaging them as it does gives its loss to the last bit.
     """
     if loss == "log_loss":
-        # targets are 0/1 indicators, so −[y·log q + (1−y)·log(1−q)] is −log of q or 1−q
         eps = np.finfo(p.dtype).eps
-        q = np.minimum(np.maximum(p, eps), 1 - eps)
+        q = np.clip(p, eps, 1 - eps)
         if out_activation == "softmax":
-            np.log(q, out=q)
-            q *= y
-            return -np.add.reduce(q, axis=1)
-        q = np.log(np.where(y > 0.5, q, 1 - q), out=q)
-        return -np.add.reduce(q, axis=1)
+            return -xlogy(y, q)
+        # one logistic unit per label: −[y·log q + (1−y)·log(1−q)]
+        return -(xlogy(y, q) + xlogy(1 - y, 1 - q))
     d = p - y
     if loss == "squared_error":
-        return 0.5 * np.einsum("ij,ij->i", d, d)
+        d *= d
+        d *= 0.5
+        return d
     if loss == "absolute_error":
-        return np.abs(d).sum(axis=1)
+        return np.abs(d, out=d)
     if loss == "huber":
         a = np.abs(d)
         quadratic = np.minimum(a, huber_delta)
         # ½q² + δ·(|d| − q): quadratic near zero, linear beyond δ (torch's huber_loss)
-        return (0.5 * quadratic * quadratic + huber_delta * (a - quadratic)).sum(axis=1)
+        return 0.5 * quadratic * quadratic + huber_delta * (a - quadratic)
     if loss == "poisson":
         eps = np.finfo(p.dtype).tiny
-        return (xlogy(y, y / np.maximum(p, eps)) - y + p).sum(axis=1)
+        return xlogy(y, y / np.maximum(p, eps)) - y + p
     raise ValueError(f"unknown loss {loss!r}")
+
+
+def loss_values(
+    loss: str, out_activation: str, y: np.ndarray, p: np.ndarray, huber_delta: float = 1.0
+) -> np.ndarray:
+    """Per-sample losses, summed over outputs: shape (n_samples,)."""
+    return loss_elements(loss, out_activation, y, p, huber_delta).sum(axis=1)
+
+
+def mean_loss(
+    loss: str,
+    out_activation: str,
+    y: np.ndarray,
+    p: np.ndarray,
+    sample_weight: np.ndarray | None = None,
+    huber_delta: float = 1.0,
+) -> float:
+    """The (weighted) mean over samples of the loss summed over outputs.
+
+    Averaged per output first, then summed, in scikit-learn's order of operations:
+    ``np.average(elements, weights=sample_weight, axis=0).sum()``. (For several
+    regression targets scikit-learn takes the mean over outputs instead of the sum,
+    which its gradient, p − y, does not follow; the sum keeps loss and gradient
+    consistent, which L-BFGS's line search relies on.)
+    """
+    elements = loss_elements(loss, out_activation, y, p, huber_delta)
+    return float(np.average(elements, weights=sample_weight, axis=0).sum())
 
 
 def output_delta(
@@ -264,8 +295,10 @@ class Network:
     def backward(self, delta: np.ndarray, cache: Cache, batch_stats: bool = True) -> None:
         """Fill ``self.grad`` from ``delta`` = ∂loss/∂(output pre-activation).
 
-        ``delta`` must already carry the loss's averaging (1/n or weights/Σweights) and
-        is overwritten. Regularization terms are added by the caller, on the flat slices.
+        ``delta`` (n_samples, n_outputs) is overwritten. The gradient is linear in it:
+        the loss's averaging (1/n or weights/Σweights) may be in ``delta`` already or
+        be applied to ``self.grad`` afterwards (as the estimators do, in scikit-learn's
+        order). Regularization terms are added by the caller, on the flat slices.
         ``batch_stats`` says whether batch norm used the batch's statistics (training
         mode), whose dependence on every sample adds two terms to the gradient.
         """
