@@ -161,10 +161,16 @@ def replay(trace: Trace, overrides: Mapping[str, np.ndarray]) -> float:
     return float(np.asarray(outs[-1]).sum())
 
 
-def finite_difference(trace: Trace, name: str, index: tuple, h: float = 1e-6) -> float:
-    """Central difference (E(θ + h) − E(θ − h)) / 2h for one parameter element, float64."""
+def nudged_losses(trace: Trace, name: str, index: tuple, h: float = 1e-6) -> tuple[float, float]:
+    """(E(θ − h), E(θ + h)) for one parameter element moved by ∓h, float64."""
     base = trace.params[name]
     plus, minus = base.copy(), base.copy()
     plus[index] += h
     minus[index] -= h
-    return (replay(trace, {name: plus}) - replay(trace, {name: minus})) / (2 * h)
+    return replay(trace, {name: minus}), replay(trace, {name: plus})
+
+
+def finite_difference(trace: Trace, name: str, index: tuple, h: float = 1e-6) -> float:
+    """Central difference (E(θ + h) − E(θ − h)) / 2h for one parameter element, float64."""
+    below, above = nudged_losses(trace, name, index, h)
+    return (above - below) / (2 * h)
