@@ -124,16 +124,14 @@ def explain(
     if steps > 1 and lr is None and optimizer is None:
         raise ValueError("explain with steps > 1 needs lr= or optimizer= to take the steps")
 
-    originals: dict[int, str] = {}
-    if isinstance(model, Module):
-        count = sum(p.data.size for p in model.parameters() if p.requires_grad)
-        _check_cost(count, int(np.shape(x)[0]) if np.ndim(x) > 1 else 1, steps)
-        originals = {id(p): name for name, p in model.named_parameters()}
-        work = copy.deepcopy(model).double()
-        named = {name: p for name, p in work.named_parameters() if p.requires_grad}
-    else:
+    if not isinstance(model, Module):
         raise TypeError(f"explain expected an nn.Module, got {type(model).__name__}")
     xt, yt = _as_float64(x, "x"), _as_float64(y, "y")
+    count = sum(p.data.size for p in model.parameters() if p.requires_grad)
+    _check_cost(count, xt.data.shape[0] if xt.data.ndim > 1 else 1, steps)  # before copying
+    originals = {id(p): name for name, p in model.named_parameters()}
+    work = copy.deepcopy(model).double()
+    named = {name: p for name, p in work.named_parameters() if p.requires_grad}
     if xt.data.ndim == 1:  # one sample: make it a batch of one, and its target too
         xt = Tensor(xt.data[None])
         if yt.data.dtype.kind == "f" and yt.data.ndim == 1:
