@@ -158,6 +158,20 @@ def test_relu_at_zero_is_a_kink_not_a_failure(tmp_path):
     assert r"kink: not differentiable here" in e.to_latex()
 
 
+def test_each_check_names_only_the_kink_it_straddles(tmp_path):
+    spec = json.loads(json.dumps(KINK_SPEC))
+    spec["layers"][0]["weight"] = [[0.5, -0.25], [0.4, -0.2]]  # net_h1 = net_h2 = 0
+    spec["layers"][0]["bias"] = [0.0, 0.0]
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps(spec))
+    e = explain_spec(path)
+    kink = {c.label: c.kink for c in e.checks if c.kink}
+    assert sorted(kink) == ["b1", "b2", "w1", "w2", "w3", "w4"]
+    assert "(relu at net_h1 = 0)" in kink["w1"] and "net_h2" not in kink["w1"]
+    assert "(relu at net_h2 = 0)" in kink["w4"] and "net_h1" not in kink["w4"]
+    assert "6 at a kink" in e.to_text() and "0 failures ✓" in e.to_text()
+
+
 def test_leaky_relu_at_zero_names_the_negative_slope(tmp_path):
     e = _kink_explanation(tmp_path, "leaky_relu")
     text = e.to_text()

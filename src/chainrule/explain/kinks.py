@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .structure import Network
-from .trace import RecordedNode, Trace
+from .trace import RecordedNode, Trace, replay_values
 
 
 def _at(point: float) -> Callable[[RecordedNode], np.ndarray]:
@@ -76,8 +76,10 @@ class KinkSite:
     """One op whose input sits on a kink: where, and what backprop does there."""
 
     op: str
-    where: str  # "net_h1 = 0", "v3[0,1]"
+    where: str  # "net_h1 = 0", "v3[0,1] = 1"
     rule: str  # "relu'(0) = 0"
+    node: int = 0  # the node's index in the trace
+    index: tuple = ()  # the element of its first argument on the kink
 
 
 def _names(net: Network | None) -> dict[int, Callable[[tuple], str]]:
@@ -97,7 +99,7 @@ def _value(x: float) -> str:
     return f"{x:g}".replace("-", "−")
 
 
-def find_kinks(trace: Trace, net: Network | None, limit: int = 3) -> list[KinkSite]:
+def find_kinks(trace: Trace, net: Network | None, limit: int = 64) -> list[KinkSite]:
     """The first ``limit`` elements of the recorded pass that sit exactly on a kink."""
     namers = _names(net)
     sites: list[KinkSite] = []
@@ -117,15 +119,50 @@ def find_kinks(trace: Trace, net: Network | None, limit: int = 3) -> list[KinkSi
                 rule = f"{node.name}'({_value(at)}) = {_value(slope)}"
             else:
                 rule = node.op.formula
-            sites.append(KinkSite(node.name, where, rule))
+            sites.append(KinkSite(node.name, where, rule, node.index, idx))
         if len(sites) >= limit:
             break
     return sites
 
 
-def describe(sites: list[KinkSite], side: str) -> str:
+def moved_by(
+    trace: Trace, sites: list[KinkSite], name: str, index: tuple, h: float
+) -> list[KinkSite]:
+    """The sites whose inputs move when parameter element ``name[index]`` moves by h.
+
+    Those are the kinks this element's finite difference straddles; the others sit
+    elsewhere in the graph.
+    """
+    if not sites:
+        return []
+    nudged = trace.params[name].copy()
+    nudged[index] += h
+    outs = replay_values(trace, {name: nudged})
+    moved = []
+    for site in sites:
+        node = trace.nodes[site.node]
+        shape = np.shape(node.args[0])
+        for pos in range(min(2, len(node.args))):  # a tie has two sides
+            kind, ref = node.sources[pos]
+            if kind not in ("node", "param") or node.args[pos] is None:
+                continue
+            before = np.broadcast_to(np.asarray(node.args[pos]), shape)[site.index]
+            if kind == "node":
+                after = np.broadcast_to(outs[ref], shape)[site.index]
+            else:
+                after = np.broadcast_to(nudged if ref == name else node.args[pos], shape)[
+                    site.index
+                ]
+            if after != before:
+                moved.append(site)
+                break
+    return moved
+
+
+def describe(sites: list[KinkSite], side: str, shown: int = 3) -> str:
     """The note printed at a kink check: no derivative, and which side backprop took."""
-    at = "; ".join(f"{s.op} at {s.where}" for s in sites) or "an op's kink"
+    sites = sites[:shown]
+    at = "; ".join(f"{s.op} at {s.where}" for s in sites) or "a kink of an op"
     rules = "; ".join(dict.fromkeys(s.rule for s in sites))
     taken = {
         "left": "the left one-sided derivative",

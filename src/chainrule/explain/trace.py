@@ -145,6 +145,11 @@ def record(
 
 def replay(trace: Trace, overrides: Mapping[str, np.ndarray]) -> float:
     """The loss of the recorded graph with some parameters replaced (no gradients)."""
+    return float(np.asarray(replay_values(trace, overrides)[-1]).sum())
+
+
+def replay_values(trace: Trace, overrides: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """Every node's output, in order, with some parameters replaced (no gradients)."""
     outs: list[np.ndarray] = []
     for node in trace.nodes:
         args = []
@@ -158,7 +163,7 @@ def replay(trace: Trace, overrides: Mapping[str, np.ndarray]) -> float:
             else:
                 args.append(arg)
         outs.append(np.asarray(node.op.forward(*args, **node.kwargs)))
-    return float(np.asarray(outs[-1]).sum())
+    return outs
 
 
 def nudged_losses(trace: Trace, name: str, index: tuple, h: float = 1e-6) -> tuple[float, float]:
