@@ -192,21 +192,60 @@ def test_l1_loss_at_its_target_averages_the_sides():
     assert "0 failures ✓" in e.to_text()
 
 
-def test_a_tie_of_maximum_in_a_graph_that_is_not_layered():
-    class Max(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.a = nn.Parameter(cr.tensor([1.0]).data)
-            self.b = nn.Parameter(cr.tensor([1.0]).data)
+class TwoScalars(nn.Module):
+    """out = f(a·x, b·x) for one op f with a kink: a graph that is not layered."""
 
-        def forward(self, x):
-            return cr.maximum(self.a * x, self.b * x)
+    def __init__(self, f, a: float, b: float):
+        super().__init__()
+        self.f = f
+        self.a = nn.Parameter(np.array([a]))
+        self.b = nn.Parameter(np.array([b]))
 
-    e = cr.explain(Max(), F.mse_loss, [2.0], [0.0], params=["a"])
+    def forward(self, x):
+        return self.f(self.a * x, self.b * x)
+
+
+# op -> (f, a, b, x, target, what the kink line says): each at exactly its kink.
+GENERIC_KINKS = {
+    "maximum_tie": (
+        lambda u, v: cr.maximum(u, v),
+        1.0,
+        1.0,
+        2.0,
+        0.0,
+        "(maximum at v2[0,0] = 2); backprop uses the average of the two sides, a tie shares "
+        "the gradient half and half (PyTorch's convention)",
+    ),
+    "abs_at_0": (
+        lambda u, v: cr.abs(u) + v,
+        0.0,
+        1.0,
+        2.0,
+        0.0,
+        "(abs at v2[0,0] = 0); backprop uses the average of the two sides, abs'(0) = 0",
+    ),
+    "clamp_at_max": (
+        lambda u, v: cr.clamp(u, max=1.0) + v,
+        0.5,
+        1.0,
+        2.0,
+        0.0,
+        "(clip at v2[0,0] = 1); backprop uses the left one-sided derivative, clamp passes the "
+        "gradient at its ends",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GENERIC_KINKS))
+def test_kinks_of_other_ops_in_a_graph_that_is_not_layered(case):
+    f, a, b, x, target, phrase = GENERIC_KINKS[case]
+    e = cr.explain(TwoScalars(f, a, b), F.mse_loss, [x], [target], params=["a", "b"])
     check = next(c for c in e.checks if c.param == "a")
-    assert check.ok and "maximum at v" in check.kink
-    assert "backprop uses the average of the two sides" in check.kink
-    assert "✗" not in e.to_text()
+    assert check.ok and check.kink.startswith("kink: not differentiable here ")
+    assert phrase in check.kink
+    text = e.to_text()
+    assert "✗" not in text and " at a kink, where E has no derivative" in text
+    assert text.rstrip().endswith("; 0 failures ✓")
 
 
 def test_a_wrong_gradient_still_fails(monkeypatch):

@@ -68,7 +68,15 @@ KINK_POINTS: dict[str, Callable[[RecordedNode], np.ndarray]] = {
     "min": _extreme,
     "l1_loss": _l1,
 }
-ELEMENTWISE = frozenset({"relu", "leaky_relu", "abs", "elu"})
+ELEMENTWISE = frozenset({"relu", "leaky_relu", "abs", "elu"})  # rule read from the VJP
+RULES = {  # what the VJP does at the kink, for the others (the op's own formula says how)
+    "clip": "clamp passes the gradient at its ends",
+    "maximum": "a tie shares the gradient half and half",
+    "minimum": "a tie shares the gradient half and half",
+    "max": "ties share the gradient equally",
+    "min": "ties share the gradient equally",
+    "l1_loss": "sign(0) = 0",
+}
 
 
 @dataclass
@@ -118,7 +126,7 @@ def find_kinks(trace: Trace, net: Network | None, limit: int = 64) -> list[KinkS
                 slope = float(node.local_derivative()[idx])
                 rule = f"{node.name}'({_value(at)}) = {_value(slope)}"
             else:
-                rule = node.op.formula
+                rule = RULES.get(node.name, node.op.formula)
             sites.append(KinkSite(node.name, where, rule, node.index, idx))
         if len(sites) >= limit:
             break
