@@ -114,6 +114,11 @@ def explain(
     elements to explain ("2.weight[0,0]", "2.weight", or aliases such as "w5");
     ``form`` is "auto", "scalar" (unit by unit) or "matrix". ``names`` adds aliases
     ({"A": "0.weight[0,0]"}); ``notes`` are printed at the end.
+
+    Raises ``ExplainLimitError`` (a ValueError naming the limit) beyond MAX_PARAMETERS
+    trainable parameters, MAX_WORK parameters × samples × steps, or MAX_DETAILED
+    elements explained one by one; beyond MAX_FD_CHECKS finite-difference checks, an
+    even sample is checked and the summary says so.
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"explain expected steps >= 1, got {steps!r}")
