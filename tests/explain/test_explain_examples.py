@@ -177,7 +177,8 @@ BAD_SPECS = {
     ),
     "huge_size": (
         _spec(layers=[{"size": 10**12}], targets=[[1.0]]),
-        "spec field 'layers[0].size': 1000000000000 × 2 weights is more than",
+        "spec field 'layers[0].size': 1000000000000 × 2 weights bring the network to "
+        "3,000,000,000,000 parameters, more than the 1,000,000 explain follows (MAX_PARAMETERS)",
     ),
     "title_list": (_spec(title=[1, 2]), "spec field 'title': expected a string"),
     "notes_int": (_spec(notes=5), "spec field 'notes': expected a list of strings, got 5"),

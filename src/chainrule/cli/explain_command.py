@@ -55,7 +55,7 @@ def _from_model(args: argparse.Namespace):
 
     import chainrule
     import chainrule.nn.functional as F
-    from chainrule.explain import explain
+    from chainrule.explain import ExplainLimitError, explain
 
     from ..data import read_csv
     from ..pipeline import Pipeline
@@ -117,16 +117,19 @@ def _from_model(args: argparse.Namespace):
                 )
         else:
             y, loss = target[:, None], F.mse_loss
-    return explain(
-        model,
-        loss,
-        x,
-        y,
-        lr=args.lr,
-        steps=args.steps or 1,
-        precision=args.precision or 9,
-        params=args.params,
-    )
+    try:
+        return explain(
+            model,
+            loss,
+            x,
+            y,
+            lr=args.lr,
+            steps=args.steps or 1,
+            precision=args.precision or 9,
+            params=args.params,
+        )
+    except ExplainLimitError as error:  # names the limit: one line, exit 2
+        raise UsageError(str(error)) from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@
 with ``to_text``, ``to_markdown``, ``to_latex``, ``to_html`` and ``to_dot``.
 """
 
-from .api import explain
+from .api import ExplainLimitError, explain
 from .explanation import Explanation
 
-__all__ = ["Explanation", "explain"]
+__all__ = ["ExplainLimitError", "Explanation", "explain"]

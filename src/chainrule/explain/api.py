@@ -25,6 +25,19 @@ from .update import make_optimizer, snapshot, update_blocks
 SMALL_PARAMS = 64
 SMALL_WIDTH = 8
 SMALL_BATCH = 8
+# What one explanation may cost. explain is a lesson, not training: it copies the model
+# a few times, keeps every node's values, and each finite-difference check replays the
+# forward pass twice. A forward pass costs about parameters × samples multiply-adds.
+MAX_PARAMETERS = 1_000_000  # trainable parameters (8 MB each copy in float64)
+MAX_WORK = 100_000_000  # parameters × samples × steps (≈ 7 s at the largest network)
+MAX_DETAILED = 1_000  # parameter elements explained one by one (params=, form="scalar")
+MAX_FD_CHECKS = 100  # finite-difference checks; beyond, an even sample is checked
+
+
+class ExplainLimitError(ValueError):
+    """The explanation asked for would cost more than ``explain``'s limits allow."""
+
+
 _ELEMENT = re.compile(r"^(?P<name>[\w.]+?)(?:\[(?P<index>[\d,\s]*)\])?$")
 
 SIGMOID_NOTE = (
@@ -101,6 +114,11 @@ def explain(
     elements to explain ("2.weight[0,0]", "2.weight", or aliases such as "w5");
     ``form`` is "auto", "scalar" (unit by unit) or "matrix". ``names`` adds aliases
     ({"A": "0.weight[0,0]"}); ``notes`` are printed at the end.
+
+    Raises ``ExplainLimitError`` (a ValueError naming the limit) beyond MAX_PARAMETERS
+    trainable parameters, MAX_WORK parameters × samples × steps, or MAX_DETAILED
+    elements explained one by one; beyond MAX_FD_CHECKS finite-difference checks, an
+    even sample is checked and the summary says so.
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"explain expected steps >= 1, got {steps!r}")
@@ -111,14 +129,14 @@ def explain(
     if steps > 1 and lr is None and optimizer is None:
         raise ValueError("explain with steps > 1 needs lr= or optimizer= to take the steps")
 
-    originals: dict[int, str] = {}
-    if isinstance(model, Module):
-        originals = {id(p): name for name, p in model.named_parameters()}
-        work = copy.deepcopy(model).double()
-        named = {name: p for name, p in work.named_parameters() if p.requires_grad}
-    else:
+    if not isinstance(model, Module):
         raise TypeError(f"explain expected an nn.Module, got {type(model).__name__}")
     xt, yt = _as_float64(x, "x"), _as_float64(y, "y")
+    count = sum(p.data.size for p in model.parameters() if p.requires_grad)
+    _check_cost(count, xt.data.shape[0] if xt.data.ndim > 1 else 1, steps)  # before copying
+    originals = {id(p): name for name, p in model.named_parameters()}
+    work = copy.deepcopy(model).double()
+    named = {name: p for name, p in work.named_parameters() if p.requires_grad}
     if xt.data.ndim == 1:  # one sample: make it a batch of one, and its target too
         xt = Tensor(xt.data[None])
         if yt.data.dtype.kind == "f" and yt.data.ndim == 1:
@@ -175,19 +193,23 @@ def explain(
             chosen = [(name, idx) for name in named for idx in np.ndindex(shapes[name])]
         else:
             chosen = []
+    if len(dict.fromkeys(chosen)) > MAX_DETAILED:
+        raise ExplainLimitError(
+            f"explain details at most {MAX_DETAILED} parameter elements one by one (the limit "
+            f"MAX_DETAILED), got {len(dict.fromkeys(chosen))}"
+            + (" from params=" if params is not None else " in form='scalar'")
+            + "; select fewer with params=, or use form='matrix'"
+        )
     label = deriver.label
     checked = list(dict.fromkeys(chosen))
     if resolved != "scalar":  # a spot check per tensor: its largest gradient element
         for name in named:
-            grad = trace.grads[name]
-            if grad.size:
-                spot = (
-                    name,
-                    tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(grad)), grad.shape)),
-                )
-                if spot not in checked:
-                    checked.append(spot)
-    checks = fd_checks(trace, checked, label)
+            spot = _largest(name, trace.grads[name])
+            if spot is not None and spot not in checked:
+                checked.append(spot)
+    wanted = len(checked)
+    checked = _sample(checked, _fd_budget(sum(trace.params[n].size for n in named), N))
+    checks = fd_checks(trace, checked, label, net)
     by_element = {(c.param, c.index): c for c in checks}
 
     before = {(name, idx): float(trace.params[name][idx]) for name, idx in chosen}
@@ -207,7 +229,8 @@ def explain(
                 Eq([f"∂E/∂{label(name, idx)}", fmt.num(trace.grads[name][idx], precision)]),
             ]
         )
-        per_param.append(check_block(by_element[(name, idx)], precision))
+        if (name, idx) in by_element:
+            per_param.append(check_block(by_element[(name, idx)], precision, trace.loss))
         if opt is not None:
             update, after = update_blocks(
                 opt,
@@ -224,14 +247,14 @@ def explain(
     if per_param:
         blocks.append(Heading("Gradients, one parameter at a time"))
         blocks += per_param
-    blocks += _check_summary(checks, chosen, precision)
+    blocks += _check_summary(checks, chosen, wanted)
 
     losses = [trace.loss]
     grad_norms = [float(np.sqrt(sum(float(np.sum(g * g)) for g in trace.grads.values())))]
     for _ in range(1, steps):
-        later = record(work, loss_fn, xt, yt, named)
-        losses.append(later.loss)
-        grad_norms.append(float(np.sqrt(sum(float(np.sum(g * g)) for g in later.grads.values()))))
+        loss, norm = _plain_step(work, loss_fn, xt, yt, named)
+        losses.append(loss)
+        grad_norms.append(norm)
         opt.step()
     if opt is not None:
         with_after = _loss_after(work, loss_fn, xt, yt)
@@ -253,6 +276,17 @@ def explain(
     )
 
 
+def _plain_step(model: Module, loss_fn, x: Tensor, y: Tensor, named) -> tuple[float, float]:
+    """One backward() for the later steps: only the loss and ‖∇E‖ are shown, so nothing
+    is recorded (recording every node costs several times the pass itself)."""
+    for p in named.values():
+        p.grad = None
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    squares = sum(float(np.sum(p.grad * p.grad)) for p in named.values() if p.grad is not None)
+    return float(loss.item()), float(np.sqrt(squares))
+
+
 def _loss_after(model: Module, loss_fn, x: Tensor, y: Tensor) -> float:
     from ..autodiff import no_grad
 
@@ -260,23 +294,83 @@ def _loss_after(model: Module, loss_fn, x: Tensor, y: Tensor) -> float:
         return float(loss_fn(model(x), y).item())
 
 
-def _check_summary(checks, chosen, precision: int) -> list[Block]:
+def _check_cost(count: int, samples: int, steps: int) -> None:
+    """Refuse, before copying anything, an explanation beyond the limits above."""
+    if count > MAX_PARAMETERS:
+        raise ExplainLimitError(
+            f"explain follows at most {MAX_PARAMETERS:,} trainable parameters (the limit "
+            f"MAX_PARAMETERS), got {count:,}; explain a smaller network"
+        )
+    work = count * max(samples, 1) * steps
+    if work > MAX_WORK:
+        raise ExplainLimitError(
+            f"explain's work, parameters × samples × steps = {count:,} × {samples:,} × "
+            f"{steps:,} = {work:,}, is more than the limit MAX_WORK = {MAX_WORK:,}; take "
+            f"fewer steps or samples"
+        )
+
+
+def _fd_budget(count: int, samples: int) -> int:
+    """How many finite-difference checks fit: each replays the forward pass twice."""
+    return max(1, min(MAX_FD_CHECKS, MAX_WORK // max(2 * count * samples, 1)))
+
+
+def _sample(elements: list, budget: int) -> list:
+    """At most ``budget`` of ``elements``, evenly spread (first and last included)."""
+    if len(elements) <= budget:
+        return elements
+    picks = np.unique(np.linspace(0, len(elements) - 1, budget).round().astype(int))
+    return [elements[k] for k in picks]
+
+
+def _largest(name: str, grad: np.ndarray) -> tuple[str, tuple] | None:
+    """The element with the largest |gradient|; near-ties (1e-9 relative) go to the first.
+
+    Without the tolerance, equal gradients that differ in the last ulp on another BLAS
+    would pick another element, and the committed outputs would differ.
+    """
+    if not grad.size:
+        return None
+    size = np.abs(grad)
+    first = int(np.argmax(size.ravel() >= size.max() * (1 - 1e-9)))
+    return name, tuple(int(i) for i in np.unravel_index(first, grad.shape))
+
+
+def _check_summary(checks, chosen, wanted: int) -> list[Block]:
+    """The count of agreeing checks, kinks told apart, and the sampling if any."""
     if not checks:
         return []
-    passed = sum(c.ok for c in checks)
-    worst = max(c.rel_error for c in checks)
-    blocks: list[Block] = [Heading("Finite-difference check")]
-    extra = len(checks) - len(set(chosen))
-    blocks.append(
-        Para(
-            f"{passed} of {len(checks)} gradient elements agree with central differences "
-            f"(h = 1e−6, float64; tolerance 1e−6 + 1e−5·|g|); largest relative error "
-            f"{worst:.1e}"
-            + (f"; {extra} spot checks (each tensor's largest gradient)" if extra > 0 else "")
-            + (" ✓" if passed == len(checks) else " ✗")
-        )
+    failed = [c for c in checks if not c.ok]
+    at_kink = [c for c in checks if c.ok and c.kink]
+    plain = [c for c in checks if c.ok and not c.kink]
+    text = (
+        f"{len(plain)} of {len(checks)} gradient elements agree with central differences "
+        f"(h = 1e−6, float64; tolerance 1e−6 + 1e−5·|g|)"
     )
-    return blocks
+    if plain:
+        worst = max(c.rel_error for c in plain)
+        text += f"; largest relative error {fmt.relative_error(worst, True)}"
+    if at_kink:
+        text += (
+            f"; {len(at_kink)} at a kink, where E has no derivative and backprop's value "
+            f"matches a one-sided difference"
+        )
+    if failed:
+        worst = max(c.rel_error for c in failed)
+        error = fmt.relative_error(worst, False)
+        text += f"; {len(failed)} disagree (largest relative error {error})"
+    else:
+        text += "; 0 failures"
+    extra = len(checks) - len(set(chosen) & {(c.param, c.index) for c in checks})
+    if extra > 0:
+        text += f"; {extra} spot checks (each tensor's largest gradient)"
+    if wanted > len(checks):
+        text += (
+            f"; {len(checks)} of {wanted} elements checked, an even sample (each check "
+            f"replays the forward pass twice; at most {MAX_FD_CHECKS})"
+        )
+    text += " ✗" if failed else " ✓"
+    return [Heading("Finite-difference check"), Para(text)]
 
 
 def _steps_table(losses, norms, final_loss, precision, kind) -> list[Block]:

@@ -14,15 +14,19 @@ import numpy as np
 
 from . import fmt
 from .formulas import LossInfo, derivative_formula, forward_formula
+from .kinks import describe, find_kinks, moved_by
 from .records import Block, Check, Eq, Heading, Matrix, Note, Para
 from .structure import Layer, Network
-from .trace import Trace, finite_difference
+from .trace import Trace, nudged_losses, replay
 
 MAX_PATHS = 8  # expand a weight's gradient path by path only up to this many paths
 MAX_PATH_LAYERS = 3
 MAX_SHOWN = 64  # matrices with more elements are summarized by shape and norm
 FD_STEP = 1e-6
 RTOL, ATOL = 1e-5, 1e-6  # the project's gradcheck tolerances
+# One-sided differences err by about h·E''/2: a kink is told from curvature only when the
+# two sides differ by more than this.
+ONE_SIDED_RTOL, ONE_SIDED_ATOL = 1e-3, 1e-5
 
 _SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -535,22 +539,74 @@ class Deriver:
         return blocks
 
 
-def fd_checks(trace: Trace, elements: Iterable[tuple[str, tuple]], label) -> list[Check]:
+def _close(a: float, b: float) -> bool:
+    """One-sided differences are accurate to O(h): a looser tolerance than the central one."""
+    return abs(a - b) <= ONE_SIDED_ATOL + ONE_SIDED_RTOL * max(abs(a), abs(b))
+
+
+def fd_checks(
+    trace: Trace, elements: Iterable[tuple[str, tuple]], label, net: Network | None = None
+) -> list[Check]:
+    """Each element's gradient against its central difference, kinks told apart.
+
+    Where the central difference disagrees (or an op of the pass sits exactly on a
+    kink), the one-sided differences (E(θ + h) − E(θ))/h and (E(θ) − E(θ − h))/h are
+    compared too: if they differ, E has no derivative there, and a gradient equal to
+    one of them (or to their average) is backprop's convention, not a failure.
+    """
+    sites = find_kinks(trace, net)
+    center: list[float] = []  # E(θ), replayed once, only when a kink is suspected
     checks = []
     for name, index in elements:
         grad = float(trace.grads[name][index])
-        numeric = finite_difference(trace, name, index, FD_STEP)
+        below, above = nudged_losses(trace, name, index, FD_STEP)
+        numeric = (above - below) / (2 * FD_STEP)
         diff = abs(numeric - grad)
         scale = max(abs(numeric), abs(grad))
         rel = diff / scale if scale > 0 else 0.0
         ok = diff <= ATOL + RTOL * abs(grad)
-        checks.append(Check(name, index, label(name, index), grad, numeric, rel, ok))
+        check = Check(name, index, label(name, index), grad, numeric, rel, ok)
+        if not ok or sites:
+            if not center:
+                center.append(replay(trace, {}))
+            check.left = (center[0] - below) / FD_STEP
+            check.right = (above - center[0]) / FD_STEP
+            if not _close(check.left, check.right):
+                side = next(
+                    (
+                        side
+                        for side, value in (
+                            ("left", check.left),
+                            ("right", check.right),
+                            ("average", numeric),
+                        )
+                        if _close(grad, value)
+                    ),
+                    None,
+                )
+                here = moved_by(trace, sites, name, index, FD_STEP)
+                # A passing check is called a kink only where a known kink moves with it:
+                # elsewhere, two differing sides are just curvature.
+                if side is not None and (here or not ok):
+                    check.ok = True
+                    check.kink = describe(here, side)
+        checks.append(check)
     return checks
 
 
-def check_block(check: Check, precision: int) -> Eq:
+def check_block(check: Check, precision: int, loss: float) -> Eq:
+    """The check line under a parameter's chain, in every format (see fmt for the digits)."""
+    lhs = f"(E({check.label} + h) − E({check.label} − h)) / 2h"
+    shown = fmt.finite_difference(check.numeric, loss)
+    if check.kink:
+        sides = (
+            f"one-sided: right {fmt.finite_difference(check.right, loss)}, "
+            f"left {fmt.finite_difference(check.left, loss)}"
+        )
+        return Eq([lhs, shown], comment=f"{check.kink}; {sides}")
     return Eq(
-        [f"(E({check.label} + h) − E({check.label} − h)) / 2h", fmt.num(check.numeric, precision)],
+        [lhs, shown],
         status=check.ok,
-        comment=f"finite difference, h = 1e−6: relative error {check.rel_error:.1e}",
+        comment="finite difference, h = 1e−6: relative error "
+        + fmt.relative_error(check.rel_error, check.ok),
     )

@@ -65,7 +65,10 @@ class Check:
     grad: float
     numeric: float
     rel_error: float
-    ok: bool
+    ok: bool  # False only for a real disagreement (a kink that backprop handles is ok)
+    kink: str = ""  # at a kink: why the central difference differs, which side backprop took
+    left: float | None = None  # one-sided differences, computed at a suspected kink
+    right: float | None = None
 
 
 @dataclass

@@ -109,6 +109,8 @@ def text(value: str) -> str:
             out.append(r"\textasciicircum{}")
         elif ch == "\\":
             out.append(r"\textbackslash{}")
+        elif ch in "<>|":  # in text mode (OT1) these would print as ¡, ¿ and —
+            out.append(f"${ch}$")
         elif ch.isascii():
             out.append(ch)
         else:

@@ -18,6 +18,7 @@ import numpy as np
 from .. import nn
 from ..autodiff import Tensor
 from ..nn import functional as F
+from .api import MAX_PARAMETERS
 
 
 class SpecError(ValueError):
@@ -49,7 +50,6 @@ LOSSES = {
     "nll": F.nll_loss,
 }
 CLASS_LOSSES = {"cross_entropy", "nll"}
-MAX_WEIGHTS = 10_000_000  # per layer given by 'size'
 MAX_STEPS = 10_000  # explain follows steps one by one: more is a typo, not a lesson
 KNOWN = {
     "title",
@@ -184,6 +184,7 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
     modules: list[nn.Module] = []
     names: dict[str, str] = {}
     width = x.shape[1]
+    count = 0  # parameters of the layers built so far
     for k, layer in enumerate(layers):
         where = f"layers[{k}]"
         if not isinstance(layer, dict):
@@ -217,10 +218,12 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
                 raise SpecError(
                     f"spec field '{where}.size': expected a layer size >= 1 (or give 'weight')"
                 )
-            if size * width > MAX_WEIGHTS:  # a typo must not try to allocate terabytes
+            total = count + size * width + size  # weights and biases so far
+            if total > MAX_PARAMETERS:  # refused before allocating: a typo costs nothing
                 raise SpecError(
-                    f"spec field '{where}.size': {size} × {width} weights is more than the "
-                    f"{MAX_WEIGHTS} a derivation can show"
+                    f"spec field '{where}.size': {size} × {width} weights bring the network to "
+                    f"{total:,} parameters, more than the {MAX_PARAMETERS:,} explain follows "
+                    f"(MAX_PARAMETERS)"
                 )
             linear = nn.Linear(
                 width,
@@ -230,6 +233,7 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
                 generator=seed + k,
             )
         modules.append(linear)
+        count += sum(p.data.size for p in linear.parameters())
         activation = _name(layer.get("activation", "none"), f"{where}.activation", ACTIVATIONS)
         if ACTIVATIONS[activation] is not None:
             modules.append(ACTIVATIONS[activation]())

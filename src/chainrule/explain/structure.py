@@ -22,6 +22,7 @@ ELEMENTWISE = frozenset(
 )
 # Same-shape ops that couple the units of a sample (their Jacobian is a full matrix).
 VECTOR = frozenset({"softmax", "log_softmax", "batch_norm"})
+MAX_ALIASES = 10_000  # networks up to this many parameters get the names w1…wn, b1…bm
 SHORT = {
     "sigmoid": "out",
     "tanh": "out",
@@ -80,12 +81,17 @@ class Network:
     inputs: list[str]
     x: np.ndarray  # (N, n0): what the first layer saw
     aliases: dict[str, tuple[str, tuple]]  # "w5" -> ("2.weight", (0, 0))
+    _reverse: dict = field(default_factory=dict, repr=False)
+    _reverse_of: object = field(default=None, repr=False)
 
     def alias_of(self, name: str, index: tuple) -> str | None:
-        for alias, target in self.aliases.items():
-            if target == (name, index):
-                return alias
-        return None
+        # The reverse map is rebuilt when ``aliases`` is replaced; the first alias wins.
+        if self._reverse_of is not self.aliases:
+            self._reverse = {}
+            for alias, target in self.aliases.items():
+                self._reverse.setdefault(target, alias)
+            self._reverse_of = self.aliases
+        return self._reverse.get((name, index))
 
     def prev_final(self, layer: Layer, k: int) -> str:
         if layer.number == 1:
@@ -169,8 +175,18 @@ def _name_units(layers: list[Layer]) -> None:
 
 
 def _aliases(layers: list[Layer]) -> dict[str, tuple[str, tuple]]:
-    """w1…wn layer by layer, target unit then source unit (the tutorials' order); b1…bm."""
+    """w1…wn layer by layer, target unit then source unit (the tutorials' order); b1…bm.
+
+    Only up to MAX_ALIASES parameters: the numbering is for networks small enough to
+    read weight by weight, and a dict entry per weight of a large one costs seconds.
+    """
     aliases: dict[str, tuple[str, tuple]] = {}
+    count = sum(
+        layer.affine.args[1].size + (layer.affine.args[2].size if layer.bias else 0)
+        for layer in layers
+    )
+    if count > MAX_ALIASES:
+        return aliases
     w = b = 0
     for layer in layers:
         rows, cols = layer.affine.args[1].shape

@@ -145,6 +145,11 @@ def record(
 
 def replay(trace: Trace, overrides: Mapping[str, np.ndarray]) -> float:
     """The loss of the recorded graph with some parameters replaced (no gradients)."""
+    return float(np.asarray(replay_values(trace, overrides)[-1]).sum())
+
+
+def replay_values(trace: Trace, overrides: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """Every node's output, in order, with some parameters replaced (no gradients)."""
     outs: list[np.ndarray] = []
     for node in trace.nodes:
         args = []
@@ -158,13 +163,19 @@ def replay(trace: Trace, overrides: Mapping[str, np.ndarray]) -> float:
             else:
                 args.append(arg)
         outs.append(np.asarray(node.op.forward(*args, **node.kwargs)))
-    return float(np.asarray(outs[-1]).sum())
+    return outs
 
 
-def finite_difference(trace: Trace, name: str, index: tuple, h: float = 1e-6) -> float:
-    """Central difference (E(θ + h) − E(θ − h)) / 2h for one parameter element, float64."""
+def nudged_losses(trace: Trace, name: str, index: tuple, h: float = 1e-6) -> tuple[float, float]:
+    """(E(θ − h), E(θ + h)) for one parameter element moved by ∓h, float64."""
     base = trace.params[name]
     plus, minus = base.copy(), base.copy()
     plus[index] += h
     minus[index] -= h
-    return (replay(trace, {name: plus}) - replay(trace, {name: minus})) / (2 * h)
+    return replay(trace, {name: minus}), replay(trace, {name: plus})
+
+
+def finite_difference(trace: Trace, name: str, index: tuple, h: float = 1e-6) -> float:
+    """Central difference (E(θ + h) − E(θ − h)) / 2h for one parameter element, float64."""
+    below, above = nudged_losses(trace, name, index, h)
+    return (above - below) / (2 * h)
