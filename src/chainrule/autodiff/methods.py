@@ -36,7 +36,9 @@ def _index(index: Any) -> Any:
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, list):
-        return np.asarray(index)
+        array = np.asarray(index)
+        # An empty list selects nothing (PyTorch); NumPy would read it as float64.
+        return array.astype(np.intp) if array.size == 0 else array
     return index
 
 

@@ -104,14 +104,16 @@ def _tanh_vjp(g, out, a):
     return g * (1.0 - out * out)
 
 
-@defop("relu", formula="da = g * [a > 0]")
+@defop("relu", formula="da = g * [not a <= 0]")
 def relu(a):
     return np.maximum(a, 0)
 
 
 @relu.defvjp
 def _relu_vjp(g, out, a):
-    return g * (a > 0)
+    # Written as "not a <= 0" so a NaN input passes its gradient on, as PyTorch's
+    # threshold_backward does; for every number it is the same as [a > 0].
+    return np.where(a <= 0, 0, g)
 
 
 @defop("maximum", promote="common", formula="da = g * [a > b] (half at ties);  db = g * [b > a]")

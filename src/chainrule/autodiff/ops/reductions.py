@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..registry import defop
@@ -9,9 +11,9 @@ from ..registry import defop
 
 def _count(shape: tuple, axis) -> int:
     if axis is None:
-        return int(np.prod(shape))
+        return math.prod(shape)
     axes = (axis,) if isinstance(axis, int) else axis
-    return int(np.prod([shape[i] for i in axes]))
+    return math.prod(shape[i] for i in axes)
 
 
 def _expand(g: np.ndarray, a: np.ndarray, axis, keepdims: bool) -> np.ndarray:
@@ -89,8 +91,9 @@ def _var_vjp(g, out, a, *, axis=None, correction=1, keepdims=False):
 
 @defop("softmax", promote="float", formula="da = s * (g − Σ g·s)")
 def softmax(a, *, axis=-1):
-    # Subtracting the max leaves softmax unchanged and keeps exp() from overflowing.
-    e = np.exp(a - np.max(a, axis=axis, keepdims=True))
+    # Subtracting the max leaves softmax unchanged and keeps exp() from overflowing;
+    # initial=-inf lets an empty tensor through (its softmax is empty, as in PyTorch).
+    e = np.exp(a - np.max(a, axis=axis, keepdims=True, initial=-np.inf))
     e /= np.sum(e, axis=axis, keepdims=True)
     return e
 
@@ -101,7 +104,7 @@ def _softmax_vjp(g, out, a, *, axis=-1):
 
 
 def _log_softmax(a: np.ndarray, axis) -> np.ndarray:
-    shifted = a - np.max(a, axis=axis, keepdims=True)
+    shifted = a - np.max(a, axis=axis, keepdims=True, initial=-np.inf)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
@@ -117,7 +120,7 @@ def _log_softmax_vjp(g, out, a, *, axis=-1):
 
 @defop("logsumexp", promote="float", formula="da = g * softmax(a)")
 def logsumexp(a, *, axis=None, keepdims=False):
-    peak = np.max(a, axis=axis, keepdims=True)
+    peak = np.max(a, axis=axis, keepdims=True, initial=-np.inf)
     peak = np.where(np.isfinite(peak), peak, 0)  # an all -inf slice stays -inf, not NaN
     out = np.log(np.sum(np.exp(a - peak), axis=axis, keepdims=True)) + peak
     return out if keepdims else np.squeeze(out, axis=axis)

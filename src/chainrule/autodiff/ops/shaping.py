@@ -139,7 +139,8 @@ def getitem(a, *, index):
         return a[index]
     except IndexError as error:
         shown = index.basic + index.advanced if isinstance(index, TwoStepIndex) else index
-        raise IndexError(f"index {shown!r} is out of range for shape {a.shape}: {error}") from None
+        problem = "is out of range for" if "out of bounds" in str(error) else "cannot index"
+        raise IndexError(f"index {shown!r} {problem} shape {a.shape}: {error}") from None
 
 
 @getitem.defvjp
