@@ -122,7 +122,8 @@ def _log_softmax_vjp(g, out, a, *, axis=-1):
 def logsumexp(a, *, axis=None, keepdims=False):
     peak = np.max(a, axis=axis, keepdims=True, initial=-np.inf)
     peak = np.where(np.isfinite(peak), peak, 0)  # an all -inf slice stays -inf, not NaN
-    out = np.log(np.sum(np.exp(a - peak), axis=axis, keepdims=True)) + peak
+    with np.errstate(divide="ignore"):  # log 0 = -inf: an empty or all -inf slice
+        out = np.log(np.sum(np.exp(a - peak), axis=axis, keepdims=True)) + peak
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
