@@ -104,7 +104,7 @@ def _tanh_vjp(g, out, a):
     return g * (1.0 - out * out)
 
 
-@defop("relu", formula="da = g * [not a <= 0]")
+@defop("relu", formula="da = g * [a > 0]")
 def relu(a):
     return np.maximum(a, 0)
 
