@@ -452,6 +452,20 @@ ROWS = [
         dtype=f64,
         grad=np.array([3.0, 4.0], f32),
     ),
+    Row(
+        "dtype",
+        "clamp(int64, min=0.5)",
+        lambda: cr.tensor([0, 2]).clamp(0.5),
+        value=[0.5, 2.0],
+        dtype=f32,
+    ),
+    Row(
+        "dtype",
+        "clamp(int64, 0, 1) stays int",
+        lambda: cr.tensor([-1, 2]).clamp(0, 1),
+        value=[0, 1],
+        dtype=i64,
+    ),
     # -- bad dims ----------
     Row(
         "dim",
@@ -585,6 +599,13 @@ ROWS = [
         lambda: cr.ones(2, 3).sum(1.0),
         raises=TypeError,
         message="dim expected an integer",
+    ),
+    Row(
+        "dim",
+        "std dim=7",
+        lambda: cr.ones(2, 3).std(7),
+        raises=IndexError,
+        message="std: Dimension out of range (expected to be in range of [-2, 1], but got 7)",
     ),
     # -- bad shapes ----------
     Row(

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .dims import wrap_dim, wrap_dims
-from .dtypes import get_default_dtype, scalar_dtype
+from .dtypes import get_default_dtype, result_type, scalar_dtype
 from .ops import arithmetic, elementwise, reductions, shaping
 from .tensor import Tensor, _as_array
 
@@ -168,9 +168,11 @@ def var(
     )
 
 
-def std(x: TensorLike, axis: Any = None, keepdims: bool = False, **options: Any) -> Tensor:
+def std(
+    x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None, **options: Any
+) -> Tensor:
     """Standard deviation: ``sqrt(var(...))`` with the same options."""
-    return sqrt(var(x, axis, keepdims, **options))
+    return sqrt(var(x, _axes(x, axis, dim, "std"), keepdims, **options))
 
 
 def _softmax_dim(x: TensorLike, dim: Any, name: str) -> int | None:
@@ -336,7 +338,15 @@ def where(condition: TensorLike, x: TensorLike, y: TensorLike) -> Tensor:
 
 
 def clip(x: TensorLike, min: Any = None, max: Any = None) -> Tensor:
-    """Limit values to [min, max]; the gradient passes where min <= x <= max."""
+    """Limit values to [min, max]; the gradient passes where min <= x <= max.
+
+    Float bounds on an integer tensor give the default float dtype (PyTorch's promotion).
+    """
+    bounds = [b.data if isinstance(b, Tensor) else b for b in (min, max) if b is not None]
+    data = x.data if isinstance(x, Tensor) else _as_array(x)
+    target = result_type(data, *bounds)
+    if target != data.dtype:
+        x = astype(x, target)
     return elementwise.clip(x, min=min, max=max)
 
 
