@@ -421,7 +421,8 @@ def test_float32_graph_gives_float32_everywhere():
 
 def test_gradient_dtype_matches_leaf_with_float64_scalar_array():
     x = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)  # float32
-    y = x * np.array(2.0)  # a float64 0-d array promotes the forward (NumPy's rule)
+    y = x * np.array(2.0)  # a 0-d float64 array does not widen a float32 tensor (PyTorch)
+    assert y.dtype == np.float32
     y.sum().backward()
     assert x.grad.dtype == np.float32
     np.testing.assert_array_equal(x.grad, [2.0, 2.0, 2.0])

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import get_default_dtype
+from .dims import wrap_dim, wrap_dims
+from .dtypes import get_default_dtype, result_type, scalar_dtype
 from .ops import arithmetic, elementwise, reductions, shaping
 from .tensor import Tensor, _as_array
 
@@ -53,6 +54,11 @@ def resolve_keepdims(keepdims: bool, keepdim: bool | None) -> bool:
     return bool(keepdims if keepdim is None else keepdim)
 
 
+def _axes(x: TensorLike, axis: Any, dim: Any, name: str) -> Any:
+    """The reduction dims of ``x``: ``axis`` or ``dim``, checked and wrapped (PyTorch's range)."""
+    return wrap_dims(resolve_axis(axis, dim, name), np.ndim(x), name)
+
+
 def _shape_args(shape: tuple) -> tuple:
     """Accept both ``f(2, 3)`` and ``f((2, 3))``."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -70,7 +76,7 @@ def sum(
 ) -> Tensor:
     """Sum over ``axis``/``dim`` (all elements by default)."""
     return reductions.sum(
-        x, axis=resolve_axis(axis, dim, "sum"), keepdims=resolve_keepdims(keepdims, keepdim)
+        x, axis=_axes(x, axis, dim, "sum"), keepdims=resolve_keepdims(keepdims, keepdim)
     )
 
 
@@ -84,8 +90,27 @@ def mean(
 ) -> Tensor:
     """Arithmetic mean over ``axis``/``dim``."""
     return reductions.mean(
-        x, axis=resolve_axis(axis, dim, "mean"), keepdims=resolve_keepdims(keepdims, keepdim)
+        x, axis=_axes(x, axis, dim, "mean"), keepdims=resolve_keepdims(keepdims, keepdim)
     )
+
+
+def _nonempty_axes(x: TensorLike, axis: Any, dim: Any, name: str) -> Any:
+    """Reduction dims for max/min, which have no value to give an empty slice."""
+    axes = _axes(x, axis, dim, name)
+    shape = np.shape(x)
+    if axes is None:
+        if 0 in shape:
+            raise RuntimeError(
+                f"{name}(): Expected reduction dim to be specified for input.numel() == 0 "
+                f"(got shape {shape}); an empty tensor has no {name}imum"
+            )
+        return None
+    for a in (axes,) if isinstance(axes, int) else axes:
+        if shape[a] == 0:
+            raise IndexError(
+                f"{name}(): Expected reduction dim {a} to have non-zero size (got shape {shape})"
+            )
+    return axes
 
 
 def max(
@@ -97,9 +122,8 @@ def max(
     keepdim: bool | None = None,
 ) -> Tensor:
     """Largest value over ``axis``/``dim`` — the values only, like ``torch.amax``/``np.max``."""
-    return reductions.max(
-        x, axis=resolve_axis(axis, dim, "max"), keepdims=resolve_keepdims(keepdims, keepdim)
-    )
+    axes = _nonempty_axes(x, axis, dim, "max")
+    return reductions.max(x, axis=axes, keepdims=resolve_keepdims(keepdims, keepdim))
 
 
 def min(
@@ -111,9 +135,8 @@ def min(
     keepdim: bool | None = None,
 ) -> Tensor:
     """Smallest value over ``axis``/``dim`` — the values only, like ``torch.amin``/``np.min``."""
-    return reductions.min(
-        x, axis=resolve_axis(axis, dim, "min"), keepdims=resolve_keepdims(keepdims, keepdim)
-    )
+    axes = _nonempty_axes(x, axis, dim, "min")
+    return reductions.min(x, axis=axes, keepdims=resolve_keepdims(keepdims, keepdim))
 
 
 def var(
@@ -139,27 +162,35 @@ def var(
     chosen = given[0] if given else 1
     return reductions.var(
         x,
-        axis=resolve_axis(axis, dim, "var"),
+        axis=_axes(x, axis, dim, "var"),
         correction=chosen,
         keepdims=resolve_keepdims(keepdims, keepdim),
     )
 
 
-def std(x: TensorLike, axis: Any = None, keepdims: bool = False, **options: Any) -> Tensor:
+def std(
+    x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None, **options: Any
+) -> Tensor:
     """Standard deviation: ``sqrt(var(...))`` with the same options."""
-    return sqrt(var(x, axis, keepdims, **options))
+    return sqrt(var(x, _axes(x, axis, dim, "std"), keepdims, **options))
+
+
+def _softmax_dim(x: TensorLike, dim: Any, name: str) -> int | None:
+    if isinstance(dim, tuple):
+        raise TypeError(f"{name} expected a single dim, got {dim}")
+    return wrap_dims(-1 if dim is None else dim, np.ndim(x), name)
 
 
 def softmax(x: TensorLike, dim: int | None = None, *, axis: int | None = None) -> Tensor:
     """exp(x) / Σ exp(x) along ``dim`` (default the last), computed with the max subtracted."""
     chosen = resolve_axis(axis, dim, "softmax")
-    return reductions.softmax(x, axis=-1 if chosen is None else chosen)
+    return reductions.softmax(x, axis=_softmax_dim(x, chosen, "softmax"))
 
 
 def log_softmax(x: TensorLike, dim: int | None = None, *, axis: int | None = None) -> Tensor:
     """x − logsumexp(x) along ``dim`` (default the last); exact for large inputs."""
     chosen = resolve_axis(axis, dim, "log_softmax")
-    return reductions.log_softmax(x, axis=-1 if chosen is None else chosen)
+    return reductions.log_softmax(x, axis=_softmax_dim(x, chosen, "log_softmax"))
 
 
 def logsumexp(
@@ -172,7 +203,7 @@ def logsumexp(
 ) -> Tensor:
     """log Σ exp(x) along ``dim``, computed with the max factored out."""
     return reductions.logsumexp(
-        x, axis=resolve_axis(axis, dim, "logsumexp"), keepdims=resolve_keepdims(keepdims, keepdim)
+        x, axis=_axes(x, axis, dim, "logsumexp"), keepdims=resolve_keepdims(keepdims, keepdim)
     )
 
 
@@ -183,11 +214,13 @@ def reshape(x: TensorLike, *shape: Any) -> Tensor:
 
 def permute(x: TensorLike, *dims: Any) -> Tensor:
     """Reorder all dimensions: ``permute(x, 2, 0, 1)``."""
-    axes = _shape_args(dims)
-    if sorted(a % np.ndim(x) for a in axes) != list(range(np.ndim(x))):
-        raise ValueError(
-            f"permute expected a reordering of all {np.ndim(x)} dimensions, got {axes}"
-        )
+    given = _shape_args(dims)
+    ndim = np.ndim(x)
+    if len(given) != ndim:
+        raise ValueError(f"permute expected a reordering of all {ndim} dimensions, got {given}")
+    axes = tuple(wrap_dim(a, ndim, "permute") for a in given)
+    if len(set(axes)) != ndim:
+        raise ValueError(f"permute expected each of the {ndim} dimensions once, got {given}")
     return shaping.permute(x, axes=axes)
 
 
@@ -198,6 +231,9 @@ def transpose(x: TensorLike, dim0: int | None = None, dim1: int | None = None) -
         return shaping.permute(x, axes=tuple(reversed(range(ndim))))
     if dim0 is None or dim1 is None:
         raise TypeError("transpose expected two dimensions to swap, got one")
+    dim0, dim1 = wrap_dim(dim0, ndim, "transpose"), wrap_dim(dim1, ndim, "transpose")
+    if ndim == 0:  # PyTorch allows transpose(0, -1) of a 0-d tensor: nothing moves
+        return shaping.reshape(x, shape=())
     axes = list(range(ndim))
     axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
     return shaping.permute(x, axes=tuple(axes))
@@ -223,7 +259,9 @@ def broadcast_to(x: TensorLike, shape: Sequence[int]) -> Tensor:
 
 def squeeze(x: TensorLike, dim: Any = None, *, axis: Any = None) -> Tensor:
     """Drop size-1 dimensions (all, or the ones named)."""
-    chosen = resolve_axis(axis, dim, "squeeze")
+    chosen = wrap_dims(resolve_axis(axis, dim, "squeeze"), np.ndim(x), "squeeze")
+    if np.ndim(x) == 0:  # squeeze(0) of a 0-d tensor is the tensor (PyTorch)
+        return shaping.reshape(x, shape=())
     if chosen is not None:
         axes = chosen if isinstance(chosen, tuple) else (chosen,)
         # PyTorch leaves a named dimension alone when its size is not 1.
@@ -238,17 +276,30 @@ def unsqueeze(x: TensorLike, dim: int | None = None, *, axis: int | None = None)
     chosen = resolve_axis(axis, dim, "unsqueeze")
     if chosen is None:
         raise TypeError("unsqueeze expected dim=, got none")
-    return shaping.unsqueeze(x, axis=chosen)
+    return shaping.unsqueeze(x, axis=wrap_dim(chosen, np.ndim(x) + 1, "unsqueeze"))
 
 
 def flatten(x: TensorLike, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dimensions ``start_dim`` … ``end_dim`` into one (PyTorch's signature)."""
     shape = np.shape(x)
+    start = wrap_dim(start_dim, len(shape), "flatten")
+    end = wrap_dim(end_dim, len(shape), "flatten")
     if not shape:
         return shaping.reshape(x, shape=(1,))
-    start, end = start_dim % len(shape), end_dim % len(shape)
+    if start > end:
+        raise ValueError(
+            f"flatten: start_dim ({start_dim}) cannot come after end_dim ({end_dim}) "
+            f"for shape {shape}"
+        )
     merged = int(np.prod(shape[start : end + 1]))
     return shaping.reshape(x, shape=(*shape[:start], merged, *shape[end + 1 :]))
+
+
+def _nonempty_list(tensors: Sequence[TensorLike], name: str) -> list:
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{name} expected a non-empty sequence of tensors, got an empty one")
+    return tensors
 
 
 def cat(tensors: Sequence[TensorLike], dim: int = 0, *, axis: int | None = None) -> Tensor:
@@ -256,7 +307,14 @@ def cat(tensors: Sequence[TensorLike], dim: int = 0, *, axis: int | None = None)
     if isinstance(tensors, (Tensor, np.ndarray)):
         raise TypeError("cat expected a sequence of tensors, got a single tensor")
     chosen = resolve_axis(axis, dim if axis is None else None, "cat")
-    return shaping.cat(*tensors, axis=chosen)
+    tensors = _nonempty_list(tensors, "cat")
+    ndim = np.ndim(tensors[0])
+    for i, t in enumerate(tensors):
+        if np.ndim(t) == 0:
+            raise ValueError(
+                f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated; use stack"
+            )
+    return shaping.cat(*tensors, axis=wrap_dim(chosen, ndim, "cat"))
 
 
 concatenate = cat
@@ -267,7 +325,8 @@ def stack(tensors: Sequence[TensorLike], dim: int = 0, *, axis: int | None = Non
     if isinstance(tensors, (Tensor, np.ndarray)):
         raise TypeError("stack expected a sequence of tensors, got a single tensor")
     chosen = resolve_axis(axis, dim if axis is None else None, "stack")
-    return shaping.stack(*tensors, axis=chosen)
+    tensors = _nonempty_list(tensors, "stack")
+    return shaping.stack(*tensors, axis=wrap_dim(chosen, np.ndim(tensors[0]) + 1, "stack"))
 
 
 def where(condition: TensorLike, x: TensorLike, y: TensorLike) -> Tensor:
@@ -279,7 +338,15 @@ def where(condition: TensorLike, x: TensorLike, y: TensorLike) -> Tensor:
 
 
 def clip(x: TensorLike, min: Any = None, max: Any = None) -> Tensor:
-    """Limit values to [min, max]; the gradient passes where min <= x <= max."""
+    """Limit values to [min, max]; the gradient passes where min <= x <= max.
+
+    Float bounds on an integer tensor give the default float dtype (PyTorch's promotion).
+    """
+    bounds = [b.data if isinstance(b, Tensor) else b for b in (min, max) if b is not None]
+    data = x.data if isinstance(x, Tensor) else _as_array(x)
+    target = result_type(data, *bounds)
+    if target != data.dtype:
+        x = astype(x, target)
     return elementwise.clip(x, min=min, max=max)
 
 
@@ -307,7 +374,13 @@ def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 def full(
     shape: Sequence[int], fill_value: float, *, dtype: Any = None, requires_grad: bool = False
 ) -> Tensor:
-    return Tensor(np.full(tuple(shape), fill_value, _float_dtype(dtype)), requires_grad)
+    """``shape`` filled with ``fill_value``; without ``dtype``, the value's own (PyTorch):
+    bool for a bool, int64 for an int, the default float dtype for a float."""
+    if dtype is None:
+        dtype = scalar_dtype(fill_value)
+        if dtype is None:
+            raise TypeError(f"full expected a number as fill_value, got {fill_value!r}")
+    return Tensor(np.full(_shape_args((shape,)), fill_value, np.dtype(dtype)), requires_grad)
 
 
 def zeros_like(x: TensorLike, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:

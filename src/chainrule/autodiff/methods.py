@@ -36,12 +36,14 @@ def _index(index: Any) -> Any:
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, list):
-        return np.asarray(index)
+        array = np.asarray(index)
+        # An empty list selects nothing (PyTorch); NumPy would read it as float64.
+        return array.astype(np.intp) if array.size == 0 else array
     return index
 
 
 def _getitem(self: Tensor, index: Any) -> Tensor:
-    return shaping.getitem(self, index=_index(index))
+    return shaping.getitem(self, index=shaping.torch_index(_index(index), self.data.ndim))
 
 
 def _setitem(self: Tensor, index: Any, value: Any) -> None:
@@ -67,7 +69,7 @@ def _argmax(
     keepdim: bool | None = None,
 ) -> Tensor:
     keep = fn.resolve_keepdims(keepdims, keepdim)
-    return Tensor(np.argmax(self.data, axis=fn.resolve_axis(axis, dim), keepdims=keep))
+    return Tensor(np.argmax(self.data, axis=fn._axes(self, axis, dim, "argmax"), keepdims=keep))
 
 
 def _argmin(
@@ -79,7 +81,7 @@ def _argmin(
     keepdim: bool | None = None,
 ) -> Tensor:
     keep = fn.resolve_keepdims(keepdims, keepdim)
-    return Tensor(np.argmin(self.data, axis=fn.resolve_axis(axis, dim), keepdims=keep))
+    return Tensor(np.argmin(self.data, axis=fn._axes(self, axis, dim, "argmin"), keepdims=keep))
 
 
 def _expand_as(self: Tensor, other: Any) -> Tensor:
@@ -87,11 +89,11 @@ def _expand_as(self: Tensor, other: Any) -> Tensor:
 
 
 def _any(self: Tensor, axis: Any = None, *, dim: Any = None) -> Tensor:
-    return Tensor(np.any(self.data, axis=fn.resolve_axis(axis, dim)))
+    return Tensor(np.any(self.data, axis=fn._axes(self, axis, dim, "any")))
 
 
 def _all(self: Tensor, axis: Any = None, *, dim: Any = None) -> Tensor:
-    return Tensor(np.all(self.data, axis=fn.resolve_axis(axis, dim)))
+    return Tensor(np.all(self.data, axis=fn._axes(self, axis, dim, "all")))
 
 
 _BINDINGS = {

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .dtypes import promote
 from .engine import Node, grad_mode
 from .tensor import Tensor
 
@@ -25,10 +26,21 @@ _new_tensor = Tensor.__new__
 class Op:
     """A differentiable operation; calling it on tensors records a graph node."""
 
-    def __init__(self, name: str, forward: Callable[..., np.ndarray], formula: str):
+    def __init__(
+        self,
+        name: str,
+        forward: Callable[..., np.ndarray],
+        formula: str,
+        promote: str | None = None,
+        promote_from: int = 0,
+    ):
+        if promote not in (None, "common", "float"):
+            raise ValueError(f"defop promote= expected None, 'common' or 'float', got {promote!r}")
         self.name = name
         self.forward = forward
         self.formula = formula
+        self.promote = promote
+        self.promote_from = promote_from
         self.vjp: Callable[..., Any] | None = None
         self.wants_needs = False
         self.__name__ = forward.__name__
@@ -57,6 +69,8 @@ class Op:
                 arrays.append(arg.data)
             else:
                 arrays.append(arg)
+        if self.promote is not None:
+            arrays = promote(arrays, self.promote, self.promote_from)
         out = self.forward(*arrays, **kwargs)
         if out.__class__ is not np.ndarray:
             out = np.asarray(out)
@@ -76,16 +90,21 @@ class Op:
         return f"<op {self.name}: {self.formula}>"
 
 
-def defop(name: str, formula: str = "") -> Callable[[Callable[..., np.ndarray]], Op]:
+def defop(
+    name: str, formula: str = "", *, promote: str | None = None, promote_from: int = 0
+) -> Callable[[Callable[..., np.ndarray]], Op]:
     """Register ``fn`` as the forward of a differentiable op called ``name``.
 
     ``formula`` is the VJP written for people ("da = g * b"); ``explain`` shows it.
+    ``promote`` casts the positional arguments from ``promote_from`` on to one dtype
+    by PyTorch's rules before the forward runs: ``"common"`` (add, matmul, cat, ...)
+    or ``"float"`` (division, exp, log, ...: integers give the default float dtype).
     """
 
     def register(fn: Callable[..., np.ndarray]) -> Op:
         if name in REGISTRY:
             raise ValueError(f"op '{name}' is already registered")
-        op = Op(name, fn, formula)
+        op = Op(name, fn, formula, promote, promote_from)
         REGISTRY[name] = op
         return op
 

@@ -14,7 +14,7 @@ def _broadcast_error(name: str, a: object, b: object) -> ValueError:
     )
 
 
-@defop("add", formula="da = g;  db = g")
+@defop("add", promote="common", formula="da = g;  db = g")
 def add(a, b):
     try:
         return a + b
@@ -27,7 +27,7 @@ def _add_vjp(g, out, a, b):
     return g, g
 
 
-@defop("sub", formula="da = g;  db = -g")
+@defop("sub", promote="common", formula="da = g;  db = -g")
 def sub(a, b):
     try:
         return a - b
@@ -40,7 +40,7 @@ def _sub_vjp(g, out, a, b):
     return g, -g
 
 
-@defop("mul", formula="da = g * b;  db = g * a")
+@defop("mul", promote="common", formula="da = g * b;  db = g * a")
 def mul(a, b):
     try:
         return a * b
@@ -53,7 +53,7 @@ def _mul_vjp(g, out, a, b, *, needs=(0, 1)):
     return (g * b if 0 in needs else None), (g * a if 1 in needs else None)
 
 
-@defop("div", formula="da = g / b;  db = -g * a / b²")
+@defop("div", promote="float", formula="da = g / b;  db = -g * a / b²")
 def div(a, b):
     try:
         return a / b
@@ -77,27 +77,47 @@ def _neg_vjp(g, out, a):
     return -g
 
 
-@defop("pow", formula="da = g * b * a^(b-1);  db = g * a^b * ln(a)")
+@defop(
+    "pow", promote="common", formula="da = g * b * a^(b-1) (0 where b = 0);  db = g * a^b * ln(a)"
+)
 def pow(a, b):
     try:
-        return a**b
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 is inf, as in PyTorch
+            return a**b
     except ValueError:
+        if np.result_type(a).kind in "biu" and np.any(np.asarray(b) < 0):
+            raise ValueError(
+                f"pow: integers to negative integer powers are not allowed (base dtype "
+                f"{np.result_type(a)}, exponent {_describe(b)}); make the base a float "
+                "tensor first, e.g. x.float() ** -2"
+            ) from None
         raise _broadcast_error("pow", a, b) from None
 
 
+def _describe(value) -> str:
+    if np.ndim(value) == 0:
+        return repr(value.item() if hasattr(value, "item") else value)
+    return f"an array of shape {np.shape(value)}"
+
+
 @pow.defvjp
-def _pow_vjp(g, out, a, b):
-    ga = g * b * a ** (b - 1)
-    if not isinstance(b, np.ndarray):  # a constant exponent needs no gradient
-        return ga, None
-    positive = a > 0
-    # d(a^b)/db = a^b ln a, defined for a > 0; 0 at a == 0 with b >= 0 (as PyTorch), else NaN.
-    log_a = np.log(np.where(positive, a, 1))
-    gb = np.where(positive, g * out * log_a, np.where((a == 0) & (b >= 0), 0.0, np.nan))
-    return ga, gb
+def _pow_vjp(g, out, a, b, *, needs=(0, 1)):
+    # The masked terms below may divide by zero or take log of 0; their values are unused.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ga = gb = None
+        if 0 in needs:
+            # b * a^(b-1) is 0 * inf = NaN at a = 0, b = 0; PyTorch defines it as 0
+            # (x ** 0 is constant), and so do we.
+            ga = np.where(b == 0, 0.0, g * b * a ** (b - 1)).astype(g.dtype, copy=False)
+        if 1 in needs and isinstance(b, np.ndarray):
+            # d(a^b)/db = a^b ln a; PyTorch sets it to 0 where a == 0 and b >= 0 (the
+            # limit from above), and leaves a^b ln a elsewhere: -inf at a = 0, b < 0,
+            # NaN for a < 0.
+            gb = np.where((a == 0) & (b >= 0), 0.0, g * out * np.log(a)).astype(g.dtype, copy=False)
+        return ga, gb
 
 
-@defop("matmul", formula="dA = g @ Bᵀ;  dB = Aᵀ @ g")
+@defop("matmul", promote="common", formula="dA = g @ Bᵀ;  dB = Aᵀ @ g")
 def matmul(a, b):
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         raise ValueError(
@@ -108,6 +128,11 @@ def matmul(a, b):
         return a @ b
     except ValueError:
         inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+        if a.shape[-1] == inner_b:  # the matrices fit: the batch dimensions do not
+            raise ValueError(
+                f"matmul: cannot broadcast the batch dimensions {a.shape[:-2]} and "
+                f"{b.shape[:-2]}, got shapes {a.shape} and {b.shape}"
+            ) from None
         raise ValueError(
             f"matmul expected the last dimension of the first operand ({a.shape[-1]}) to "
             f"equal the {'first' if b.ndim == 1 else 'second-to-last'} dimension of the second "

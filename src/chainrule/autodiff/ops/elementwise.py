@@ -12,7 +12,7 @@ import numpy as np
 from ..registry import defop
 
 
-@defop("exp", formula="da = g * exp(a)")
+@defop("exp", promote="float", formula="da = g * exp(a)")
 def exp(a):
     return np.exp(a)
 
@@ -22,7 +22,7 @@ def _exp_vjp(g, out, a):
     return g * out
 
 
-@defop("log", formula="da = g / a")
+@defop("log", promote="float", formula="da = g / a")
 def log(a):
     return np.log(a)
 
@@ -32,7 +32,7 @@ def _log_vjp(g, out, a):
     return g / a
 
 
-@defop("log1p", formula="da = g / (1 + a)")
+@defop("log1p", promote="float", formula="da = g / (1 + a)")
 def log1p(a):
     return np.log1p(a)
 
@@ -42,7 +42,7 @@ def _log1p_vjp(g, out, a):
     return g / (1 + a)
 
 
-@defop("sqrt", formula="da = g / (2 sqrt(a))")
+@defop("sqrt", promote="float", formula="da = g / (2 sqrt(a))")
 def sqrt(a):
     return np.sqrt(a)
 
@@ -62,7 +62,7 @@ def _abs_vjp(g, out, a):
     return g * np.sign(a)
 
 
-@defop("sin", formula="da = g * cos(a)")
+@defop("sin", promote="float", formula="da = g * cos(a)")
 def sin(a):
     return np.sin(a)
 
@@ -72,7 +72,7 @@ def _sin_vjp(g, out, a):
     return g * np.cos(a)
 
 
-@defop("cos", formula="da = -g * sin(a)")
+@defop("cos", promote="float", formula="da = -g * sin(a)")
 def cos(a):
     return np.cos(a)
 
@@ -82,7 +82,7 @@ def _cos_vjp(g, out, a):
     return -g * np.sin(a)
 
 
-@defop("sigmoid", formula="da = g * σ(a)(1 − σ(a))")
+@defop("sigmoid", promote="float", formula="da = g * σ(a)(1 − σ(a))")
 def sigmoid(a):
     # σ(a) = exp(−log(1 + e^−a)) and logaddexp(0, −a) = log(1 + e^−a) never
     # overflows: no branches, exact limits 0 and 1, four ufunc calls.
@@ -94,7 +94,7 @@ def _sigmoid_vjp(g, out, a):
     return g * out * (1.0 - out)
 
 
-@defop("tanh", formula="da = g * (1 − tanh²(a))")
+@defop("tanh", promote="float", formula="da = g * (1 − tanh²(a))")
 def tanh(a):
     return np.tanh(a)
 
@@ -111,10 +111,12 @@ def relu(a):
 
 @relu.defvjp
 def _relu_vjp(g, out, a):
-    return g * (a > 0)
+    # Written as "not a <= 0" so a NaN input passes its gradient on, as PyTorch's
+    # threshold_backward does; for every number it is the same as [a > 0].
+    return np.where(a <= 0, 0, g)
 
 
-@defop("maximum", formula="da = g * [a > b] (half at ties);  db = g * [b > a]")
+@defop("maximum", promote="common", formula="da = g * [a > b] (half at ties);  db = g * [b > a]")
 def maximum(a, b):
     return np.maximum(a, b)
 
@@ -126,7 +128,7 @@ def _maximum_vjp(g, out, a, b):
     return g * share * (a >= b), g * share * (b >= a)
 
 
-@defop("minimum", formula="da = g * [a < b] (half at ties);  db = g * [b < a]")
+@defop("minimum", promote="common", formula="da = g * [a < b] (half at ties);  db = g * [b < a]")
 def minimum(a, b):
     return np.minimum(a, b)
 
@@ -154,7 +156,7 @@ def _clip_vjp(g, out, a, *, min=None, max=None):
     return g * inside
 
 
-@defop("where", formula="da = g * [cond];  db = g * [not cond]")
+@defop("where", promote="common", promote_from=1, formula="da = g * [cond];  db = g * [not cond]")
 def where(condition, a, b):
     return np.where(condition, a, b)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..registry import defop
@@ -9,9 +11,9 @@ from ..registry import defop
 
 def _count(shape: tuple, axis) -> int:
     if axis is None:
-        return int(np.prod(shape))
+        return math.prod(shape)
     axes = (axis,) if isinstance(axis, int) else axis
-    return int(np.prod([shape[i] for i in axes]))
+    return math.prod(shape[i] for i in axes)
 
 
 def _expand(g: np.ndarray, a: np.ndarray, axis, keepdims: bool) -> np.ndarray:
@@ -31,14 +33,19 @@ def _sum_vjp(g, out, a, *, axis=None, keepdims=False):
     return np.broadcast_to(_expand(g, a, axis, keepdims), a.shape)
 
 
-@defop("mean", formula="da = g / n broadcast over the averaged axes")
+@defop("mean", promote="float", formula="da = g / n broadcast over the averaged axes")
 def mean(a, *, axis=None, keepdims=False):
+    if _count(a.shape, axis) == 0:  # PyTorch: the mean of nothing is NaN, without a warning
+        with np.errstate(invalid="ignore"):
+            return np.sum(a, axis=axis, keepdims=keepdims) / a.dtype.type(0)
     return np.mean(a, axis=axis, keepdims=keepdims)
 
 
 @mean.defvjp
 def _mean_vjp(g, out, a, *, axis=None, keepdims=False):
-    scale = 1.0 / _count(a.shape, axis)
+    count = _count(a.shape, axis)
+    # An empty slice has no elements to send a gradient to; any scale will do.
+    scale = 1.0 / count if count else 0.0
     return np.broadcast_to(_expand(g, a, axis, keepdims) * scale, a.shape)
 
 
@@ -69,7 +76,7 @@ def _min_vjp(g, out, a, *, axis=None, keepdims=False):
     return _extreme_vjp(g, out, a, axis, keepdims)
 
 
-@defop("var", formula="da = g * 2 (a − mean) / (n − correction)")
+@defop("var", promote="float", formula="da = g * 2 (a − mean) / (n − correction)")
 def var(a, *, axis=None, correction=1, keepdims=False):
     return np.var(a, axis=axis, ddof=correction, keepdims=keepdims)
 
@@ -82,10 +89,11 @@ def _var_vjp(g, out, a, *, axis=None, correction=1, keepdims=False):
     return _expand(g, a, axis, keepdims) * centered * scale
 
 
-@defop("softmax", formula="da = s * (g − Σ g·s)")
+@defop("softmax", promote="float", formula="da = s * (g − Σ g·s)")
 def softmax(a, *, axis=-1):
-    # Subtracting the max leaves softmax unchanged and keeps exp() from overflowing.
-    e = np.exp(a - np.max(a, axis=axis, keepdims=True))
+    # Subtracting the max leaves softmax unchanged and keeps exp() from overflowing;
+    # initial=-inf lets an empty tensor through (its softmax is empty, as in PyTorch).
+    e = np.exp(a - np.max(a, axis=axis, keepdims=True, initial=-np.inf))
     e /= np.sum(e, axis=axis, keepdims=True)
     return e
 
@@ -96,11 +104,11 @@ def _softmax_vjp(g, out, a, *, axis=-1):
 
 
 def _log_softmax(a: np.ndarray, axis) -> np.ndarray:
-    shifted = a - np.max(a, axis=axis, keepdims=True)
+    shifted = a - np.max(a, axis=axis, keepdims=True, initial=-np.inf)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
-@defop("log_softmax", formula="da = g − softmax(a) · Σ g")
+@defop("log_softmax", promote="float", formula="da = g − softmax(a) · Σ g")
 def log_softmax(a, *, axis=-1):
     return _log_softmax(a, axis)
 
@@ -110,11 +118,12 @@ def _log_softmax_vjp(g, out, a, *, axis=-1):
     return g - np.exp(out) * np.sum(g, axis=axis, keepdims=True)
 
 
-@defop("logsumexp", formula="da = g * softmax(a)")
+@defop("logsumexp", promote="float", formula="da = g * softmax(a)")
 def logsumexp(a, *, axis=None, keepdims=False):
-    peak = np.max(a, axis=axis, keepdims=True)
+    peak = np.max(a, axis=axis, keepdims=True, initial=-np.inf)
     peak = np.where(np.isfinite(peak), peak, 0)  # an all -inf slice stays -inf, not NaN
-    out = np.log(np.sum(np.exp(a - peak), axis=axis, keepdims=True)) + peak
+    with np.errstate(divide="ignore"):  # log 0 = -inf: an empty or all -inf slice
+        out = np.log(np.sum(np.exp(a - peak), axis=axis, keepdims=True)) + peak
     return out if keepdims else np.squeeze(out, axis=axis)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..registry import defop
@@ -74,25 +76,87 @@ def _is_basic(index) -> bool:
     return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts)
 
 
+class TwoStepIndex(NamedTuple):
+    """An index PyTorch applies in two steps: ``a[basic][advanced]``."""
+
+    basic: tuple
+    advanced: tuple
+
+
+def _is_int(part) -> bool:
+    if isinstance(part, (bool, np.bool_)):
+        return False
+    if isinstance(part, (int, np.integer)):
+        return True
+    return isinstance(part, np.ndarray) and part.ndim == 0 and part.dtype.kind in "iu"
+
+
+def _is_array(part) -> bool:
+    return isinstance(part, np.ndarray) and not _is_int(part)
+
+
+def torch_index(index, ndim: int):
+    """``index`` as NumPy should apply it to get PyTorch's result.
+
+    The two differ only when integers and index arrays are mixed: NumPy counts an
+    integer as one more index array (so ``x[0, :, [0, 1]]`` of a (2, 3, 4) array has
+    shape (2, 3): the broadcast index dims go first when separated), while PyTorch
+    first selects with the integers and then indexes with the arrays (shape (3, 2)).
+    Such an index becomes a :class:`TwoStepIndex`; every other index is returned as is.
+    """
+    parts = index if isinstance(index, tuple) else (index,)
+    if not (any(_is_int(p) for p in parts) and any(_is_array(p) for p in parts)):
+        return index
+    consumed = 0
+    for p in parts:
+        if p is not None and p is not Ellipsis:
+            consumed += p.ndim if _is_array(p) and p.dtype == np.bool_ else 1
+    if consumed > ndim or sum(p is Ellipsis for p in parts) > 1:
+        return index  # NumPy's own error message says what is wrong
+    basic: list = []
+    advanced: list = []
+    for p in parts:
+        if p is Ellipsis:
+            fill = ndim - consumed
+            basic.extend([slice(None)] * fill)
+            advanced.extend([slice(None)] * fill)
+        elif _is_int(p):
+            basic.append(int(p))  # the selected dim is gone before the arrays apply
+        elif _is_array(p):
+            basic.extend([slice(None)] * (p.ndim if p.dtype == np.bool_ else 1))
+            advanced.append(p)
+        else:  # a slice or None: one dim of the intermediate result
+            basic.append(p)
+            advanced.append(slice(None))
+    return TwoStepIndex(tuple(basic), tuple(advanced))
+
+
 @defop("getitem", formula="da = g scattered back to the indexed positions (repeats add up)")
 def getitem(a, *, index):
     try:
+        if isinstance(index, TwoStepIndex):
+            return a[index.basic][index.advanced]
         return a[index]
     except IndexError as error:
-        raise IndexError(f"index {index!r} is out of range for shape {a.shape}: {error}") from None
+        shown = index.basic + index.advanced if isinstance(index, TwoStepIndex) else index
+        problem = "is out of range for" if "out of bounds" in str(error) else "cannot index"
+        raise IndexError(f"index {shown!r} {problem} shape {a.shape}: {error}") from None
 
 
 @getitem.defvjp
 def _getitem_vjp(g, out, a, *, index):
     grad = np.zeros(a.shape, dtype=g.dtype)
-    if _is_basic(index):
+    if isinstance(index, TwoStepIndex):
+        # Basic indexing gives a view, so adding into it fills ``grad``.
+        np.add.at(grad[index.basic], index.advanced, g)
+    elif _is_basic(index):
         grad[index] = g
     else:
         np.add.at(grad, index, g)  # an integer array may pick one element several times
     return grad
 
 
-@defop("cat", formula="da_i = the slice of g that came from a_i")
+@defop("cat", promote="common", formula="da_i = the slice of g that came from a_i")
 def cat(*arrays, axis=0):
     try:
         return np.concatenate(arrays, axis=axis)
@@ -109,7 +173,7 @@ def _cat_vjp(g, out, *arrays, axis=0):
     return tuple(np.split(g, bounds, axis=axis))
 
 
-@defop("stack", formula="da_i = g[..., i, ...] along the new axis")
+@defop("stack", promote="common", formula="da_i = g[..., i, ...] along the new axis")
 def stack(*arrays, axis=0):
     try:
         return np.stack(arrays, axis=axis)
