@@ -370,3 +370,19 @@ def test_cli_model_mode_names_the_limit_in_one_line(tmp_path, capsys):
         "chainrule: error: explain follows at most 1,000,000 trainable parameters (the limit "
         "MAX_PARAMETERS), got 1,006,001; explain a smaller network\n"
     )
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "huge"])
+def test_a_spec_that_is_not_a_small_regular_file_is_refused_without_reading(tmp_path, capsys, kind):
+    path = tmp_path / "net.toml"
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it for reading would block forever
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"#" * (16 << 20) + b"\n")
+    assert main(["explain", str(path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0
+    expected = {"fifo": "FIFO", "directory": "directory", "huge": "byte limit"}[kind]
+    assert expected in error and str(path) in error

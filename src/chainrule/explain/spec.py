@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import nn
+from .._regular_file import read_regular_file
 from ..autodiff import Tensor
 from ..nn import functional as F
 from .api import MAX_PARAMETERS
@@ -71,15 +72,14 @@ KNOWN = {
     "layers",
 }
 LAYER_KEYS = {"weight", "bias", "activation", "names", "size"}
+MAX_SPEC_BYTES = 16 << 20
 
 
 def read(path: str | pathlib.Path) -> dict[str, Any]:
     """Parse a .toml or .json spec file into a dict."""
     path = pathlib.Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise SpecError(f"cannot read spec {path}: {error.strerror or error}") from None
+    # A spec is a few kilobytes of text; refuse FIFOs, devices and huge files up front.
+    raw = read_regular_file(path, what="an explain spec", error=SpecError, max_bytes=MAX_SPEC_BYTES)
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(raw.decode("utf-8"))
