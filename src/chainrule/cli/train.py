@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import textwrap
 
 from ..data import TabularEncoder, read_csv
 from . import options as opts
-from .errors import UsageError
+from .errors import UsageError, plan_outputs, same_file
 from .training import Outputs, format_confusion, format_metrics, run
 
 EXAMPLES = textwrap.dedent(
@@ -65,10 +64,27 @@ def command(args: argparse.Namespace) -> int:
     out = args.out or extra.get("out") or "model.safetensors"
     checkpoint = args.checkpoint or extra.get("checkpoint")
     for path in (checkpoint, args.resume):
-        if path and os.path.abspath(path) == os.path.abspath(out):
+        if path and same_file(path, out):
             raise UsageError(
                 f"{path}: the checkpoint and the model (--out) must be different files"
             )
+    if checkpoint and args.resume and same_file(checkpoint, args.resume):
+        checkpoint = None  # resuming from a checkpoint goes on writing to it
+    outputs = Outputs.beside(out)
+    # Before any work: no output may be an input, another output, or unwritable.
+    plan_outputs(
+        {
+            "DATA.csv": data,
+            "--config": args.config,
+            "--resume": args.resume if checkpoint else None,
+        },
+        {
+            "--out": outputs.model,
+            "--out (its history)": outputs.history,
+            "--out (its loss curve)": outputs.plot,
+            "--checkpoint" if checkpoint else "--resume": checkpoint or args.resume,
+        },
+    )
     table = read_csv(data)
     encoder = TabularEncoder(str(target), options.task).fit(table)
     x = encoder.transform(table)
@@ -78,7 +94,7 @@ def command(args: argparse.Namespace) -> int:
         y,
         encoder,
         options,
-        Outputs.beside(out),
+        outputs,
         source=data,
         checkpoint=checkpoint,
         resume=args.resume,
@@ -88,6 +104,5 @@ def command(args: argparse.Namespace) -> int:
     print(format_metrics(final, f"{pipeline.task}, {where}"))
     if "confusion_matrix" in final:
         print(format_confusion(final["confusion_matrix"], pipeline.classes or []))
-    outputs = Outputs.beside(out)
     print(f"wrote {outputs.model}, {outputs.history}, {outputs.plot}")
     return 0
