@@ -56,12 +56,15 @@ def check_output(path: str, flag: str) -> None:
     if name in ("", os.curdir, os.pardir):
         raise UsageError(f"{flag} {path}: is a folder; expected a file name")
     folder = os.path.dirname(path) or os.curdir
+    too_long = False
     try:
         mode: int | None = os.stat(path).st_mode
     except (FileNotFoundError, NotADirectoryError):
         mode = None  # a new name, or a folder problem that _check_folder names
     except OSError as error:
-        raise UsageError(f"{flag} {path}: {error.strerror}") from None
+        if error.errno != errno.ENAMETOOLONG:
+            raise UsageError(f"{flag} {path}: {error.strerror}") from None
+        mode, too_long = None, True  # the name or the whole path: said below
     if mode is not None and stat.S_ISDIR(mode):
         raise UsageError(f"{flag} {path}: is a folder; expected a file name")
     if mode is not None and not stat.S_ISREG(mode):
@@ -76,6 +79,8 @@ def check_output(path: str, flag: str) -> None:
         raise UsageError(
             f"{flag} {path}: the file name is {size} bytes long; the folder allows at most {limit}"
         )
+    if too_long:
+        raise UsageError(f"{flag} {path}: the path is longer than the system allows")
     # The temporary names shorten long targets, so this holds; checked for odd file systems.
     temporary = os.path.basename(temporary_prefix(path)) + "4194304.00000000.tmp.png"
     if len(os.fsencode(temporary)) > limit:
@@ -104,16 +109,16 @@ def plan_outputs(inputs: Mapping[str, str | None], outputs: Mapping[str, str | N
     """Check every file a command will write against everything it reads, before any work.
 
     ``inputs`` and ``outputs`` map a flag (``"--out"``, ``"DATA.csv"``, …) to a path
-    (``None`` or ``""``: not given). Raises UsageError, naming both flags, when an
-    output could not be written (see ``check_output``), is the same file as an input,
-    or is the same file as another output. "The same file" is decided by the file it
-    really is: ``os.path.realpath`` (symlinked folders, ``./``, ``..``) and, for files
-    that exist, the device and inode numbers (hard links).
+    (``None``: not given; an empty output name is an error). Raises UsageError,
+    naming both flags, when an output could not be written (see ``check_output``), is
+    the same file as an input, or is the same file as another output. "The same file"
+    is decided by the file it really is: ``os.path.realpath`` (symlinked folders,
+    ``./``, ``..``) and, for files that exist, the device and inode numbers (hard links).
     """
     sources = [_File.of(flag, path) for flag, path in inputs.items() if path]
     planned: list[_File] = []
     for flag, path in outputs.items():
-        if not path:
+        if path is None:
             continue
         check_output(path, flag)
         target = _File.of(flag, path)

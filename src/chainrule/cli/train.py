@@ -61,8 +61,11 @@ def command(args: argparse.Namespace) -> int:
         raise UsageError("train needs a DATA.csv file")
     if not target:
         raise UsageError("train needs --target COLUMN (the column to predict)")
-    out = args.out or extra.get("out") or "model.safetensors"
-    checkpoint = args.checkpoint or extra.get("checkpoint")
+    out = args.out if args.out is not None else extra.get("out", "model.safetensors")
+    checkpoint = args.checkpoint if args.checkpoint is not None else extra.get("checkpoint")
+    for flag, given in (("--out", out), ("--checkpoint", checkpoint), ("--resume", args.resume)):
+        if given == "":
+            raise UsageError(f"{flag}: expected a file name, got an empty one")
     for path in (checkpoint, args.resume):
         if path and same_file(path, out):
             raise UsageError(
