@@ -394,7 +394,15 @@ def dead_pid():
 
 
 def test_stale_temporaries_of_dead_runs_are_swept_and_live_ones_kept(workspace, capsys):
-    dead, live = dead_pid(), os.getpid()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        check_sweep(workspace, dead_pid(), os.getpid(), sleeper.pid)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def check_sweep(workspace, dead, live, other):
     names = {
         "dead": [
             f".m.safetensors.{dead}.0123abcd.tmp",
@@ -402,7 +410,12 @@ def test_stale_temporaries_of_dead_runs_are_swept_and_live_ones_kept(workspace, 
             f".m.history.json.{dead}.89abcdef.tmp",
             f".c.ckpt.{dead}.00000000.tmp",
         ],
-        "live": [f".m.safetensors.{live}.0123abcd.tmp", f".c.ckpt.{live}.0123abcd.tmp"],
+        "live": [
+            f".m.safetensors.{live}.0123abcd.tmp",
+            f".c.ckpt.{live}.0123abcd.tmp",
+            f".m.loss.png.{other}.0123abcd.tmp.png",
+            f".m.safetensors.{other}.fedcba98.tmp",
+        ],
         "other": [".m.safetensors.notapid.tmp", "m.safetensors.1.0123abcd.tmp"],
     }
     for group in names.values():
@@ -412,6 +425,27 @@ def test_stale_temporaries_of_dead_runs_are_swept_and_live_ones_kept(workspace, 
     present = set(os.listdir(workspace))
     assert not present & set(names["dead"])
     assert set(names["live"] + names["other"]) <= present
+
+
+def test_a_second_run_while_the_first_writes_its_png_both_succeed(workspace, capsys, monkeypatch):
+    """Two runs to one --out, interleaved deterministically: a whole second run (its
+    sweep, its temporaries, its renames) happens while the first is writing its PNG."""
+    original = History.plot
+    nested: list[int] = []
+
+    def plot_and_run_another(self, path, **kwargs):
+        original(self, path, **kwargs)
+        if not nested:
+            nested.append(-1)  # the second run's own plot must not start a third
+            nested[0] = main([*TRAIN, "--seed", "1", "--out", "shared.safetensors"])
+        return path
+
+    monkeypatch.setattr(History, "plot", plot_and_run_another)
+    assert main([*TRAIN, "--out", "shared.safetensors"]) == 0
+    assert nested == [0]
+    # The first run renamed last: its provenance (seed 0) is what landed, whole.
+    assert cr.load(workspace / "shared.safetensors").provenance["options"]["seed"] == 0
+    assert not [n for n in os.listdir(workspace) if ".tmp" in n]
 
 
 @pytest.mark.parametrize("length", [1, 100, 222, 223, 240, 255])
