@@ -32,6 +32,9 @@ from typing import BinaryIO
 # up to 8 characters (with its dot), so the shortening never depends on the pid.
 _TAIL_ROOM = 1 + 1 + 10 + 1 + 8 + 4 + 8
 _TAIL = re.compile(r"(\d{1,10})\.[0-9a-f]{8}\.tmp(\.[A-Za-z0-9]{1,7})?")
+# A temporary of a temporary: ``save(obj, group.path(target))`` writes its own atomic
+# temporary beside the reserved one, named ``..<name>.<pid>.<hex>.tmp.<pid>.<hex>.tmp``.
+_NESTED = re.compile(r"(\d{1,10})\.[0-9a-f]{8}\.tmp\.(\d{1,10})\.[0-9a-f]{8}\.tmp")
 _HASHED = 16  # hex digits of SHA-256 kept when a long name is shortened
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _DEFAULT_NAME_MAX = 255
@@ -199,7 +202,12 @@ def sweep_stale_temporaries(path: str | os.PathLike) -> list[str]:
         return []
     removed = []
     for name in names:
-        match = _TAIL.fullmatch(name[len(start) :]) if name.startswith(start) else None
+        if name.startswith(start):
+            match = _TAIL.fullmatch(name[len(start) :])
+        elif name.startswith("." + start):
+            match = _NESTED.fullmatch(name[len(start) + 1 :])
+        else:
+            continue
         if match is None or _alive(int(match.group(1))):
             continue
         stale = os.path.join(folder, name)
