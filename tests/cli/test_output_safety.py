@@ -296,6 +296,26 @@ def test_outputs_never_destroy_inputs(workspace, capsys, args, code, expected):
     assert not [p for p in after if p.endswith(".tmp")]
 
 
+@pytest.mark.parametrize(
+    "args", [[*TRAIN, "--out", "ro/m.safetensors"], [*PREDICT, "--out", "ro/p.csv"]]
+)
+def test_an_unwritable_folder_is_refused_up_front_even_as_root(
+    workspace, capsys, monkeypatch, args
+):
+    # Root may write anywhere, so the folder's answer to os.access is simulated here; the
+    # corpus rows above check a real read-only folder when not run as root.
+    from chainrule.cli import errors
+
+    real_access = os.access
+    monkeypatch.setattr(
+        errors.os, "access", lambda path, mode: path != "ro" and real_access(path, mode)
+    )
+    before = snapshot(workspace)
+    assert main(args) == 2
+    assert "cannot write to the folder ro" in capsys.readouterr().err
+    assert snapshot(workspace) == before
+
+
 def test_the_corpus_is_large_enough():
     assert len(CORPUS) >= 40
     assert {r[1][0] for r in CORPUS} == {"train", "predict", "explain", "demo"}
