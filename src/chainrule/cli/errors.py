@@ -82,7 +82,7 @@ def check_output(path: str, flag: str) -> None:
     if too_long:
         raise UsageError(f"{flag} {path}: the path is longer than the system allows")
     # The temporary names shorten long targets, so this holds; checked for odd file systems.
-    temporary = os.path.basename(temporary_prefix(path)) + "4194304.00000000.tmp.png"
+    temporary = os.path.basename(temporary_prefix(path)) + "4294967295.00000000.tmp.png"
     if len(os.fsencode(temporary)) > limit:
         raise UsageError(f"{flag} {path}: the folder allows names of only {limit} bytes")
 
@@ -93,7 +93,11 @@ def _check_folder(path: str, flag: str, folder: str) -> None:
     try:
         mode = os.stat(folder).st_mode
     except FileNotFoundError:
-        hint = " (a '..' after a missing folder does not cancel it)" if os.pardir in folder else ""
+        hint = (
+            " (a '..' after a missing folder does not cancel it)"
+            if os.pardir in folder.split(os.sep)
+            else ""
+        )
         raise UsageError(f"{flag} {path}: the folder {folder} does not exist{hint}") from None
     except OSError as error:
         if error.errno == errno.ENOTDIR:
