@@ -195,9 +195,14 @@ def test_mismatched_checkpoint_is_refused(tmp_path, capsys):
     assert "is a Pipeline file, not a checkpoint" in capsys.readouterr().err
 
 
+PIPE = {"capture_output": True, "text": True, "check": True}
+
+
 def test_stale_temporary_files_are_swept(tmp_path, capsys):
     data = data_csv(tmp_path / "d.csv", n=30)
-    stale = tmp_path / ".run.ckpt.abc123.tmp"
+    # Temporaries carry their writer's pid; only those of dead processes are swept.
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], **PIPE)
+    stale = tmp_path / f".run.ckpt.{int(finished.stdout)}.0123abcd.tmp"
     stale.write_bytes(b"half a checkpoint")
     assert (
         main(

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..data import TabularEncoder, load_digits, train_test_split
 from ..io import atomic_write
-from .errors import UsageError
+from .errors import UsageError, check_output, plan_outputs
 from .options import TrainOptions, check
 from .training import Outputs, evaluate_pipeline, format_confusion, run
 
@@ -69,7 +69,20 @@ def command(args: argparse.Namespace) -> int:
     options = check(
         TrainOptions(hidden=[64], epochs=args.epochs, seed=args.seed, early_stopping=10)
     )
-    os.makedirs(args.out, exist_ok=True)
+    if not os.path.isdir(args.out):
+        check_output(args.out, "--out")  # its parent exists, is writable, the name fits
+        os.mkdir(args.out)
+    outputs = Outputs.beside(os.path.join(args.out, "model.safetensors"))
+    test_csv = os.path.join(args.out, "test.csv")
+    plan_outputs(
+        {},
+        {
+            "--out (model)": outputs.model,
+            "--out (history)": outputs.history,
+            "--out (loss curve)": outputs.plot,
+            "--out (test rows)": test_csv,
+        },
+    )
     started = time.perf_counter()
     x, y = load_digits(np.float64)
     x_train, x_test, y_train, y_test = train_test_split(
@@ -84,12 +97,11 @@ def command(args: argparse.Namespace) -> int:
         f"(UCI optdigits, CC BY 4.0); the other {len(x_test)} are the test set.",
         file=sys.stderr,
     )
-    outputs = Outputs.beside(os.path.join(args.out, "model.safetensors"))
     pipeline, _, _ = run(
         x_train, y_train, encoder, options, outputs, source="digits", verbose=0 if args.quiet else 1
     )
     test = evaluate_pipeline(pipeline, x_test, y_test)
-    _write_csv(os.path.join(args.out, "test.csv"), x_test, y_test, names)
+    _write_csv(test_csv, x_test, y_test, names)
     print(f"test accuracy: {test['accuracy']:.4f} on {len(y_test)} digits")
     print(format_confusion(test["confusion_matrix"], pipeline.classes or []))
     print(

@@ -136,15 +136,16 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.explain.spec import MAX_STEPS, SpecError, explain_spec
 
     from ..io import atomic_write
-    from .errors import check_output
+    from .errors import plan_outputs
     from .main import UsageError
 
     if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
         raise UsageError(f"--steps expected an integer from 1 to {MAX_STEPS}, got {args.steps}")
     if args.lr is not None and not 0 < args.lr < float("inf"):
         raise UsageError(f"--lr expected a positive learning rate, got {args.lr}")
-    if args.out:
-        check_output(args.out, "--out")
+    plan_outputs(
+        {"SPEC": args.spec, "--model": args.model, "--data": args.data}, {"--out": args.out}
+    )
     if args.model is not None:
         explanation = _from_model(args)
     elif args.spec is None:

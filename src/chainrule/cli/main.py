@@ -3,8 +3,10 @@
 Errors a user can cause end with a one-line message and exit code 2, never a
 traceback (``--debug`` shows it): bad arguments, bad CSV data (``DataError``), bad
 model files (``ModelFormatError``), a missing optional package. A training run that
-diverges exits with 1. Each subcommand lives in its own module with an
-``add_parser(subparsers)`` function; ``COMMANDS`` lists them.
+diverges exits with 1; Ctrl-C exits with 130, leaving no half-written file. Every
+command checks all the files it will write before any work (``errors.plan_outputs``),
+and a closed stdout or stderr (``| head``) never stops a run. Each subcommand lives in
+its own module with an ``add_parser(subparsers)`` function; ``COMMANDS`` lists them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import sys
 import textwrap
 from collections.abc import Sequence
+from typing import Any, TextIO
 
 from .._version import __version__
 from . import demo, explain_command, info, predict, train
@@ -89,7 +92,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _ClosedPipeGuard:
+    """A text stream (stdout or stderr) that outlives its reader: once a write fails with
+    a broken pipe (``chainrule train … | head``), the descriptor is pointed at
+    /dev/null, as Python's documentation on SIGPIPE recommends, and later writes are
+    dropped, so progress and reports never stop a run before it writes its files."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._hang_up()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._hang_up()
+
+    def _hang_up(self) -> None:
+        self.broken = True
+        try:
+            descriptor = self._stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return  # not a real file (a test's capture): nothing is flushed at exit
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, descriptor)  # the interpreter's final flush now succeeds
+        finally:
+            os.close(null)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv``; returns the exit status (see the module doc)."""
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _ClosedPipeGuard(stdout), _ClosedPipeGuard(stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -106,12 +160,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"chainrule: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # A pipe the guard does not cover (a file descriptor written directly).
+        return 0
     except OSError as error:
         # A file that could not be written or read after the up-front checks
         # (a full disk, a permission change): say which, without a traceback.
         if args.debug:
             raise
-        where = f"{error.filename}: " if error.filename else ""
+        named = error.filename2 or error.filename  # a rename's target, not its temporary
+        where = f"{named}: " if named else ""
         print(f"chainrule: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except TrainingDivergedError as error:
@@ -120,12 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chainrule: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        # Every write is atomic (temporaries removed on the way out): nothing half-written.
         print("chainrule: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # The reader (e.g. `| head`) went away: not an error worth a traceback.
-        sys.stdout = open(os.devnull, "w")
-        return 0
 
 
 if __name__ == "__main__":

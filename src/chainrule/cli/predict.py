@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import sys
 import textwrap
 
@@ -14,7 +13,7 @@ import numpy as np
 from ..data import read_csv
 from ..io import ModelFormatError, atomic_write, load
 from ..pipeline import Pipeline
-from .errors import UsageError, check_output
+from .errors import plan_outputs
 from .training import evaluate_pipeline, format_confusion, format_metrics
 
 PREDICT_EXAMPLES = textwrap.dedent(
@@ -83,11 +82,7 @@ def load_pipeline(path: str) -> Pipeline:
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    if args.out:
-        check_output(args.out, "--out")
-        for given in (args.model, args.data):
-            if os.path.abspath(args.out) == os.path.abspath(given):
-                raise UsageError(f"--out {args.out}: would overwrite the input {given}")
+    plan_outputs({"MODEL": args.model, "DATA.csv": args.data}, {"--out": args.out})
     pipeline = load_pipeline(args.model)
     table = read_csv(args.data)
     extra = pipeline.encoder.check_columns(table)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import textwrap
 
 from ..data import TabularEncoder, read_csv
 from . import options as opts
-from .errors import UsageError
+from .errors import UsageError, plan_outputs, same_file
 from .training import Outputs, format_confusion, format_metrics, run
 
 EXAMPLES = textwrap.dedent(
@@ -62,13 +61,33 @@ def command(args: argparse.Namespace) -> int:
         raise UsageError("train needs a DATA.csv file")
     if not target:
         raise UsageError("train needs --target COLUMN (the column to predict)")
-    out = args.out or extra.get("out") or "model.safetensors"
-    checkpoint = args.checkpoint or extra.get("checkpoint")
+    out = args.out if args.out is not None else extra.get("out", "model.safetensors")
+    checkpoint = args.checkpoint if args.checkpoint is not None else extra.get("checkpoint")
+    for flag, given in (("--out", out), ("--checkpoint", checkpoint), ("--resume", args.resume)):
+        if given == "":
+            raise UsageError(f"{flag}: expected a file name, got an empty one")
     for path in (checkpoint, args.resume):
-        if path and os.path.abspath(path) == os.path.abspath(out):
+        if path and same_file(path, out):
             raise UsageError(
                 f"{path}: the checkpoint and the model (--out) must be different files"
             )
+    if checkpoint and args.resume and same_file(checkpoint, args.resume):
+        checkpoint = None  # resuming from a checkpoint goes on writing to it
+    outputs = Outputs.beside(out)
+    # Before any work: no output may be an input, another output, or unwritable.
+    plan_outputs(
+        {
+            "DATA.csv": data,
+            "--config": args.config,
+            "--resume": args.resume if checkpoint else None,
+        },
+        {
+            "--out": outputs.model,
+            "--out (its history)": outputs.history,
+            "--out (its loss curve)": outputs.plot,
+            "--checkpoint" if checkpoint else "--resume": checkpoint or args.resume,
+        },
+    )
     table = read_csv(data)
     encoder = TabularEncoder(str(target), options.task).fit(table)
     x = encoder.transform(table)
@@ -78,7 +97,7 @@ def command(args: argparse.Namespace) -> int:
         y,
         encoder,
         options,
-        Outputs.beside(out),
+        outputs,
         source=data,
         checkpoint=checkpoint,
         resume=args.resume,
@@ -88,6 +107,5 @@ def command(args: argparse.Namespace) -> int:
     print(format_metrics(final, f"{pipeline.task}, {where}"))
     if "confusion_matrix" in final:
         print(format_confusion(final["confusion_matrix"], pipeline.classes or []))
-    outputs = Outputs.beside(out)
     print(f"wrote {outputs.model}, {outputs.history}, {outputs.plot}")
     return 0

@@ -3,13 +3,14 @@
 One function, ``run``, from encoded arrays to a written ``Pipeline``: split,
 standardize, build the network, train with progress (checkpointing after every
 epoch when asked, resuming from a checkpoint bit for bit), and only at the very end
-write the model, the history JSON and the loss-curve PNG, each atomically — so a
-failed or interrupted run never replaces an existing model file.
+write the model, the history JSON and the loss-curve PNG, together and atomically — so
+a failed or interrupted run never replaces an existing model file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import sys
@@ -21,7 +22,8 @@ import numpy as np
 from .. import nn, optim
 from .._version import __version__
 from ..data import StandardScaler, TabularEncoder, parse_augment
-from ..io import Checkpoint, ModelFormatError, atomic_write, load, save, sweep_temporary_files
+from ..io import Checkpoint, ModelFormatError, load, save, sweep_temporary_files
+from ..io.atomic import atomic_group
 from ..io.checkpoint import to_json
 from ..pipeline import Pipeline
 from ..train import Callback, EarlyStopping, History, fit
@@ -372,29 +374,24 @@ def evaluate_pipeline(pipeline: Pipeline, x: np.ndarray, y: np.ndarray) -> dict[
 
 
 def write_outputs(pipeline: Pipeline, history: History, outputs: Outputs) -> None:
-    """Model, history JSON and curve PNG, each written atomically (PNG skipped without
-    matplotlib, with a note)."""
+    """Model, history JSON and curve PNG, landing together or not at all (PNG skipped
+    without matplotlib, with a note): each goes to a temporary first, and only when all
+    are written and fsynced are they renamed over the old files (``atomic_group``)."""
     check_output(outputs.model, "--out")
     for path in (outputs.history, outputs.plot):
         check_output(path, "--out (beside it)")
-    save(pipeline, outputs.model)
     document = json.dumps(to_json(history.to_dict()), indent=1, allow_nan=False)
-    with atomic_write(outputs.history) as handle:
-        handle.write(document.encode())
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
+    plotting = importlib.util.find_spec("matplotlib") is not None
+    with atomic_group() as group:
+        save(pipeline, group.path(outputs.model))
+        group.write_bytes(outputs.history, document.encode())
+        if plotting:
+            history.plot(group.path(outputs.plot, ".png"))  # the format comes from the suffix
+    if not plotting:
         print(
             "chainrule: note: no loss-curve PNG (needs matplotlib: pip install 'chainrule[train]')",
             file=sys.stderr,
         )
-        return
-    temporary = os.path.join(
-        os.path.dirname(os.path.abspath(outputs.plot)),
-        "." + os.path.basename(outputs.plot) + ".plot.tmp",
-    )
-    history.plot(temporary + ".png")
-    os.replace(temporary + ".png", outputs.plot)
 
 
 def format_confusion(matrix: list[list[int]], labels: list[str]) -> str:

@@ -12,7 +12,6 @@ one after every epoch, atomically, and ``--resume`` continues from it.
 
 from __future__ import annotations
 
-import glob
 import math
 import os
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import architecture
+from .atomic import sweep_stale_temporaries
 from .errors import ModelFormatError
 
 
@@ -180,19 +180,9 @@ class Checkpoint:
 
 
 def sweep_temporary_files(path: str | os.PathLike) -> list[str]:
-    """Remove temporary files an interrupted ``atomic_write`` of ``path`` left behind.
+    """Remove temporary files that interrupted writes of ``path`` left behind, only those
+    of processes that are gone (a live run's are kept); returns what was removed.
 
-    They are named ``.<basename>.<random>.tmp`` beside ``path``; returns what was removed.
+    See ``chainrule.io.atomic`` for the names (``.<basename>.<pid>.<random>.tmp``).
     """
-    target = os.path.abspath(os.fspath(path))
-    pattern = os.path.join(
-        glob.escape(os.path.dirname(target)), "." + glob.escape(os.path.basename(target)) + ".*.tmp"
-    )
-    removed = []
-    for stale in glob.glob(pattern):
-        try:
-            os.unlink(stale)
-            removed.append(stale)
-        except OSError:
-            pass
-    return removed
+    return sweep_stale_temporaries(path)
