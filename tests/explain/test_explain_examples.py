@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -220,3 +221,31 @@ def test_steps_are_capped_and_an_optimizer_table_needs_a_name(tmp_path, capsys):
     assert "spec field 'optimizer': expected a name or a table with 'name'" in (
         capsys.readouterr().err
     )
+
+
+def _saved_2_2_2(tmp_path):
+    import chainrule as cr
+    import chainrule.nn as nn
+
+    model = nn.Sequential(nn.Linear(2, 2), nn.Sigmoid(), nn.Linear(2, 2), nn.Sigmoid())
+    path = tmp_path / "m.safetensors"
+    cr.save(model, path)
+    return str(path)
+
+
+def test_cli_model_mode_unknown_param_is_one_line(tmp_path, capsys):
+    model = _saved_2_2_2(tmp_path)
+    row = tmp_path / "row.csv"
+    row.write_text("0.05,0.10,1\n")
+    assert main(["explain", "--model", model, "--data", str(row), "--params", "w99"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "w99" in err
+
+
+def test_cli_model_mode_data_fifo_is_refused_not_waited_on(tmp_path, capsys):
+    model = _saved_2_2_2(tmp_path)
+    fifo = tmp_path / "row.csv"
+    os.mkfifo(fifo)
+    assert main(["explain", "--model", model, "--data", str(fifo)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "FIFO" in err

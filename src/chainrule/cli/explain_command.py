@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 
 FORMATS = ("text", "markdown", "latex", "html")
@@ -55,8 +56,9 @@ def _from_model(args: argparse.Namespace):
 
     import chainrule
     import chainrule.nn.functional as F
-    from chainrule.explain import ExplainLimitError, explain
+    from chainrule.explain import explain
 
+    from .._regular_file import read_regular_file
     from ..data import read_csv
     from ..pipeline import Pipeline
     from .main import UsageError
@@ -86,13 +88,16 @@ def _from_model(args: argparse.Namespace):
             y = ((target - obj.target_mean) / obj.target_scale)[:, None]
             loss = F.mse_loss
     else:
+        # A few rows of numbers: read as a regular file (a FIFO must not block), capped.
+        raw = read_regular_file(
+            args.data, what="a CSV file of rows", error=UsageError, max_bytes=64 << 20
+        )
         try:
+            text = raw.decode("utf-8-sig")
             try:
-                table = np.loadtxt(args.data, delimiter=",", ndmin=2)
+                table = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2)
             except ValueError:
-                table = np.loadtxt(args.data, delimiter=",", ndmin=2, skiprows=1)
-        except OSError as error:
-            raise UsageError(f"cannot read {args.data}: {error}") from None
+                table = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, skiprows=1)
         except ValueError as error:
             raise UsageError(
                 f"--data {args.data}: expected rows of numbers (features, then the target), "
@@ -128,7 +133,7 @@ def _from_model(args: argparse.Namespace):
             precision=args.precision or 9,
             params=args.params,
         )
-    except ExplainLimitError as error:  # names the limit: one line, exit 2
+    except ValueError as error:  # a limit, an unknown --params name: one line, exit 2
         raise UsageError(str(error)) from None
 
 
