@@ -134,6 +134,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     y = pipeline.encoder.encode_target(table)
     metrics = evaluate_pipeline(pipeline, x, y)
     print(format_metrics(metrics, f"{args.data} ({len(y)} rows)"))
-    if "confusion_matrix" in metrics:
-        print(format_confusion(metrics["confusion_matrix"], pipeline.classes or []))
+    confusion = format_confusion(metrics, pipeline.classes or [])
+    if confusion:
+        print(confusion)
     return 0

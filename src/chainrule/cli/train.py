@@ -86,8 +86,9 @@ def command(args: argparse.Namespace) -> int:
     )
     where = "validation" if options.val_split else "training data"
     print(format_metrics(final, f"{pipeline.task}, {where}"))
-    if "confusion_matrix" in final:
-        print(format_confusion(final["confusion_matrix"], pipeline.classes or []))
+    confusion = format_confusion(final, pipeline.classes or [])
+    if confusion:
+        print(confusion)
     outputs = Outputs.beside(out)
     print(f"wrote {outputs.model}, {outputs.history}, {outputs.plot}")
     return 0

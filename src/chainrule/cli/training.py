@@ -343,25 +343,63 @@ def run(
         "final_metrics": {
             ("validation_" if has_val else "train_") + k: v
             for k, v in final.items()
-            if k != "confusion_matrix"
+            if k not in CONFUSION_KEYS
         },
     }
     write_outputs(pipeline, history, outputs)
     return pipeline, history, final
 
 
+# A confusion matrix is printed up to this many classes; beyond, the most frequent
+# confusions are listed instead (a 10,000-class matrix is 10⁸ numbers, 600 MB of text).
+MATRIX_CLASSES = 20
+TOP_CONFUSIONS = 10
+CONFUSION_KEYS = ("confusion_matrix", "top_confusions")
+_CHUNK_CELLS = 1 << 22  # probabilities computed this many (row, class) cells at a time
+
+
+def _class_probabilities(pipeline: Pipeline, x: np.ndarray, y: np.ndarray):
+    """Predicted class indices (N,) and the probability of the true class (N,), computed
+    in chunks of rows when N × classes is large, so memory stays bounded."""
+    n, k = len(x), len(pipeline.classes or [])
+    rows = n if n * k <= _CHUNK_CELLS else max(1, _CHUNK_CELLS // max(k, 1))
+    predicted = np.empty(n, dtype=np.int64)
+    picked = np.empty(n, dtype=np.float64)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        probabilities = pipeline.predict_proba(x[start:stop])
+        predicted[start:stop] = probabilities.argmax(axis=1)
+        picked[start:stop] = probabilities[np.arange(stop - start), y[start:stop]]
+    return predicted, picked
+
+
+def _confusions(y: np.ndarray, predicted: np.ndarray, k: int) -> dict[str, Any]:
+    """``confusion_matrix`` (K, K) as lists for at most MATRIX_CLASSES classes, else
+    ``top_confusions``: up to TOP_CONFUSIONS [true, predicted, count] index triples of
+    the most frequent errors — built from the non-zero cells only, O(N log N)."""
+    classes = np.arange(k)
+    if k <= MATRIX_CLASSES:
+        return {"confusion_matrix": M.confusion_matrix(y, predicted, labels=classes).tolist()}
+    rows, columns, counts = M.confusion_pairs(y, predicted, labels=classes)
+    wrong = rows != columns
+    rows, columns, counts = rows[wrong], columns[wrong], counts[wrong]
+    order = np.lexsort((columns, rows, -counts))[:TOP_CONFUSIONS]
+    top = [[int(rows[i]), int(columns[i]), int(counts[i])] for i in order]
+    return {"top_confusions": top}
+
+
 def evaluate_pipeline(pipeline: Pipeline, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Metrics on encoded features ``x`` and targets ``y`` (class indices or values)."""
+    """Metrics on encoded features ``x`` and targets ``y`` (class indices or values).
+
+    Time and memory grow linearly with the rows and the classes (never classes²)."""
     if pipeline.task == "classification":
-        probabilities = pipeline.predict_proba(x)
-        predicted = probabilities.argmax(axis=1)
-        picked = probabilities[np.arange(len(y)), y]
-        classes = np.arange(len(pipeline.classes or []))
+        k = len(pipeline.classes or [])
+        predicted, picked = _class_probabilities(pipeline, x, y)
         return {
             "accuracy": float(M.accuracy(y, predicted)),
             "cross_entropy": float(-np.mean(np.log(np.maximum(picked, 1e-300)))),
-            "macro_f1": float(M.f1_score(y, predicted, labels=classes, average="macro")),
-            "confusion_matrix": M.confusion_matrix(y, predicted, labels=classes).tolist(),
+            "macro_f1": float(M.f1_score(y, predicted, labels=np.arange(k), average="macro")),
+            **_confusions(y, predicted, k),
         }
     predicted = pipeline.predict(x)
     return {
@@ -397,9 +435,26 @@ def write_outputs(pipeline: Pipeline, history: History, outputs: Outputs) -> Non
     os.replace(temporary + ".png", outputs.plot)
 
 
-def format_confusion(matrix: list[list[int]], labels: list[str]) -> str:
-    """A confusion matrix as text: rows true classes, columns predicted ones."""
+def format_confusion(metrics: dict[str, Any], labels: list[str]) -> str | None:
+    """The confusion part of ``evaluate_pipeline``'s metrics as text, or None (regression).
+
+    Up to MATRIX_CLASSES classes: the matrix, rows true classes, columns predicted ones.
+    More: the most frequent confusions, one ``true → predicted: count`` line each.
+    """
     names = [str(label) for label in labels]
+    if "top_confusions" in metrics:
+        top = metrics["top_confusions"]
+        lines = [
+            f"most frequent confusions ({len(names)} classes, too many for a matrix; "
+            "true → predicted: count)"
+        ]
+        lines += [f"  {names[t]} → {names[p]}: {count}" for t, p, count in top]
+        if not top:
+            lines.append("  none: every prediction is right")
+        return "\n".join(lines)
+    if "confusion_matrix" not in metrics:
+        return None
+    matrix = metrics["confusion_matrix"]
     width = max(max(len(n) for n in names), max(len(str(v)) for row in matrix for v in row), 3)
     head = " " * (width + 2) + " ".join(f"{n:>{width}}" for n in names)
     lines = ["confusion matrix (rows: true, columns: predicted)", head]
@@ -409,5 +464,5 @@ def format_confusion(matrix: list[list[int]], labels: list[str]) -> str:
 
 
 def format_metrics(metrics: dict[str, Any], where: str) -> str:
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "confusion_matrix")
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k not in CONFUSION_KEYS)
     return f"{where}: {shown}"
