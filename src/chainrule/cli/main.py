@@ -106,6 +106,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"chainrule: error: {error}", file=sys.stderr)
         return 2
+    except MemoryError as error:
+        # NumPy refusing an allocation (its message names the size and shape): one line.
+        if args.debug:
+            raise
+        detail = " ".join(str(error).split()) or "an allocation failed"
+        print(
+            f"chainrule: error: out of memory: {detail} (use smaller --hidden or --batch-size, "
+            "or fewer rows or columns)",
+            file=sys.stderr,
+        )
+        return 2
     except OSError as error:
         # A file that could not be written or read after the up-front checks
         # (a full disk, a permission change): say which, without a traceback.

@@ -27,7 +27,7 @@ from ..pipeline import Pipeline
 from ..train import Callback, EarlyStopping, History, fit
 from ..train import metrics as M
 from .errors import UsageError, check_output
-from .options import TrainOptions
+from .options import TrainOptions, check_parameter_count
 
 ACTIVATION_LAYERS = {
     "relu": nn.ReLU,
@@ -272,6 +272,7 @@ def run(
         targets = ((y - target_mean) / target_scale).astype(np.float32)
     rng = np.random.default_rng(options.seed)
     outputs_n = len(encoder.classes or []) if classification else 1
+    check_parameter_count(features.shape[1], outputs_n, options)  # before any allocation
     model = build_model(features.shape[1], outputs_n, options, rng)
     optimizer = build_optimizer(model, options)
     has_val = len(val_index) > 0
