@@ -7,6 +7,7 @@ default. Every option is checked here so a bad value is a one-line usage error.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from dataclasses import asdict, dataclass, field, fields
@@ -74,7 +75,7 @@ def parse_hidden(text: Any) -> list[int]:
 def count_parameters(inputs: int, hidden: list[int], outputs: int, batchnorm: bool) -> int:
     """Weights and biases of inputs -> hidden... -> outputs (BatchNorm1d adds 2 per unit)."""
     widths = [inputs, *hidden, outputs]
-    total = sum((a + 1) * b for a, b in zip(widths, widths[1:]))
+    total = sum((a + 1) * b for a, b in itertools.pairwise(widths))
     return total + (2 * sum(hidden) if batchnorm else 0)
 
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from .. import nn, optim
 from .._version import __version__
-from ..data import StandardScaler, TabularEncoder, parse_augment
+from ..data import DataError, StandardScaler, TabularEncoder, parse_augment
 from ..io import Checkpoint, ModelFormatError, atomic_write, load, save, sweep_temporary_files
 from ..io.checkpoint import to_json
 from ..pipeline import Pipeline
@@ -230,6 +231,23 @@ def _restore(path: str, run: _Run) -> tuple[int, bool]:
         raise ModelFormatError(f"{path}: checkpoint state is incomplete ({error})") from None
 
 
+def check_standardized(
+    standardized: np.ndarray, names: list[str], where: Callable[[int, str], str]
+) -> None:
+    """Raise a DataError naming row and column if a standardized value does not fit the
+    network's float32 inputs: a value far outside the training rows' range (1e308 when
+    they were near 1) would become inf and stop the network with a traceback."""
+    limit = float(np.finfo(np.float32).max)
+    bad = ~(np.abs(standardized) <= limit)
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        raise DataError(
+            f"{where(row, names[column])}: the value is {standardized[row, column]:.3g} "
+            f"standard deviations from the training rows' mean, beyond the {limit:.3g} "
+            "that the network's float32 inputs hold"
+        )
+
+
 def split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded train / validation indices (validation empty for fraction 0)."""
     order = np.random.default_rng([seed, 1]).permutation(n)
@@ -262,14 +280,20 @@ def run(
     classification = encoder.task == "classification"
     train_index, val_index = split(len(x), options.val_split, options.seed)
     scaler = StandardScaler().fit(x[train_index])
-    features = scaler.transform(x).astype(np.float32)
+    standardized = scaler.transform(x)
+    check_standardized(
+        standardized, encoder.output_names, lambda i, c: f"{source}: data row {i + 1}, column {c!r}"
+    )
+    features = standardized.astype(np.float32)
     target_mean, target_scale = 0.0, 1.0
     if classification:
         targets = y.astype(np.int64)
     else:
-        target_mean = float(y[train_index].mean())
-        target_scale = float(y[train_index].std()) or 1.0
-        targets = ((y - target_mean) / target_scale).astype(np.float32)
+        # The scaler's statistics stay finite for targets up to ±1.8e308 (y.std() overflows).
+        target_scaler = StandardScaler().fit(y[train_index, None])
+        target_mean = float(target_scaler.mean_[0])
+        target_scale = float(target_scaler.scale_[0])
+        targets = target_scaler.transform(y[:, None])[:, 0].astype(np.float32)
     rng = np.random.default_rng(options.seed)
     outputs_n = len(encoder.classes or []) if classification else 1
     check_parameter_count(features.shape[1], outputs_n, options)  # before any allocation
@@ -402,11 +426,23 @@ def evaluate_pipeline(pipeline: Pipeline, x: np.ndarray, y: np.ndarray) -> dict[
             "macro_f1": float(M.f1_score(y, predicted, labels=np.arange(k), average="macro")),
             **_confusions(y, predicted, k),
         }
-    predicted = pipeline.predict(x)
+    # In standardized units, then scaled back: (y − ŷ)² of targets near 1e200 overflows.
+    scaler = StandardScaler.from_dict(
+        {
+            "with_mean": True,
+            "with_std": True,
+            "n_features_in": 1,
+            "mean": [pipeline.target_mean],
+            "scale": [pipeline.target_scale],
+        }
+    )
+    truth = scaler.transform(y[:, None].astype(np.float64))[:, 0]
+    predicted = pipeline.decision_function(x)[:, 0].astype(np.float64)
+    scale = pipeline.target_scale
     return {
-        "r2": float(M.r2_score(y, predicted)),
-        "rmse": float(np.sqrt(M.mean_squared_error(y, predicted))),
-        "mae": float(M.mean_absolute_error(y, predicted)),
+        "r2": float(M.r2_score(truth, predicted)),
+        "rmse": float(scale * np.sqrt(M.mean_squared_error(truth, predicted))),
+        "mae": float(scale * M.mean_absolute_error(truth, predicted)),
     }
 
 
@@ -464,6 +500,12 @@ def format_confusion(metrics: dict[str, Any], labels: list[str]) -> str | None:
     return "\n".join(lines)
 
 
+def _number(value: float) -> str:
+    """Four decimals, or six significant digits for a value too large for that
+    (an RMSE of 1e200 would otherwise print 200 digits)."""
+    return f"{value:.4f}" if abs(value) < 1e9 else f"{value:.6g}"
+
+
 def format_metrics(metrics: dict[str, Any], where: str) -> str:
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k not in CONFUSION_KEYS)
+    shown = ", ".join(f"{k} {_number(v)}" for k, v in metrics.items() if k not in CONFUSION_KEYS)
     return f"{where}: {shown}"
