@@ -50,7 +50,7 @@ class Table:
 # Checked on the first kilobytes, so a disk image or a model file is refused at once
 # rather than after reading (and failing to decode) up to MAX_BYTES of it.
 _MAGIC = (
-    (b"PK\x03\x04", "a zip archive; an .xlsx workbook is one: export it as CSV"),
+    (b"PK\x03\x04", "a zip archive"),
     (b"PK\x05\x06", "an empty zip archive"),
     (b"\x1f\x8b", "gzip-compressed data; decompress it first"),
     (b"BZh", "bzip2-compressed data; decompress it first"),
@@ -74,6 +74,11 @@ SNIFF_BYTES = 8192  # how much of the start is checked before the whole file is 
 
 def _looks_like(head: bytes) -> str | None:
     """What binary format ``head`` (the first bytes of a file) is in, if a known one."""
+    if head.startswith(b"PK\x03\x04"):  # spreadsheets are zip archives: name them
+        if b"opendocument.spreadsheet" in head:
+            return "an OpenDocument .ods spreadsheet: export it as CSV"
+        if b"[Content_Types].xml" in head or b"xl/" in head:
+            return "an Excel .xlsx workbook: export it as CSV"
     for magic, name in _MAGIC:
         if head.startswith(magic):
             return name

@@ -55,6 +55,11 @@ def _number(table: Table, index: int, column: str, cell: str) -> float:
     except ValueError:
         raise DataError(f"{table.where(index, column)}: {cell!r} is not a number") from None
     if not math.isfinite(value):
+        if math.isnan(value):  # '+nan', '+NaN': spellings MISSING does not list
+            raise DataError(
+                f"{table.where(index, column)}: a missing value {cell!r} (missing values are "
+                "not supported; fill them in or drop the row)"
+            )
         if "inf" in cell.lower():
             raise DataError(f"{table.where(index, column)}: {cell!r} is not a finite number")
         raise DataError(f"{table.where(index, column)}: {cell!r} overflows a 64-bit float")
