@@ -381,3 +381,27 @@ def test_corpus_is_large_and_covers_every_family():
     families = {name.split("/")[0] for name in CORPUS}
     assert len(CORPUS) >= 50
     assert families >= {"structure", "quotes", "cells", "target", "encoding", "binary", "path"}
+
+
+def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    import chainrule.data.csv as csv_module
+
+    path = tmp_path / "big.csv"
+    path.write_text(GOOD)
+    monkeypatch.setattr(csv_module, "MAX_BYTES", 100)
+    reads = []
+    monkeypatch.setattr(csv_module, "read_regular_file", lambda *a, **k: reads.append(a))
+    with pytest.raises(DataError, match=f"{len(GOOD)} bytes is larger than the 100-byte limit"):
+        read_csv(path)
+    assert reads == []
+
+
+def test_a_file_growing_past_the_limit_is_capped_on_bytes_read(tmp_path, monkeypatch):
+    import chainrule.data.csv as csv_module
+
+    path = tmp_path / "grows.csv"
+    path.write_text(GOOD)
+    monkeypatch.setattr(csv_module, "MAX_BYTES", len(GOOD) - 1)
+    monkeypatch.setattr(csv_module, "_peek", lambda name: (b"", 0))  # st_size said 0
+    with pytest.raises(DataError, match=f"larger than the {len(GOOD) - 1}-byte limit"):
+        read_csv(path)

@@ -1,5 +1,9 @@
 """Reading CSV files strictly: every problem is a ``DataError`` naming file, row and column.
 
+Only regular files are read (a FIFO, a device or a folder is refused before a byte is
+read), at most ``MAX_BYTES`` of them, and the first kilobytes are checked for binary
+content (NUL bytes, UTF-16, or the magic bytes of zip, gzip, Parquet, PNG, safetensors…).
+
 Rules: comma-separated, UTF-8 (a byte-order mark is accepted), a header row of
 distinct non-empty names, every row as long as the header, no missing cells (empty,
 ``NA``, ``nan``, ``null``, ``?``). Rows are numbered as lines of the file: the header
@@ -124,17 +128,19 @@ def _refuse_binary(path: str, head: bytes) -> None:
         )
 
 
-def _peek(path: str) -> bytes | None:
-    """The first SNIFF_BYTES of ``path`` if it is a regular file, else None (the shared
-    reader then says what is wrong with it). Non-blocking, so a FIFO cannot hang here."""
+def _peek(path: str) -> tuple[bytes, int] | None:
+    """The first SNIFF_BYTES of ``path`` and its size if it is a regular file, else None
+    (the shared reader then says what is wrong with it). Non-blocking, so a FIFO cannot
+    hang here."""
     try:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
     try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
             return None
-        return os.read(descriptor, SNIFF_BYTES)
+        return os.read(descriptor, SNIFF_BYTES), info.st_size
     except OSError:
         return None
     finally:
@@ -143,10 +149,14 @@ def _peek(path: str) -> bytes | None:
 
 def _read_bytes(path: str) -> bytes:
     """The file's bytes: a regular file only, its start checked for binary content
-    first, then read up to MAX_BYTES (counted on the bytes read, not on ``st_size``)."""
-    head = _peek(path)
-    if head is not None:
+    first, then read up to MAX_BYTES (counted on the bytes read: ``st_size`` only
+    refuses a file early when it already says it is too large)."""
+    peeked = _peek(path)
+    if peeked is not None:
+        head, size = peeked
         _refuse_binary(path, head)
+        if size > MAX_BYTES:
+            raise DataError(f"{path}: {size} bytes is larger than the {MAX_BYTES}-byte limit")
     return read_regular_file(path, what="a CSV file", error=DataError, max_bytes=MAX_BYTES)
 
 
