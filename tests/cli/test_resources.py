@@ -297,3 +297,16 @@ def test_prediction_value_beyond_float32_is_named(tmp_path, capsys):
         assert main(command) == 2
         err = _one_line_error(capsys)
         assert f"{far}: row 3, column 'a': the value is -2.6e+307 standard deviations" in err
+
+
+def test_validation_value_beyond_float32_is_named_when_training(tmp_path, capsys):
+    _, validation = training.split(20, 0.2, 0)
+    far = int(validation[0])  # a validation row: the scaler never saw it
+    cells = ["1e300" if i == far else str(i % 7) for i in range(20)]
+    data = tmp_path / "data.csv"
+    data.write_text("a,y\n" + "".join(f"{c},{i % 2}\n" for i, c in enumerate(cells)))
+    out = tmp_path / "model.safetensors"
+    assert main(["train", str(data), "--target", "y", "--epochs", "1", "--out", str(out)]) == 2
+    err = _one_line_error(capsys)
+    assert f"{data}: data row {far + 1}, column 'a': the value is " in err
+    assert sorted(os.listdir(tmp_path)) == ["data.csv"]
