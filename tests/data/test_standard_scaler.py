@@ -140,3 +140,61 @@ def test_errors():
         StandardScaler().transform(np.zeros((2, 2)))
     with pytest.raises(TypeError, match="numbers"):
         StandardScaler().fit(np.array([["a"], ["b"]]))
+
+
+# -- values near the float64 limits: the plain formulas overflow (mean to inf, var to inf)
+@pytest.mark.parametrize("value", [1e200, 1.5e308, -1.7e308])
+def test_huge_values_are_standardized_without_overflow(value):
+    x = np.array([[value, 1.0], [value / 2, 2.0], [0.0, 3.0]])
+    with np.errstate(all="raise"):
+        scaler = StandardScaler().fit(x)
+        z = scaler.transform(x)
+    # Column 0 is value·[1, 1/2, 0]: mean value/2, standard deviation |value|·√(1/6).
+    np.testing.assert_allclose(scaler.mean_, [value / 2, 2.0], rtol=1e-15)
+    np.testing.assert_allclose(scaler.scale_, [abs(value) / np.sqrt(6), np.sqrt(2 / 3)], rtol=1e-14)
+    sign = np.sign(value)
+    np.testing.assert_allclose(z[:, 0], sign * np.sqrt(1.5) * np.array([1.0, 0.0, -1.0]))
+    np.testing.assert_allclose(z[:, 1], [-(1.5**0.5), 0.0, 1.5**0.5])
+    back = scaler.inverse_transform(z)
+    np.testing.assert_allclose(back, x, rtol=1e-14, atol=abs(value) * 1e-15)
+    # The variance itself (above 1.8e308) is inf; the stored form leaves it out.
+    assert scaler.var_[0] == np.inf
+    state = json.loads(json.dumps(scaler.to_dict(), allow_nan=False))
+    assert state["var"] is None
+    np.testing.assert_array_equal(StandardScaler.from_dict(state).transform(x), z)
+
+
+def test_values_at_both_float64_limits():
+    # x − mean overflows here (1.7e308 + 5.7e307): transform divides first.
+    x = np.array([[1.7e308], [-1.7e308], [-1.7e308]])
+    with np.errstate(all="raise"):
+        z = StandardScaler().fit_transform(x)
+    np.testing.assert_allclose(z[:, 0], [np.sqrt(2), -np.sqrt(0.5), -np.sqrt(0.5)], rtol=1e-14)
+
+
+def test_huge_constant_and_tiny_columns():
+    x = np.array([[1.5e308, 1e-170], [1.5e308, 2e-170], [1.5e308, 3e-170]])
+    with np.errstate(all="raise"):
+        scaler = StandardScaler().fit(x)
+        z = scaler.transform(x)
+    assert scaler.scale_[0] == 1.0  # constant: mapped to 0, not divided by ~0
+    np.testing.assert_array_equal(z[:, 0], 0.0)
+    # The variance 6.7e-341 underflows; the scale does not, so the column is not lost.
+    np.testing.assert_allclose(scaler.scale_[1], 1e-170 * np.sqrt(2 / 3), rtol=1e-14)
+    np.testing.assert_allclose(z[:, 1], [-(1.5**0.5), 0.0, 1.5**0.5], rtol=1e-14)
+
+
+def test_float32_values_near_their_limit():
+    x = np.array([[3.4e38], [-3.4e38], [-3.4e38]], dtype=np.float32)
+    with np.errstate(all="raise"):
+        z = StandardScaler().fit_transform(x)
+    assert z.dtype == np.float32
+    np.testing.assert_allclose(z[:, 0], [np.sqrt(2), -np.sqrt(0.5), -np.sqrt(0.5)], rtol=1e-6)
+
+
+def test_ordinary_values_keep_the_plain_formulas_bit_for_bit():
+    x = _data()
+    scaler = StandardScaler().fit(x)
+    mean = x.mean(axis=0)
+    np.testing.assert_array_equal(scaler.mean_, mean)
+    np.testing.assert_array_equal(scaler.var_, np.square(x - mean).mean(axis=0))

@@ -103,7 +103,7 @@ def command(args: argparse.Namespace) -> int:
     test = evaluate_pipeline(pipeline, x_test, y_test)
     _write_csv(test_csv, x_test, y_test, names)
     print(f"test accuracy: {test['accuracy']:.4f} on {len(y_test)} digits")
-    print(format_confusion(test["confusion_matrix"], pipeline.classes or []))
+    print(format_confusion(test, pipeline.classes or []))
     print(
         f"wrote {args.out}/: model.safetensors, model.history.json, model.loss.png, test.csv "
         f"({time.perf_counter() - started:.1f} s)"

@@ -160,6 +160,17 @@ def _main(argv: Sequence[str] | None) -> int:
             raise
         print(f"chainrule: error: {error}", file=sys.stderr)
         return 2
+    except MemoryError as error:
+        # NumPy refusing an allocation (its message names the size and shape): one line.
+        if args.debug:
+            raise
+        detail = " ".join(str(error).split()) or "an allocation failed"
+        print(
+            f"chainrule: error: out of memory: {detail} (use smaller --hidden or --batch-size, "
+            "or fewer rows or columns)",
+            file=sys.stderr,
+        )
+        return 2
     except BrokenPipeError:
         # A pipe the guard does not cover (a file descriptor written directly).
         return 0

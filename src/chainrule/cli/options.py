@@ -7,6 +7,7 @@ default. Every option is checked here so a bad value is a one-line usage error.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from dataclasses import asdict, dataclass, field, fields
@@ -17,6 +18,12 @@ from .errors import UsageError
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu")
 TASKS = ("auto", "classification", "regression")
+MAX_LAYER_SIZE = 1_000_000
+# The most weights and biases a network may have: 50 million float32 parameters are 200 MB,
+# and Adam keeps two more copies plus a gradient. Checked from the input width, the hidden
+# sizes and the output width before anything is allocated, so "--hidden 1000000,1000000"
+# (10¹² weights, 3.6 TiB) is a one-line error rather than a MemoryError.
+MAX_PARAMETERS = 50_000_000
 
 
 @dataclass
@@ -59,10 +66,30 @@ def parse_hidden(text: Any) -> list[int]:
             raise UsageError(
                 f"--hidden expected comma-separated layer sizes like 64,32, got {text!r}"
             ) from None
-        if not 1 <= size <= 1_000_000:
-            raise UsageError(f"--hidden sizes must be between 1 and 1000000, got {size}")
+        if not 1 <= size <= MAX_LAYER_SIZE:
+            raise UsageError(f"--hidden sizes must be between 1 and {MAX_LAYER_SIZE}, got {size}")
         sizes.append(size)
     return sizes
+
+
+def count_parameters(inputs: int, hidden: list[int], outputs: int, batchnorm: bool) -> int:
+    """Weights and biases of inputs -> hidden... -> outputs (BatchNorm1d adds 2 per unit)."""
+    widths = [inputs, *hidden, outputs]
+    total = sum((a + 1) * b for a, b in itertools.pairwise(widths))
+    return total + (2 * sum(hidden) if batchnorm else 0)
+
+
+def check_parameter_count(inputs: int, outputs: int, options: TrainOptions) -> int:
+    """The network's parameter count, or a UsageError when it is above MAX_PARAMETERS."""
+    total = count_parameters(inputs, options.hidden, outputs, options.batchnorm)
+    if total > MAX_PARAMETERS:
+        shape = "-".join(str(w) for w in [inputs, *options.hidden, outputs])
+        raise UsageError(
+            f"--hidden {','.join(map(str, options.hidden)) or 'none'}: a {shape} network has "
+            f"{total:,} parameters, more than the limit of {MAX_PARAMETERS:,}; "
+            "use smaller hidden layers"
+        )
+    return total
 
 
 def _number(name: str, value: Any, kind: type, low: float, high: float, *, open_low=False) -> Any:
@@ -132,7 +159,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--hidden",
         metavar="SIZES",
         help=f"hidden layer sizes, comma-separated (default: "
-        f"{','.join(map(str, defaults.hidden))}; 'none' for a linear model)",
+        f"{','.join(map(str, defaults.hidden))}; 'none' for a linear model); each at most "
+        f"{MAX_LAYER_SIZE:,}, and the whole network (inputs, hidden and outputs) at most "
+        f"{MAX_PARAMETERS:,} parameters",
     )
     group.add_argument(
         "--activation", choices=ACTIVATIONS, help="hidden activation (default: relu)"

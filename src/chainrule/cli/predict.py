@@ -14,7 +14,7 @@ from ..data import read_csv
 from ..io import ModelFormatError, atomic_write, load
 from ..pipeline import Pipeline
 from .errors import plan_outputs
-from .training import evaluate_pipeline, format_confusion, format_metrics
+from .training import check_standardized, evaluate_pipeline, format_confusion, format_metrics
 
 PREDICT_EXAMPLES = textwrap.dedent(
     """\
@@ -95,6 +95,7 @@ def predict_command(args: argparse.Namespace) -> int:
     if args.proba and pipeline.task != "classification":
         print("chainrule: note: --proba applies to classifiers only", file=sys.stderr)
     x = pipeline.encoder.transform(table)
+    check_standardized(pipeline.scaler.transform(x), pipeline.encoder.output_names, table.where)
     predicted = pipeline.predict(x)
     text = io.StringIO(newline="")
     writer = csv.writer(text, lineterminator="\n")
@@ -126,9 +127,11 @@ def evaluate_command(args: argparse.Namespace) -> int:
     pipeline = load_pipeline(args.model)
     table = read_csv(args.data)
     x = pipeline.encoder.transform(table)
+    check_standardized(pipeline.scaler.transform(x), pipeline.encoder.output_names, table.where)
     y = pipeline.encoder.encode_target(table)
     metrics = evaluate_pipeline(pipeline, x, y)
     print(format_metrics(metrics, f"{args.data} ({len(y)} rows)"))
-    if "confusion_matrix" in metrics:
-        print(format_confusion(metrics["confusion_matrix"], pipeline.classes or []))
+    confusion = format_confusion(metrics, pipeline.classes or [])
+    if confusion:
+        print(confusion)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import textwrap
 
 from ..data import TabularEncoder, read_csv
@@ -90,6 +91,15 @@ def command(args: argparse.Namespace) -> int:
     )
     table = read_csv(data)
     encoder = TabularEncoder(str(target), options.task).fit(table)
+    classes = len(encoder.classes or [])
+    if classes > 20 and classes * 2 > len(table):
+        # It trains (in bounded time and memory), but is rarely what was meant.
+        print(
+            f"chainrule: note: {data}: the target {target!r} has {classes} classes for "
+            f"{len(table)} rows, fewer than 2 rows per class; is it an identifier, or a "
+            "number to predict (--task regression)?",
+            file=sys.stderr,
+        )
     x = encoder.transform(table)
     y = encoder.encode_target(table)
     pipeline, _, final = run(
@@ -105,7 +115,8 @@ def command(args: argparse.Namespace) -> int:
     )
     where = "validation" if options.val_split else "training data"
     print(format_metrics(final, f"{pipeline.task}, {where}"))
-    if "confusion_matrix" in final:
-        print(format_confusion(final["confusion_matrix"], pipeline.classes or []))
+    confusion = format_confusion(final, pipeline.classes or [])
+    if confusion:
+        print(confusion)
     print(f"wrote {outputs.model}, {outputs.history}, {outputs.plot}")
     return 0

@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from .. import nn, optim
 from .._version import __version__
-from ..data import StandardScaler, TabularEncoder, parse_augment
+from ..data import DataError, StandardScaler, TabularEncoder, parse_augment
 from ..io import Checkpoint, ModelFormatError, load, save, sweep_temporary_files
 from ..io.atomic import atomic_group
 from ..io.checkpoint import to_json
@@ -29,7 +30,7 @@ from ..pipeline import Pipeline
 from ..train import Callback, EarlyStopping, History, fit
 from ..train import metrics as M
 from .errors import UsageError, check_output
-from .options import TrainOptions
+from .options import TrainOptions, check_parameter_count
 
 ACTIVATION_LAYERS = {
     "relu": nn.ReLU,
@@ -232,6 +233,23 @@ def _restore(path: str, run: _Run) -> tuple[int, bool]:
         raise ModelFormatError(f"{path}: checkpoint state is incomplete ({error})") from None
 
 
+def check_standardized(
+    standardized: np.ndarray, names: list[str], where: Callable[[int, str], str]
+) -> None:
+    """Raise a DataError naming row and column if a standardized value does not fit the
+    network's float32 inputs: a value far outside the training rows' range (1e308 when
+    they were near 1) would become inf and stop the network with a traceback."""
+    limit = float(np.finfo(np.float32).max)
+    bad = ~(np.abs(standardized) <= limit)
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        raise DataError(
+            f"{where(row, names[column])}: the value is {standardized[row, column]:.3g} "
+            f"standard deviations from the training rows' mean, beyond the {limit:.3g} "
+            "that the network's float32 inputs hold"
+        )
+
+
 def split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded train / validation indices (validation empty for fraction 0)."""
     order = np.random.default_rng([seed, 1]).permutation(n)
@@ -264,16 +282,23 @@ def run(
     classification = encoder.task == "classification"
     train_index, val_index = split(len(x), options.val_split, options.seed)
     scaler = StandardScaler().fit(x[train_index])
-    features = scaler.transform(x).astype(np.float32)
+    standardized = scaler.transform(x)
+    check_standardized(
+        standardized, encoder.output_names, lambda i, c: f"{source}: data row {i + 1}, column {c!r}"
+    )
+    features = standardized.astype(np.float32)
     target_mean, target_scale = 0.0, 1.0
     if classification:
         targets = y.astype(np.int64)
     else:
-        target_mean = float(y[train_index].mean())
-        target_scale = float(y[train_index].std()) or 1.0
-        targets = ((y - target_mean) / target_scale).astype(np.float32)
+        # The scaler's statistics stay finite for targets up to ±1.8e308 (y.std() overflows).
+        target_scaler = StandardScaler().fit(y[train_index, None])
+        target_mean = float(target_scaler.mean_[0])
+        target_scale = float(target_scaler.scale_[0])
+        targets = target_scaler.transform(y[:, None])[:, 0].astype(np.float32)
     rng = np.random.default_rng(options.seed)
     outputs_n = len(encoder.classes or []) if classification else 1
+    check_parameter_count(features.shape[1], outputs_n, options)  # before any allocation
     model = build_model(features.shape[1], outputs_n, options, rng)
     optimizer = build_optimizer(model, options)
     has_val = len(val_index) > 0
@@ -345,31 +370,81 @@ def run(
         "final_metrics": {
             ("validation_" if has_val else "train_") + k: v
             for k, v in final.items()
-            if k != "confusion_matrix"
+            if k not in CONFUSION_KEYS
         },
     }
     write_outputs(pipeline, history, outputs)
     return pipeline, history, final
 
 
+# A confusion matrix is printed up to this many classes; beyond, the most frequent
+# confusions are listed instead (a 10,000-class matrix is 10⁸ numbers, 600 MB of text).
+MATRIX_CLASSES = 20
+TOP_CONFUSIONS = 10
+CONFUSION_KEYS = ("confusion_matrix", "top_confusions")
+_CHUNK_CELLS = 1 << 22  # probabilities computed this many (row, class) cells at a time
+
+
+def _class_probabilities(pipeline: Pipeline, x: np.ndarray, y: np.ndarray):
+    """Predicted class indices (N,) and the probability of the true class (N,), computed
+    in chunks of rows when N × classes is large, so memory stays bounded."""
+    n, k = len(x), len(pipeline.classes or [])
+    rows = n if n * k <= _CHUNK_CELLS else max(1, _CHUNK_CELLS // max(k, 1))
+    predicted = np.empty(n, dtype=np.int64)
+    picked = np.empty(n, dtype=np.float64)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        probabilities = pipeline.predict_proba(x[start:stop])
+        predicted[start:stop] = probabilities.argmax(axis=1)
+        picked[start:stop] = probabilities[np.arange(stop - start), y[start:stop]]
+    return predicted, picked
+
+
+def _confusions(y: np.ndarray, predicted: np.ndarray, k: int) -> dict[str, Any]:
+    """``confusion_matrix`` (K, K) as lists for at most MATRIX_CLASSES classes, else
+    ``top_confusions``: up to TOP_CONFUSIONS [true, predicted, count] index triples of
+    the most frequent errors — built from the non-zero cells only, O(N log N)."""
+    classes = np.arange(k)
+    if k <= MATRIX_CLASSES:
+        return {"confusion_matrix": M.confusion_matrix(y, predicted, labels=classes).tolist()}
+    rows, columns, counts = M.confusion_pairs(y, predicted, labels=classes)
+    wrong = rows != columns
+    rows, columns, counts = rows[wrong], columns[wrong], counts[wrong]
+    order = np.lexsort((columns, rows, -counts))[:TOP_CONFUSIONS]
+    top = [[int(rows[i]), int(columns[i]), int(counts[i])] for i in order]
+    return {"top_confusions": top}
+
+
 def evaluate_pipeline(pipeline: Pipeline, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Metrics on encoded features ``x`` and targets ``y`` (class indices or values)."""
+    """Metrics on encoded features ``x`` and targets ``y`` (class indices or values).
+
+    Time and memory grow linearly with the rows and the classes (never classes²)."""
     if pipeline.task == "classification":
-        probabilities = pipeline.predict_proba(x)
-        predicted = probabilities.argmax(axis=1)
-        picked = probabilities[np.arange(len(y)), y]
-        classes = np.arange(len(pipeline.classes or []))
+        k = len(pipeline.classes or [])
+        predicted, picked = _class_probabilities(pipeline, x, y)
         return {
             "accuracy": float(M.accuracy(y, predicted)),
             "cross_entropy": float(-np.mean(np.log(np.maximum(picked, 1e-300)))),
-            "macro_f1": float(M.f1_score(y, predicted, labels=classes, average="macro")),
-            "confusion_matrix": M.confusion_matrix(y, predicted, labels=classes).tolist(),
+            "macro_f1": float(M.f1_score(y, predicted, labels=np.arange(k), average="macro")),
+            **_confusions(y, predicted, k),
         }
-    predicted = pipeline.predict(x)
+    # In standardized units, then scaled back: (y − ŷ)² of targets near 1e200 overflows.
+    scaler = StandardScaler.from_dict(
+        {
+            "with_mean": True,
+            "with_std": True,
+            "n_features_in": 1,
+            "mean": [pipeline.target_mean],
+            "scale": [pipeline.target_scale],
+        }
+    )
+    truth = scaler.transform(y[:, None].astype(np.float64))[:, 0]
+    predicted = pipeline.decision_function(x)[:, 0].astype(np.float64)
+    scale = pipeline.target_scale
     return {
-        "r2": float(M.r2_score(y, predicted)),
-        "rmse": float(np.sqrt(M.mean_squared_error(y, predicted))),
-        "mae": float(M.mean_absolute_error(y, predicted)),
+        "r2": float(M.r2_score(truth, predicted)),
+        "rmse": float(scale * np.sqrt(M.mean_squared_error(truth, predicted))),
+        "mae": float(scale * M.mean_absolute_error(truth, predicted)),
     }
 
 
@@ -394,9 +469,26 @@ def write_outputs(pipeline: Pipeline, history: History, outputs: Outputs) -> Non
         )
 
 
-def format_confusion(matrix: list[list[int]], labels: list[str]) -> str:
-    """A confusion matrix as text: rows true classes, columns predicted ones."""
+def format_confusion(metrics: dict[str, Any], labels: list[str]) -> str | None:
+    """The confusion part of ``evaluate_pipeline``'s metrics as text, or None (regression).
+
+    Up to MATRIX_CLASSES classes: the matrix, rows true classes, columns predicted ones.
+    More: the most frequent confusions, one ``true → predicted: count`` line each.
+    """
     names = [str(label) for label in labels]
+    if "top_confusions" in metrics:
+        top = metrics["top_confusions"]
+        lines = [
+            f"most frequent confusions ({len(names)} classes, too many for a matrix; "
+            "true → predicted: count)"
+        ]
+        lines += [f"  {names[t]} → {names[p]}: {count}" for t, p, count in top]
+        if not top:
+            lines.append("  none: every prediction is right")
+        return "\n".join(lines)
+    if "confusion_matrix" not in metrics:
+        return None
+    matrix = metrics["confusion_matrix"]
     width = max(max(len(n) for n in names), max(len(str(v)) for row in matrix for v in row), 3)
     head = " " * (width + 2) + " ".join(f"{n:>{width}}" for n in names)
     lines = ["confusion matrix (rows: true, columns: predicted)", head]
@@ -405,6 +497,12 @@ def format_confusion(matrix: list[list[int]], labels: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _number(value: float) -> str:
+    """Four decimals, or six significant digits for a value too large for that
+    (an RMSE of 1e200 would otherwise print 200 digits)."""
+    return f"{value:.4f}" if abs(value) < 1e9 else f"{value:.6g}"
+
+
 def format_metrics(metrics: dict[str, Any], where: str) -> str:
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "confusion_matrix")
+    shown = ", ".join(f"{k} {_number(v)}" for k, v in metrics.items() if k not in CONFUSION_KEYS)
     return f"{where}: {shown}"

@@ -1,5 +1,9 @@
 """Reading CSV files strictly: every problem is a ``DataError`` naming file, row and column.
 
+Only regular files are read (a FIFO, a device or a folder is refused before a byte is
+read), at most ``MAX_BYTES`` of them, and the first kilobytes are checked for binary
+content (NUL bytes, UTF-16, or the magic bytes of zip, gzip, Parquet, PNG, safetensors…).
+
 Rules: comma-separated, UTF-8 (a byte-order mark is accepted), a header row of
 distinct non-empty names, every row as long as the header, no missing cells (empty,
 ``NA``, ``nan``, ``null``, ``?``). Rows are numbered as lines of the file: the header
@@ -15,6 +19,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
+from .._regular_file import read_regular_file
 from .errors import DataError
 
 MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "?", "#n/a"})
@@ -45,27 +50,118 @@ class Table:
         return text + (f", column {column!r}" if column is not None else "")
 
 
+# What a file is when it starts with these bytes, for "this is X, not a CSV file".
+# Checked on the first kilobytes, so a disk image or a model file is refused at once
+# rather than after reading (and failing to decode) up to MAX_BYTES of it.
+_MAGIC = (
+    (b"PK\x03\x04", "a zip archive"),
+    (b"PK\x05\x06", "an empty zip archive"),
+    (b"\x1f\x8b", "gzip-compressed data; decompress it first"),
+    (b"BZh", "bzip2-compressed data; decompress it first"),
+    (b"\xfd7zXZ\x00", "xz-compressed data; decompress it first"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data; decompress it first"),
+    (b"PAR1", "a Parquet file"),
+    (b"ARROW1", "an Arrow/Feather file"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x93NUMPY", "a NumPy .npy array"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook: export it as CSV"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"\x7fELF", "an executable program"),
+)
+_PICKLE_PROTOCOLS = b"\x02\x03\x04\x05"
+SNIFF_BYTES = 8192  # how much of the start is checked before the whole file is read
+
+
+def _looks_like(head: bytes) -> str | None:
+    """What binary format ``head`` (the first bytes of a file) is in, if a known one."""
+    if head.startswith(b"PK\x03\x04"):  # spreadsheets are zip archives: name them
+        if b"opendocument.spreadsheet" in head:
+            return "an OpenDocument .ods spreadsheet: export it as CSV"
+        if b"[Content_Types].xml" in head or b"xl/" in head:
+            return "an Excel .xlsx workbook: export it as CSV"
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    # safetensors: an 8-byte little-endian header length, then the JSON header.
+    if len(head) >= 10 and head[8:10] in (b'{"', b"{}", b"{ "):
+        if 2 <= int.from_bytes(head[:8], "little") <= 100_000_000:
+            return "a safetensors model file"
+    if len(head) >= 2 and head[0] == 0x80 and head[1] in _PICKLE_PROTOCOLS:
+        return "a Python pickle"
+    return None
+
+
+def _utf16_without_mark(head: bytes) -> bool:
+    """ASCII text saved as UTF-16 without a byte-order mark: every other byte is NUL."""
+    sample = head[: len(head) - len(head) % 2]
+    if len(sample) < 4:
+        return False
+    for zeros, chars in ((sample[1::2], sample[0::2]), (sample[0::2], sample[1::2])):
+        if not zeros.strip(b"\x00") and chars.count(b"\x00") == 0:
+            return True
+    return False
+
+
+def _refuse_binary(path: str, head: bytes) -> None:
+    """Raise a DataError if the start of a file shows it is not UTF-8 CSV text."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        raise DataError(f"{path}: the file is UTF-32 text; save it as UTF-8 CSV")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # a UTF-16 byte-order mark
+        raise DataError(f"{path}: the file is UTF-16 text; save it as UTF-8 CSV")
+    kind = _looks_like(head)
+    if kind is not None:
+        raise DataError(f"{path}: this is a binary file (looks like {kind}), not a CSV file")
+    if _utf16_without_mark(head):
+        raise DataError(
+            f"{path}: a NUL byte at byte {head.index(0)}: this is a binary file, or UTF-16 text "
+            "without a byte-order mark; save it as UTF-8 CSV"
+        )
+    nul = head.find(b"\x00")
+    if nul >= 0:
+        row = head.count(b"\n", 0, nul) + 1
+        raise DataError(
+            f"{path}: row {row}: a NUL byte at byte {nul}: this is a binary file, not CSV text"
+        )
+
+
+def _peek(path: str) -> tuple[bytes, int] | None:
+    """The first SNIFF_BYTES of ``path`` and its size if it is a regular file, else None
+    (the shared reader then says what is wrong with it). Non-blocking, so a FIFO cannot
+    hang here."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return os.read(descriptor, SNIFF_BYTES), info.st_size
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
+
+
 def _read_bytes(path: str) -> bytes:
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except OSError as error:
-        raise DataError(f"{path}: cannot read it ({error.strerror})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise DataError(f"{path}: is a directory, not a CSV file")
-    if info.st_size > MAX_BYTES:
-        raise DataError(f"{path}: {info.st_size} bytes is larger than the {MAX_BYTES}-byte limit")
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as error:
-        raise DataError(f"{path}: cannot read it ({error.strerror})") from None
+    """The file's bytes: a regular file only, its start checked for binary content
+    first, then read up to MAX_BYTES (counted on the bytes read: ``st_size`` only
+    refuses a file early when it already says it is too large)."""
+    peeked = _peek(path)
+    if peeked is not None:
+        head, size = peeked
+        _refuse_binary(path, head)
+        if size > MAX_BYTES:
+            raise DataError(f"{path}: {size} bytes is larger than the {MAX_BYTES}-byte limit")
+    return read_regular_file(path, what="a CSV file", error=DataError, max_bytes=MAX_BYTES)
 
 
 def _decode(path: str, raw: bytes) -> str:
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # a UTF-16 byte-order mark
-        raise DataError(f"{path}: the file is UTF-16 text; save it as UTF-8 CSV")
+    _refuse_binary(path, raw[:SNIFF_BYTES])  # again: the file may have changed since
     nul = raw.find(b"\x00")
     if nul >= 0:
         row = raw.count(b"\n", 0, nul) + 1

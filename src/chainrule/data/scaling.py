@@ -14,6 +14,62 @@ __all__ = ["StandardScaler"]
 _FLOAT64_EPS = np.finfo(np.float64).eps
 
 
+def _finite(array: np.ndarray | None) -> bool:
+    return array is not None and bool(np.isfinite(array).all())
+
+
+def _moments(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-column mean (F,), population variance (F,) and whether a column is constant
+    up to rounding (F,) bool, for finite ``values`` (N, F) float64.
+
+    The plain two-pass formulas (scikit-learn's numbers, bit for bit) overflow for
+    values beyond ~1e154 (squares) or ~1e308 (sums); those columns, and ones whose
+    variance underflows, are recomputed on values divided by the column's largest
+    magnitude, which lie in [−1, 1]. There the mean is exact up to rounding, and the
+    variance is returned multiplied back (inf when the spread is above ~1.3e154, whose
+    square float64 cannot hold; ``_scale`` does not need it).
+    """
+    n = values.shape[0]
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        mean = values.mean(axis=0)
+        # Two-pass variance: mean of squared deviations, stable unlike E[x²] − E[x]².
+        var = np.square(values - mean).mean(axis=0)
+        # scikit-learn's bound for the rounding error of a two-pass variance: below it,
+        # the feature is constant and must not be blown up by dividing by ~0.
+        bound = n * _FLOAT64_EPS * var + (n * mean * _FLOAT64_EPS) ** 2
+        constant = var <= bound
+    tiny = np.finfo(np.float64).tiny
+    redo = ~np.isfinite(mean) | ~np.isfinite(var) | ~np.isfinite(bound) | (var < tiny)
+    if redo.any():
+        largest = np.abs(values[:, redo]).max(axis=0)
+        largest[largest == 0] = 1.0
+        unit = values[:, redo] / largest
+        unit_mean = unit.mean(axis=0)
+        unit_var = np.square(unit - unit_mean).mean(axis=0)
+        constant[redo] = unit_var <= (
+            n * _FLOAT64_EPS * unit_var + (n * unit_mean * _FLOAT64_EPS) ** 2
+        )
+        with np.errstate(over="ignore", under="ignore"):
+            mean[redo] = unit_mean * largest
+            var[redo] = np.square(np.sqrt(unit_var) * largest)
+    return mean, var, constant
+
+
+def _scale(values: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """sqrt(var), or for a variance that overflowed (or underflowed), the standard
+    deviation computed on values divided by the column's largest magnitude."""
+    with np.errstate(under="ignore"):
+        scale = np.sqrt(var)
+    tiny = np.finfo(np.float64).tiny
+    redo = ~np.isfinite(scale) | (var < tiny)
+    if redo.any():
+        largest = np.abs(values[:, redo]).max(axis=0)
+        largest[largest == 0] = 1.0
+        unit = values[:, redo] / largest
+        scale[redo] = np.sqrt(np.square(unit - unit.mean(axis=0)).mean(axis=0)) * largest
+    return scale
+
+
 class StandardScaler:
     """Standardize features: ``z = (x - mean_) / scale_``, column by column.
 
@@ -90,20 +146,13 @@ class StandardScaler:
         # float64 accumulators, as scikit-learn: float32 sums of many rows lose digits.
         values = array.astype(np.float64, copy=False)
         if self.with_mean or self.with_std:
-            mean = values.mean(axis=0)
+            mean, var, constant = _moments(values)
             self.mean_ = mean
         else:
             self.mean_ = None
         if self.with_std:
-            # Two-pass variance: mean of squared deviations, stable unlike E[x²] − E[x]².
-            var = np.square(values - mean).mean(axis=0)
             self.var_ = var
-            # scikit-learn's bound for the rounding error of a two-pass variance: below it,
-            # the feature is constant and must not be blown up by dividing by ~0.
-            constant = (
-                var <= n_samples * _FLOAT64_EPS * var + (n_samples * mean * _FLOAT64_EPS) ** 2
-            )
-            scale = np.sqrt(var)
+            scale = _scale(values, mean, var)
             scale[constant] = 1.0
             self.scale_ = scale
         else:
@@ -120,10 +169,19 @@ class StandardScaler:
         out = self._float(array)
         # Cast the statistics to the output dtype first (as scikit-learn), so float32 data
         # is standardized in float32 arithmetic and equals theirs.
-        if self.with_mean:
-            out -= self.mean_.astype(out.dtype)
-        if self.with_std:
-            out /= self.scale_.astype(out.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.with_mean:
+                out -= self.mean_.astype(out.dtype)
+            if self.with_std:
+                out /= self.scale_.astype(out.dtype)
+        if self.with_mean and self.with_std and not np.isfinite(out).all():
+            # x − mean overflowed (values near ±1.8e308 on both sides of the mean): divide
+            # first, x/scale − mean/scale, for the columns where it happened.
+            columns = ~np.isfinite(out).all(axis=0)
+            scale = self.scale_[columns]
+            values = array[:, columns].astype(np.float64)
+            with np.errstate(over="ignore"):  # still inf: far outside the fitted range
+                out[:, columns] = values / scale - self.mean_[columns] / scale
         return out
 
     def fit_transform(self, x: Any, y: Any = None) -> np.ndarray:
@@ -160,7 +218,9 @@ class StandardScaler:
             "n_features_in": self.n_features_in_,
             "n_samples_seen": self.n_samples_seen_,
             "mean": listed(self.mean_),
-            "var": listed(self.var_),
+            # A variance above ~1.8e308 (a spread above ~1.3e154) is inf, which JSON cannot
+            # hold: then "var" is left out (None); scale_, which transform uses, is finite.
+            "var": listed(self.var_) if _finite(self.var_) else None,
             "scale": listed(self.scale_),
         }
 

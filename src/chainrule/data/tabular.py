@@ -19,6 +19,16 @@ from .errors import DataError
 
 MAX_CATEGORIES = 100
 AUTO_CLASSES = 20  # an integer target with at most this many values is taken as classes
+LISTED = 20  # names shown in a message before "… and N more": a message stays one short line
+
+
+def _listing(names: Sequence[str], limit: int = LISTED) -> str:
+    """``'a, b, c'``, or the first ``limit`` names and how many more (20,000 columns or
+    10,000 classes must not make a one-line error megabytes long)."""
+    shown = ", ".join(str(name) for name in names[:limit])
+    if len(names) > limit:
+        shown += f", … ({len(names) - limit} more, {len(names)} in all)"
+    return shown
 
 
 def _to_float(cell: str) -> float:
@@ -45,6 +55,11 @@ def _number(table: Table, index: int, column: str, cell: str) -> float:
     except ValueError:
         raise DataError(f"{table.where(index, column)}: {cell!r} is not a number") from None
     if not math.isfinite(value):
+        if math.isnan(value):  # '+nan', '+NaN': spellings MISSING does not list
+            raise DataError(
+                f"{table.where(index, column)}: a missing value {cell!r} (missing values are "
+                "not supported; fill them in or drop the row)"
+            )
         if "inf" in cell.lower():
             raise DataError(f"{table.where(index, column)}: {cell!r} is not a finite number")
         raise DataError(f"{table.where(index, column)}: {cell!r} overflows a 64-bit float")
@@ -108,7 +123,7 @@ class TabularEncoder:
         if self.target not in table.columns:
             raise DataError(
                 f"{table.path}: no column {self.target!r} to use as the target; "
-                f"the columns are {', '.join(table.names)}"
+                f"the columns are {_listing(table.names)}"
             )
         names = [n for n in table.names if n != self.target]
         if not names:
@@ -189,10 +204,12 @@ class TabularEncoder:
         if missing:
             raise DataError(
                 f"{table.path}: missing column{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(repr(m) for m in missing)} that the model was trained on "
-                f"(it needs {', '.join(wanted)})"
+                f"{_listing([repr(m) for m in missing])} that the model was trained on "
+                f"(it needs {_listing(wanted)})"
             )
-        return [n for n in table.names if n not in wanted and n != self.target]
+        # A set: membership in the list of wanted names made this O(columns²).
+        used = set(wanted)
+        return [n for n in table.names if n not in used and n != self.target]
 
     def transform(self, table: Table, dtype: Any = np.float64) -> np.ndarray:
         """Encoded features (N, len(output_names)): numbers as they are, one-hot for text."""
@@ -222,7 +239,7 @@ class TabularEncoder:
         if self.target not in table.columns:
             raise DataError(
                 f"{table.path}: no target column {self.target!r} to evaluate against; "
-                f"the columns are {', '.join(table.names)}"
+                f"the columns are {_listing(table.names)}"
             )
         cells = table.columns[self.target]
         if self.task == "regression":
@@ -243,7 +260,7 @@ class TabularEncoder:
             if label not in lookup:
                 raise DataError(
                     f"{table.where(index, self.target)}: class {cell!r} was not seen in "
-                    f"training (classes: {', '.join(classes)})"
+                    f"training (classes: {_listing(classes)})"
                 )
             labels.append(lookup[label])
         return np.asarray(labels, dtype=np.int64)
