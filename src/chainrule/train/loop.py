@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import nn
 from ..autodiff import Tensor, no_grad
 from ..autodiff import functions as ops
-from .. import nn
 from ..nn import functional as F
 from .callbacks import Callback
 from .errors import TrainingDivergedError
