@@ -310,7 +310,7 @@ def _stopping_run(tmp_path, capsys, epochs):
 
 
 def test_stopped_epoch_survives_a_resume_and_more_epochs_continue(tmp_path, capsys):
-    data, checkpoint, argv = _stopping_run(tmp_path, capsys, 20)
+    _, checkpoint, argv = _stopping_run(tmp_path, capsys, 20)
     first = tmp_path / "first.safetensors"
     assert main([*argv, "--checkpoint", str(checkpoint), "--out", str(first)]) == 0
     stopped = cr.load(first).provenance["stopped_epoch"]
@@ -355,7 +355,7 @@ def test_another_runs_checkpoint_is_refused_before_the_csv_is_parsed(tmp_path, c
 
 
 def test_the_checkpoint_writer_keeps_generators_and_history_together(tmp_path, capsys):
-    data, checkpoint = _checkpoint(tmp_path, capsys, epochs=2)
+    _, checkpoint = _checkpoint(tmp_path, capsys, epochs=2)
     saved = cr.load(checkpoint)
     assert isinstance(saved, Checkpoint)
     assert saved.state["history"]["keys"][:2] == ["loss", "accuracy"]
