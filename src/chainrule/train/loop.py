@@ -17,6 +17,7 @@ from .. import nn
 from ..autodiff import Tensor, no_grad
 from ..autodiff import functions as ops
 from ..nn import functional as F
+from ..optim import Optimizer
 from .callbacks import Callback
 from .errors import TrainingDivergedError
 from .history import History
@@ -226,9 +227,9 @@ class _StepGuard:
         # p.data is read each time: a flat optimizer may re-point it into its buffer.
         for buffer, (_, parameter) in zip(self.saved_params, self.named, strict=True):
             np.copyto(buffer, parameter.data)
-        state = getattr(self.optimizer, "state", None)
-        if not isinstance(state, dict):
+        if not isinstance(self.optimizer, Optimizer):
             return
+        state = self.optimizer.state
         snapshot: dict[int, dict[str, Any]] = {}
         for index, parameter in enumerate(self.positions):
             entries = state.get(parameter) if parameter in state else None
@@ -251,9 +252,9 @@ class _StepGuard:
     def _rollback(self) -> None:
         for buffer, (_, parameter) in zip(self.saved_params, self.named, strict=True):
             np.copyto(parameter.data, buffer)
-        if not isinstance(getattr(self.optimizer, "state", None), dict):
-            return
-        if hasattr(self.optimizer, "load_state_dict") and hasattr(self.optimizer, "state_dict"):
+        # Only chainrule's optimizers are known to keep their state by position as
+        # state_dict() shows it; another object keeps what its step left.
+        if isinstance(self.optimizer, Optimizer):
             groups = self.optimizer.state_dict()["param_groups"]
             self.optimizer.load_state_dict({"state": self.saved_state, "param_groups": groups})
 
