@@ -71,7 +71,7 @@ def command(args: argparse.Namespace) -> int:
             )
     # A checkpoint of another run is refused before the CSV is parsed: its options,
     # target and the data file's bytes are compared first.
-    digest = file_digest(data)
+    digest = file_digest(data) if args.resume or checkpoint else None
     resumed = check_resume(args.resume, options, str(target), digest) if args.resume else None
     table = read_csv(data)
     encoder = TabularEncoder(str(target), options.task).fit(table)

@@ -311,7 +311,9 @@ def load_checkpoint(path: str) -> Checkpoint:
     return checkpoint
 
 
-def check_resume(path: str, options: TrainOptions, target: str, file_sha256: str) -> Checkpoint:
+def check_resume(
+    path: str, options: TrainOptions, target: str, file_sha256: str | None
+) -> Checkpoint:
     """Refuse a checkpoint of another run before the data is parsed: the options, the
     target column and the data file's raw bytes must be those it was written with."""
     checkpoint = load_checkpoint(path)
