@@ -365,3 +365,30 @@ def test_the_checkpoint_writer_keeps_generators_and_history_together(tmp_path, c
         1,
         2,
     ]
+
+
+def _to_legacy(state, tensors):
+    """Rewrite a checkpoint's history the way earlier versions stored it: JSON lists."""
+    history = training._HistoryLog.read(tensors, state["history"]["keys"], state["epoch"])
+    for key in [k for k in tensors if k.startswith(("history.", "history_code."))]:
+        del tensors[key]
+    state["history"] = history.to_dict()
+
+
+def test_checkpoints_with_a_json_history_still_resume(tmp_path, capsys):
+    data, checkpoint = _checkpoint(tmp_path, capsys)
+    _edit_state(checkpoint, _to_legacy)
+    argv = ["train", data, *BASE, "--epochs", "5", "--resume", str(checkpoint)]
+    assert main([*argv, "--out", str(tmp_path / "resumed.safetensors")]) == 0
+    history = json.loads((tmp_path / "resumed.history.json").read_text())
+    assert history["epoch"] == [1, 2, 3, 4, 5]
+    capsys.readouterr()
+
+    def unequal(state, tensors):
+        _to_legacy(state, tensors)
+        state["history"]["history"]["loss"].pop()
+
+    data, checkpoint = _checkpoint(tmp_path, capsys)
+    _edit_state(checkpoint, unequal)
+    assert main([*argv, "--out", str(tmp_path / "again.safetensors")]) == 2
+    assert "history 'loss' must list 3 values" in one_error_line(capsys)

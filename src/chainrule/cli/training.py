@@ -222,6 +222,27 @@ class _HistoryLog:
         return history
 
 
+def _legacy_history(saved: dict[str, Any], epochs: int) -> History:
+    """A history stored as JSON lists (``History.to_dict()``), checked like the arrays."""
+    if saved.get("epoch") != list(range(1, epochs + 1)):
+        raise ValueError(f"history epochs must count 1 to {epochs}")
+    columns = saved.get("history")
+    if not isinstance(columns, dict):
+        raise ValueError("history must map names to lists")
+    history = History()
+    for key, values in columns.items():
+        if not isinstance(values, list) or len(values) != epochs:
+            raise ValueError(f"history {key!r} must list {epochs} values")
+        if not all(v is None or isinstance(v, (int, float)) for v in values):
+            raise ValueError(f"history {key!r} holds a value that is not a number")
+    for index in range(epochs):
+        history.record(
+            index + 1,
+            {k: math.nan if v[index] is None else v[index] for k, v in columns.items()},
+        )
+    return history
+
+
 def _merge(first: History, second: History) -> History:
     """The checkpointed epochs then the resumed ones; the stop is the later run's."""
     merged = History()
@@ -394,7 +415,10 @@ def _restore(checkpoint: Checkpoint, path: str, run: _Run) -> tuple[int, bool]:
             for k, v in checkpoint.tensors.items()
             if k.startswith(("history.", "history_code."))
         }
-        previous = _HistoryLog.read(tensors, history_state.get("keys"), done)
+        if "keys" in history_state:
+            previous = _HistoryLog.read(tensors, history_state["keys"], done)
+        else:  # written before histories became arrays: lists in the JSON state
+            previous = _legacy_history(history_state, done)
         previous.stopped_epoch = stopped
         dropouts = _dropouts(run.model)
         saved_dropout = _field(
