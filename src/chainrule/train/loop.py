@@ -215,6 +215,8 @@ class _StepGuard:
     def __init__(self, named: list[tuple[str, Tensor]], optimizer: Any) -> None:
         self.named, self.optimizer = named, optimizer
         self.saved_params = [np.empty_like(p.data) for _, p in named]
+        self.pairs = [(buffer, p) for buffer, (_, p) in zip(self.saved_params, named, strict=True)]
+        self.owns_state = isinstance(optimizer, Optimizer)
         # The optimizer's own parameter order: its state_dict's positions.
         seen: dict[int, Tensor] = {}
         for group in getattr(optimizer, "param_groups", ()):
@@ -225,14 +227,17 @@ class _StepGuard:
 
     def _snapshot(self) -> None:
         # p.data is read each time: a flat optimizer may re-point it into its buffer.
-        for buffer, (_, parameter) in zip(self.saved_params, self.named, strict=True):
+        for buffer, parameter in self.pairs:
             np.copyto(buffer, parameter.data)
-        if not isinstance(self.optimizer, Optimizer):
+        if not self.owns_state:
             return
         state = self.optimizer.state
+        if not any(state.values()):  # plain SGD: no state to keep
+            self.saved_state = {}
+            return
         snapshot: dict[int, dict[str, Any]] = {}
         for index, parameter in enumerate(self.positions):
-            entries = state.get(parameter) if parameter in state else None
+            entries = state.get(parameter)  # .get: a defaultdict must not grow here
             if not entries:
                 continue
             kept = self.saved_state.get(index, {})
@@ -250,11 +255,11 @@ class _StepGuard:
         self.saved_state = snapshot
 
     def _rollback(self) -> None:
-        for buffer, (_, parameter) in zip(self.saved_params, self.named, strict=True):
+        for buffer, parameter in self.pairs:
             np.copyto(parameter.data, buffer)
         # Only chainrule's optimizers are known to keep their state by position as
         # state_dict() shows it; another object keeps what its step left.
-        if isinstance(self.optimizer, Optimizer):
+        if self.owns_state:
             groups = self.optimizer.state_dict()["param_groups"]
             self.optimizer.load_state_dict({"state": self.saved_state, "param_groups": groups})
 
