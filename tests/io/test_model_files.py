@@ -324,7 +324,7 @@ BAD: dict[str, tuple[object, str]] = {
     "inf_bias": (_inf_data, "tensor '0.bias' has a non-finite value (-inf)"),
     "pickle": (pickle.dumps({"0.weight": [1.0, 2.0]}, protocol=4), "looks like a Python pickle"),
     "torch_zip": (_torch_zip(), "looks like a zip archive"),
-    "text": (b"0.weight,0.bias\n1,2\n", "header length field says"),
+    "text": (b"0.weight,0.bias\n1,2\n", "this is a text/CSV file, not a model file (safetensors)"),
 }
 
 

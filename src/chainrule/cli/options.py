@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .._regular_file import read_regular_file
 from .errors import UsageError
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
@@ -135,6 +137,11 @@ def check(options: TrainOptions) -> TrainOptions:
     if o.early_stopping is not None:
         o.early_stopping = _number("early-stopping", o.early_stopping, int, 1, 1_000_000)
     o.seed = _number("seed", o.seed, int, 0, 2**63 - 1)
+    if o.batchnorm and o.batch_size == 1:
+        raise UsageError(
+            "--batchnorm needs --batch-size of at least 2: batch norm normalizes each "
+            "feature by its mean and variance over the batch, and one row has no variance"
+        )
     if o.augment is not None:
         from ..data import parse_augment
 
@@ -249,13 +256,69 @@ def _read_toml(path: str) -> dict[str, Any]:
             import tomli as tomllib
         except ImportError as error:
             raise UsageError("--config needs the tomli package on Python 3.10") from error
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise UsageError(f"{path}: no such config file")
+    content = read_regular_file(
+        path, what="a TOML config file", error=UsageError, max_bytes=MAX_CONFIG_BYTES
+    )
     try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
+        return tomllib.loads(content.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise UsageError(f"{path}: not a valid TOML file ({error})") from None
+
+
+MAX_CONFIG_BYTES = 1 << 20
+# The TOML type each config key must have: TOML has real booleans and integers, so a
+# config is held to them (``epochs = 1.7`` or ``batchnorm = "no"`` is a mistake, not
+# something to round or to read as true).
+CONFIG_TYPES: dict[str, str] = {
+    "task": "string",
+    "hidden": "list of integers",
+    "activation": "string",
+    "dropout": "number",
+    "batchnorm": "boolean",
+    "optimizer": "string",
+    "lr": "number",
+    "momentum": "number",
+    "weight_decay": "number",
+    "l1": "number",
+    "batch_size": "integer",
+    "epochs": "integer",
+    "val_split": "number",
+    "early_stopping": "integer",
+    "augment": "string",
+    "seed": "integer",
+    "target": "string",
+    "out": "string",
+    "checkpoint": "string",
+    "data": "string",
+}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _has_type(value: Any, kind: str) -> bool:
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "integer":
+        return _is_int(value)
+    if kind == "number":  # TOML ints are fine where a float is expected; inf and nan are not
+        return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+    return isinstance(value, list) and all(_is_int(item) for item in value)
+
+
+def check_config_value(path: str, key: str, value: Any) -> None:
+    """Raise UsageError unless ``value`` has the TOML type ``CONFIG_TYPES`` gives ``key``."""
+    kind = CONFIG_TYPES[key]
+    if not _has_type(value, kind):
+        shown = repr(value) if not isinstance(value, str) else f'"{value}"'
+        raise UsageError(
+            f"{path}: {key} expected a TOML {kind}, got {shown} ({type(value).__name__})"
+        )
 
 
 def from_arguments(args: argparse.Namespace, **overrides: Any) -> tuple[TrainOptions, dict]:
@@ -267,6 +330,8 @@ def from_arguments(args: argparse.Namespace, **overrides: Any) -> tuple[TrainOpt
     if getattr(args, "config", None):
         for key, value in _read_toml(args.config).items():
             name = key.replace("-", "_")
+            if name in CONFIG_TYPES:
+                check_config_value(args.config, name, value)
             if name in names:
                 config[name] = value
             elif name in ("target", "out", "checkpoint", "data"):

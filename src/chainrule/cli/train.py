@@ -9,7 +9,7 @@ import textwrap
 from ..data import TabularEncoder, read_csv
 from . import options as opts
 from .errors import UsageError, plan_outputs, same_file
-from .training import Outputs, format_confusion, format_metrics, run
+from .training import Outputs, check_resume, file_digest, format_confusion, format_metrics, run
 
 EXAMPLES = textwrap.dedent(
     """\
@@ -89,6 +89,10 @@ def command(args: argparse.Namespace) -> int:
             "--checkpoint" if checkpoint else "--resume": checkpoint or args.resume,
         },
     )
+    # A checkpoint of another run is refused before the CSV is parsed: its options,
+    # target and the data file's bytes are compared first.
+    digest = file_digest(data) if args.resume or checkpoint else None
+    resumed = check_resume(args.resume, options, str(target), digest) if args.resume else None
     table = read_csv(data)
     encoder = TabularEncoder(str(target), options.task).fit(table)
     classes = len(encoder.classes or [])
@@ -112,6 +116,8 @@ def command(args: argparse.Namespace) -> int:
         checkpoint=checkpoint,
         resume=args.resume,
         verbose=0 if args.quiet else 1,
+        file_sha256=digest,
+        resumed=resumed,
     )
     where = "validation" if options.val_split else "training data"
     print(format_metrics(final, f"{pipeline.task}, {where}"))

@@ -41,7 +41,8 @@ _OPTIONS: dict[str, tuple[type, dict[str, tuple[str, Any]]]] = {
     "Identity": (nn.Identity, {}),
     "Flatten": (nn.Flatten, {"start_dim": ("int", 1), "end_dim": ("int", -1)}),
 }
-DTYPE_NAMES = ("float32", "float64")
+# float16 too: PyTorch users save half-precision models, and every layer runs in it.
+DTYPE_NAMES = ("float16", "float32", "float64")
 # A layer wider than this is not something this library trains; refusing it early
 # also bounds the work of checking a hostile spec.
 MAX_SIZE = 1 << 26
@@ -150,8 +151,73 @@ def _walk(spec: Any, where: str, count: list[int], depth: int = 0) -> dict[str, 
 
 
 def check(spec: Any) -> dict[str, Any]:
-    """Validate a spec read from a file; raises ModelFormatError naming the bad layer."""
-    return _walk(spec, "", [0])
+    """Validate a spec read from a file; raises ModelFormatError naming the bad layer.
+
+    Beyond each layer's options, the chain must run: every layer's input width is the
+    previous output width, every softmax ``dim`` exists for the rank it receives.
+    """
+    checked = _walk(spec, "", [0])
+    _check_chain(checked)
+    return checked
+
+
+def _leaves(spec: dict[str, Any], where: str = "") -> list[tuple[str, dict[str, Any]]]:
+    if spec["type"] != "Sequential":
+        return [(where or "root", spec)]
+    found: list[tuple[str, dict[str, Any]]] = []
+    for index, child in enumerate(spec["layers"]):
+        found.extend(_leaves(child, f"{where}.{index}".lstrip(".")))
+    return found
+
+
+def _check_chain(spec: dict[str, Any]) -> None:
+    """Follow (rank, width) of the activations through the layers; None where unknown.
+
+    A network that starts with ``Linear`` or ``BatchNorm1d`` takes (N, features) rows,
+    the input every chainrule model is trained on; one that starts with ``Flatten``
+    takes any rank, learned from the Flatten.
+    """
+    rank: int | None = None
+    width: int | None = None
+    for where, layer in _leaves(spec):
+        kind = layer["type"]
+        name = f"layer {where} ({kind})"
+        if kind == "Linear":
+            if width is not None and layer["in_features"] != width:
+                raise ModelFormatError(
+                    f"architecture {name}: expects {layer['in_features']} inputs but the "
+                    f"layer before it gives {width}"
+                )
+            rank, width = rank or 2, layer["out_features"]
+        elif kind == "BatchNorm1d":
+            if width is not None and layer["num_features"] != width:
+                raise ModelFormatError(
+                    f"architecture {name}: has num_features {layer['num_features']} but "
+                    f"the layer before it gives {width} features"
+                )
+            rank, width = rank or 2, layer["num_features"]
+        elif kind in ("Softmax", "LogSoftmax") and layer["dim"] is not None:
+            dim, known = layer["dim"], rank or 2
+            if not -known <= dim < known:
+                raise ModelFormatError(
+                    f"architecture {name}: dim {dim} is out of range for its {known}-d "
+                    f"input (expected {-known} to {known - 1})"
+                )
+        elif kind == "Flatten":
+            start, end = layer["start_dim"], layer["end_dim"]
+            if rank is not None:
+                first = start + rank if start < 0 else start
+                last = end + rank if end < 0 else end
+                if not 0 <= first <= last < rank:
+                    raise ModelFormatError(
+                        f"architecture {name}: start_dim {start} / end_dim {end} do not "
+                        f"fit its {rank}-d input"
+                    )
+                if last == rank - 1 and first < last:
+                    width = None  # the feature axis is merged with others
+                rank -= last - first
+            elif start >= 0 and end == -1:
+                rank, width = start + 1, None
 
 
 def expected_tensors(spec: dict[str, Any], dtype: str, prefix: str = "") -> dict[str, tuple]:

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 from typing import Any
 
 from .._version import __version__
 from .errors import ModelFormatError
-from .safetensors_file import read_validated, write_file
+from .safetensors_file import infos_of, read_validated, write_file
 
 FORMAT = "chainrule"
 FORMAT_VERSION = 1
@@ -79,6 +80,11 @@ def save(obj: Any, path: str | os.PathLike) -> None:
             f"chainrule.save expected an nn.Module, a Pipeline, a Checkpoint or an estimator, "
             f"got {type(obj).__name__}"
         )
+    # The checks load makes, on what load would read back (JSON turns tuples into lists).
+    try:
+        validate_header(infos_of(tensors), json.loads(json.dumps(document)))
+    except ModelFormatError as error:
+        raise ModelFormatError(f"{os.fspath(path)}: refusing to save: {error}") from None
     write_file(path, tensors, document)
 
 
@@ -132,6 +138,43 @@ def _check_document(document: Any) -> tuple[str, Any]:
     return kind, _resolve(kind)
 
 
+def _check_header(infos: dict[str, Any], document: Any) -> dict[str, Any]:
+    from . import architecture
+
+    kind, cls = _check_document(document)
+    resolved: dict[str, Any] = {"kind": kind, "cls": cls}
+    if kind == "module":
+        spec = architecture.check(document.get("architecture"))
+        dtype = document.get("dtype")
+        if dtype not in architecture.DTYPE_NAMES:
+            raise ModelFormatError(f"unknown model dtype {dtype!r}")
+        resolved["spec"], resolved["dtype"] = spec, dtype
+        architecture.check_tensors(spec, dtype, infos)
+        return resolved
+    state = document.get("state")
+    if not isinstance(state, dict):
+        raise ModelFormatError(f"kind {kind!r} has no 'state' object")
+    checker = getattr(cls, "_chainrule_check_header", None)
+    if checker is not None:
+        checker(infos, state)
+    return resolved
+
+
+def validate_header(infos: dict[str, Any], document: Any) -> dict[str, Any]:
+    """The one check of a file's header entries and JSON document, shared by ``save``
+    (on what it is about to write) and ``load`` (before reading any data).
+
+    Returns what ``load`` needs to rebuild the object (kind, class, spec, dtype);
+    raises ModelFormatError naming the defect.
+    """
+    try:
+        return _check_header(infos, document)
+    except ModelFormatError:
+        raise
+    except Exception as error:  # e.g. a class's own header check tripping on bad JSON
+        raise ModelFormatError(f"invalid header ({type(error).__name__}: {error})") from None
+
+
 def load(path: str | os.PathLike) -> Any:
     """Read a file written by ``save``: an ``nn.Module`` (in eval mode), a ``Pipeline``,
     a ``Checkpoint`` or an estimator.
@@ -145,34 +188,11 @@ def load(path: str | os.PathLike) -> Any:
 
     resolved: dict[str, Any] = {}
 
-    def check_header(infos: dict[str, Any], document: Any) -> None:
-        kind, cls = _check_document(document)
-        resolved["kind"], resolved["cls"] = kind, cls
-        if kind == "module":
-            spec = architecture.check(document.get("architecture"))
-            dtype = document.get("dtype")
-            if dtype not in architecture.DTYPE_NAMES:
-                raise ModelFormatError(f"unknown model dtype {dtype!r}")
-            resolved["spec"], resolved["dtype"] = spec, dtype
-            architecture.check_tensors(spec, dtype, infos)
-            return
-        state = document.get("state")
-        if not isinstance(state, dict):
-            raise ModelFormatError(f"kind {kind!r} has no 'state' object")
-        checker = getattr(cls, "_chainrule_check_header", None)
-        if checker is not None:
-            checker(infos, state)
-
-    def guarded_check(infos: dict[str, Any], document: Any) -> None:
-        try:
-            check_header(infos, document)
-        except ModelFormatError:
-            raise
-        except Exception as error:  # e.g. a class's own header check tripping on bad JSON
-            raise ModelFormatError(f"invalid header ({type(error).__name__}: {error})") from None
+    def check(infos: dict[str, Any], document: Any) -> None:
+        resolved.update(validate_header(infos, document))
 
     name = os.fspath(path)
-    tensors, document = read_validated(name, guarded_check)
+    tensors, document = read_validated(name, check)
     try:
         if resolved["kind"] == "module":
             model = architecture.build(resolved["spec"], resolved["dtype"])

@@ -14,19 +14,25 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .._regular_file import read_regular_file
 from .atomic import atomic_write
 from .errors import ModelFormatError
 
 METADATA_KEY = "chainrule"
 # safetensors itself refuses headers above 100 MB; a model's header is a few kB.
 MAX_HEADER_BYTES = 100_000_000
+# What one model or checkpoint file may hold; reading stops there (a device never ends).
+MAX_FILE_BYTES = 1 << 34
+TEXT_NOT_MODEL = (
+    "this is a text/CSV file, not a model file (safetensors); "
+    "give the .safetensors file that chainrule train or chainrule.save wrote"
+)
 DTYPES: dict[str, np.dtype] = {
     "F64": np.dtype("<f8"),
     "F32": np.dtype("<f4"),
@@ -71,6 +77,11 @@ def write_file(
     st = safetensors_numpy()
     # np.ascontiguousarray would turn 0-d arrays (num_batches_tracked) into shape (1,).
     arrays = {name: np.array(value, order="C", copy=None) for name, value in tensors.items()}
+    try:  # the same checks as reading: never write a file that load refuses
+        infos_of(arrays)
+        check_finite(arrays)
+    except ModelFormatError as error:
+        raise ModelFormatError(f"{os.fspath(path)}: refusing to save: {error}") from None
     # allow_nan=False: NaN and Infinity are not JSON, and other readers would reject them.
     header = {METADATA_KEY: json.dumps(document, allow_nan=False, sort_keys=True)}
     payload = st.save(arrays, metadata=header)
@@ -162,40 +173,48 @@ def _check_entry(name: Any, entry: Any) -> TensorInfo:
     return TensorInfo(dtype, tuple(shape), begin, end)
 
 
-def read_header(path: str | os.PathLike) -> tuple[dict[str, TensorInfo], dict[str, str], int]:
-    """Validate a file's header without reading its data: (tensors, __metadata__, data start).
+def _looks_like_text(prefix: bytes) -> bool:
+    """True when the first bytes are printable text (a CSV, JSON or notes), not a length."""
+    try:
+        text = prefix.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isprintable() or ch in "\t\r\n" for ch in text)
 
-    Raises ModelFormatError for anything a safetensors file may not contain.
+
+def read_model_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a model or checkpoint file: a regular file only, never more than
+    ``MAX_FILE_BYTES`` read (a FIFO or a device is refused, it cannot hang a command)."""
+    return read_regular_file(
+        path, what="a model file", error=ModelFormatError, max_bytes=MAX_FILE_BYTES
+    )
+
+
+def parse_header(name: str, content: bytes) -> tuple[dict[str, TensorInfo], dict[str, str], int]:
+    """Validate the header of a file's bytes ``content``: (tensors, __metadata__, data start).
+
+    ``name`` is only used in messages. Raises ModelFormatError for anything a
+    safetensors file may not contain.
     """
-    name = os.fspath(path)
-    try:
-        info = os.stat(name)
-    except FileNotFoundError:
-        raise ModelFormatError(f"{name}: no such file") from None
-    except OSError as error:
-        raise ModelFormatError(f"{name}: cannot read it ({error.strerror})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise ModelFormatError(f"{name}: is a directory, not a model file")
-    size = info.st_size
-    try:
-        with open(name, "rb") as handle:
-            prefix = handle.read(8)
-            if len(prefix) < 8:
-                raise ModelFormatError(
-                    f"{name}: not a model file: {size} bytes is shorter than the 8-byte "
-                    "header length of a safetensors file"
-                )
-            length = int.from_bytes(prefix, "little")
-            if length > min(size - 8, MAX_HEADER_BYTES):
-                raise ModelFormatError(
-                    f"{name}: not a model file: its header length field says {length} bytes "
-                    f"but the file has {size - 8} after it{_sniff(prefix)}"
-                )
-            raw = handle.read(length)
-    except OSError as error:
-        raise ModelFormatError(f"{name}: cannot read it ({error.strerror})") from None
-    if len(raw) != length:
-        raise ModelFormatError(f"{name}: the file changed while it was read")
+    size = len(content)
+    prefix = content[:8]
+    if len(prefix) < 8:
+        if size and _looks_like_text(content):
+            raise ModelFormatError(f"{name}: {TEXT_NOT_MODEL}")
+        raise ModelFormatError(
+            f"{name}: not a model file: {size} bytes is shorter than the 8-byte "
+            "header length of a safetensors file"
+        )
+    length = int.from_bytes(prefix, "little")
+    if length > min(size - 8, MAX_HEADER_BYTES):
+        # A text file's first 8 bytes read as a length near 10**18: say what it is instead.
+        if _looks_like_text(content[:64]):
+            raise ModelFormatError(f"{name}: {TEXT_NOT_MODEL}")
+        raise ModelFormatError(
+            f"{name}: not a model file: its header length field says {length} bytes "
+            f"but the file has {size - 8} after it{_sniff(prefix)}"
+        )
+    raw = content[8 : 8 + length]
     if not raw.lstrip(b" ").startswith(b"{"):
         raise ModelFormatError(f"{name}: not a model file: the header is not a JSON object")
     try:
@@ -216,7 +235,11 @@ def read_header(path: str | os.PathLike) -> tuple[dict[str, TensorInfo], dict[st
         tensors = {key: _check_entry(key, entry) for key, entry in header.items()}
     except ModelFormatError as error:
         raise ModelFormatError(f"{name}: {error}") from None
-    data_size = size - 8 - length
+    _check_layout(name, tensors, size - 8 - length)
+    return tensors, metadata, 8 + length
+
+
+def _check_layout(name: str, tensors: dict[str, TensorInfo], data_size: int) -> None:
     position = 0
     for key, entry in sorted(tensors.items(), key=lambda item: (item[1].begin, item[1].end)):
         if entry.begin < position:
@@ -235,7 +258,42 @@ def read_header(path: str | os.PathLike) -> tuple[dict[str, TensorInfo], dict[st
             f"{name}: the tensors cover {position} bytes of data but the file has {data_size}"
             + (" (truncated?)" if position > data_size else " (trailing bytes)")
         )
-    return tensors, metadata, 8 + length
+
+
+def read_header(path: str | os.PathLike) -> tuple[dict[str, TensorInfo], dict[str, str], int]:
+    """Validate a file's header: (tensors, __metadata__, data start); see ``parse_header``."""
+    name = os.fspath(path)
+    return parse_header(name, read_model_bytes(name))
+
+
+def infos_of(tensors: Mapping[str, np.ndarray]) -> dict[str, TensorInfo]:
+    """The header entries ``tensors`` will get when written (what ``save`` validates)."""
+    codes = {dtype: code for code, dtype in DTYPES.items()}
+    infos = {}
+    for key, value in tensors.items():
+        array = np.asarray(value)
+        code = codes.get(array.dtype.newbyteorder("<"))
+        if code is None:
+            raise ModelFormatError(
+                f"tensor {key!r}: unknown or unsupported dtype {array.dtype} "
+                f"(known: {', '.join(DTYPES)})"
+            )
+        infos[key] = TensorInfo(code, tuple(array.shape), 0, array.nbytes)
+    return infos
+
+
+def check_finite(tensors: Mapping[str, np.ndarray]) -> None:
+    """Raise ModelFormatError naming the first float tensor (in order) with a NaN or inf.
+
+    Shared by ``save`` and ``load``: a file ``save`` writes is one ``load`` accepts.
+    """
+    for key, array in tensors.items():
+        array = np.asarray(array)
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+            raise ModelFormatError(
+                f"tensor {key!r} has a non-finite value ({array[where]}) at index {where}"
+            )
 
 
 def read_validated(
@@ -249,7 +307,8 @@ def read_validated(
     against the architecture — and only then the data, whose floats must be finite.
     """
     name = os.fspath(path)
-    infos, metadata, _ = read_header(name)
+    content = read_model_bytes(name)
+    infos, metadata, _ = parse_header(name, content)
     if METADATA_KEY not in metadata:
         raise ModelFormatError(
             f"{name}: a safetensors file but not a chainrule file (no {METADATA_KEY!r} "
@@ -263,20 +322,13 @@ def read_validated(
             raise ModelFormatError(f"{name}: {error}") from None
     st = safetensors_numpy()
     try:
-        with open(name, "rb") as handle:
-            payload = handle.read()
-        tensors = st.load(payload)
-    except OSError as error:
-        raise ModelFormatError(f"{name}: cannot read it ({error.strerror})") from None
+        tensors = st.load(content)
     except Exception as error:  # the decoder's own refusal, whatever its type
         raise ModelFormatError(f"{name}: safetensors could not decode it ({error})") from None
     if set(tensors) != set(infos):
-        raise ModelFormatError(f"{name}: the file changed while it was read")
-    for key in infos:  # header order, so the first bad tensor named is stable
-        array = tensors[key]
-        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-            where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-            raise ModelFormatError(
-                f"{name}: tensor {key!r} has a non-finite value ({array[where]}) at index {where}"
-            )
+        raise ModelFormatError(f"{name}: the decoder found other tensors than the header lists")
+    try:
+        check_finite({key: tensors[key] for key in infos})  # header order: a stable name
+    except ModelFormatError as error:
+        raise ModelFormatError(f"{name}: {error}") from None
     return tensors, document

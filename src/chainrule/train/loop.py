@@ -13,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import nn
 from ..autodiff import Tensor, no_grad
 from ..autodiff import functions as ops
 from ..nn import functional as F
+from ..optim import Optimizer
 from .callbacks import Callback
 from .errors import TrainingDivergedError
 from .history import History
@@ -82,6 +84,35 @@ def _as_array(value: Any, name: str) -> np.ndarray:
         bad = np.argwhere(~np.isfinite(array))[0]
         raise ValueError(f"fit got a non-finite {name} value at index {tuple(int(i) for i in bad)}")
     return array
+
+
+def _check_samples(x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> None:
+    """At least one sample, and as many targets as samples (an epoch divides by N)."""
+    if len(x) == 0:
+        raise ValueError(f"fit expected at least one sample in {x_name}, got shape {x.shape}")
+    if len(x) != len(y):
+        raise ValueError(
+            f"fit expected as many targets as samples, got {x_name} {x.shape} and "
+            f"{y_name} {y.shape}"
+        )
+
+
+def _has_batch_norm(model: Any) -> bool:
+    modules = model.modules() if hasattr(model, "modules") else ()
+    return any(isinstance(module, nn.BatchNorm1d) for module in modules)
+
+
+def batch_bounds(n: int, batch_size: int, batch_norm: bool) -> list[tuple[int, int]]:
+    """(start, stop) of each mini-batch of an epoch over ``n`` samples.
+
+    With batch norm, a last batch of a single row is merged into the one before it
+    (one row has no batch variance: PyTorch raises on it, and its normalized output
+    would be all zeros): 33 rows in batches of 32 train as one batch of 33.
+    """
+    bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    if batch_norm and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
 
 
 def _model_dtype(model: Any) -> np.dtype:
@@ -169,6 +200,103 @@ def _check_gradients(named: list[tuple[str, Tensor]], epoch: int, batch: int) ->
     )
 
 
+class _StepGuard:
+    """``optimizer.step()``, checked: parameters must be finite after it.
+
+    Finite gradients can still make a non-finite update (``SGD(lr=1e38)``, an Adam
+    denominator underflowing). Before each step the parameters and the optimizer's
+    state are copied into buffers kept from step to step (no allocation); after it,
+    one sum per parameter tells whether all its values are finite (a sum of finite
+    values is finite or overflows, and any NaN or inf makes it non-finite), and only
+    then is the exact check made. A bad step is undone — parameters and optimizer
+    state both — before ``TrainingDivergedError`` is raised.
+    """
+
+    def __init__(self, named: list[tuple[str, Tensor]], optimizer: Any) -> None:
+        self.named, self.optimizer = named, optimizer
+        self.saved_params = [np.empty_like(p.data) for _, p in named]
+        self.pairs = [(buffer, p) for buffer, (_, p) in zip(self.saved_params, named, strict=True)]
+        self.owns_state = isinstance(optimizer, Optimizer)
+        # The optimizer's own parameter order: its state_dict's positions.
+        seen: dict[int, Tensor] = {}
+        for group in getattr(optimizer, "param_groups", ()):
+            for parameter in group["params"]:
+                seen.setdefault(id(parameter), parameter)
+        self.positions = list(seen.values())
+        self.saved_state: dict[int, dict[str, Any]] = {}
+
+    def _snapshot(self) -> None:
+        # p.data is read each time: a flat optimizer may re-point it into its buffer.
+        for buffer, parameter in self.pairs:
+            np.copyto(buffer, parameter.data)
+        if not self.owns_state:
+            return
+        state = self.optimizer.state
+        if not any(state.values()):  # plain SGD: no state to keep
+            self.saved_state = {}
+            return
+        snapshot: dict[int, dict[str, Any]] = {}
+        for index, parameter in enumerate(self.positions):
+            entries = state.get(parameter)  # .get: a defaultdict must not grow here
+            if not entries:
+                continue
+            kept = self.saved_state.get(index, {})
+            copied: dict[str, Any] = {}
+            for name, value in entries.items():
+                if isinstance(value, np.ndarray):
+                    buffer = kept.get(name)
+                    if not isinstance(buffer, np.ndarray) or buffer.shape != value.shape:
+                        buffer = np.empty_like(value)
+                    np.copyto(buffer, value)
+                    copied[name] = buffer
+                else:
+                    copied[name] = value
+            snapshot[index] = copied
+        self.saved_state = snapshot
+
+    def _rollback(self) -> None:
+        for buffer, parameter in self.pairs:
+            np.copyto(parameter.data, buffer)
+        # Only chainrule's optimizers are known to keep their state by position as
+        # state_dict() shows it; another object keeps what its step left.
+        if self.owns_state:
+            groups = self.optimizer.state_dict()["param_groups"]
+            self.optimizer.load_state_dict({"state": self.saved_state, "param_groups": groups})
+
+    def _non_finite(self) -> str | None:
+        for name, parameter in self.named:
+            if not np.all(np.isfinite(parameter.data)):
+                return name
+        return None
+
+    def step(self, epoch: int, batch: int) -> None:
+        self._snapshot()
+        try:
+            # The floating-point flags make the check free: a step that overflows
+            # raises here, and only then is anything inspected.
+            with np.errstate(over="raise", invalid="raise"):
+                self.optimizer.step()
+            return
+        except FloatingPointError:
+            self._rollback()
+        # Some overflow inside the update need not reach the parameters (say, a
+        # square in a denominator): redo the same step and look at the result itself.
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.optimizer.step()
+        bad = self._non_finite()
+        if bad is None:
+            return
+        self._rollback()
+        raise TrainingDivergedError(
+            f"training diverged at epoch {epoch}, batch {batch}: the optimizer step "
+            f"overflowed and made {bad!r} non-finite; the step was undone (parameters and "
+            "optimizer state are as before it; lower the learning rate or clip gradients)",
+            epoch=epoch,
+            batch=batch,
+            tensor=bad,
+        )
+
+
 def fit(
     model: Any,
     x: Any,
@@ -226,10 +354,7 @@ def fit(
     dtype = _model_dtype(model)
     x = _as_array(x, "x")
     y = _as_array(y, "y")
-    if len(x) != len(y):
-        raise ValueError(
-            f"fit expected as many targets as samples, got x {x.shape} and y {y.shape}"
-        )
+    _check_samples(x, y, "x", "y")
     if x.dtype.kind == "f" and x.dtype != dtype:
         x = x.astype(dtype)
     y = _prepare_targets(y, kind, dtype)
@@ -242,7 +367,9 @@ def fit(
         x, y, x_val, y_val = _split(x, y, validation_split, rng)
     elif validation_data is not None:
         x_val = _as_array(validation_data[0], "validation x").astype(x.dtype, copy=False)
-        y_val = _prepare_targets(_as_array(validation_data[1], "validation y"), kind, dtype)
+        y_val = _as_array(validation_data[1], "validation y")
+        _check_samples(x_val, y_val, "validation x", "validation y")
+        y_val = _prepare_targets(y_val, kind, dtype)
 
     named = _named_parameters(model)
     weights = [p for _, p in named if p.data.ndim >= 2]
@@ -253,7 +380,15 @@ def fit(
     for callback in callbacks:
         callback.trainer = trainer
     n = len(x)
-    n_batches = math.ceil(n / batch_size)
+    batch_norm = _has_batch_norm(model)
+    if batch_norm and n == 1:
+        raise ValueError(
+            "fit cannot train a model with batch norm on a single sample: one row has "
+            "no batch variance (give at least 2 rows)"
+        )
+    bounds = batch_bounds(n, batch_size, batch_norm)
+    n_batches = len(bounds)
+    guard = _StepGuard(named, optimizer)
     progress = Progress(epochs, n_batches, verbose)
     logs: dict[str, Any] = {}
     for callback in callbacks:
@@ -272,8 +407,8 @@ def fit(
             order = rng.permutation(n) if shuffle else np.arange(n)
             predictions = [] if metric_fns else None
             total_loss = 0.0
-            for batch in range(1, n_batches + 1):
-                index = order[(batch - 1) * batch_size : batch * batch_size]
+            for batch, (start, stop) in enumerate(bounds, start=1):
+                index = order[start:stop]
                 xb, yb = x[index], y[index]
                 if augment is not None:
                     xb = augment(xb, rng)
@@ -305,12 +440,12 @@ def fit(
                     for _, parameter in named:
                         if parameter.grad is not None:
                             parameter.grad *= scale
-                optimizer.step()
+                guard.step(epoch, batch)
                 batch_loss = float(data_loss.data)
                 total_loss += batch_loss * len(index)
                 if predictions is not None:
                     predictions.append(_predictions(output.data, kind))
-                progress.batch_end(batch, total_loss / min(batch * batch_size, n))
+                progress.batch_end(batch, total_loss / stop)
                 for callback in batch_hooks:
                     callback.on_batch_end(batch, {"loss": batch_loss})
 
