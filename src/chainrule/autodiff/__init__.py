@@ -1,6 +1,7 @@
 """Reverse-mode automatic differentiation on NumPy arrays (NumPy only)."""
 
 from . import methods as _methods  # noqa: F401  (binds Tensor's operators)
+from .compile import Compiled, CompileError, compile
 from .dtypes import get_default_dtype, set_default_dtype
 from .engine import (
     BackwardEvent,
@@ -24,12 +25,15 @@ __all__ = [
     "REGISTRY",
     "AnomalyError",
     "BackwardEvent",
+    "CompileError",
+    "Compiled",
     "GradcheckError",
     "GraphFreedError",
     "Node",
     "Op",
     "Tensor",
     "as_tensor",
+    "compile",
     "defop",
     "detect_anomaly",
     "enable_grad",

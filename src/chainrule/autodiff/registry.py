@@ -23,6 +23,15 @@ REGISTRY: dict[str, Op] = {}
 _new_tensor = Tensor.__new__
 
 
+class _Tracing:
+    """``hook(op, args, arrays, kwargs, result)`` sees every op call while ``cr.compile`` traces."""
+
+    hook: Callable[..., None] | None = None
+
+
+tracing = _Tracing()
+
+
 class Op:
     """A differentiable operation; calling it on tensors records a graph node."""
 
@@ -84,6 +93,8 @@ class Op:
         else:
             result.requires_grad = False
             result._node = None
+        if tracing.hook is not None:  # cr.compile is recording this call
+            tracing.hook(self, args, arrays, kwargs, result)
         return result
 
     def __repr__(self) -> str:

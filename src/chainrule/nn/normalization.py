@@ -83,27 +83,23 @@ class BatchNorm1d(Module):
                 f"BatchNorm1d expected input (N, {self.num_features}) or "
                 f"(N, {self.num_features}, L), got shape {tuple(shape)}"
             )
-        factor = 0.0 if self.momentum is None else self.momentum
         counting = self.training and self.track_running_stats
-        if counting and self.momentum is None:
-            # Cumulative moving average: the k-th batch weighs 1/k.
-            factor = 1.0 / float(self.num_batches_tracked.data + 1)
         # Batch statistics while training, and also in eval when no running ones are kept.
         use_batch = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
-        out = F.batch_norm(
+        # The count (and momentum=None's 1/k weight read from it) lives in the op, so
+        # that a compiled step counts its batches as eager calls do.
+        return F.batch_norm(
             input,
             self.running_mean if track else None,
             self.running_var if track else None,
             self.weight,
             self.bias,
             use_batch,
-            factor,
+            self.momentum if counting else 0.0,
             self.eps,
+            _counter=self.num_batches_tracked.data if counting else None,
         )
-        if counting:  # counted only once the batch was accepted
-            self.num_batches_tracked.data += 1
-        return out
 
     def extra_repr(self) -> str:
         return (

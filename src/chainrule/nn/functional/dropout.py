@@ -20,6 +20,30 @@ def _dropout_vjp(g, out, a, scaled_mask):
     return g * scaled_mask, None
 
 
+def _generator(generator: Any) -> np.random.Generator:
+    if isinstance(generator, np.random.Generator):
+        return generator
+    return np.random.default_rng(generator)
+
+
+@defop("dropout_mask", formula="(random, no gradient)")
+def _dropout_mask(a, *, p, generator):
+    """The scaled keep-mask ``keep / (1 − p)`` for an array shaped like ``a``.
+
+    An op of its own so that ``cr.compile`` replays the draw: each replay takes
+    fresh values from the same generator, as each eager call does.
+    """
+    if p == 1.0:
+        return np.zeros(a.shape, dtype=a.dtype)
+    keep = _generator(generator).random(a.shape) >= p
+    return keep.astype(a.dtype) / a.dtype.type(1.0 - p)
+
+
+@_dropout_mask.defvjp
+def _dropout_mask_vjp(g, out, a, *, p, generator):
+    return (None,)
+
+
 def dropout(
     input: Tensor,
     p: float = 0.5,
@@ -38,14 +62,6 @@ def dropout(
     if not training or p == 0.0:
         return input
     data = input.data if isinstance(input, Tensor) else np.asarray(input)
-    rng = (
-        generator
-        if isinstance(generator, np.random.Generator)
-        else np.random.default_rng(generator)
-    )
-    if p == 1.0:
-        mask = np.zeros(data.shape, dtype=data.dtype)
-    else:
-        keep = rng.random(data.shape) >= p
-        mask = keep.astype(data.dtype) / data.dtype.type(1.0 - p)
+    # The array, not the tensor: the mask carries no gradient and records no node.
+    mask = _dropout_mask(data, p=float(p), generator=generator).data
     return _dropout(input, mask)

@@ -42,10 +42,18 @@ def _batch_stats(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.n
         "dw = Σ g·x̂;  db = Σ g"
     ),
 )
-def _batch_norm(x, weight, bias, running_mean, running_var, *, training, momentum, eps):
+def _batch_norm(
+    x, weight, bias, running_mean, running_var, *, training, momentum, eps, counter=None
+):
     axes = _channel_axes(x)
     if training:
         mean, var = _batch_stats(x, axes)
+        if counter is not None:
+            # BatchNorm1d's count of batches, kept inside the op so that cr.compile's
+            # replay counts too (and momentum=None reads the count at each batch).
+            if momentum is None:
+                momentum = 1.0 / float(counter + 1)
+            counter += 1
         if running_mean is not None:
             # Written in PyTorch's order (momentum·new + (1 − momentum)·old) so that the
             # running statistics agree with it to the last bits.
@@ -63,8 +71,21 @@ def _batch_norm(x, weight, bias, running_mean, running_var, *, training, momentu
     return out
 
 
+@defop("running_stats_copy", formula="da = g")
+def _running_stats_copy(a):
+    """A copy of the running statistics, made as an op so that cr.compile replays it."""
+    return np.array(a)
+
+
+@_running_stats_copy.defvjp
+def _running_stats_copy_vjp(g, out, a):
+    return g
+
+
 @_batch_norm.defvjp
-def _batch_norm_vjp(g, out, x, weight, bias, running_mean, running_var, *, training, momentum, eps):
+def _batch_norm_vjp(
+    g, out, x, weight, bias, running_mean, running_var, *, training, momentum, eps, counter=None
+):
     axes = _channel_axes(x)
     if training:
         mean, var = _batch_stats(x, axes)  # recomputed: cheaper than keeping them alive
@@ -102,6 +123,8 @@ def batch_norm(
     training: bool = False,
     momentum: float = 0.1,
     eps: float = 1e-5,
+    *,
+    _counter: np.ndarray | None = None,
 ) -> Tensor:
     """Normalize each channel to zero mean and unit variance, then scale and shift.
 
@@ -144,13 +167,17 @@ def batch_norm(
                 "batch_norm in eval mode (training=False) needs running_mean and running_var"
             )
         # Copies: the VJP reads them later, and a training step in between would move them.
-        running = (np.array(_array(running_mean)), np.array(_array(running_var)))
+        running = (
+            _running_stats_copy(_array(running_mean)).data,
+            _running_stats_copy(_array(running_var)).data,
+        )
     return _batch_norm(
         input,
         weight,
         bias,
         *running,
         training=bool(training),
-        momentum=float(momentum),
+        momentum=None if momentum is None else float(momentum),
         eps=float(eps),
+        counter=_counter,
     )

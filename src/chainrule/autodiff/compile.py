@@ -1,0 +1,794 @@
+"""``cr.compile``: trace a training step once, then replay it as a flat list of NumPy calls.
+
+The first call for an input signature (shapes, dtypes, the train/eval mode of the
+modules ``fn`` uses, grad mode, the default dtype) runs ``fn`` eagerly while the op
+registry reports every op call (``registry.tracing.hook``), including calls on
+tensors that need no gradient, so nothing computed from the inputs is baked in as a
+constant. From that record a Python function is generated whose body is the
+forward (``v3 = F3(v1, c2)``), the backward in the engine's order (reverse creation
+order, gradients summed in the order the engine sums them, broadcasting undone on
+axes found once) and nothing else: no Tensor, no Node, no dict lookup per op.
+Results are bit-identical to eager ``fn(...).backward()``.
+
+With an optimizer the gradients of its parameters land in one flat buffer per
+parameter group, and the update is the optimizer's own ``_update`` (the plain maths
+of ``optim/functional.py``) called once on flat views; its state arrays
+(``exp_avg``, ``momentum_buffer``, ...) become views of flat buffers that
+``optimizer.state`` keeps showing, ``step`` is counted in it, and the learning rate
+is read from ``param_groups`` at every step, so schedulers work.
+
+Like ``jax.jit``, Python control flow runs once, at trace time: a branch on a value
+is frozen. Reading a traced value while tracing (``.item()``, ``float()``,
+``bool()``, ``int()``, ``.numpy()``, ``.tolist()``) raises :class:`CompileError`
+naming it. Values read through ``.data`` cannot be seen and are frozen too.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import itertools
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import engine
+from .dtypes import get_default_dtype, promote
+from .engine import grad_mode, no_grad
+from .registry import tracing
+from .tensor import Tensor
+
+__all__ = ["CompileError", "Compiled", "compile"]
+
+
+class CompileError(RuntimeError):
+    """``fn`` does something a trace cannot replay (a value read while tracing, ...)."""
+
+
+# -- finding the modules whose train/eval mode is part of the signature ---------------
+def _is_module(obj: Any) -> bool:
+    return hasattr(obj, "training") and callable(getattr(obj, "modules", None))
+
+
+def _find_modules(fn: Any) -> list[Any]:
+    """The modules ``fn`` can reach: itself, its closure, the globals it names, a bound self."""
+    found: list[Any] = []
+    candidates: list[Any] = [fn, getattr(fn, "__self__", None)]
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        for cell in getattr(fn, "__closure__", None) or ():
+            try:
+                candidates.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                continue
+        names = set(code.co_names)
+        for const in code.co_consts:  # nested lambdas and comprehensions
+            if inspect.iscode(const):
+                names.update(const.co_names)
+        namespace = getattr(fn, "__globals__", {})
+        candidates.extend(namespace[name] for name in names if name in namespace)
+    seen: set[int] = set()
+    for obj in candidates:
+        if obj is not None and _is_module(obj):
+            for module in obj.modules():
+                if id(module) not in seen:
+                    seen.add(id(module))
+                    found.append(module)
+    return found
+
+
+# -- tracing -------------------------------------------------------------------------
+_VALUE_READS = ("item", "numpy", "tolist", "__float__", "__int__", "__bool__")
+
+
+class _Record:
+    __slots__ = ("args", "arrays", "kwargs", "op", "result")
+
+    def __init__(self, op, args, arrays, kwargs, result):
+        self.op, self.args, self.arrays, self.kwargs, self.result = (
+            op,
+            args,
+            arrays,
+            kwargs,
+            result,
+        )
+
+
+class _Trace:
+    """Records every op call between ``__enter__`` and ``__exit__``."""
+
+    def __init__(self, inputs: list[Tensor]) -> None:
+        self.records: list[_Record] = []
+        self.traced: set[int] = {id(t) for t in inputs}
+        self.saved: dict[str, Any] = {}
+
+    def hook(self, op, args, arrays, kwargs, result) -> None:
+        self.records.append(_Record(op, args, list(arrays), kwargs, result))
+        self.traced.add(id(result))
+
+    def __enter__(self) -> _Trace:
+        if tracing.hook is not None:
+            raise CompileError("cr.compile: a compiled function was called while tracing another")
+        traced = self.traced
+        for name in _VALUE_READS:
+            original = getattr(Tensor, name)
+            self.saved[name] = original
+            setattr(Tensor, name, _guarded(name, original, traced))
+        tracing.hook = self.hook
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        tracing.hook = None
+        for name, original in self.saved.items():
+            setattr(Tensor, name, original)
+
+
+def _guarded(name: str, original: Callable, traced: set[int]) -> Callable:
+    shown = {"__float__": "float(tensor)", "__int__": "int(tensor)", "__bool__": "bool(tensor)"}
+    label = shown.get(name, f"tensor.{name}()")
+
+    def read(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        if id(self) in traced:
+            raise CompileError(
+                f"cr.compile: {label} read the value of a traced tensor of shape "
+                f"{self.data.shape} while tracing; a compiled function runs its Python once, "
+                "so control flow or numbers that depend on values would be frozen at the "
+                "first call's values. Compute it with tensor ops, or call the function "
+                "uncompiled"
+            )
+        return original(self, *args, **kwargs)
+
+    return read
+
+
+# -- code generation -------------------------------------------------------------------
+def _sum_axes(grad: np.ndarray, lead: tuple, kept: tuple) -> np.ndarray:
+    """``engine.unbroadcast`` with its axes found once: the same two sums, same rounding."""
+    if lead:
+        grad = grad.sum(axis=lead)
+    if kept:
+        grad = grad.sum(axis=kept, keepdims=True)
+    return grad
+
+
+def _store(leaf: Tensor, gi: np.ndarray, g: np.ndarray, stored: set) -> None:
+    """The engine's store into a leaf's ``.grad``, copying what may alias another gradient."""
+    if gi is g or gi.base is not None or id(gi) in stored:
+        gi = gi.copy()
+    stored.add(id(gi))
+    leaf.grad = gi if leaf.grad is None else leaf.grad + gi
+
+
+def _broadcast_back(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    return np.broadcast_to(grad, shape).copy()
+
+
+class _Builder:
+    """Turns a trace into the source of one function and the namespace it runs in."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, Any] = {
+            "_asarray": np.asarray,
+            "_promote": promote,
+            "_sum_axes": _sum_axes,
+            "_store": _store,
+            "_copyto": np.copyto,
+            "_add": np.add,
+            "_broadcast_back": _broadcast_back,
+        }
+        self.lines: list[str] = []
+        self._ids: dict[int, str] = {}
+
+    def const(self, value: Any, prefix: str = "c") -> str:
+        name = self._ids.get(id(value))
+        if name is None or self.names.get(name) is not value:
+            name = f"{prefix}{len(self.names)}"
+            self.names[name] = value
+            self._ids[id(value)] = name
+        return name
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " + line)
+
+    def build(self, params: str, name: str) -> Callable:
+        source = f"def {name}({params}):\n" + "\n".join(self.lines or ["    pass"]) + "\n"
+        namespace = dict(self.names)
+        exec(builtins.compile(source, f"<cr.compile {name}>", "exec"), namespace)
+        function = namespace[name]
+        function.source = source
+        return function
+
+
+def _kwargs_text(builder: _Builder, kwargs: dict) -> str:
+    return f", **{builder.const(kwargs, 'k')}" if kwargs else ""
+
+
+class _Program:
+    """One traced signature: the generated function and what it writes into."""
+
+    __slots__ = ("checks", "n_outputs", "run", "source", "tensors")
+
+
+def _trace_program(
+    fn: Callable,
+    args: tuple,
+    differentiate: bool,
+    updater_for: Callable[[list[Tensor]], _Updater] | None,
+) -> tuple[_Program, tuple, _Updater | None]:
+    """Run ``fn`` once under the trace; return the program and this call's outputs."""
+    inputs = [a for a in args if isinstance(a, Tensor)]
+    for i, t in enumerate(args):
+        if isinstance(t, Tensor) and t._node is not None and t.requires_grad:
+            raise CompileError(
+                f"cr.compile: argument {i} is the result of an earlier graph (it has a "
+                "grad_fn); pass a leaf tensor or an array (detach() it first)"
+            )
+    with _Trace(inputs) as trace:
+        result = fn(*args)
+    outputs = result if isinstance(result, tuple) else (result,)
+    for i, out in enumerate(outputs):
+        if not isinstance(out, Tensor):
+            raise CompileError(
+                f"cr.compile: fn must return a tensor or a tuple of tensors, got "
+                f"{type(out).__name__} at position {i}"
+            )
+    builder = _Builder()
+    slots: dict[int, str] = {}
+    for i, arg in enumerate(args):
+        if isinstance(arg, Tensor):
+            builder.emit(f"x{i} = a{i}.data")
+            slots[id(arg.data)] = f"x{i}"
+        elif isinstance(arg, np.ndarray):
+            slots[id(arg)] = f"a{i}"
+    producer: dict[int, int] = {}  # id(result tensor) -> record index
+    exprs: list[list[str]] = []  # per record: the expressions of its (promoted) arguments
+    checks: list[tuple[Tensor, np.ndarray]] = []
+    checked: set[int] = set()
+    for k, rec in enumerate(trace.records):
+        arg_exprs, cast = [], False
+        for i, arg in enumerate(rec.args):
+            original = arg.data if isinstance(arg, Tensor) else arg
+            expr = slots.get(id(original))
+            if expr is None:
+                if isinstance(arg, Tensor):
+                    if arg._node is not None and arg.requires_grad and id(arg) not in producer:
+                        raise CompileError(
+                            f"cr.compile: op '{rec.op.name}' uses a tensor that an earlier "
+                            "graph produced outside the compiled function; compute it inside "
+                            "fn, or detach() it"
+                        )
+                    if id(arg) not in checked:
+                        checked.add(id(arg))
+                        checks.append((arg, arg.data))
+                expr = builder.const(original)
+            if rec.arrays[i] is not original:
+                cast = True
+            arg_exprs.append(expr)
+        kw = _kwargs_text(builder, rec.kwargs)
+        forward = builder.const(rec.op.forward, "F")
+        wrap = "_asarray(" if rec.result.data.ndim == 0 else ""
+        if cast:
+            rule = repr(rec.op.promote)
+            builder.emit(
+                f"P{k} = _promote([{', '.join(arg_exprs)}], {rule}, {rec.op.promote_from})"
+            )
+            builder.emit(f"v{k} = {wrap}{forward}(*P{k}{kw}){')' if wrap else ''}")
+            exprs.append([f"P{k}[{i}]" for i in range(len(arg_exprs))])
+        else:
+            close = ")" if wrap else ""
+            builder.emit(f"v{k} = {wrap}{forward}({', '.join(arg_exprs)}{kw}){close}")
+            exprs.append(arg_exprs)
+        slots[id(rec.result.data)] = f"v{k}"
+        producer[id(rec.result)] = k
+    out_exprs = []
+    for out in outputs:
+        expr = slots.get(id(out.data))
+        out_exprs.append(expr if expr is not None else builder.const(out.data))
+    loss = outputs[0]
+    this_call = tuple(out.data for out in outputs)
+    updater = None
+    if differentiate:
+        if not loss.requires_grad:
+            raise CompileError(
+                "cr.compile: the loss does not require grad (no parameter or input with "
+                "requires_grad=True reaches it); nothing to differentiate"
+            )
+        if loss.data.size != 1:
+            raise CompileError(
+                f"cr.compile: fn must return a single-element loss first, got shape {loss.shape}"
+            )
+        root = producer[id(loss)] if loss._node is not None else None
+        reachable, leaves = _reachable(trace.records, producer, root, loss)
+        updater = updater_for(leaves) if updater_for is not None else None
+        _Backward(builder, trace.records, exprs, producer, args, updater).emit(
+            root, reachable, loss
+        )
+    builder.emit(f"return ({''.join(e + ', ' for e in out_exprs)})")
+    params = ", ".join(f"a{i}" for i in range(len(args)))
+    program = _Program()
+    program.run = builder.build(params, "compiled_step")
+    program.source = program.run.source
+    program.checks = tuple(checks)
+    program.n_outputs = len(outputs)
+    return program, this_call, updater
+
+
+def _reachable(records, producer, root, loss) -> tuple[set[int], list[Tensor]]:
+    """The records the backward visits from ``root``, and the leaves it reaches."""
+    if root is None:
+        return set(), [loss]
+    seen, stack, leaves, known = {root}, [root], [], set()
+    while stack:
+        for arg in records[stack.pop()].args:
+            if not (isinstance(arg, Tensor) and arg.requires_grad):
+                continue
+            if arg._node is None:
+                if id(arg) not in known:
+                    known.add(id(arg))
+                    leaves.append(arg)
+                continue
+            k = producer[id(arg)]
+            if k not in seen:
+                seen.add(k)
+                stack.append(k)
+    return seen, leaves
+
+
+class _Backward:
+    """Emits the backward pass, computing it once on the traced values to learn its shapes."""
+
+    def __init__(self, builder, records, exprs, producer, inputs, updater) -> None:
+        self.b, self.records, self.exprs, self.producer = builder, records, exprs, producer
+        self.inputs = {id(t): i for i, t in enumerate(inputs) if isinstance(t, Tensor)}
+        self.updater = updater
+        self.views = updater.views if updater is not None else {}
+        self.stored: set[int] = set()  # the engine's alias set, for the traced call
+        self.first_store: set[int] = set()
+        self.stored_made = False
+
+    def emit(self, root: int | None, reachable: set[int], loss: Tensor) -> None:
+        b = self.b
+        seed = np.ones(loss.data.shape, loss.data.dtype)
+        seed.flags.writeable = False
+        if root is None:  # the loss is a leaf itself
+            self._to_leaf(loss, b.const(seed), seed, b.const(seed), seed)
+            return
+        grads: dict[int, np.ndarray] = {root: seed}
+        b.emit(f"G{root} = {b.const(seed)}")
+        for k in sorted(reachable, reverse=True):
+            self._node(k, grads.pop(k), grads)
+
+    def _node(self, k: int, g: np.ndarray, grads: dict[int, np.ndarray]) -> None:
+        b, rec = self.b, self.records[k]
+        op = rec.op
+        positions = [i for i, a in enumerate(rec.args) if isinstance(a, Tensor) and a.requires_grad]
+        kwargs = dict(rec.kwargs)
+        kw = _kwargs_text(b, rec.kwargs)
+        if op.wants_needs and len(positions) != len(rec.args):
+            kwargs["needs"] = tuple(positions)
+            kw = f", needs={kwargs['needs']!r}" + kw
+        results = op.vjp(g, rec.result.data, *rec.arrays, **kwargs)
+        vjp = b.const(op.vjp, "B")
+        b.emit(f"r = {vjp}(G{k}, v{k}, {', '.join(self.exprs[k])}{kw})")
+        single = results.__class__ is not tuple
+        if single:
+            results = (results,)
+        for position in positions:
+            gi = results[position]
+            if gi is None:
+                continue
+            expr = "r" if single else f"r[{position}]"
+            parent = rec.args[position]
+            gi, expr = self._fix(gi, expr, parent.data)
+            if parent._node is not None:
+                child = self.producer[id(parent)]
+                previous = grads.get(child)
+                if previous is None:
+                    grads[child] = gi
+                    b.emit(f"G{child} = {expr}")
+                else:
+                    grads[child] = previous + gi
+                    b.emit(f"G{child} = G{child} + {expr}")
+            else:
+                self._to_leaf(parent, expr, gi, f"G{k}", g)
+
+    def _fix(self, gi: Any, expr: str, data: np.ndarray) -> tuple[np.ndarray, str]:
+        """The engine's shape and dtype fixes, decided now, written as code."""
+        b = self.b
+        if gi.__class__ is not np.ndarray:
+            gi, expr = np.asarray(gi), f"_asarray({expr})"
+        shape = data.shape
+        if gi.shape != shape:
+            lead = gi.ndim - len(shape)
+            if lead < 0:
+                gi, expr = _broadcast_back(gi, shape), f"_broadcast_back({expr}, {shape!r})"
+            else:
+                lead_axes = tuple(range(lead))
+                rest = gi.shape[lead:]
+                kept = tuple(i for i, n in enumerate(shape) if n == 1 and rest[i] != 1)
+                gi = _sum_axes(gi, lead_axes, kept)
+                if gi.shape != shape:
+                    raise CompileError(
+                        f"cr.compile: a gradient of shape {gi.shape} cannot be summed down "
+                        f"to {shape}"
+                    )
+                expr = f"_sum_axes({expr}, {lead_axes!r}, {kept!r})"
+        if gi.dtype != data.dtype:
+            gi, expr = gi.astype(data.dtype), f"{expr}.astype({b.const(data.dtype, 'd')})"
+        return gi, expr
+
+    def _to_leaf(self, leaf: Tensor, expr: str, gi: np.ndarray, g_expr: str, g) -> None:
+        b = self.b
+        view = self.views.get(id(leaf))
+        if view is not None:  # an optimizer's parameter: into its flat gradient buffer
+            name = b.const(view, "GV")
+            if id(leaf) in self.first_store:
+                b.emit(f"_add({name}, {expr}, out={name})")
+                np.add(view, gi, out=view)
+            else:
+                self.first_store.add(id(leaf))
+                b.emit(f"_copyto({name}, {expr})")
+                np.copyto(view, gi)
+            return
+        index = self.inputs.get(id(leaf))
+        target = f"a{index}" if index is not None else b.const(leaf, "L")
+        if not self.stored_made:
+            self.stored_made = True
+            b.lines.insert(0, "    stored = set()")
+        b.emit(f"_store({target}, {expr}, {g_expr}, stored)")
+        _store(leaf, gi, g, self.stored)
+
+
+# -- the optimizer update on flat buffers ----------------------------------------------
+def _byte_start(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]
+
+
+def _shared_flat(datas: list[np.ndarray]) -> np.ndarray | None:
+    """One 1-D view over ``datas`` if they already lie back to back in one buffer."""
+    base = datas[0].base
+    if (
+        not isinstance(base, np.ndarray)
+        or not base.flags.c_contiguous
+        or base.dtype != datas[0].dtype
+    ):
+        return None
+    expected = _byte_start(datas[0])
+    for data in datas:
+        if data.base is not base or not data.flags.c_contiguous or _byte_start(data) != expected:
+            return None
+        expected += data.nbytes
+    offset = (_byte_start(datas[0]) - _byte_start(base)) // base.itemsize
+    return base.reshape(-1)[offset : offset + sum(d.size for d in datas)]
+
+
+class _FlatGroup:
+    """One parameter group's parameters with gradients: flat gradient, parameters, state."""
+
+    def __init__(self, index: int, params: list[Tensor]) -> None:
+        self.index = index
+        self.params = params
+        self.datas = [p.data for p in params]
+        dtype = self.datas[0].dtype
+        total = sum(d.size for d in self.datas)
+        self.gflat = np.zeros(total, dtype)
+        shared = _shared_flat(self.datas)
+        self.shared = shared is not None
+        self.pflat = shared if shared is not None else np.empty(total, dtype)
+        self.gviews = self._views(self.gflat)
+        self.pviews = self._views(self.pflat)
+        self.pairs = list(zip(self.datas, self.pviews, strict=True))
+        self.states: list[dict] = []
+        self.flat_state: dict[str, np.ndarray] = {}
+        self.ready = False
+
+    def adopt_new(self) -> None:
+        for name, flat in self.flat_state.items():
+            if isinstance(flat, np.ndarray) and name not in self.states[0]:
+                for st, view in zip(self.states, self._views(flat), strict=True):
+                    st[name] = view
+
+    def _views(self, flat: np.ndarray) -> list[np.ndarray]:
+        views, offset = [], 0
+        for data in self.datas:
+            views.append(flat[offset : offset + data.size].reshape(data.shape))
+            offset += data.size
+        return views
+
+    def adopt(self, state: dict) -> bool:
+        """Move the parameters' state arrays into flat buffers (``state[p][name]`` views)."""
+        states = [state.get(p) for p in self.params]
+        if any(st is None or st.keys() != states[0].keys() for st in states):
+            return False
+        if any(st.get("step") != states[0].get("step") for st in states):
+            return False
+        self.flat_state = {}
+        for name, value in states[0].items():
+            if name == "step" or value is None:
+                continue
+            if not isinstance(value, np.ndarray):
+                return False
+            values = [st[name] for st in states]
+            if any(
+                not isinstance(v, np.ndarray) or v.shape != p.data.shape
+                for v, p in zip(values, self.params, strict=True)
+            ):
+                return False
+            flat = np.concatenate(values, axis=None, dtype=self.gflat.dtype)
+            for st, view in zip(states, self._views(flat), strict=True):
+                st[name] = view
+            self.flat_state[name] = flat
+        self.states = states
+        self.ready = True
+        return True
+
+
+class _Updater:
+    """The optimizer's step over flat buffers (see the module doc), or its own step."""
+
+    def __init__(self, optimizer: Any, params: list[Tensor]) -> None:
+        self.optimizer = optimizer
+        wanted = {id(p) for p in params}
+        self.groups: list[_FlatGroup] = []
+        self.views: dict[int, np.ndarray] = {}
+        self.order: list[Tensor] = []  # the optimizer's parameters that get gradients
+        seen: set[int] = set()
+        flat = hasattr(optimizer, "_update") and hasattr(optimizer, "state")
+        for index, group in enumerate(optimizer.param_groups):
+            members = [p for p in group["params"] if id(p) in wanted]
+            if not members:
+                continue
+            if any(id(p) in seen for p in members) or len({d.data.dtype for d in members}) > 1:
+                flat = False  # tied or mixed parameters: the optimizer's own step
+            seen.update(id(p) for p in members)
+            fg = _FlatGroup(index, members)
+            self.groups.append(fg)
+            for p, view in zip(members, fg.gviews, strict=True):
+                self.views.setdefault(id(p), view)
+                self.order.append(p)
+        self.flat = flat and _no_overlap([p.data for p in self.order])
+        self.state_obj = None
+        self.groups_obj = None
+        self.ready = False
+
+    def grads(self) -> list[np.ndarray]:
+        return [self.views[id(p)] for p in self.order]
+
+    def step(self) -> None:
+        opt = self.optimizer
+        if not self.flat:
+            return self._eager_step()
+        if opt.state is not self.state_obj or opt.param_groups is not self.groups_obj:
+            self._rebuild()
+        if not self.ready:
+            return self._eager_step()
+        has_step = opt._has_step
+        param_groups = opt.param_groups
+        update = opt._update
+        for fg in self.groups:
+            step = 0
+            if has_step:
+                states = fg.states
+                step = states[0]["step"] + 1
+                for st in states:
+                    st["step"] = step
+            if not fg.shared:
+                np.concatenate(fg.datas, axis=None, out=fg.pflat)
+            flat_state = fg.flat_state
+            n_state = len(flat_state)
+            update(param_groups[fg.index], fg.pflat, fg.gflat, flat_state, step)
+            if len(flat_state) != n_state:  # the update made a new state array
+                fg.adopt_new()
+            if not fg.shared:
+                for data, view in fg.pairs:
+                    np.copyto(data, view)
+        return None
+
+    def _rebuild(self) -> None:
+        opt = self.optimizer
+        self.state_obj, self.groups_obj = opt.state, opt.param_groups
+        self.ready = all(fg.adopt(opt.state) for fg in self.groups)
+
+    def _eager_step(self) -> None:
+        """The optimizer's own step on the gradients (first step: it creates the state)."""
+        opt = self.optimizer
+        for p in self.order:
+            p.grad = self.views[id(p)]
+        try:
+            opt.step()
+        finally:
+            for p in self.order:
+                p.grad = None
+        if self.flat:
+            self._rebuild()
+
+
+def _no_overlap(datas: list[np.ndarray]) -> bool:
+    ranges = sorted((_byte_start(d), _byte_start(d) + d.nbytes) for d in datas if d.size)
+    return all(a[1] <= b[0] for a, b in itertools.pairwise(ranges))
+
+
+# -- the public object -------------------------------------------------------------------
+def _clip_coefficient(grads: list[np.ndarray], max_norm: float) -> float:
+    """``nn.utils.clip_grad_norm_``'s coefficient (norm 2), computed in its order."""
+    norms = np.array([np.sqrt(np.dot(g.ravel(), g.ravel())) for g in grads])
+    total = np.sqrt(np.dot(norms, norms))
+    return np.minimum(max_norm / (total + 1e-6), 1.0)
+
+
+class Compiled:
+    """What :func:`compile` returns: call it like ``fn``. See the module doc."""
+
+    def __init__(
+        self,
+        fn: Callable,
+        optimizer: Any = None,
+        *,
+        clip_grad_norm: float | None = None,
+        cache_size: int = 8,
+        inference: bool = False,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"cr.compile expected a callable, got {type(fn).__name__}")
+        if cache_size < 1:
+            raise ValueError(f"cr.compile expected cache_size >= 1, got {cache_size}")
+        if clip_grad_norm is not None and optimizer is None:
+            raise ValueError(
+                "cr.compile: clip_grad_norm= needs optimizer= (it clips before the step)"
+            )
+        self.fn = fn
+        self.optimizer = optimizer
+        self.clip_grad_norm = clip_grad_norm
+        self.cache_size = cache_size
+        self.inference = inference
+        self.modules = _find_modules(fn)
+        self._cache: OrderedDict[tuple, tuple[_Program, _Updater | None]] = OrderedDict()
+        self._updaters: dict[tuple, _Updater] = {}
+        self._last_key: tuple | None = None
+        self._last: tuple[_Program, _Updater | None] | None = None
+        self.updater: _Updater | None = None  # the last call's
+
+    # -- signature and cache -----------------------------------------------------------
+    def _key(self, args: tuple) -> tuple:
+        parts = tuple(
+            (a.data.shape, a.data.dtype, a.requires_grad)
+            if isinstance(a, Tensor)
+            else (a.shape, a.dtype, None)
+            if isinstance(a, np.ndarray)
+            else (type(a), a)  # anything else is a constant of the trace
+            for a in args
+        )
+        modes = tuple([m.training for m in self.modules])
+        return (parts, modes, grad_mode.enabled, get_default_dtype())
+
+    def _updater_for(self, params: list[Tensor]) -> _Updater:
+        key = tuple(sorted(id(p) for p in params))
+        updater = self._updaters.get(key)
+        if updater is None or any(
+            p.data is not d
+            for fg in updater.groups
+            for p, d in zip(fg.params, fg.datas, strict=True)
+        ):
+            updater = self._updaters[key] = _Updater(self.optimizer, params)
+        return updater
+
+    def clear(self) -> None:
+        """Forget every trace (the next call traces again)."""
+        self._cache.clear()
+        self._updaters.clear()
+        self._last_key = self._last = None
+
+    def forward_backward(self, *args: Any) -> tuple:
+        """The outputs of ``fn`` as arrays; gradients in the optimizer's flat buffers.
+
+        No update: :meth:`update` applies it (``fit`` checks the loss and the
+        gradients in between). Without an optimizer ``.grad`` is filled as eager.
+        """
+        key = self._key(args)
+        if key == self._last_key:
+            program, updater = self._last
+        else:
+            entry = self._cache.get(key)
+            if entry is None:
+                return self._trace(key, args)
+            self._cache.move_to_end(key)
+            program, updater = entry
+            self._last_key, self._last = key, entry
+        for tensor, data in program.checks:
+            if tensor.data is not data:  # a parameter's array was replaced: trace again
+                self.clear()
+                return self._trace(key, args)
+        self.updater = updater
+        return program.run(*args)
+
+    def _trace(self, key: tuple, args: tuple) -> tuple:
+        differentiate = grad_mode.enabled and not self.inference
+        updater_for = self._updater_for if self.optimizer is not None else None
+        if self.inference:
+            with no_grad():
+                program, outputs, updater = _trace_program(self.fn, args, False, None)
+        else:
+            program, outputs, updater = _trace_program(self.fn, args, differentiate, updater_for)
+        entry = (program, updater)
+        self._cache[key] = entry
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        self._last_key, self._last = key, entry
+        self.updater = updater
+        return outputs
+
+    def update(self) -> None:
+        """The optimizer step on the last call's gradients (then they count as zeroed)."""
+        if self.updater is not None:
+            self.updater.step()
+
+    def grads(self) -> list[np.ndarray]:
+        """The last call's gradients of the optimizer's parameters, in its order (views)."""
+        return [] if self.updater is None else self.updater.grads()
+
+    def __call__(self, *args: Any) -> Any:
+        if grad_mode.anomaly or engine._listeners:
+            return self._eager(*args)  # anomaly mode and backward listeners see the graph
+        outputs = self.forward_backward(*args)
+        if self.updater is not None:
+            if self.clip_grad_norm is not None:
+                coef = _clip_coefficient(self.updater.grads(), self.clip_grad_norm)
+                if coef != 1.0:
+                    for fg in self.updater.groups:
+                        fg.gflat *= coef
+            self.updater.step()
+        if len(outputs) == 1:
+            return Tensor(outputs[0])
+        return tuple(Tensor(out) for out in outputs)
+
+    def _eager(self, *args: Any) -> Any:
+        if self.inference:
+            with no_grad():
+                return self.fn(*args)
+        result = self.fn(*args)
+        loss = result[0] if isinstance(result, tuple) else result
+        if grad_mode.enabled:
+            loss.backward()
+            if self.optimizer is not None:
+                if self.clip_grad_norm is not None:
+                    params = [p for g in self.optimizer.param_groups for p in g["params"]]
+                    grads = [p.grad for p in params if p.grad is not None]
+                    coef = _clip_coefficient(grads, self.clip_grad_norm)
+                    if coef != 1.0:
+                        for grad in grads:
+                            grad *= coef
+                self.optimizer.step()
+                self.optimizer.zero_grad()
+        if isinstance(result, tuple):
+            return tuple(t.detach() for t in result)
+        return result.detach()
+
+
+def compile(  # chainrule's jax.jit / torch.compile (shadows the builtin here)
+    fn: Callable,
+    optimizer: Any = None,
+    *,
+    clip_grad_norm: float | None = None,
+    cache_size: int = 8,
+) -> Compiled:
+    """Trace ``fn`` once per input signature and replay it as flat NumPy calls.
+
+    ``fn(*tensors)`` returns a scalar loss (or a tuple whose first item is the loss and
+    the rest anything else to return). Calling the result does the forward and the
+    backward: without ``optimizer`` it leaves ``.grad`` filled exactly as
+    ``fn(...).backward()`` would; with one it also clips the gradients to the total
+    norm ``clip_grad_norm`` (``nn.utils.clip_grad_norm_``'s rule, when given), steps
+    and leaves the gradients zeroed (``.grad`` None). It returns the loss tensor (no
+    graph). ``compile(model)`` for a Module compiles inference: ``model(x)`` without a
+    graph.
+
+    A new signature (shapes, dtypes, train/eval modes, grad mode) traces again; the
+    last ``cache_size`` traces are kept. Under ``no_grad`` a call only evaluates
+    ``fn``; under ``detect_anomaly`` (or with a backward listener) it runs eagerly.
+    """
+    inference = _is_module(fn) and optimizer is None
+    return Compiled(
+        fn, optimizer, clip_grad_norm=clip_grad_norm, cache_size=cache_size, inference=inference
+    )
