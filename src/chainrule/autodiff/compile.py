@@ -208,7 +208,7 @@ def _kwargs_text(builder: _Builder, kwargs: dict) -> str:
 class _Program:
     """One traced signature: the generated function and what it writes into."""
 
-    __slots__ = ("checks", "n_outputs", "run", "source", "tensors")
+    __slots__ = ("n_outputs", "run", "source")
 
 
 def _trace_program(
@@ -244,8 +244,6 @@ def _trace_program(
             slots[id(arg)] = f"a{i}"
     producer: dict[int, int] = {}  # id(result tensor) -> record index
     exprs: list[list[str]] = []  # per record: the expressions of its (promoted) arguments
-    checks: list[tuple[Tensor, np.ndarray]] = []
-    checked: set[int] = set()
     for k, rec in enumerate(trace.records):
         arg_exprs, cast = [], False
         for i, arg in enumerate(rec.args):
@@ -259,10 +257,10 @@ def _trace_program(
                             "graph produced outside the compiled function; compute it inside "
                             "fn, or detach() it"
                         )
-                    if id(arg) not in checked:
-                        checked.add(id(arg))
-                        checks.append((arg, arg.data))
-                expr = builder.const(original)
+                    # Read at each replay: an array replaced in a parameter is followed.
+                    expr = f"{builder.const(arg, 'L')}.data"
+                else:
+                    expr = builder.const(original)
             if rec.arrays[i] is not original:
                 cast = True
             arg_exprs.append(expr)
@@ -310,7 +308,6 @@ def _trace_program(
     program = _Program()
     program.run = builder.build(params, "compiled_step")
     program.source = program.run.source
-    program.checks = tuple(checks)
     program.n_outputs = len(outputs)
     return program, this_call, updater
 
@@ -611,6 +608,33 @@ def _no_overlap(datas: list[np.ndarray]) -> bool:
 
 
 # -- the public object -------------------------------------------------------------------
+def _key_function(args: tuple, modules: list[Any]) -> Callable[..., tuple | None]:
+    """``key(*args)``: shapes, dtypes, modes, grad mode, default dtype in one tuple.
+
+    Generated for the classes of ``args``; it returns None for other classes.
+    """
+    builder = _Builder()
+    classes, parts = [], []
+    for i, a in enumerate(args):
+        classes.append(f"a{i}.__class__ is not {builder.const(a.__class__, 'T')}")
+        if isinstance(a, Tensor):
+            parts += [f"a{i}.data.shape", f"a{i}.data.dtype", f"a{i}.requires_grad"]
+        elif isinstance(a, np.ndarray):
+            parts += [f"a{i}.shape", f"a{i}.dtype"]
+        else:  # anything else is a constant of the trace: its value is part of the key
+            parts.append(f"a{i}")
+        parts.append(f"a{i}.__class__")
+    parts += [f"{builder.const(m, 'M')}.training" for m in modules]
+    builder.names["_grad"] = grad_mode
+    builder.names["_default"] = get_default_dtype
+    parts += ["_grad.enabled", "_default()"]
+    if classes:
+        builder.emit(f"if {' or '.join(classes)}:")
+        builder.emit("    return None")
+    builder.emit(f"return ({', '.join(parts)},)")
+    return builder.build(", ".join(f"a{i}" for i in range(len(args))), "key")
+
+
 def _clip_coefficient(grads: list[np.ndarray], max_norm: float) -> float:
     """``nn.utils.clip_grad_norm_``'s coefficient (norm 2), computed in its order."""
     norms = np.array([np.sqrt(np.dot(g.ravel(), g.ravel())) for g in grads])
@@ -649,19 +673,19 @@ class Compiled:
         self._last_key: tuple | None = None
         self._last: tuple[_Program, _Updater | None] | None = None
         self.updater: _Updater | None = None  # the last call's
+        self._key_fn: Callable[..., tuple | None] = _key_function((), [])
 
     # -- signature and cache -----------------------------------------------------------
     def _key(self, args: tuple) -> tuple:
-        parts = tuple(
-            (a.data.shape, a.data.dtype, a.requires_grad)
-            if isinstance(a, Tensor)
-            else (a.shape, a.dtype, None)
-            if isinstance(a, np.ndarray)
-            else (type(a), a)  # anything else is a constant of the trace
-            for a in args
-        )
-        modes = tuple([m.training for m in self.modules])
-        return (parts, modes, grad_mode.enabled, get_default_dtype())
+        """The signature of a call: one generated expression for the kinds of arguments seen."""
+        try:
+            key = self._key_fn(*args)
+        except TypeError:  # another number of arguments
+            key = None
+        if key is None:
+            self._key_fn = _key_function(args, self.modules)
+            key = self._key_fn(*args)
+        return key
 
     def _updater_for(self, params: list[Tensor]) -> _Updater:
         key = tuple(sorted(id(p) for p in params))
@@ -696,10 +720,6 @@ class Compiled:
             self._cache.move_to_end(key)
             program, updater = entry
             self._last_key, self._last = key, entry
-        for tensor, data in program.checks:
-            if tensor.data is not data:  # a parameter's array was replaced: trace again
-                self.clear()
-                return self._trace(key, args)
         self.updater = updater
         return program.run(*args)
 
