@@ -16,6 +16,7 @@ import numpy as np
 from .. import nn
 from ..autodiff import Tensor, no_grad
 from ..autodiff import functions as ops
+from ..autodiff.compile import Compiled, CompileError
 from ..nn import functional as F
 from ..optim import Optimizer
 from .callbacks import Callback
@@ -172,6 +173,112 @@ def _metric_functions(metrics: Iterable[Any]) -> list[tuple[str, Callable]]:
     return resolved
 
 
+def _check_loss(value: float, epoch: int, batch: int) -> None:
+    if not math.isfinite(value):
+        raise TrainingDivergedError(
+            f"training diverged at epoch {epoch}, batch {batch}: the loss is {value}; "
+            "no parameter was updated with it (lower the learning rate, clip "
+            "gradients, or check the data)",
+            epoch=epoch,
+            batch=batch,
+            tensor="loss",
+        )
+
+
+def _objective(model: Any, loss_fn: Callable, l1: float, weights: list[Tensor]) -> Callable:
+    """What one training step computes: (objective, data loss, output), for cr.compile."""
+
+    def objective(xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        output = model(xb)
+        data_loss = loss_fn(output, yb)
+        total = data_loss
+        if l1 and weights:
+            penalty = None
+            for w in weights:
+                term = ops.abs(w).sum()
+                penalty = term if penalty is None else penalty + term
+            total = data_loss + l1 * penalty
+        return total, data_loss, output
+
+    return objective
+
+
+class _FlatGradients:
+    """The compiled step's gradients by parameter name, in ``named``'s order."""
+
+    def __init__(self, named: list[tuple[str, Tensor]]) -> None:
+        self.named = named
+        self.updater: Any = None
+        self.views: list[tuple[str, np.ndarray]] = []
+        self.flats: list[np.ndarray] = []
+
+    def refresh(self, updater: Any) -> None:
+        if updater is self.updater:
+            return
+        self.updater = updater
+        by_id = dict(zip((id(p) for p in updater.order), updater.grads(), strict=True))
+        self.views = [(name, by_id[id(p)]) for name, p in self.named if id(p) in by_id]
+        self.flats = [group.gflat for group in updater.groups]
+
+    def norm(self, exact: bool, epoch: int, batch: int) -> float:
+        """The gradient norm (``_check_gradients``'s sum when ``exact``); raises if not finite.
+
+        Without ``exact`` one dot product per flat buffer says whether all is finite.
+        """
+        if not exact:
+            total = 0.0
+            for flat in self.flats:
+                total += float(np.dot(flat, flat))
+            if math.isfinite(total):
+                return math.sqrt(total)
+        total = 0.0
+        for _, grad in self.views:
+            total += float(np.vdot(grad, grad))
+        if math.isfinite(total):
+            return math.sqrt(total)
+        for name, grad in self.views:
+            if not np.all(np.isfinite(grad)):
+                raise TrainingDivergedError(
+                    f"training diverged at epoch {epoch}, batch {batch}: the gradient of "
+                    f"{name!r} is not finite; no parameter was updated with it (lower the "
+                    "learning rate, clip gradients, or check the data)",
+                    epoch=epoch,
+                    batch=batch,
+                    tensor=name,
+                )
+        raise TrainingDivergedError(  # finite gradients whose squares overflow
+            f"training diverged at epoch {epoch}, batch {batch}: the gradient norm overflows",
+            epoch=epoch,
+            batch=batch,
+            tensor="gradient norm",
+        )
+
+
+def _compiled_step(
+    step: Compiled,
+    grads: _FlatGradients,
+    guard: _StepGuard,
+    xb: np.ndarray,
+    yb: np.ndarray,
+    clip_grad_norm: float | None,
+    epoch: int,
+    batch: int,
+) -> tuple[np.ndarray, float]:
+    """One compiled training step with eager fit's checks; (output, data loss)."""
+    objective, data_loss, output = step.forward_backward(Tensor(xb), Tensor(yb))
+    _check_loss(float(objective), epoch, batch)
+    if step.updater is None:
+        raise CompileError("fit: no parameter of the optimizer reaches the loss")
+    grads.refresh(step.updater)
+    norm = grads.norm(clip_grad_norm is not None, epoch, batch)
+    if clip_grad_norm is not None and norm > clip_grad_norm:
+        scale = clip_grad_norm / (norm + 1e-6)
+        for _, grad in grads.views:
+            grad *= scale
+    guard.step(epoch, batch, step.update)
+    return output, float(data_loss)
+
+
 def _check_gradients(named: list[tuple[str, Tensor]], epoch: int, batch: int) -> float:
     """The global gradient norm; raises before any update if a gradient is not finite."""
     total = 0.0
@@ -269,20 +376,22 @@ class _StepGuard:
                 return name
         return None
 
-    def step(self, epoch: int, batch: int) -> None:
+    def step(self, epoch: int, batch: int, update: Callable[[], Any] | None = None) -> None:
+        """Run ``update`` (default ``optimizer.step``), undoing it if it overflowed."""
+        update = self.optimizer.step if update is None else update
         self._snapshot()
         try:
             # The floating-point flags make the check free: a step that overflows
             # raises here, and only then is anything inspected.
             with np.errstate(over="raise", invalid="raise"):
-                self.optimizer.step()
+                update()
             return
         except FloatingPointError:
             self._rollback()
         # Some overflow inside the update need not reach the parameters (say, a
         # square in a denominator): redo the same step and look at the result itself.
         with np.errstate(over="ignore", invalid="ignore"):
-            self.optimizer.step()
+            update()
         bad = self._non_finite()
         if bad is None:
             return
@@ -317,6 +426,7 @@ def fit(
     seed: int | np.random.Generator | None = None,
     verbose: int = 1,
     initial_epoch: int = 0,
+    compile: bool = True,
 ) -> History:
     """Train ``model`` on ``(x, y)`` by mini-batch gradient descent; return the History.
 
@@ -333,6 +443,11 @@ def fit(
     them all (dropout layers get generators drawn from it); a ``numpy.random.Generator``
     is used as it is for shuffling and augmentation (its state advances) and dropout
     layers keep their own generators — what resuming from a checkpoint needs.
+
+    ``compile`` (default True) runs each training step through ``cr.compile``: traced
+    once per batch shape, replayed without building a graph, with the same results as
+    ``compile=False`` (eager), bit for bit. A loss function that reads values while
+    tracing (``.item()``, ``bool(tensor)``) makes the run continue eagerly.
 
     ``initial_epoch`` (Keras's name) resumes a run: epochs ``initial_epoch + 1`` to
     ``epochs`` are trained and recorded; the model, optimizer and generators are
@@ -395,6 +510,10 @@ def fit(
         callback.on_train_begin(logs)
     # Only callbacks that override on_batch_end cost anything per batch.
     batch_hooks = [c for c in callbacks if type(c).on_batch_end is not Callback.on_batch_end]
+    step = None
+    if compile and hasattr(optimizer, "param_groups"):
+        step = Compiled(_objective(model, loss_fn, l1, weights), optimizer)
+    flat_grads = _FlatGradients(named)
 
     try:
         for epoch in range(initial_epoch + 1, epochs + 1):
@@ -412,6 +531,21 @@ def fit(
                 xb, yb = x[index], y[index]
                 if augment is not None:
                     xb = augment(xb, rng)
+                if step is not None:
+                    try:
+                        output, batch_loss = _compiled_step(
+                            step, flat_grads, guard, xb, yb, clip_grad_norm, epoch, batch
+                        )
+                    except CompileError:
+                        step = None  # fn reads values while tracing: go on eagerly
+                if step is not None:
+                    total_loss += batch_loss * len(index)
+                    if predictions is not None:
+                        predictions.append(_predictions(output, kind))
+                    progress.batch_end(batch, total_loss / stop)
+                    for callback in batch_hooks:
+                        callback.on_batch_end(batch, {"loss": batch_loss})
+                    continue
                 optimizer.zero_grad()
                 output = model(Tensor(xb))
                 data_loss = loss_fn(output, Tensor(yb))
@@ -423,16 +557,7 @@ def fit(
                         penalty = term if penalty is None else penalty + term
                     if penalty is not None:
                         objective = data_loss + l1 * penalty
-                value = float(objective.data)
-                if not math.isfinite(value):
-                    raise TrainingDivergedError(
-                        f"training diverged at epoch {epoch}, batch {batch}: the loss is {value}; "
-                        "no parameter was updated with it (lower the learning rate, clip "
-                        "gradients, or check the data)",
-                        epoch=epoch,
-                        batch=batch,
-                        tensor="loss",
-                    )
+                _check_loss(float(objective.data), epoch, batch)
                 objective.backward()
                 norm = _check_gradients(named, epoch, batch)
                 if clip_grad_norm is not None and norm > clip_grad_norm:
