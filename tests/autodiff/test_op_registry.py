@@ -423,6 +423,14 @@ case(
 )
 case("dropout", "p=1 zeroes everything", lambda a: F.dropout(a, 1.0, generator=0) + a, rand(3, 3))
 
+_dropout_mask = REGISTRY["dropout_mask"]
+case(
+    "dropout_mask",
+    "a seeded mask is a constant factor",
+    lambda a: _dropout_mask(a, p=0.4, generator=5) * a,
+    rand(4, 3),
+)
+
 
 # -- nn.functional: normalization ---------------------------------------------------
 def _running(channels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -460,6 +468,12 @@ case("batch_norm", "eval 2-D affine", _bn(False, _running(3)), rand(4, 3), rand(
 case("batch_norm", "eval 2-D no affine", _bn(False, _running(4)), rand(3, 4))
 case("batch_norm", "eval 3-D affine", _bn(False, _running(2)), rand(3, 2, 4), rand(2), rand(2))
 case("batch_norm", "eval 3-D no affine", _bn(False, _running(3), eps=0.1), rand(2, 3, 2))
+case(
+    "running_stats_copy",
+    "a copy passes the gradient through",
+    lambda a: REGISTRY["running_stats_copy"](a) * a,
+    rand(3, 2),
+)
 
 
 # -- nn.functional: losses ----------------------------------------------------------
