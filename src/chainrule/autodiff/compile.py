@@ -205,6 +205,22 @@ def _kwargs_text(builder: _Builder, kwargs: dict) -> str:
     return f", **{builder.const(kwargs, 'k')}" if kwargs else ""
 
 
+def _plain_linear(rec: _Record) -> bool:
+    """A linear call on 2-D arrays that the replay can write out as ``x.dot(w.T) + b``."""
+    if rec.op.name != "linear" or rec.kwargs or len(rec.arrays) not in (2, 3):
+        return False
+    x, w = rec.arrays[0], rec.arrays[1]
+    b = rec.arrays[2] if len(rec.arrays) == 3 else None
+    return (
+        x.__class__ is np.ndarray
+        and w.__class__ is np.ndarray
+        and x.ndim == 2
+        and w.ndim == 2
+        and x.shape[1] == w.shape[1]
+        and (b is None or (b.__class__ is np.ndarray and b.shape == (w.shape[0],)))
+    )
+
+
 class _Program:
     """One traced signature: the generated function and what it writes into."""
 
@@ -264,6 +280,15 @@ def _trace_program(
             if rec.arrays[i] is not original:
                 cast = True
             arg_exprs.append(expr)
+        if not cast and _plain_linear(rec):
+            # linear's forward without its argument checks (done at trace time)
+            builder.emit(f"v{k} = {arg_exprs[0]}.dot({arg_exprs[1]}.T)")
+            if len(arg_exprs) == 3 and rec.arrays[2] is not None:
+                builder.emit(f"v{k} += {arg_exprs[2]}")
+            exprs.append(arg_exprs)
+            slots[id(rec.result.data)] = f"v{k}"
+            producer[id(rec.result)] = k
+            continue
         kw = _kwargs_text(builder, rec.kwargs)
         forward = builder.const(rec.op.forward, "F")
         wrap = "_asarray(" if rec.result.data.ndim == 0 else ""
@@ -367,16 +392,27 @@ class _Backward:
             kwargs["needs"] = tuple(positions)
             kw = f", needs={kwargs['needs']!r}" + kw
         results = op.vjp(g, rec.result.data, *rec.arrays, **kwargs)
-        vjp = b.const(op.vjp, "B")
-        b.emit(f"r = {vjp}(G{k}, v{k}, {', '.join(self.exprs[k])}{kw})")
         single = results.__class__ is not tuple
+        inline = None
+        if self.exprs[k] is not None and _plain_linear(rec) and g.ndim == 2:
+            inline = self._linear_vjp(k, g, positions)
+        else:
+            vjp = b.const(op.vjp, "B")
+            b.emit(f"r = {vjp}(G{k}, v{k}, {', '.join(self.exprs[k])}{kw})")
         if single:
             results = (results,)
         for position in positions:
             gi = results[position]
             if gi is None:
                 continue
-            expr = "r" if single else f"r[{position}]"
+            parent = rec.args[position]
+            if inline is not None:
+                if self._dot_into_view(inline[position], gi, parent):
+                    continue
+                expr = f"r{position}"
+                b.emit(f"{expr} = {inline[position]}")
+            else:
+                expr = "r" if single else f"r[{position}]"
             parent = rec.args[position]
             gi, expr = self._fix(gi, expr, parent.data)
             if parent._node is not None:
@@ -390,6 +426,32 @@ class _Backward:
                     b.emit(f"G{child} = G{child} + {expr}")
             else:
                 self._to_leaf(parent, expr, gi, f"G{k}", g)
+
+    def _dot_into_view(self, expr: str, gi: Any, leaf: Tensor) -> bool:
+        """Write a matrix product straight into a parameter's flat gradient (``out=``)."""
+        view = self.views.get(id(leaf))
+        if (
+            view is None
+            or id(leaf) in self.first_store
+            or gi.__class__ is not np.ndarray
+            or gi.shape != view.shape
+            or gi.dtype != view.dtype
+        ):
+            return False
+        self.b.emit(f"{expr[:-1]}, out={self.b.const(view, 'GV')})")
+        self.first_store.add(id(leaf))
+        np.copyto(view, gi)
+        return True
+
+    def _linear_vjp(self, k: int, g: np.ndarray, positions: list[int]) -> dict[int, str]:
+        """linear's VJP for 2-D operands as expressions (the same three products)."""
+        x, w = self.exprs[k][0], self.exprs[k][1]
+        lines = {0: f"G{k}.dot({w})", 1: f"G{k}.T.dot({x})"}
+        if len(self.exprs[k]) == 3:
+            # _batch_sum's ones-vector product, with the ones made once
+            ones = self.b.const(np.ones(g.shape[0], dtype=g.dtype), "ones")
+            lines[2] = f"{ones}.dot(G{k})"
+        return {position: lines[position] for position in positions if position in lines}
 
     def _fix(self, gi: Any, expr: str, data: np.ndarray) -> tuple[np.ndarray, str]:
         """The engine's shape and dtype fixes, decided now, written as code."""
@@ -472,14 +534,32 @@ class _FlatGroup:
         total = sum(d.size for d in self.datas)
         self.gflat = np.zeros(total, dtype)
         shared = _shared_flat(self.datas)
-        self.shared = shared is not None
+        movable = all(d.base is None and d.flags.c_contiguous for d in self.datas)
+        # Parameters that own their arrays move into one flat buffer (``p.data`` becomes
+        # a view of it): the update then runs on it in place, with no gather or scatter.
+        self.shared = shared is not None or movable
         self.pflat = shared if shared is not None else np.empty(total, dtype)
         self.gviews = self._views(self.gflat)
         self.pviews = self._views(self.pflat)
-        self.pairs = list(zip(self.datas, self.pviews, strict=True))
+        self.pairs = list(zip(params, self.pviews, strict=True))
+        if shared is None and movable:
+            for p, view in self.pairs:
+                np.copyto(view, p.data)
+                p.data = view
+            self.datas = list(self.pviews)
         self.states: list[dict] = []
         self.flat_state: dict[str, np.ndarray] = {}
         self.ready = False
+
+    def take(self, param: Tensor, view: np.ndarray) -> None:
+        """Copy a parameter's new array into the flat buffer and point it back there."""
+        if param.data.shape != view.shape:
+            raise CompileError(
+                f"cr.compile: a parameter of shape {view.shape} was given an array of shape "
+                f"{param.data.shape} between compiled steps; call .clear() on the compiled step"
+            )
+        np.copyto(view, param.data)
+        param.data = view
 
     def adopt_new(self) -> None:
         for name, flat in self.flat_state.items():
@@ -571,16 +651,20 @@ class _Updater:
                 step = states[0]["step"] + 1
                 for st in states:
                     st["step"] = step
-            if not fg.shared:
-                np.concatenate(fg.datas, axis=None, out=fg.pflat)
+            if fg.shared:
+                for p, view in fg.pairs:
+                    if p.data is not view:  # a parameter got a new array: take it in
+                        fg.take(p, view)
+            else:
+                np.concatenate([p.data for p, _ in fg.pairs], axis=None, out=fg.pflat)
             flat_state = fg.flat_state
             n_state = len(flat_state)
             update(param_groups[fg.index], fg.pflat, fg.gflat, flat_state, step)
             if len(flat_state) != n_state:  # the update made a new state array
                 fg.adopt_new()
             if not fg.shared:
-                for data, view in fg.pairs:
-                    np.copyto(data, view)
+                for p, view in fg.pairs:
+                    np.copyto(p.data, view)
         return None
 
     def _rebuild(self) -> None:
@@ -690,11 +774,7 @@ class Compiled:
     def _updater_for(self, params: list[Tensor]) -> _Updater:
         key = tuple(sorted(id(p) for p in params))
         updater = self._updaters.get(key)
-        if updater is None or any(
-            p.data is not d
-            for fg in updater.groups
-            for p, d in zip(fg.params, fg.datas, strict=True)
-        ):
+        if updater is None:
             updater = self._updaters[key] = _Updater(self.optimizer, params)
         return updater
 
