@@ -405,3 +405,32 @@ def test_generated_replay_creates_no_tensors_or_nodes():
     finally:
         Tensor.__init__ = original
     assert created == []
+
+
+def test_comparisons_and_argmax_made_outside_the_registry_are_replayed_not_frozen():
+    w = Tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
+
+    def fn(x):
+        h = x * w
+        picked = (h == h.max()).astype(np.float64)  # argmax as a one-hot mask
+        return cr.where(h > 0, h, h * 0.1).sum() + (picked * h).sum()
+
+    step = cr.compile(fn)
+    for values in ([1.0, 1.0, 1.0], [-1.0, 1.0, -1.0], [2.0, -3.0, 0.5]):
+        x = Tensor(np.array(values))
+        w.grad = None
+        loss = step(x)
+        compiled_grad = w.grad
+        w.grad = None
+        expected = fn(x)
+        expected.backward()
+        assert loss.item() == expected.item()
+        np.testing.assert_array_equal(compiled_grad, w.grad)
+    assert len(step._cache) == 1
+
+
+def test_bool_of_a_comparison_of_traced_values_raises():
+    w = Tensor(np.array([1.0]), requires_grad=True)
+    step = cr.compile(lambda x: (x * w).sum() * 2 if (x * w > 0) else (x * w).sum())
+    with pytest.raises(CompileError, match=r"bool\(tensor\)"):
+        step(Tensor(np.array([1.0])))

@@ -81,6 +81,39 @@ def _find_modules(fn: Any) -> list[Any]:
 
 # -- tracing -------------------------------------------------------------------------
 _VALUE_READS = ("item", "numpy", "tolist", "__float__", "__int__", "__bool__")
+# Tensor methods that make a tensor outside the op registry (no gradient): while
+# tracing they are recorded too, so that the replay recomputes them.
+_PLAIN_METHODS = (
+    "__eq__",
+    "__ne__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "argmax",
+    "argmin",
+    "any",
+    "all",
+    "long",
+)
+
+
+class _PlainOp:
+    """A Tensor method recorded like an op: its forward calls the method on fresh tensors."""
+
+    promote = None
+    promote_from = 0
+    vjp = None
+    wants_needs = False
+
+    def __init__(self, name: str, method: Callable, tensor_positions: tuple[int, ...]) -> None:
+        self.name = name
+
+        def forward(*arrays: Any, **kwargs: Any) -> np.ndarray:
+            args = [Tensor(a) if i in tensor_positions else a for i, a in enumerate(arrays)]
+            return method(*args, **kwargs).data
+
+        self.forward = forward
 
 
 class _Record:
@@ -108,6 +141,21 @@ class _Trace:
         self.records.append(_Record(op, args, list(arrays), kwargs, result))
         self.traced.add(id(result))
 
+    def _recorded(self, name: str, method: Callable) -> Callable:
+        traced = self.traced
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = method(*args, **kwargs)
+            if isinstance(result, Tensor) and any(
+                isinstance(a, Tensor) and id(a) in traced for a in args
+            ):
+                positions = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
+                arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+                self.hook(_PlainOp(name, method, positions), args, arrays, kwargs, result)
+            return result
+
+        return call
+
     def __enter__(self) -> _Trace:
         if tracing.hook is not None:
             raise CompileError("cr.compile: a compiled function was called while tracing another")
@@ -116,6 +164,10 @@ class _Trace:
             original = getattr(Tensor, name)
             self.saved[name] = original
             setattr(Tensor, name, _guarded(name, original, traced))
+        for name in _PLAIN_METHODS:
+            original = getattr(Tensor, name)
+            self.saved[name] = original
+            setattr(Tensor, name, self._recorded(name, original))
         tracing.hook = self.hook
         return self
 
