@@ -434,3 +434,23 @@ def test_bool_of_a_comparison_of_traced_values_raises():
     step = cr.compile(lambda x: (x * w).sum() * 2 if (x * w > 0) else (x * w).sum())
     with pytest.raises(CompileError, match=r"bool\(tensor\)"):
         step(Tensor(np.array([1.0])))
+
+
+def test_eager_steps_between_compiled_steps_keep_one_optimizer_state():
+    eager, compiled = mlp(11, dropout=0.0), mlp(11, dropout=0.0)
+    opt_e = cr.optim.Adam(eager.parameters(), lr=0.01)
+    opt_c = cr.optim.Adam(compiled.parameters(), lr=0.01)
+    step = cr.compile(lambda xb, yb: F.cross_entropy(compiled(xb), yb), optimizer=opt_c)
+    for i, (xb, yb) in enumerate(batches(12)):
+        opt_e.zero_grad()
+        F.cross_entropy(eager(xb), yb).backward()
+        opt_e.step()
+        if i % 4 == 3:  # an eager step may move the state into the optimizer's own buffers
+            opt_c.zero_grad()
+            F.cross_entropy(compiled(xb), yb).backward()
+            opt_c.step()
+            opt_c.zero_grad()
+        else:
+            step(xb, yb)
+    assert_same_model(eager, compiled)
+    assert_same_optimizer(opt_e, opt_c)

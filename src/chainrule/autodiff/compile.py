@@ -601,6 +601,7 @@ class _FlatGroup:
             self.datas = list(self.pviews)
         self.states: list[dict] = []
         self.flat_state: dict[str, np.ndarray] = {}
+        self.probe: tuple | None = None
         self.ready = False
 
     def take(self, param: Tensor, view: np.ndarray) -> None:
@@ -650,6 +651,9 @@ class _FlatGroup:
                 st[name] = view
             self.flat_state[name] = flat
         self.states = states
+        # One entry, checked at each step: an eager step in between may have moved the
+        # state into the optimizer's own flat buffers.
+        self.probe = next(((states[0], name, states[0][name]) for name in self.flat_state), None)
         self.ready = True
         return True
 
@@ -697,6 +701,11 @@ class _Updater:
         param_groups = opt.param_groups
         update = opt._update
         for fg in self.groups:
+            probe = fg.probe
+            if probe is not None and probe[0].get(probe[1]) is not probe[2]:
+                self._rebuild()
+                if not self.ready:
+                    return self._eager_step()
             step = 0
             if has_step:
                 states = fg.states
