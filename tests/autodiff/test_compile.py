@@ -454,3 +454,21 @@ def test_eager_steps_between_compiled_steps_keep_one_optimizer_state():
             step(xb, yb)
     assert_same_model(eager, compiled)
     assert_same_optimizer(opt_e, opt_c)
+
+
+def test_modules_reached_through_self_are_found_or_named():
+    class Runner:
+        def __init__(self):
+            self.model = mlp(12, dropout=0.5, batch_norm=False)
+
+        def loss(self, xb, yb):
+            return F.cross_entropy(self.model(xb), yb)
+
+    runner = Runner()
+    step = cr.compile(runner.loss, modules=[runner.model])
+    xb, yb = batches(1)[0]
+    step(xb, yb)
+    runner.model.eval()  # dropout off: a new trace, equal to eager eval
+    loss = step(xb, yb)
+    assert len(step._cache) == 2
+    assert loss.item() == F.cross_entropy(runner.model(xb), yb).item()

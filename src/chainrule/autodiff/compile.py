@@ -798,6 +798,7 @@ class Compiled:
         clip_grad_norm: float | None = None,
         cache_size: int = 8,
         inference: bool = False,
+        modules: Any = (),
     ) -> None:
         if not callable(fn):
             raise TypeError(f"cr.compile expected a callable, got {type(fn).__name__}")
@@ -813,6 +814,8 @@ class Compiled:
         self.cache_size = cache_size
         self.inference = inference
         self.modules = _find_modules(fn)
+        for extra in modules:  # modules fn reaches some other way (an attribute of self)
+            self.modules.extend(m for m in extra.modules() if m not in self.modules)
         self._cache: OrderedDict[tuple, tuple[_Program, _Updater | None]] = OrderedDict()
         self._updaters: dict[tuple, _Updater] = {}
         self._last_key: tuple | None = None
@@ -933,6 +936,7 @@ def compile(  # chainrule's jax.jit / torch.compile (shadows the builtin here)
     *,
     clip_grad_norm: float | None = None,
     cache_size: int = 8,
+    modules: Any = (),
 ) -> Compiled:
     """Trace ``fn`` once per input signature and replay it as flat NumPy calls.
 
@@ -946,10 +950,18 @@ def compile(  # chainrule's jax.jit / torch.compile (shadows the builtin here)
     graph.
 
     A new signature (shapes, dtypes, train/eval modes, grad mode) traces again; the
-    last ``cache_size`` traces are kept. Under ``no_grad`` a call only evaluates
+    last ``cache_size`` traces are kept. The modules whose mode counts are found in
+    ``fn``'s closure, the globals it names and a bound method's ``self``; name others
+    with ``modules=[...]``. The returned loss has no graph (``backward`` is part of
+    the call, so ``retain_graph`` has nothing to keep). Under ``no_grad`` a call only evaluates
     ``fn``; under ``detect_anomaly`` (or with a backward listener) it runs eagerly.
     """
     inference = _is_module(fn) and optimizer is None
     return Compiled(
-        fn, optimizer, clip_grad_norm=clip_grad_norm, cache_size=cache_size, inference=inference
+        fn,
+        optimizer,
+        clip_grad_norm=clip_grad_norm,
+        cache_size=cache_size,
+        inference=inference,
+        modules=modules,
     )
