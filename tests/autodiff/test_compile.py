@@ -472,3 +472,17 @@ def test_modules_reached_through_self_are_found_or_named():
     loss = step(xb, yb)
     assert len(step._cache) == 2
     assert loss.item() == F.cross_entropy(runner.model(xb), yb).item()
+
+
+def test_freezing_a_layer_traces_again_and_leaves_it_alone():
+    model = mlp(13, dropout=0.0, batch_norm=False)
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    step = cr.compile(lambda xb, yb: F.cross_entropy(model(xb), yb), optimizer=opt)
+    xb, yb = batches(1)[0]
+    step(xb, yb)
+    model[0].weight.requires_grad_(False)
+    frozen = model[0].weight.data.copy()
+    step(xb, yb)
+    step(xb, yb)
+    assert len(step._cache) == 2
+    np.testing.assert_array_equal(model[0].weight.data, frozen)

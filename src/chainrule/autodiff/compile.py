@@ -770,6 +770,13 @@ def _key_function(args: tuple, modules: list[Any]) -> Callable[..., tuple | None
             parts.append(f"a{i}")
         parts.append(f"a{i}.__class__")
     parts += [f"{builder.const(m, 'M')}.training" for m in modules]
+    # Freezing a parameter (requires_grad_(False)) changes what the backward computes.
+    seen: set[int] = set()
+    for module in modules:
+        for p in module.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                parts.append(f"{builder.const(p, 'P')}.requires_grad")
     builder.names["_grad"] = grad_mode
     builder.names["_default"] = get_default_dtype
     parts += ["_grad.enabled", "_default()"]
