@@ -1,6 +1,8 @@
 """Reverse-mode automatic differentiation on NumPy arrays (NumPy only)."""
 
 from . import methods as _methods  # noqa: F401  (binds Tensor's operators)
+from .compat import *  # noqa: F403  (after functions: torch's max/min/div win)
+from .compat import __all__ as _compat_names
 from .dtypes import get_default_dtype, set_default_dtype
 from .engine import (
     BackwardEvent,
@@ -19,6 +21,8 @@ from .functions import __all__ as _function_names
 from .gradcheck import gradcheck
 from .registry import REGISTRY, Op, defop
 from .tensor import Tensor, as_tensor, tensor
+from .torch_functions import *  # noqa: F403
+from .torch_functions import __all__ as _torch_function_names
 
 __all__ = [
     "REGISTRY",
@@ -43,4 +47,6 @@ __all__ = [
     "tensor",
     "unbroadcast",
     *_function_names,
+    *_torch_function_names,
+    *_compat_names,
 ]

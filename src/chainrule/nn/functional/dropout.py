@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ...autodiff import Tensor
+from ...autodiff.random import resolve_generator
 from ...autodiff.registry import defop
 
 
@@ -31,18 +32,14 @@ def dropout(
     """Zero elements with probability ``p`` while training; identity otherwise.
 
     ``generator`` is a ``numpy.random.Generator`` or an int seed; pass one for
-    reproducible masks (without one, each call draws fresh entropy).
+    reproducible masks (without one, the default generator that ``manual_seed`` seeds).
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout expected a probability p in [0, 1], got {p}")
     if not training or p == 0.0:
         return input
     data = input.data if isinstance(input, Tensor) else np.asarray(input)
-    rng = (
-        generator
-        if isinstance(generator, np.random.Generator)
-        else np.random.default_rng(generator)
-    )
+    rng = resolve_generator(generator)
     if p == 1.0:
         mask = np.zeros(data.shape, dtype=data.dtype)
     else:
