@@ -17,7 +17,7 @@ from . import torch_functions as tf
 from .dtypes import get_default_dtype
 from .engine import no_grad
 from .ops import elementwise
-from .random import manual_seed, resolve_generator, seed
+from .random import Generator, manual_seed, resolve_generator, seed
 from .tensor import Tensor, _as_array
 
 # -- dtype names (NumPy dtypes: ``t.dtype == chainrule.float32`` holds) --------------------
@@ -393,6 +393,7 @@ def bind_tensor_methods() -> None:
 
 __all__ = [
     *DTYPE_NAMES,
+    "Generator",
     "argmax",
     "argmin",
     "backends",

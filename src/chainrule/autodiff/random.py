@@ -37,6 +37,20 @@ def initial_seed() -> None:
     raise NotImplementedError("initial_seed is not tracked; keep the seed you pass manual_seed")
 
 
+class Generator(np.random.Generator):
+    """``torch.Generator``: a NumPy Generator that can be reseeded in place,
+    ``chainrule.Generator().manual_seed(0)``; accepted wherever ``generator=`` is."""
+
+    def __init__(self, device: Any = "cpu") -> None:
+        super().__init__(np.random.PCG64())
+
+    def manual_seed(self, seed: int) -> Generator:
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"manual_seed expected an int seed, got {type(seed).__name__}")
+        self.bit_generator.state = np.random.PCG64(int(seed) % 2**64).state
+        return self
+
+
 def default_generator() -> np.random.Generator:
     """The Generator used wherever no ``generator=`` is passed."""
     return _DEFAULT

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..autodiff import Tensor, as_tensor
-from ..autodiff.random import default_generator
+from ..autodiff.random import Generator, default_generator
 
 
 def as_array(value: Any) -> np.ndarray:
@@ -48,8 +48,8 @@ def child_generator(rng: np.random.Generator) -> np.random.Generator:
     ``Generator.spawn`` only counts children on the SeedSequence, so the parent's own
     draws (e.g. a loader's permutations) stay what they would have been without a child.
     """
-    if rng is default_generator():
-        # Its SeedSequence is the one it was built with, not manual_seed's: draw instead.
+    if rng is default_generator() or isinstance(rng, Generator):
+        # Reseeded in place: its SeedSequence is not manual_seed's, so draw a seed instead.
         return np.random.default_rng(int(rng.integers(0, 2**63 - 1)))
     try:
         return rng.spawn(1)[0]
