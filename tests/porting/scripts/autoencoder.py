@@ -32,7 +32,7 @@ criterion = nn.MSELoss()
 optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
 loader = DataLoader(TensorDataset(train), batch_size=64, shuffle=True)
 
-for epoch in range(60):
+for _epoch in range(60):
     model.train()
     for (xb,) in loader:
         optimizer.zero_grad()

@@ -45,7 +45,7 @@ criterion = nn.CrossEntropyLoss()
 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
 scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.5)
 
-for epoch in range(20):
+for _epoch in range(20):
     model.train()
     for xb, yb in train_loader:
         xb, yb = xb.to(device), yb.to(device)

@@ -22,7 +22,7 @@ X_test, y_test = next(iter(DataLoader(test_set, batch_size=len(test_set))))
 model = nn.Sequential(nn.Linear(3, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1))
 optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
 
-for epoch in range(40):
+for _epoch in range(40):
     model.train()
     for xb, yb in train_loader:
         optimizer.zero_grad()
