@@ -7,12 +7,14 @@ PyTorch code calls (``.to``, ``.cpu``, ``.clone``, ``.size``, ``.float``, ...).
 from __future__ import annotations
 
 import builtins
+import functools
 from collections import namedtuple
 from typing import Any
 
 import numpy as np
 
 from . import functions as fn
+from . import tensor as _tensor_module
 from . import torch_functions as tf
 from .dtypes import get_default_dtype
 from .engine import no_grad
@@ -283,6 +285,50 @@ def numel(x: Any) -> builtins.int:
 
 def is_floating_point(x: Any) -> builtins.bool:
     return np.dtype((x.data if isinstance(x, Tensor) else _as_array(x)).dtype).kind == "f"
+
+
+# -- device= on the core factories ------------------------------------------------------
+def _accepting_device(function: Any) -> Any:
+    """``function`` that also takes PyTorch's ``device=`` (the CPU only)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, device: Any = None, **kwargs: Any) -> Any:
+        if device is not None:
+            check_device(device, function.__name__)
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+tensor = _accepting_device(_tensor_module.tensor)
+as_tensor = _accepting_device(_tensor_module.as_tensor)
+zeros = _accepting_device(fn.zeros)
+ones = _accepting_device(fn.ones)
+full = _accepting_device(fn.full)
+zeros_like = _accepting_device(fn.zeros_like)
+ones_like = _accepting_device(fn.ones_like)
+arange = _accepting_device(fn.arange)
+randn = _accepting_device(fn.randn)
+rand = _accepting_device(fn.rand)
+
+# The names whose PyTorch meaning replaces the core one at the top level (``cr.max``
+# with dim gives (values, indices); ``cr.div`` takes rounding_mode; factories take device).
+OVERRIDES = {
+    "max": max,
+    "min": min,
+    "div": tf.div,
+    "round": tf.round,
+    "tensor": tensor,
+    "as_tensor": as_tensor,
+    "zeros": zeros,
+    "ones": ones,
+    "full": full,
+    "zeros_like": zeros_like,
+    "ones_like": ones_like,
+    "arange": arange,
+    "randn": randn,
+    "rand": rand,
+}
 
 
 # -- Tensor methods ------------------------------------------------------------------------
