@@ -225,7 +225,7 @@ for op, fn in [("sum", cr.sum), ("mean", cr.mean)]:
         op, "method keepdim=True", lambda a, op=op: getattr(a, op)(dim=0, keepdim=True), rand(3, 4)
     )
 
-for op, fn in [("max", cr.max), ("min", cr.min)]:
+for op, fn in [("max", cr.amax), ("min", cr.amin)]:
     case(op, "all", fn, distinct(3, 4))
     case(op, "all keepdims", lambda a, fn=fn: fn(a, keepdims=True), distinct(2, 3, 4))
     case(op, "axis=0", lambda a, fn=fn: fn(a, axis=0), distinct(3, 4))
@@ -240,6 +240,7 @@ for op, fn in [("max", cr.max), ("min", cr.min)]:
     )
     case(op, "method dim=-2", lambda a, op=op: getattr(a, op)(dim=-2), distinct(2, 3, 4))
     case(op, "amax/amin method", lambda a, op=op: getattr(a, "a" + op)(1), distinct(3, 4))
+    case(op, "torch.max with dim", lambda a, op=op: getattr(cr, op)(a, 1).values, distinct(3, 4))
     case(
         op,
         "torch keepdim=True",

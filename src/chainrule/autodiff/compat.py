@@ -159,13 +159,15 @@ MaxResult = namedtuple("max", ["values", "indices"])
 MinResult = namedtuple("min", ["values", "indices"])
 
 
-def _extreme(name: str, x: Any, dim: Any, keepdim: builtins.bool, **kwargs: Any) -> Any:
+def _extreme(name: str, x: Any, dim: Any, keepdim: Any, **kwargs: Any) -> Any:
     reduce = fn.max if name == "max" else fn.min
     if isinstance(dim, (Tensor, np.ndarray)):  # torch.max(a, b): the elementwise maximum
         return (fn.maximum if name == "max" else fn.minimum)(x, dim)
-    if dim is None:
-        return reduce(x, **kwargs)
-    values = reduce(x, dim=dim, keepdim=keepdim)
+    if dim is None or isinstance(dim, (tuple, list)):
+        # No single dim (PyTorch has no indices for several): the values, as amax/amin.
+        return reduce(x, dim=dim, keepdim=keepdim, **kwargs)
+    keepdim = fn.resolve_keepdims(kwargs.pop("keepdims", False), keepdim)
+    values = reduce(x, dim=dim, keepdim=keepdim, **kwargs)
     pick = np.argmax if name == "max" else np.argmin
     array = x.data if isinstance(x, Tensor) else _as_array(x)
     axis = fn._axes(array, None, dim, name)
@@ -173,15 +175,19 @@ def _extreme(name: str, x: Any, dim: Any, keepdim: builtins.bool, **kwargs: Any)
     return (MaxResult if name == "max" else MinResult)(values, indices)
 
 
-def max(x: Any, dim: Any = None, keepdim: builtins.bool = False, **kwargs: Any) -> Any:
+def max(x: Any, dim: Any = None, keepdim: builtins.bool | None = None, **kwargs: Any) -> Any:
     """``torch.max``: the largest value; with ``dim``, ``(values, indices)`` along it
     (values differentiable); with a tensor second argument, the elementwise maximum."""
     return _extreme("max", x, dim, keepdim, **kwargs)
 
 
-def min(x: Any, dim: Any = None, keepdim: builtins.bool = False, **kwargs: Any) -> Any:
+def min(x: Any, dim: Any = None, keepdim: builtins.bool | None = None, **kwargs: Any) -> Any:
     """``torch.min``: the smallest value; with ``dim``, ``(values, indices)``."""
     return _extreme("min", x, dim, keepdim, **kwargs)
+
+
+amax = fn.max
+amin = fn.min
 
 
 def argmax(x: Any, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
@@ -440,6 +446,8 @@ def bind_tensor_methods() -> None:
 __all__ = [
     *DTYPE_NAMES,
     "Generator",
+    "amax",
+    "amin",
     "argmax",
     "argmin",
     "backends",
