@@ -120,6 +120,8 @@ def test_conversion_methods():
 
 def test_to_and_clone_stay_in_the_graph():
     x = cr.tensor([1.0, 2.0], requires_grad=True)
+    assert not x.long().requires_grad and not x.bool().requires_grad
+    assert x.to(cr.int32).dtype == np.int32
     (x.to(cr.float64) * 3).sum().backward()
     np.testing.assert_array_equal(x.grad, [3.0, 3.0])
     assert x.grad.dtype == np.float32

@@ -357,6 +357,9 @@ def _to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
     if where is not None:
         check_device(where, "Tensor.to")
     if dtype is not None and np.dtype(dtype) != self.dtype:
+        if np.dtype(dtype).kind not in "fc":
+            # Integer and bool results carry no gradient (PyTorch): no graph node.
+            return Tensor(self.data.astype(dtype))
         return fn.astype(self, dtype)
     return _clone(self) if copy else self
 
