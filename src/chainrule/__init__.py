@@ -8,7 +8,7 @@ pickle); ``cr.ModelFormatError`` and ``cr.DataError`` are the two failure types 
 bad files. ``cr.sklearn`` (the scikit-learn estimators) loads on first access.
 """
 
-from . import data, io, nn, optim, train
+from . import data, io, nn, optim, train, utils
 from ._version import __version__
 from .autodiff import *  # noqa: F403
 from .autodiff import __all__ as _autodiff_names
@@ -37,6 +37,7 @@ __all__ = [
     "predict",
     "save",
     "train",
+    "utils",
     *_autodiff_names,
 ]
 

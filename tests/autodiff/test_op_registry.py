@@ -199,7 +199,8 @@ case("where", "constant x, scalar y", lambda b: cr.where(np.eye(3, dtype=bool), 
 
 case("cast", "float64 -> float64", lambda a: a.astype(np.float64) * a, rand(3, 4))
 case("cast", "float64 -> longdouble", lambda a: cr.astype(a, np.longdouble) ** 2, rand(3, 4))
-case("cast", ".double()", lambda a: a.double().exp(), rand(2, 3))
+case("cast", ".to(longdouble).double()", lambda a: a.to(np.longdouble).double().exp(), rand(2, 3))
+case("cast", ".clone() stays in the graph", lambda a: a.clone() * a, rand(2, 3))
 
 # -- reductions -------------------------------------------------------------------
 for op, fn in [("sum", cr.sum), ("mean", cr.mean)]:
@@ -224,7 +225,7 @@ for op, fn in [("sum", cr.sum), ("mean", cr.mean)]:
         op, "method keepdim=True", lambda a, op=op: getattr(a, op)(dim=0, keepdim=True), rand(3, 4)
     )
 
-for op, fn in [("max", cr.max), ("min", cr.min)]:
+for op, fn in [("max", cr.amax), ("min", cr.amin)]:
     case(op, "all", fn, distinct(3, 4))
     case(op, "all keepdims", lambda a, fn=fn: fn(a, keepdims=True), distinct(2, 3, 4))
     case(op, "axis=0", lambda a, fn=fn: fn(a, axis=0), distinct(3, 4))
@@ -239,6 +240,7 @@ for op, fn in [("max", cr.max), ("min", cr.min)]:
     )
     case(op, "method dim=-2", lambda a, op=op: getattr(a, op)(dim=-2), distinct(2, 3, 4))
     case(op, "amax/amin method", lambda a, op=op: getattr(a, "a" + op)(1), distinct(3, 4))
+    case(op, "torch.max with dim", lambda a, op=op: getattr(cr, op)(a, 1).values, distinct(3, 4))
     case(
         op,
         "torch keepdim=True",
@@ -712,6 +714,131 @@ TARGET_GRAD_OPS = (
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+)
+
+
+# -- PyTorch-parity ops (ops/torch_math.py, ops/torch_arrays.py) ----------------------
+case("tan", "(3,4)", cr.tan, rand(3, 4, lo=-1.2, hi=1.2))
+case("tan", "method", lambda a: a.tan(), rand(2, lo=-1, hi=1))
+case("asin", "(3,4)", cr.asin, rand(3, 4, lo=-0.9, hi=0.9))
+case("acos", "(3,4)", cr.acos, rand(3, 4, lo=-0.9, hi=0.9))
+case("acos", "method", lambda a: a.acos(), rand(2, lo=-0.5, hi=0.5))
+case("atan", "(3,4)", cr.atan, rand(3, 4, lo=-4, hi=4))
+case("erf", "(3,4)", cr.erf, rand(3, 4, lo=-3, hi=3))
+case("erf", "method", lambda a: a.erf(), rand(5))
+case("log2", "(3,4)", cr.log2, positive(3, 4))
+case("log10", "(3,4)", lambda a: a.log10(), positive(3, 4))
+case("rsqrt", "(3,4)", cr.rsqrt, positive(3, 4))
+case("logaddexp", "same shape", cr.logaddexp, rand(3, 4), rand(3, 4))
+case("logaddexp", "(3,1) with (4,) large", lambda a, b: a.logaddexp(b * 300), rand(3, 1), rand(4))
+for op in ("sign", "floor", "ceil", "trunc"):
+    # Piecewise constant: zero gradient away from the jumps (PyTorch's value).
+    case(op, "(3,4)", lambda a, op=op: getattr(cr, op)(a) * a, away(3, 4, gap=0.1) + 0.5)
+case("round", "(3,4)", lambda a: cr.round(a) * a, leaf(np.array([0.2, 1.3, -2.2, 3.9])))
+case("round", "decimals", lambda a: a.round(decimals=1) + a, leaf(np.array([0.123, -1.26])))
+case(
+    "div_rounded",
+    "floor //",
+    lambda a, b: (a // b) * a + b,
+    rand(3, 4),
+    leaf([0.7, -1.3, 1.1, 2.9]),
+)
+case(
+    "div_rounded",
+    "trunc",
+    lambda a, b: cr.div(a, b, rounding_mode="trunc") * b,
+    rand(2, 3),
+    leaf([0.7, -1.3, 1.9]),
+)
+case("remainder", "tensor % tensor", lambda a, b: a % b, rand(3, 4), leaf([0.7, -1.3, 1.1, 2.9]))
+case("remainder", "tensor % float", lambda a: cr.remainder(a, 0.9), rand(2, 3))
+case("prod", "all", cr.prod, rand(3, 4, lo=0.5, hi=1.5))
+case("prod", "dim=1", lambda a: a.prod(1), rand(3, 4))
+case(
+    "prod",
+    "dim=0 keepdim with a zero",
+    lambda a: a.prod(0, keepdim=True),
+    leaf([[0.0, 2.0], [3.0, -1.0], [0.0, 4.0]]),
+)
+case("prod", "one zero in all", cr.prod, leaf([[1.5, 0.0], [2.0, -0.5]]))
+case("cumsum", "dim=1", lambda a: cr.cumsum(a, dim=1), rand(3, 4))
+case("cumsum", "dim=0 method", lambda a: a.cumsum(0), rand(4, 2))
+case("cumprod", "dim=1", lambda a: cr.cumprod(a, dim=1), away(3, 4, gap=0.3))
+case("cumprod", "with zeros", lambda a: a.cumprod(0), leaf([[1.5, 0.0], [0.0, 2.0], [-0.5, 3.0]]))
+_GATHER_IDX = np.array([[0, 0, 2], [1, 3, 3]])
+case("gather", "dim=1 with repeats", lambda a: cr.gather(a, 1, _GATHER_IDX), rand(2, 4))
+case("gather", "dim=0 smaller index", lambda a: a.gather(0, np.array([[2, 0], [1, 1]])), rand(3, 3))
+case("gather", "via sort values", lambda a: cr.sort(a, dim=1).values * 1.0, distinct(3, 4))
+case("gather", "via topk values", lambda a: a.topk(2, dim=0).values, distinct(3, 4))
+_SCAT_IDX = np.array([[0, 2], [1, 0]])
+case("scatter", "src tensor", lambda a, s: cr.scatter(a, 1, _SCAT_IDX, s), rand(2, 3), rand(2, 2))
+case("scatter", "value", lambda a: a.scatter(0, np.array([[1, 0, 1]]), value=2.5), rand(2, 3))
+case(
+    "scatter_add",
+    "repeats add up",
+    lambda a, s: cr.scatter_add(a, 1, np.array([[0, 0, 2], [1, 1, 1]]), s),
+    rand(2, 3),
+    rand(2, 3),
+)
+case(
+    "scatter_add",
+    "dim 0 method",
+    lambda a, s: a.scatter_add(0, np.array([[1, 0]]), s),
+    rand(2, 2),
+    rand(1, 2),
+)
+case(
+    "masked_fill",
+    "(2,3)",
+    lambda a: cr.masked_fill(a, np.array([[True, False, True], [False, False, True]]), -1.0),
+    rand(2, 3),
+)
+case(
+    "masked_fill",
+    "broadcast mask",
+    lambda a: a.masked_fill(cr.tensor([True, False, False]), 0.0),
+    rand(2, 3),
+)
+case("flip", "dims (0, 1)", lambda a: cr.flip(a, (0, 1)), rand(2, 3))
+case("flip", "dim -1", lambda a: a.flip(-1), rand(2, 3, 2))
+case("roll", "flat", lambda a: cr.roll(a, 2), rand(2, 3))
+case("roll", "two dims", lambda a: a.roll((1, -1), (0, 1)), rand(2, 3))
+case("repeat", "(2,3) x (2,1)", lambda a: a.repeat(2, 1), rand(2, 3))
+case("repeat", "new leading dim", lambda a: a.repeat(3, 1, 2), rand(2, 3))
+case("repeat", "tile pads", lambda a: cr.tile(a, (2,)), rand(2, 3))
+case("tril", "square", cr.tril, rand(3, 3))
+case("tril", "batched diagonal=-1", lambda a: a.tril(-1), rand(2, 3, 4))
+case("triu", "square", cr.triu, rand(3, 3))
+case("triu", "wide diagonal=1", lambda a: a.triu(1), rand(3, 5))
+case("einsum", "matmul", lambda a, b: cr.einsum("ij,jk->ik", a, b), rand(2, 3), rand(3, 4))
+case(
+    "einsum",
+    "batched ellipsis",
+    lambda a, b: cr.einsum("...ij,...jk", a, b),
+    rand(2, 2, 3),
+    rand(2, 3, 2),
+)
+case(
+    "einsum",
+    "outer and summed-alone letter",
+    lambda a, b: cr.einsum("ij,k->ik", a, b),
+    rand(2, 3),
+    rand(4),
+)
+case(
+    "einsum",
+    "trace-free bilinear",
+    lambda a, w, b: cr.einsum("bi,ij,bj->b", a, w, b),
+    rand(3, 2),
+    rand(2, 2),
+    rand(3, 2),
+)
+case(
+    "einsum",
+    "broadcast batch",
+    lambda a, b: cr.einsum("...ij,...jk->...ik", a, b),
+    rand(1, 2, 3),
+    rand(4, 3, 2),
 )
 
 

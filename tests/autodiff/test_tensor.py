@@ -615,6 +615,9 @@ class TestReductions:
         assert y.shape == np.shape(expected)
         # function form agrees
         f = getattr(cr, name)(leaf(self.A), **{keyword: axis, "keepdims": keepdims})
+        if name in ("max", "min") and keyword == "dim" and isinstance(axis, int):
+            assert isinstance(f, tuple)  # torch.max/min with one dim: (values, indices)
+            f = f.values
         np.testing.assert_allclose(f.data, expected, rtol=1e-14)
 
         W = _weighted_backward(y)

@@ -106,6 +106,9 @@ def test_save_refuses_what_it_cannot_rebuild(tmp_path):
     with pytest.raises(TypeError, match="save_state"):
         cr.save(nn.Sequential(Custom()), tmp_path / "m")
     with pytest.raises(TypeError, match=r"expected an nn\.Module"):
+        cr.save([1], tmp_path / "m")
+    # A dict is a state dict now (torch.save(model.state_dict())): its values must be tensors.
+    with pytest.raises(TypeError, match=r"entry 'a' must be a Tensor or an ndarray, got int"):
         cr.save({"a": 1}, tmp_path / "m")
 
     class Foreign:

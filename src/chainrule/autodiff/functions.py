@@ -14,6 +14,7 @@ import numpy as np
 from .dims import wrap_dim, wrap_dims
 from .dtypes import get_default_dtype, result_type, scalar_dtype
 from .ops import arithmetic, elementwise, reductions, shaping
+from .random import resolve_generator
 from .tensor import Tensor, _as_array
 
 TensorLike = Any  # Tensor, ndarray, nested list or Python number
@@ -73,8 +74,12 @@ def sum(
     *,
     dim: Any = None,
     keepdim: bool | None = None,
+    dtype: Any = None,
 ) -> Tensor:
-    """Sum over ``axis``/``dim`` (all elements by default)."""
+    """Sum over ``axis``/``dim`` (all elements by default); ``dtype`` converts the input
+    first (PyTorch's ``sum(dtype=)``: e.g. accumulate float32 in float64)."""
+    if dtype is not None:
+        x = astype(x, dtype)
     return reductions.sum(
         x, axis=_axes(x, axis, dim, "sum"), keepdims=resolve_keepdims(keepdims, keepdim)
     )
@@ -402,10 +407,9 @@ def arange(*args: float, dtype: Any = None) -> Tensor:
 
 
 def _generator(generator: Any) -> np.random.Generator:
-    # Randomness is always passed in; without one, each call draws fresh entropy.
-    if isinstance(generator, np.random.Generator):
-        return generator
-    return np.random.default_rng(generator)
+    # An explicit generator (or int seed) wins; without one, the default generator
+    # that ``manual_seed`` seeds.
+    return resolve_generator(generator)
 
 
 def randn(

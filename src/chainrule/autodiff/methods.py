@@ -172,3 +172,11 @@ _BINDINGS = {
 
 for _name, _method in _BINDINGS.items():
     setattr(Tensor, _name, _method)
+
+
+# ---------------------------------------------------------------------------------------
+# PyTorch-parity methods (.to, .cpu, .clone, .size, .int, .bool, //, %, prod, gather, ...),
+# kept in ``compat`` and bound here, after the core bindings above.
+from . import compat as _compat  # noqa: E402
+
+_compat.bind_tensor_methods()

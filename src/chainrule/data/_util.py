@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..autodiff import Tensor, as_tensor
+from ..autodiff.random import Generator, default_generator
 
 
 def as_array(value: Any) -> np.ndarray:
@@ -22,12 +23,14 @@ def as_array(value: Any) -> np.ndarray:
 def as_generator(generator: Any, name: str) -> np.random.Generator:
     """A ``numpy.random.Generator`` from a Generator, an int seed, a SeedSequence or None.
 
-    None draws fresh entropy from the OS: never NumPy's global state, so nothing else
-    in the program can change (or be changed by) our random stream.
+    None is chainrule's default generator (fresh entropy until ``manual_seed``), never
+    NumPy's global state.
     """
     if isinstance(generator, np.random.Generator):
         return generator
-    if generator is None or isinstance(generator, np.random.SeedSequence):
+    if generator is None:
+        return default_generator()
+    if isinstance(generator, np.random.SeedSequence):
         return np.random.default_rng(generator)
     if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
         if generator < 0:
@@ -45,6 +48,9 @@ def child_generator(rng: np.random.Generator) -> np.random.Generator:
     ``Generator.spawn`` only counts children on the SeedSequence, so the parent's own
     draws (e.g. a loader's permutations) stay what they would have been without a child.
     """
+    if rng is default_generator() or isinstance(rng, Generator):
+        # Reseeded in place: its SeedSequence is not manual_seed's, so draw a seed instead.
+        return np.random.default_rng(int(rng.integers(0, 2**63 - 1)))
     try:
         return rng.spawn(1)[0]
     except (TypeError, ValueError, AttributeError):

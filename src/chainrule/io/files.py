@@ -26,7 +26,11 @@ import importlib
 import importlib.util
 import json
 import os
+from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from .._version import __version__
 from .errors import ModelFormatError
@@ -34,6 +38,50 @@ from .safetensors_file import infos_of, read_validated, write_file
 
 FORMAT = "chainrule"
 FORMAT_VERSION = 1
+STATE_DICT = "state_dict"
+
+
+def _state_dict_entries(state: Mapping[Any, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A state dict's arrays by name, and what ``load`` needs to give back what it got:
+    the names in order, and which values were ndarrays rather than Tensors."""
+    from ..autodiff import Tensor
+
+    tensors: dict[str, Any] = {}
+    arrays = []
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise TypeError(f"chainrule.save: state dict keys must be str, got {key!r}")
+        if isinstance(value, Tensor):
+            tensors[key] = value.data
+        elif isinstance(value, np.ndarray):
+            tensors[key] = value
+            arrays.append(key)
+        else:
+            raise TypeError(
+                f"chainrule.save: state dict entry {key!r} must be a Tensor or an ndarray, "
+                f"got {type(value).__name__}"
+            )
+    return tensors, {"order": list(tensors), "arrays": arrays}
+
+
+def _check_state_dict(infos: dict[str, Any], state: Any) -> None:
+    if not isinstance(state, dict):
+        raise ModelFormatError("kind 'state_dict' has no 'state' object")
+    order, arrays = state.get("order"), state.get("arrays")
+    for name, value in (("order", order), ("arrays", arrays)):
+        if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+            raise ModelFormatError(f"state dict {name!r} is not a list of names")
+    if sorted(order) != sorted(infos) or not set(arrays) <= set(order):
+        raise ModelFormatError("state dict names in the metadata do not match the tensors")
+
+
+def _rebuild_state_dict(tensors: dict[str, np.ndarray], state: dict[str, Any]) -> Any:
+    from ..autodiff import Tensor
+
+    arrays = set(state["arrays"])
+    return OrderedDict(
+        (k, tensors[k] if k in arrays else Tensor(tensors[k])) for k in state["order"]
+    )
 
 
 def _kind_of(obj: Any) -> str:
@@ -71,13 +119,17 @@ def save(obj: Any, path: str | os.PathLike) -> None:
             dtype=architecture.model_dtype(obj),
         )
         tensors = dict(obj.state_dict())
+    elif isinstance(obj, Mapping):
+        document["kind"] = STATE_DICT
+        tensors, document["state"] = _state_dict_entries(obj)
     elif callable(getattr(obj, "_chainrule_save_state", None)):
         document["kind"] = _kind_of(obj)
         tensors, metadata = obj._chainrule_save_state()
         document["state"] = metadata
     else:
         raise TypeError(
-            f"chainrule.save expected an nn.Module, a Pipeline, a Checkpoint or an estimator, "
+            f"chainrule.save expected an nn.Module, a state dict (names -> tensors), a "
+            f"Pipeline, a Checkpoint or an estimator, "
             f"got {type(obj).__name__}"
         )
     # The checks load makes, on what load would read back (JSON turns tuples into lists).
@@ -133,7 +185,7 @@ def _check_document(document: Any) -> tuple[str, Any]:
             f"({__version__}) reads version {FORMAT_VERSION}"
         )
     kind = document.get("kind")
-    if kind == "module":
+    if kind in ("module", STATE_DICT):
         return kind, None
     return kind, _resolve(kind)
 
@@ -152,6 +204,9 @@ def _check_header(infos: dict[str, Any], document: Any) -> dict[str, Any]:
         architecture.check_tensors(spec, dtype, infos)
         return resolved
     state = document.get("state")
+    if kind == STATE_DICT:
+        _check_state_dict(infos, state)
+        return resolved
     if not isinstance(state, dict):
         raise ModelFormatError(f"kind {kind!r} has no 'state' object")
     checker = getattr(cls, "_chainrule_check_header", None)
@@ -175,9 +230,12 @@ def validate_header(infos: dict[str, Any], document: Any) -> dict[str, Any]:
         raise ModelFormatError(f"invalid header ({type(error).__name__}: {error})") from None
 
 
-def load(path: str | os.PathLike) -> Any:
-    """Read a file written by ``save``: an ``nn.Module`` (in eval mode), a ``Pipeline``,
-    a ``Checkpoint`` or an estimator.
+def load(path: str | os.PathLike, map_location: Any = None, *, weights_only: Any = None) -> Any:
+    """Read a file written by ``save``: an ``nn.Module`` (in eval mode), a state dict
+    (names -> Tensors, as saved), a ``Pipeline``, a ``Checkpoint`` or an estimator.
+
+    ``map_location`` (the CPU only) and ``weights_only`` are accepted for PyTorch
+    scripts; nothing is ever unpickled, so loading is always weights-only.
 
     Everything is validated before data is read — header length against the file
     size, JSON, dtypes, offsets contiguous and covering the data, shapes against the
@@ -186,6 +244,8 @@ def load(path: str | os.PathLike) -> Any:
     """
     from . import architecture
 
+    if map_location is not None and str(map_location).partition(":")[0] != "cpu":
+        raise RuntimeError(f"chainrule.load: map_location must be the CPU, got {map_location!r}")
     resolved: dict[str, Any] = {}
 
     def check(infos: dict[str, Any], document: Any) -> None:
@@ -199,6 +259,8 @@ def load(path: str | os.PathLike) -> Any:
             model.load_state_dict(tensors)
             model.eval()
             return model
+        if resolved["kind"] == STATE_DICT:
+            return _rebuild_state_dict(tensors, document["state"])
         return resolved["cls"]._chainrule_from_state(tensors, document["state"])
     except ModelFormatError as error:
         raise ModelFormatError(f"{name}: {error}") from None

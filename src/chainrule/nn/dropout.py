@@ -18,10 +18,11 @@ class Dropout(Module):
     The expected value of every element is unchanged, so eval mode is the identity.
     Shapes: any -> the same.
 
-    ``generator`` is a ``numpy.random.Generator`` or an int seed (None: fresh entropy);
-    the module keeps a Generator in ``self.generator``, so a training loop can reseed
-    it by assigning a new seed or Generator. ``inplace`` is accepted for PyTorch
-    compatibility; the input is never overwritten.
+    ``generator`` is a ``numpy.random.Generator`` or an int seed (None: the default
+    generator, seeded by ``manual_seed``); the module keeps a Generator in
+    ``self.generator``, so a training loop can reseed it by assigning a new seed or
+    Generator. ``inplace`` is accepted for PyTorch compatibility; the input is never
+    overwritten.
     """
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *, generator: Any = None) -> None:

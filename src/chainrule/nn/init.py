@@ -1,9 +1,9 @@
 """Weight initialization, as ``torch.nn.init``: each function fills ``tensor.data`` in place.
 
 Every function returns the tensor it was given. Random ones take ``generator``, a
-``numpy.random.Generator`` or an int seed (None draws fresh entropy): randomness is
-passed in, never global. Fans follow PyTorch: for a weight of shape
-(out, in, *kernel), fan_in = in · prod(kernel) and fan_out = out · prod(kernel).
+``numpy.random.Generator`` or an int seed; without one they draw from the default
+generator that ``chainrule.manual_seed`` seeds (as PyTorch). Fans follow PyTorch: for a
+weight of shape (out, in, *kernel), fan_in = in · prod(kernel) and fan_out = out · prod(kernel).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..autodiff import Tensor
+from ..autodiff.random import resolve_generator
 
 _LINEAR = (
     "linear",
@@ -27,18 +28,9 @@ _LINEAR = (
 
 
 def _rng(generator: Any) -> np.random.Generator:
-    """A Generator as given, or a new one from an int seed (None: fresh entropy)."""
-    if isinstance(generator, np.random.Generator):
-        return generator
-    if isinstance(generator, (bool, np.bool_)):
-        raise TypeError("generator expected a numpy.random.Generator, an int seed or None")
-    try:
-        return np.random.default_rng(generator)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"generator expected a numpy.random.Generator, an int seed or None, "
-            f"got {generator!r} ({error})"
-        ) from None
+    """A Generator as given, or a new one from an int seed (None: the default generator,
+    which ``chainrule.manual_seed`` seeds)."""
+    return resolve_generator(generator)
 
 
 def _array(tensor: Tensor | np.ndarray, name: str, floating: bool = True) -> np.ndarray:

@@ -437,15 +437,36 @@ class Module:
         fn(self)
         return self
 
-    def to(self, dtype: Any) -> Module:
-        """Convert floating-point parameters, gradients and buffers to ``dtype`` in place.
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """Convert floating-point parameters, gradients and buffers to a dtype in place.
 
-        The Parameter objects stay the same; their arrays are replaced, so create
-        the optimizer after converting. ``'cpu'`` is accepted and does nothing.
+        PyTorch's forms: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``,
+        ``to(tensor)``, ``to(dtype=..., device=...)``. Devices other than the CPU raise;
+        ``None`` and the CPU change nothing. The Parameter objects stay the same; their
+        arrays are replaced, so create the optimizer after converting.
         """
-        if isinstance(dtype, str) and dtype == "cpu":
+        from ..autodiff.compat import _is_device, check_device
+
+        dtype = kwargs.pop("dtype", None)
+        where = kwargs.pop("device", None)
+        kwargs.pop("non_blocking", None)
+        if kwargs:
+            raise TypeError(f"Module.to got unexpected keyword arguments {sorted(kwargs)}")
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype
+            elif _is_device(arg):
+                where = arg
+            elif arg is not None:
+                dtype = arg
+        if where is not None:
+            check_device(where, "Module.to")
+        if dtype is None:
             return self
-        target = np.dtype(dtype)
+        try:
+            target = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"Module.to expected a dtype or a device, got {dtype!r}") from None
         if target.kind != "f":
             raise TypeError(f"Module.to expected a floating-point dtype, got {target}")
         for tensor in [*self.parameters(), *self.buffers()]:
@@ -455,11 +476,18 @@ class Module:
                     tensor.grad = tensor.grad.astype(target)
         return self
 
+    def cpu(self) -> Module:
+        """Already on the CPU: returns self."""
+        return self
+
     def double(self) -> Module:
         return self.to(np.float64)
 
     def float(self) -> Module:
         return self.to(np.float32)
+
+    def half(self) -> Module:
+        return self.to(np.float16)
 
     # -- state ----------------------------------------------------------------------
     def _state_tensors(self, prefix: str = "") -> OrderedDict[str, Tensor]:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ...autodiff import Tensor
+from ...autodiff.random import resolve_generator
 from ...autodiff.registry import defop
 
 
@@ -20,12 +21,6 @@ def _dropout_vjp(g, out, a, scaled_mask):
     return g * scaled_mask, None
 
 
-def _generator(generator: Any) -> np.random.Generator:
-    if isinstance(generator, np.random.Generator):
-        return generator
-    return np.random.default_rng(generator)
-
-
 @defop("dropout_mask", formula="(random, no gradient)")
 def _dropout_mask(a, *, p, generator):
     """The scaled keep-mask ``keep / (1 − p)`` for an array shaped like ``a``.
@@ -35,7 +30,7 @@ def _dropout_mask(a, *, p, generator):
     """
     if p == 1.0:
         return np.zeros(a.shape, dtype=a.dtype)
-    keep = _generator(generator).random(a.shape) >= p
+    keep = resolve_generator(generator).random(a.shape) >= p
     return keep.astype(a.dtype) / a.dtype.type(1.0 - p)
 
 
@@ -55,7 +50,7 @@ def dropout(
     """Zero elements with probability ``p`` while training; identity otherwise.
 
     ``generator`` is a ``numpy.random.Generator`` or an int seed; pass one for
-    reproducible masks (without one, each call draws fresh entropy).
+    reproducible masks (without one, the default generator that ``manual_seed`` seeds).
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout expected a probability p in [0, 1], got {p}")

@@ -1,0 +1,210 @@
+"""PyTorch's further elementwise math: trigonometry, erf, logs in other bases, rounding,
+integer division and remainder, and ``logaddexp``.
+
+Rounding ops (sign, floor, ceil, round, trunc, rounded division) are piecewise constant:
+their gradient is zero almost everywhere, and zero is what PyTorch gives, so they are ops
+with a zero VJP rather than an error.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..registry import defop
+
+# math.erf is exact to double precision; NumPy has no erf and SciPy is not a dependency.
+_erf = np.frompyfunc(math.erf, 1, 1)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+@defop("tan", promote="float", formula="da = g * (1 + tan²(a))")
+def tan(a):
+    return np.tan(a)
+
+
+@tan.defvjp
+def _tan_vjp(g, out, a):
+    return g * (1 + out * out)
+
+
+@defop("asin", promote="float", formula="da = g / sqrt(1 − a²)")
+def asin(a):
+    return np.arcsin(a)
+
+
+@asin.defvjp
+def _asin_vjp(g, out, a):
+    return g / np.sqrt(1 - a * a)
+
+
+@defop("acos", promote="float", formula="da = −g / sqrt(1 − a²)")
+def acos(a):
+    return np.arccos(a)
+
+
+@acos.defvjp
+def _acos_vjp(g, out, a):
+    return -g / np.sqrt(1 - a * a)
+
+
+@defop("atan", promote="float", formula="da = g / (1 + a²)")
+def atan(a):
+    return np.arctan(a)
+
+
+@atan.defvjp
+def _atan_vjp(g, out, a):
+    return g / (1 + a * a)
+
+
+@defop("erf", promote="float", formula="da = g * 2/√π exp(−a²)")
+def erf(a):
+    return np.asarray(_erf(np.asarray(a, dtype=np.float64)), dtype=np.float64).astype(
+        a.dtype, copy=False
+    )
+
+
+@erf.defvjp
+def _erf_vjp(g, out, a):
+    return g * (_TWO_OVER_SQRT_PI * np.exp(-a * a))
+
+
+@defop("log2", promote="float", formula="da = g / (a ln 2)")
+def log2(a):
+    return np.log2(a)
+
+
+@log2.defvjp
+def _log2_vjp(g, out, a):
+    return g / (a * math.log(2.0))
+
+
+@defop("log10", promote="float", formula="da = g / (a ln 10)")
+def log10(a):
+    return np.log10(a)
+
+
+@log10.defvjp
+def _log10_vjp(g, out, a):
+    return g / (a * math.log(10.0))
+
+
+@defop("rsqrt", promote="float", formula="da = −g / (2 a^{3/2})")
+def rsqrt(a):
+    with np.errstate(divide="ignore"):  # rsqrt(0) = inf, as in PyTorch
+        return 1 / np.sqrt(a)
+
+
+@rsqrt.defvjp
+def _rsqrt_vjp(g, out, a):
+    return -0.5 * g * out * out * out
+
+
+@defop("logaddexp", promote="float", formula="da = g * e^(a − out);  db = g * e^(b − out)")
+def logaddexp(a, b):
+    return np.logaddexp(a, b)
+
+
+@logaddexp.defvjp
+def _logaddexp_vjp(g, out, a, b):
+    # e^(a − out) is a's share of the sum: in [0, 1], never overflows.
+    return g * np.exp(a - out), g * np.exp(b - out)
+
+
+def _zero(g, a):
+    return np.zeros(np.shape(a), dtype=g.dtype)
+
+
+@defop("sign", formula="da = 0 (piecewise constant)")
+def sign(a):
+    return np.sign(a)
+
+
+@sign.defvjp
+def _sign_vjp(g, out, a):
+    return _zero(g, a)
+
+
+def _keep_integers(fn):
+    # Rounding an integer tensor returns it unchanged, in its own dtype (PyTorch).
+    return lambda a: a.copy() if a.dtype.kind in "biu" else fn(a)
+
+
+@defop("floor", formula="da = 0 (piecewise constant)")
+def floor(a):
+    return _keep_integers(np.floor)(a)
+
+
+@floor.defvjp
+def _floor_vjp(g, out, a):
+    return _zero(g, a)
+
+
+@defop("ceil", formula="da = 0 (piecewise constant)")
+def ceil(a):
+    return _keep_integers(np.ceil)(a)
+
+
+@ceil.defvjp
+def _ceil_vjp(g, out, a):
+    return _zero(g, a)
+
+
+@defop("trunc", formula="da = 0 (piecewise constant)")
+def trunc(a):
+    return _keep_integers(np.trunc)(a)
+
+
+@trunc.defvjp
+def _trunc_vjp(g, out, a):
+    return _zero(g, a)
+
+
+@defop("round", formula="da = 0 (piecewise constant)")
+def round(a, *, decimals=0):
+    # np.round rounds half to even, like torch.round.
+    if a.dtype.kind in "biu":
+        return a.copy()
+    return np.round(a, decimals)
+
+
+@round.defvjp
+def _round_vjp(g, out, a, *, decimals=0):
+    return _zero(g, a)
+
+
+def _trunc_divide(a, b):
+    if a.dtype.kind in "biu":
+        quotient = np.floor_divide(a, b)
+        # floor and trunc differ when the signs differ and the division is inexact.
+        inexact = (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
+        return quotient + inexact.astype(quotient.dtype)
+    return np.trunc(np.true_divide(a, b))
+
+
+@defop("div_rounded", promote="common", formula="da = 0;  db = 0 (piecewise constant)")
+def div_rounded(a, b, *, rounding_mode):
+    """``a / b`` rounded toward zero (``'trunc'``) or down (``'floor'``, which is ``//``)."""
+    if rounding_mode == "floor":
+        return np.floor_divide(a, b)
+    if rounding_mode == "trunc":
+        return _trunc_divide(a, b)
+    raise ValueError(f"div expected rounding_mode None, 'trunc' or 'floor', got {rounding_mode!r}")
+
+
+@div_rounded.defvjp
+def _div_rounded_vjp(g, out, a, b, *, rounding_mode):
+    return _zero(g, a), _zero(g, b)
+
+
+@defop("remainder", promote="common", formula="da = g;  db = −g * floor(a / b)")
+def remainder(a, b):
+    """Python's ``%`` (the result has the divisor's sign), as ``torch.remainder``."""
+    return np.remainder(a, b)
+
+
+@remainder.defvjp
+def _remainder_vjp(g, out, a, b):
+    return g, -g * np.floor_divide(a, b)
