@@ -75,6 +75,8 @@ def sum(
     keepdim: bool | None = None,
 ) -> Tensor:
     """Sum over ``axis``/``dim`` (all elements by default)."""
+    if axis is None and dim is None:  # the loss's sum: nothing to check or wrap
+        return reductions.sum(x, axis=None, keepdims=bool(keepdims if keepdim is None else keepdim))
     return reductions.sum(
         x, axis=_axes(x, axis, dim, "sum"), keepdims=resolve_keepdims(keepdims, keepdim)
     )
@@ -89,6 +91,8 @@ def mean(
     keepdim: bool | None = None,
 ) -> Tensor:
     """Arithmetic mean over ``axis``/``dim``."""
+    if axis is None and dim is None:  # the loss's mean: nothing to check or wrap
+        return reductions.mean(x, axis=None, keepdims=bool(keepdims if keepdim is None else keepdim))
     return reductions.mean(
         x, axis=_axes(x, axis, dim, "mean"), keepdims=resolve_keepdims(keepdims, keepdim)
     )

@@ -16,11 +16,13 @@ from typing import Any
 import numpy as np
 
 from .dtypes import promote
-from .engine import Node, grad_mode
+from .engine import Node, grad_mode, next_seq, user_frames
 from .tensor import Tensor
 
 REGISTRY: dict[str, Op] = {}
 _new_tensor = Tensor.__new__
+_new_node = Node.__new__
+_next_seq = next_seq
 
 
 class Op:
@@ -74,13 +76,23 @@ class Op:
         out = self.forward(*arrays, **kwargs)
         if out.__class__ is not np.ndarray:
             out = np.asarray(out)
+        # Built field by field: a call to __init__ costs more than the fields.
         result = _new_tensor(Tensor)
         result.data = out
         result.grad = None
         result._retains_grad = False
         if inputs and grad_mode.enabled:
             result.requires_grad = True
-            result._node = Node(self, inputs, arrays, kwargs, out)
+            node = _new_node(Node)
+            node.op = self
+            node.inputs = inputs
+            node.args = arrays
+            node.kwargs = kwargs
+            node.out = out
+            node.seq = _next_seq()
+            if grad_mode.anomaly:
+                node.trace = user_frames()
+            result._node = node
         else:
             result.requires_grad = False
             result._node = None
