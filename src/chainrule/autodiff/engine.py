@@ -315,10 +315,11 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
     emit = _listeners[:] if _listeners else None
     anomaly = grad_mode.anomaly
     # Leaf gradients are accumulated in place (as PyTorch does), so an array stored in
-    # a leaf must be referenced by nothing else: ``held`` are the ids of the arrays
-    # leaves received in this walk, ``passed`` those sent on to other nodes.
+    # a leaf must be referenced by nothing else. A VJP returns fresh arrays, ``g`` or
+    # views of ``g`` (module doc), so the only other holders can be the same VJP's
+    # other results and the leaves served earlier: ``held`` are the ids of the arrays
+    # leaves received in this walk.
     held: set[int] = set()
-    passed: set[int] = set()
     ndarray = np.ndarray
 
     while pending:
@@ -360,21 +361,24 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
             child = parent._node
             if child is None:
                 old = parent.grad
-                if old is not None and _accumulate(old, gi, id(old) in held):
+                if old is not None and (id(old) in held or _can_add_into(old, gi)):
+                    old += gi  # in place, as PyTorch accumulates .grad
                     continue
                 # Copy only what may alias another gradient or a saved array.
                 key = id(gi)
-                if gi is g or gi.base is not None or key in held or key in passed:
+                if (
+                    gi is g
+                    or gi.base is not None
+                    or key in held
+                    or (len(results) > 1 and _repeated(gi, results))
+                ):
                     gi = gi.copy()
                     key = id(gi)
                 held.add(key)
                 parent.grad = gi if old is None else old + gi
             else:
-                if id(gi) in held:  # a leaf owns it and may add into it: send a copy
-                    gi = gi.copy()
                 previous = grads.get(child)
                 if previous is None:
-                    passed.add(id(gi))
                     grads[child] = gi
                     heappush(pending, (-child.seq, child))
                 else:
@@ -403,19 +407,22 @@ def _unbroadcast_for(node: Node, position: int, grad: np.ndarray, shape: tuple) 
         ) from None
 
 
-def _accumulate(grad: Any, increment: np.ndarray, owned: bool) -> bool:
-    """Add ``increment`` into a leaf's existing ``grad`` in place; False if it cannot be.
+def _repeated(array: np.ndarray, results: tuple) -> bool:
+    """Whether a VJP returned ``array`` for more than one argument."""
+    count = 0
+    for r in results:
+        if r is array:
+            count += 1
+    return count > 1
 
-    ``owned``: ``grad`` was stored by this walk, so it is known to be a writable
-    array of the right shape and dtype. Anything else (set by the user, read-only, of
-    another shape or dtype) is checked, and left to ``grad + increment`` if unfit.
-    """
-    if not owned and not (
+
+def _can_add_into(grad: Any, increment: np.ndarray) -> bool:
+    """Whether a leaf's existing ``grad`` (not stored by this walk: set by the user or an
+    earlier backward) can take ``increment`` in place; if not, ``grad + increment``
+    replaces it. Arrays stored by the walk itself are known to qualify."""
+    return (
         grad.__class__ is np.ndarray
         and grad.shape == increment.shape
         and grad.dtype == increment.dtype
         and grad.flags.writeable
-    ):
-        return False
-    np.add(grad, increment, out=grad)
-    return True
+    )

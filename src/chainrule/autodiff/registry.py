@@ -64,14 +64,23 @@ class Op:
         # The hot path of every model: one pass over the arguments, no extra objects.
         arrays = []
         inputs = []  # (position, tensor) for each argument that wants a gradient
+        common = None  # the dtype the tensor arguments share; False once they differ
         for arg in args:
             if isinstance(arg, Tensor):
                 if arg.requires_grad:
                     inputs.append((len(arrays), arg))
-                arrays.append(arg.data)
+                data = arg.data
+                arrays.append(data)
+                if common is not data.dtype:
+                    common = data.dtype if common is None else False
             else:
                 arrays.append(arg)
-        if self.promote is not None:
+                cls = arg.__class__
+                if cls is not float and cls is not int:
+                    common = False
+        # Tensors of one float dtype with Python numbers need no promotion (the rule's
+        # answer is that dtype): the common case, decided without a call.
+        if self.promote is not None and not (common and common.kind == "f"):
             arrays = promote(arrays, self.promote, self.promote_from)
         out = self.forward(*arrays, **kwargs)
         if out.__class__ is not np.ndarray:

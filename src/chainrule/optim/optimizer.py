@@ -244,6 +244,18 @@ class Optimizer:
         """Apply one update in place; ``state`` holds the arrays named as in PyTorch."""
         raise NotImplementedError
 
+    def _group_update(
+        self, group: Mapping[str, Any]
+    ) -> Callable[[np.ndarray, np.ndarray, MutableMapping[str, Any], int], None]:
+        """``update(param, grad, state, step)`` for every parameter of ``group`` this step.
+
+        Subclasses may read the group's options once here instead of once per
+        parameter (SGD does: that is most of a small model's step); the default calls
+        ``_update``.
+        """
+        update = self._update
+        return lambda param, grad, state, step: update(group, param, grad, state, step)
+
     # -- parameter groups --------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group of parameters (with its own options) to ``param_groups``.
@@ -370,14 +382,17 @@ class Optimizer:
             with_grad.append((p, grad))
         state = self.state
         has_step = self._has_step
+        # Optimizers whose initial state is empty (plain SGD) need no call per parameter.
+        init = self._init_state if type(self)._init_state is not Optimizer._init_state else None
+        update = self._group_update(group)
         for p, grad in with_grad:
             st = state[p]
-            if not st:
-                st.update(self._init_state(p, group))
+            if not st and init is not None:
+                st.update(init(p, group))
             step = 0
             if has_step:
                 step = st["step"] = st["step"] + 1
-            self._update(group, p.data, grad, st, step)
+            update(p.data, grad, st, step)
         if len(with_grad) == len(params) and FLAT_MODE != "never":
             # A group that cannot use the flat path (too big, non-uniform steps, ...)
             # is re-examined after 1, 2, 4, ... FLAT_MAX_WAIT steps, not on every step.

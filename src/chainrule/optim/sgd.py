@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -69,17 +69,25 @@ class SGD(Optimizer):
         state: MutableMapping[str, Any],
         step: int,
     ) -> None:
+        self._group_update(group)(param, grad, state, step)
+
+    def _group_update(
+        self, group: Mapping[str, Any]
+    ) -> Callable[[np.ndarray, np.ndarray, MutableMapping[str, Any], int], None]:
+        # The options are read and converted once per group and step, not per parameter.
         momentum = float(group["momentum"])
-        buf = sgd_step(
-            param,
-            grad,
-            state.get("momentum_buffer"),
-            lr=float(group["lr"]),
-            momentum=momentum,
-            dampening=float(group["dampening"]),
-            weight_decay=float(group["weight_decay"]),
-            nesterov=bool(group["nesterov"]),
-            maximize=bool(group["maximize"]),
-        )
-        if momentum != 0:
-            state["momentum_buffer"] = buf
+        options = {
+            "lr": float(group["lr"]),
+            "momentum": momentum,
+            "dampening": float(group["dampening"]),
+            "weight_decay": float(group["weight_decay"]),
+            "nesterov": bool(group["nesterov"]),
+            "maximize": bool(group["maximize"]),
+        }
+
+        def update(param: np.ndarray, grad: np.ndarray, state: MutableMapping[str, Any], step: int):
+            buf = sgd_step(param, grad, state.get("momentum_buffer"), **options)
+            if momentum != 0:
+                state["momentum_buffer"] = buf
+
+        return update
