@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
 
+from ..autodiff import Tensor
 from . import optimizer as _base
 from .functional import sgd_step
 from .optimizer import Optimizer, _check_nonnegative
@@ -69,25 +70,30 @@ class SGD(Optimizer):
         state: MutableMapping[str, Any],
         step: int,
     ) -> None:
-        self._group_update(group)(param, grad, state, step)
+        buf = sgd_step(param, grad, state.get("momentum_buffer"), **_options(group))
+        if group["momentum"] != 0:
+            state["momentum_buffer"] = buf
 
-    def _group_update(
-        self, group: Mapping[str, Any]
-    ) -> Callable[[np.ndarray, np.ndarray, MutableMapping[str, Any], int], None]:
-        # The options are read and converted once per group and step, not per parameter.
-        momentum = float(group["momentum"])
-        options = {
-            "lr": float(group["lr"]),
-            "momentum": momentum,
-            "dampening": float(group["dampening"]),
-            "weight_decay": float(group["weight_decay"]),
-            "nesterov": bool(group["nesterov"]),
-            "maximize": bool(group["maximize"]),
-        }
+    def _step_group(self, group: Mapping[str, Any], pairs: list[tuple[Tensor, np.ndarray]]) -> None:
+        # The options are read once per group, then one plain call per parameter.
+        options = _options(group)
+        if options["momentum"] == 0:  # no state to read or keep
+            for p, grad in pairs:
+                sgd_step(p.data, grad, None, **options)
+            return
+        state = self.state
+        for p, grad in pairs:
+            st = state[p]
+            st["momentum_buffer"] = sgd_step(p.data, grad, st.get("momentum_buffer"), **options)
 
-        def update(param: np.ndarray, grad: np.ndarray, state: MutableMapping[str, Any], step: int):
-            buf = sgd_step(param, grad, state.get("momentum_buffer"), **options)
-            if momentum != 0:
-                state["momentum_buffer"] = buf
 
-        return update
+def _options(group: Mapping[str, Any]) -> dict[str, Any]:
+    """``sgd_step``'s keyword arguments from a parameter group's options."""
+    return {
+        "lr": float(group["lr"]),
+        "momentum": float(group["momentum"]),
+        "dampening": float(group["dampening"]),
+        "weight_decay": float(group["weight_decay"]),
+        "nesterov": bool(group["nesterov"]),
+        "maximize": bool(group["maximize"]),
+    }
