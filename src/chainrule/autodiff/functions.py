@@ -92,7 +92,9 @@ def mean(
 ) -> Tensor:
     """Arithmetic mean over ``axis``/``dim``."""
     if axis is None and dim is None:  # the loss's mean: nothing to check or wrap
-        return reductions.mean(x, axis=None, keepdims=bool(keepdims if keepdim is None else keepdim))
+        return reductions.mean(
+            x, axis=None, keepdims=bool(keepdims if keepdim is None else keepdim)
+        )
     return reductions.mean(
         x, axis=_axes(x, axis, dim, "mean"), keepdims=resolve_keepdims(keepdims, keepdim)
     )
