@@ -6,9 +6,11 @@ here, once, so no op's VJP has to care about it.
 
 Ownership rules that let the engine avoid copies: a VJP never writes into its
 incoming gradient ``g``, and returns either a fresh array or ``g`` itself (or a
-view of it). Only those last cases can alias another gradient, so they are the
-only ones copied before being stored in a leaf's ``.grad``, where optimizers may
-update it in place.
+view of it). Only those last cases (and one fresh array returned for two
+arguments) can alias another gradient, so they are the only ones copied before
+being stored in a leaf's ``.grad``. A leaf's ``.grad`` then belongs to it alone:
+later backward passes add into it in place, as PyTorch does (``zero_grad`` with
+``set_to_none=False`` keeps the array), and optimizers may update it in place.
 """
 
 from __future__ import annotations
