@@ -204,9 +204,11 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     if lead < 0:  # a VJP returned fewer dims (e.g. a scalar); broadcasting back is exact
         return np.broadcast_to(grad, shape).copy()
     # One reduction over the added leading axes and the stretched size-1 axes together.
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and have[lead + i] != 1
-    )
+    axes = list(range(lead))
+    for i, n in enumerate(shape):  # a plain loop: cheaper than a generator here
+        if n == 1 and have[lead + i] != 1:
+            axes.append(lead + i)
+    axes = tuple(axes)
     if axes:
         grad = grad.sum(axis=axes, keepdims=True)
         if lead:
