@@ -311,9 +311,11 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
     # Nodes are numbered as they are created, and every node is created after its
     # inputs, so visiting pending nodes from the highest number down is a reverse
     # topological order: a node is processed only after everything that used it.
-    # One heap replaces the separate sort pass; a pure chain keeps it at one entry.
+    # One heap replaces the separate sort pass. ``following`` holds the next node when
+    # it is the only one pending, off the heap: a chain never touches the heap.
     grads: dict[Node, np.ndarray] = {root_node: seed}
-    pending: list[tuple[int, Node]] = [(-root_node.seq, root_node)]
+    pending: list[tuple[int, Node]] = []
+    following: Node | None = root_node
     # Non-leaf tensors that asked for their gradient (retain_grad), by node.
     retained: dict[Node, Tensor] = {root_node: root} if root._retains_grad else {}
     emit = _listeners[:] if _listeners else None
@@ -326,8 +328,13 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
     held: set[int] = set()
     ndarray = np.ndarray
 
-    while pending:
-        node = heappop(pending)[1]
+    while True:
+        if following is not None:
+            node, following = following, None
+        elif pending:
+            node = heappop(pending)[1]
+        else:
+            break
         g = grads.pop(node)
         inputs = node.inputs
         if inputs is None:
@@ -384,7 +391,13 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
                 previous = grads.get(child)
                 if previous is None:
                     grads[child] = gi
-                    heappush(pending, (-child.seq, child))
+                    if following is None and not pending:
+                        following = child
+                    else:
+                        if following is not None:
+                            heappush(pending, (-following.seq, following))
+                            following = None
+                        heappush(pending, (-child.seq, child))
                 else:
                     grads[child] = previous + gi
                 if parent._retains_grad:
