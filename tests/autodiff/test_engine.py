@@ -536,3 +536,104 @@ def test_first_linear_layer_gets_weight_gradient_without_input_gradient():
     np.testing.assert_allclose(w.grad, np.ones((5, 4)).T @ x.data)
     np.testing.assert_allclose(b.grad, np.full(4, 5.0))
     assert x.grad is None
+
+
+# -- leaf gradients accumulate in place (PyTorch semantics) ---------------------------------
+def test_second_backward_adds_into_the_same_grad_array():
+    x = leaf([1.0, 2.0])
+    (x * 3.0).sum().backward()
+    first = x.grad
+    (x * x).sum().backward()
+    assert x.grad is first  # accumulated in place, not rebound
+    np.testing.assert_array_equal(x.grad, [3.0 + 2.0, 3.0 + 4.0])
+
+
+def test_zeroed_grad_array_is_reused_by_the_next_backward():
+    w = leaf([[1.0, 2.0]])
+    opt = cr.optim.SGD([w], lr=0.1)
+    (w * 2.0).sum().backward()
+    kept = w.grad
+    opt.zero_grad(set_to_none=False)
+    (w * 5.0).sum().backward()
+    assert w.grad is kept
+    np.testing.assert_array_equal(w.grad, [[5.0, 5.0]])
+
+
+def test_read_only_or_foreign_grad_is_replaced_not_written():
+    x = leaf([1.0, 2.0])
+    frozen = np.array([10.0, 20.0])
+    frozen.flags.writeable = False
+    x.grad = frozen
+    (x * 2.0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [12.0, 22.0])
+    np.testing.assert_array_equal(frozen, [10.0, 20.0])
+    x.grad = np.array([1, 1])  # an integer array cannot take float gradients in place
+    (x * 0.5).sum().backward()
+    np.testing.assert_array_equal(x.grad, [1.5, 1.5])
+
+
+@pytest.fixture
+def duplicate_op():
+    """An op whose VJP returns one fresh array for both arguments (the contract allows it)."""
+    from chainrule.autodiff.registry import REGISTRY, defop
+
+    @defop("_test_same_array_twice")
+    def twice(a, b):
+        return a + b
+
+    @twice.defvjp
+    def _twice_vjp(g, out, a, b):
+        fresh = g * 1.0
+        return fresh, fresh
+
+    yield twice
+    REGISTRY.pop("_test_same_array_twice", None)
+
+
+def test_array_sent_to_a_leaf_and_a_node_is_not_shared(duplicate_op):
+    """The leaf's later in-place addition must not reach the gradient still pending for y."""
+    x, w = leaf([1.0, 2.0]), leaf([1.0, 1.0])
+    y = w * 3.0
+    u = x * 5.0  # made before the op below, so it adds into x.grad after the op's VJP
+    (duplicate_op(x, y) + u).sum().backward()
+    np.testing.assert_array_equal(x.grad, [6.0, 6.0])
+    np.testing.assert_array_equal(w.grad, [3.0, 3.0])
+
+
+def test_array_sent_twice_to_one_leaf_is_counted_twice(duplicate_op):
+    x = leaf([1.0, 2.0])
+    (duplicate_op(x, x) + x * 4.0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [6.0, 6.0])
+
+
+# -- cheap paths give the general path's values ------------------------------------------
+@pytest.mark.parametrize("power", [1, 2, 3, 2.0, 5.0])
+def test_integer_powers_skip_errstate_and_match_the_formula(power):
+    x = leaf([0.0, -1.5, 2.0])
+    with np.errstate(all="raise"):  # nothing may warn: x ** n at 0 is exact
+        (x**power).sum().backward()
+    np.testing.assert_array_equal(x.grad, power * x.data ** (power - 1))
+
+
+def test_zero_and_fractional_powers_keep_the_masked_path():
+    x = leaf([0.0, 4.0])
+    (x**0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0])
+    x.grad = None
+    (x**0.5).sum().backward()
+    assert np.isinf(x.grad[0]) and x.grad[1] == 0.25
+
+
+@pytest.mark.parametrize("size", [3, 5000])  # a filled array, then a broadcast view
+def test_sum_and_mean_gradients_either_side_of_the_copy_threshold(size):
+    x = leaf(np.arange(size, dtype=np.float64))
+    (x.sum() * 2.0 + x.mean()).backward()
+    np.testing.assert_allclose(x.grad, np.full(size, 2.0 + 1.0 / size), rtol=1e-15)
+    assert x.grad.flags.writeable
+
+
+def test_one_pass_unbroadcast_sums_leading_and_stretched_axes():
+    a, b = leaf(np.ones((1, 3))), leaf(np.ones((2, 1, 1)))
+    (a * b * np.arange(6.0).reshape(2, 1, 3)).sum().backward()
+    np.testing.assert_array_equal(a.grad, [[3.0, 5.0, 7.0]])
+    np.testing.assert_array_equal(b.grad, [[[3.0]], [[12.0]]])

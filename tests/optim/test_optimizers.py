@@ -668,3 +668,47 @@ def test_duplicate_parameter_warns():
         warnings.simplefilter("always")
         optim.SGD([p, p], lr=0.1)
     assert any("duplicate parameters" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"momentum": 0.9},
+        {"momentum": 0.9, "dampening": 0.3, "weight_decay": 0.01},
+        {"momentum": 0.8, "nesterov": True, "maximize": True},
+        {"weight_decay": 0.1, "maximize": True},
+    ],
+    ids=["plain", "momentum", "dampening-decay", "nesterov-maximize", "decay-maximize"],
+)
+def test_sgd_group_loop_matches_the_plain_update_function(options, monkeypatch):
+    """SGD's tight per-group loop reads each group's options once: same values as
+    calling ``sgd_step`` parameter by parameter, group by group."""
+    monkeypatch.setattr(optimizer_module, "FLAT_MODE", "never")
+    rng = np.random.default_rng(3)
+    shapes = [(2, 2), (2, 1), (3,), ()]
+    params = [cr.tensor(rng.normal(size=s), requires_grad=True) for s in shapes]
+    mirror = [p.data.copy() for p in params]
+    buffers: list = [None] * len(params)
+    lrs = [0.1, 0.1, 0.03, 0.03]
+    opt = optim.SGD([{"params": params[:2]}, {"params": params[2:], "lr": 0.03}], lr=0.1, **options)
+    reference = {"momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0}
+    reference.update(nesterov=False, maximize=False)
+    reference.update(
+        {
+            k: float(v) if k in reference and not isinstance(v, bool) else v
+            for k, v in options.items()
+        }
+    )
+    for _ in range(4):
+        grads = [rng.normal(size=s) for s in shapes]
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g.copy()
+        opt.step()
+        for i, g in enumerate(grads):
+            buffers[i] = Fo.sgd_step(mirror[i], g, buffers[i], lr=lrs[i], **reference)
+    for p, expected in zip(params, mirror, strict=True):
+        np.testing.assert_array_equal(p.data, expected)
+    if options.get("momentum"):
+        for p, buf in zip(params, buffers, strict=True):
+            np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], buf)

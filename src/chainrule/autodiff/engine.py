@@ -6,9 +6,11 @@ here, once, so no op's VJP has to care about it.
 
 Ownership rules that let the engine avoid copies: a VJP never writes into its
 incoming gradient ``g``, and returns either a fresh array or ``g`` itself (or a
-view of it). Only those last cases can alias another gradient, so they are the
-only ones copied before being stored in a leaf's ``.grad``, where optimizers may
-update it in place.
+view of it). Only those last cases (and one fresh array returned for two
+arguments) can alias another gradient, so they are the only ones copied before
+being stored in a leaf's ``.grad``. A leaf's ``.grad`` then belongs to it alone:
+later backward passes add into it in place, as PyTorch does (``zero_grad`` with
+``set_to_none=False`` keeps the array), and optimizers may update it in place.
 """
 
 from __future__ import annotations
@@ -43,10 +45,12 @@ grad_mode = _GradMode()
 
 
 _creation_order = itertools.count()
+# The number of the next node; ``Op.__call__`` fills nodes in without ``__init__``.
+next_seq = _creation_order.__next__
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _user_frames() -> list[traceback.FrameSummary]:
+def user_frames() -> list[traceback.FrameSummary]:
     """The call stack up to the innermost frame outside chainrule: where the user made an op."""
     frames = traceback.extract_stack()
     while frames and os.path.abspath(frames[-1].filename).startswith(_PACKAGE_DIR + os.sep):
@@ -70,9 +74,9 @@ class Node:
         self.args = args
         self.kwargs = kwargs
         self.out = out
-        self.seq = next(_creation_order)
+        self.seq = next_seq()
         if grad_mode.anomaly:  # read with getattr: unset unless anomaly mode was on
-            self.trace = _user_frames()
+            self.trace = user_frames()
 
     @property
     def released(self) -> bool:
@@ -195,16 +199,22 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     if grad.shape == shape:
         return grad
     grad = np.asarray(grad)
-    lead = grad.ndim - len(shape)
+    have = grad.shape
+    lead = len(have) - len(shape)
     if lead < 0:  # a VJP returned fewer dims (e.g. a scalar); broadcasting back is exact
         return np.broadcast_to(grad, shape).copy()
-    if lead:
-        grad = grad.sum(axis=tuple(range(lead)))
-    kept = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if kept:
-        grad = grad.sum(axis=kept, keepdims=True)
+    # One reduction over the added leading axes and the stretched size-1 axes together.
+    axes = list(range(lead))
+    for i, n in enumerate(shape):  # a plain loop: cheaper than a generator here
+        if n == 1 and have[lead + i] != 1:
+            axes.append(lead + i)
+    axes = tuple(axes)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+        if lead:
+            grad = grad.reshape(grad.shape[lead:])
     if grad.shape != shape:  # never reshape silently: that would hide a wrong VJP
-        raise ValueError(f"a gradient of shape {grad.shape} cannot be summed down to {shape}")
+        raise ValueError(f"a gradient of shape {have} cannot be summed down to {shape}")
     return grad
 
 
@@ -301,49 +311,58 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
     # Nodes are numbered as they are created, and every node is created after its
     # inputs, so visiting pending nodes from the highest number down is a reverse
     # topological order: a node is processed only after everything that used it.
-    # One heap replaces the separate sort pass; a pure chain keeps it at one entry.
+    # One heap replaces the separate sort pass. ``following`` holds the next node when
+    # it is the only one pending, off the heap: a chain never touches the heap.
     grads: dict[Node, np.ndarray] = {root_node: seed}
-    pending: list[tuple[int, Node]] = [(-root_node.seq, root_node)]
+    pending: list[tuple[int, Node]] = []
+    following: Node | None = root_node
     # Non-leaf tensors that asked for their gradient (retain_grad), by node.
     retained: dict[Node, Tensor] = {root_node: root} if root._retains_grad else {}
     emit = _listeners[:] if _listeners else None
     anomaly = grad_mode.anomaly
-    stored: set[int] = set()  # arrays already handed to a leaf: never hand one out twice
+    # Leaf gradients are accumulated in place (as PyTorch does), so an array stored in
+    # a leaf must be referenced by nothing else. A VJP returns fresh arrays, ``g`` or
+    # views of ``g`` (module doc), so the only other holders can be the same VJP's
+    # other results and the leaves served earlier: ``held`` are the ids of the arrays
+    # leaves received in this walk.
+    held: set[int] = set()
+    ndarray = np.ndarray
 
-    while pending:
-        node = heappop(pending)[1]
+    while True:
+        if following is not None:
+            node, following = following, None
+        elif pending:
+            node = heappop(pending)[1]
+        else:
+            break
         g = grads.pop(node)
-        if node.inputs is None:
+        inputs = node.inputs
+        if inputs is None:
             raise _freed(node)
         if retained:
             keeper = retained.pop(node, None)
             if keeper is not None:
                 keeper.grad = g.copy() if keeper.grad is None else keeper.grad + g
         op = node.op
-        if op.wants_needs and len(node.inputs) != len(node.args):
+        args = node.args
+        if op.wants_needs and len(inputs) != len(args):
             # Only when some argument wants no gradient; the VJP's default covers all.
-            needs = tuple(position for position, _ in node.inputs)
-            results = op.vjp(g, node.out, *node.args, needs=needs, **node.kwargs)
+            needs = tuple(position for position, _ in inputs)
+            results = op.vjp(g, node.out, *args, needs=needs, **node.kwargs)
         else:
-            results = op.vjp(g, node.out, *node.args, **node.kwargs)
+            results = op.vjp(g, node.out, *args, **node.kwargs)
         if results.__class__ is not tuple:
             results = (results,)
-        sent = [None] * len(node.args) if emit else None
-        for position, parent in node.inputs:
+        sent = [None] * len(args) if emit else None
+        for position, parent in inputs:
             gi = results[position]
             if gi is None:
                 continue
-            if gi.__class__ is not np.ndarray:
+            if gi.__class__ is not ndarray:
                 gi = np.asarray(gi)
             data = parent.data
             if gi.shape != data.shape:
-                try:
-                    gi = unbroadcast(gi, data.shape)
-                except ValueError as error:
-                    raise RuntimeError(
-                        f"op '{node.op.name}' returned a gradient of shape {gi.shape} for its "
-                        f"argument {position} of shape {data.shape}: {error}"
-                    ) from None
+                gi = _unbroadcast_for(node, position, gi, data.shape)
             if gi.dtype is not data.dtype and gi.dtype != data.dtype:
                 gi = gi.astype(data.dtype)
             if anomaly:
@@ -351,16 +370,34 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
             if sent is not None:
                 sent[position] = gi
             child = parent._node
-            if child is None:  # a leaf: store, copying only what may alias another gradient
-                if gi is g or gi.base is not None or id(gi) in stored:
+            if child is None:
+                old = parent.grad
+                if old is not None and (id(old) in held or _can_add_into(old, gi)):
+                    old += gi  # in place, as PyTorch accumulates .grad
+                    continue
+                # Copy only what may alias another gradient or a saved array.
+                key = id(gi)
+                if (
+                    gi is g
+                    or gi.base is not None
+                    or key in held
+                    or (len(results) > 1 and _repeated(gi, results))
+                ):
                     gi = gi.copy()
-                stored.add(id(gi))
-                parent.grad = gi if parent.grad is None else parent.grad + gi
+                    key = id(gi)
+                held.add(key)
+                parent.grad = gi if old is None else old + gi
             else:
                 previous = grads.get(child)
                 if previous is None:
                     grads[child] = gi
-                    heappush(pending, (-child.seq, child))
+                    if following is None and not pending:
+                        following = child
+                    else:
+                        if following is not None:
+                            heappush(pending, (-following.seq, following))
+                            following = None
+                        heappush(pending, (-child.seq, child))
                 else:
                     grads[child] = previous + gi
                 if parent._retains_grad:
@@ -373,3 +410,36 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
             node.inputs = None
             node.args = None
             node.out = None
+
+
+def _unbroadcast_for(node: Node, position: int, grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """``unbroadcast`` with an error that names the op whose VJP returned ``grad``."""
+    try:
+        # a sum down to shape () gives a NumPy scalar: leaves hold arrays
+        return np.asarray(unbroadcast(grad, shape))
+    except ValueError as error:
+        raise RuntimeError(
+            f"op '{node.op.name}' returned a gradient of shape {grad.shape} for its "
+            f"argument {position} of shape {shape}: {error}"
+        ) from None
+
+
+def _repeated(array: np.ndarray, results: tuple) -> bool:
+    """Whether a VJP returned ``array`` for more than one argument."""
+    count = 0
+    for r in results:
+        if r is array:
+            count += 1
+    return count > 1
+
+
+def _can_add_into(grad: Any, increment: np.ndarray) -> bool:
+    """Whether a leaf's existing ``grad`` (not stored by this walk: set by the user or an
+    earlier backward) can take ``increment`` in place; if not, ``grad + increment``
+    replaces it. Arrays stored by the walk itself are known to qualify."""
+    return (
+        grad.__class__ is np.ndarray
+        and grad.shape == increment.shape
+        and grad.dtype == increment.dtype
+        and grad.flags.writeable
+    )

@@ -80,6 +80,8 @@ def sum(
     first (PyTorch's ``sum(dtype=)``: e.g. accumulate float32 in float64)."""
     if dtype is not None:
         x = astype(x, dtype)
+    if axis is None and dim is None:  # the loss's sum: nothing to check or wrap
+        return reductions.sum(x, axis=None, keepdims=bool(keepdims if keepdim is None else keepdim))
     return reductions.sum(
         x, axis=_axes(x, axis, dim, "sum"), keepdims=resolve_keepdims(keepdims, keepdim)
     )
@@ -94,6 +96,10 @@ def mean(
     keepdim: bool | None = None,
 ) -> Tensor:
     """Arithmetic mean over ``axis``/``dim``."""
+    if axis is None and dim is None:  # the loss's mean: nothing to check or wrap
+        return reductions.mean(
+            x, axis=None, keepdims=bool(keepdims if keepdim is None else keepdim)
+        )
     return reductions.mean(
         x, axis=_axes(x, axis, dim, "mean"), keepdims=resolve_keepdims(keepdims, keepdim)
     )

@@ -16,11 +16,13 @@ from typing import Any
 import numpy as np
 
 from .dtypes import promote
-from .engine import Node, grad_mode
+from .engine import Node, grad_mode, next_seq, user_frames
 from .tensor import Tensor
 
 REGISTRY: dict[str, Op] = {}
 _new_tensor = Tensor.__new__
+_new_node = Node.__new__
+_next_seq = next_seq
 
 
 class _Tracing:
@@ -71,25 +73,44 @@ class Op:
         # The hot path of every model: one pass over the arguments, no extra objects.
         arrays = []
         inputs = []  # (position, tensor) for each argument that wants a gradient
+        common = None  # the dtype the tensor arguments share; False once they differ
         for arg in args:
             if isinstance(arg, Tensor):
                 if arg.requires_grad:
                     inputs.append((len(arrays), arg))
-                arrays.append(arg.data)
+                data = arg.data
+                arrays.append(data)
+                if common is not data.dtype:
+                    common = data.dtype if common is None else False
             else:
                 arrays.append(arg)
-        if self.promote is not None:
+                cls = arg.__class__
+                if cls is not float and cls is not int:
+                    common = False
+        # Tensors of one float dtype with Python numbers need no promotion (the rule's
+        # answer is that dtype): the common case, decided without a call.
+        if self.promote is not None and not (common and common.kind == "f"):
             arrays = promote(arrays, self.promote, self.promote_from)
         out = self.forward(*arrays, **kwargs)
         if out.__class__ is not np.ndarray:
             out = np.asarray(out)
+        # Built field by field: a call to __init__ costs more than the fields.
         result = _new_tensor(Tensor)
         result.data = out
         result.grad = None
         result._retains_grad = False
         if inputs and grad_mode.enabled:
             result.requires_grad = True
-            result._node = Node(self, inputs, arrays, kwargs, out)
+            node = _new_node(Node)
+            node.op = self
+            node.inputs = inputs
+            node.args = arrays
+            node.kwargs = kwargs
+            node.out = out
+            node.seq = _next_seq()
+            if grad_mode.anomaly:
+                node.trace = user_frames()
+            result._node = node
         else:
             result.requires_grad = False
             result._node = None

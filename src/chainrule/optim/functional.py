@@ -86,7 +86,10 @@ def sgd_step(
     Returns the momentum buffer: ``momentum_buffer`` updated in place, a new array on
     the first step (``momentum_buffer is None``), or None when ``momentum == 0``.
     """
-    g, owned = _effective_grad(grad, param, weight_decay, maximize)
+    if weight_decay == 0 and not maximize:  # the usual case, without a call
+        g, owned = grad, False
+    else:
+        g, owned = _effective_grad(grad, param, weight_decay, maximize)
     buf = momentum_buffer
     if momentum != 0:
         if buf is None:

@@ -244,6 +244,26 @@ class Optimizer:
         """Apply one update in place; ``state`` holds the arrays named as in PyTorch."""
         raise NotImplementedError
 
+    def _step_group(self, group: Mapping[str, Any], pairs: list[tuple[Tensor, np.ndarray]]) -> None:
+        """Update each ``(param, grad)`` of ``group`` in place: the per-parameter loop.
+
+        Subclasses may override it with a tighter loop that reads the group's options
+        once (SGD does: for a small model that is most of a step's cost).
+        """
+        state = self.state
+        has_step = self._has_step
+        # Optimizers whose initial state is empty (plain SGD) need no call per parameter.
+        init = self._init_state if type(self)._init_state is not Optimizer._init_state else None
+        update = self._update
+        for p, grad in pairs:
+            st = state[p]
+            if not st and init is not None:
+                st.update(init(p, group))
+            step = 0
+            if has_step:
+                step = st["step"] = st["step"] + 1
+            update(group, p.data, grad, st, step)
+
     # -- parameter groups --------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group of parameters (with its own options) to ``param_groups``.
@@ -358,26 +378,18 @@ class Optimizer:
         params = group["params"]
         # check every gradient first, so that a bad one leaves no parameter half-updated
         with_grad = []
-        for position, p in enumerate(params):
+        for p in params:
             grad = p.grad
             if grad is None:
                 continue
             if grad.shape != p.data.shape:
+                position = next(i for i, q in enumerate(params) if q is p)
                 raise ValueError(
                     f"parameter {position} of param_groups[{index}] has shape "
                     f"{p.data.shape} but its grad has shape {grad.shape}"
                 )
             with_grad.append((p, grad))
-        state = self.state
-        has_step = self._has_step
-        for p, grad in with_grad:
-            st = state[p]
-            if not st:
-                st.update(self._init_state(p, group))
-            step = 0
-            if has_step:
-                step = st["step"] = st["step"] + 1
-            self._update(group, p.data, grad, st, step)
+        self._step_group(group, with_grad)
         if len(with_grad) == len(params) and FLAT_MODE != "never":
             # A group that cannot use the flat path (too big, non-uniform steps, ...)
             # is re-examined after 1, 2, 4, ... FLAT_MAX_WAIT steps, not on every step.

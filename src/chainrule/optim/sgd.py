@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autodiff import Tensor
 from . import optimizer as _base
 from .functional import sgd_step
 from .optimizer import Optimizer, _check_nonnegative
@@ -69,17 +70,30 @@ class SGD(Optimizer):
         state: MutableMapping[str, Any],
         step: int,
     ) -> None:
-        momentum = float(group["momentum"])
-        buf = sgd_step(
-            param,
-            grad,
-            state.get("momentum_buffer"),
-            lr=float(group["lr"]),
-            momentum=momentum,
-            dampening=float(group["dampening"]),
-            weight_decay=float(group["weight_decay"]),
-            nesterov=bool(group["nesterov"]),
-            maximize=bool(group["maximize"]),
-        )
-        if momentum != 0:
+        buf = sgd_step(param, grad, state.get("momentum_buffer"), **_options(group))
+        if group["momentum"] != 0:
             state["momentum_buffer"] = buf
+
+    def _step_group(self, group: Mapping[str, Any], pairs: list[tuple[Tensor, np.ndarray]]) -> None:
+        # The options are read once per group, then one plain call per parameter.
+        options = _options(group)
+        if options["momentum"] == 0:  # no state to read or keep
+            for p, grad in pairs:
+                sgd_step(p.data, grad, None, **options)
+            return
+        state = self.state
+        for p, grad in pairs:
+            st = state[p]
+            st["momentum_buffer"] = sgd_step(p.data, grad, st.get("momentum_buffer"), **options)
+
+
+def _options(group: Mapping[str, Any]) -> dict[str, Any]:
+    """``sgd_step``'s keyword arguments from a parameter group's options."""
+    return {
+        "lr": float(group["lr"]),
+        "momentum": float(group["momentum"]),
+        "dampening": float(group["dampening"]),
+        "weight_decay": float(group["weight_decay"]),
+        "nesterov": bool(group["nesterov"]),
+        "maximize": bool(group["maximize"]),
+    }

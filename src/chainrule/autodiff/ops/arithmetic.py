@@ -82,6 +82,8 @@ def _neg_vjp(g, out, a):
 )
 def pow(a, b):
     try:
+        if _plain_power(b, 0):  # nothing to silence: skip the cost of errstate
+            return a**b
         with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 is inf, as in PyTorch
             return a**b
     except ValueError:
@@ -100,8 +102,19 @@ def _describe(value) -> str:
     return f"an array of shape {np.shape(value)}"
 
 
+def _plain_power(b, least) -> bool:
+    """Whether ``b`` is a Python integer power ≥ ``least``: x ** b then never divides by
+    zero nor takes a root of a negative number, so NumPy has no warning to give."""
+    cls = b.__class__
+    return (cls is int or (cls is float and b.is_integer())) and b >= least
+
+
 @pow.defvjp
 def _pow_vjp(g, out, a, b, *, needs=(0, 1)):
+    if _plain_power(b, 1):
+        # The common x ** 2: a constant integer power (a number, so no gradient of its
+        # own), b ≠ 0 so no mask, b − 1 ≥ 0 so nothing for errstate to silence.
+        return g * b * (a if b == 2 else a ** (b - 1)), None  # a ** 1 is a, exactly
     # The masked terms below may divide by zero or take log of 0; their values are unused.
     with np.errstate(divide="ignore", invalid="ignore"):
         ga = gb = None
@@ -119,14 +132,14 @@ def _pow_vjp(g, out, a, b, *, needs=(0, 1)):
 
 @defop("matmul", promote="common", formula="dA = g @ Bᵀ;  dB = Aᵀ @ g")
 def matmul(a, b):
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
-        raise ValueError(
-            f"matmul expected operands with at least 1 dimension, got shapes "
-            f"{np.shape(a)} and {np.shape(b)}; use * for scalars"
-        )
     try:
         return a @ b
     except ValueError:
+        if np.ndim(a) == 0 or np.ndim(b) == 0:  # checked only on failure: NumPy refuses too
+            raise ValueError(
+                f"matmul expected operands with at least 1 dimension, got shapes "
+                f"{np.shape(a)} and {np.shape(b)}; use * for scalars"
+            ) from None
         inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
         if a.shape[-1] == inner_b:  # the matrices fit: the batch dimensions do not
             raise ValueError(

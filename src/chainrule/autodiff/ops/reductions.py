@@ -19,18 +19,34 @@ def _count(shape: tuple, axis) -> int:
 def _expand(g: np.ndarray, a: np.ndarray, axis, keepdims: bool) -> np.ndarray:
     """Give a reduced gradient back the reduced axes as size-1 dims."""
     if keepdims or axis is None:
-        return g if keepdims else np.reshape(g, (1,) * a.ndim)
+        return g if keepdims else g.reshape((1,) * a.ndim)
     return np.expand_dims(g, axis)
+
+
+# Up to this many elements a broadcast gradient is written out in full: cheaper than
+# np.broadcast_to's fixed cost (several µs); above it the read-only view saves memory.
+SPREAD_COPY_MAX = 4096
+
+
+def _spread(g: np.ndarray, shape: tuple) -> np.ndarray:
+    """``g`` (already of ``shape``'s rank, size-1 where reduced) broadcast to ``shape``."""
+    if math.prod(shape) <= SPREAD_COPY_MAX:
+        full = np.empty(shape, g.dtype)
+        full[...] = g
+        return full
+    return np.broadcast_to(g, shape)
 
 
 @defop("sum", formula="da = g broadcast over the summed axes")
 def sum(a, *, axis=None, keepdims=False):
+    if a.__class__ is np.ndarray:  # the method skips np.sum's dispatch; same reduction
+        return a.sum(axis=axis, keepdims=keepdims)
     return np.sum(a, axis=axis, keepdims=keepdims)
 
 
 @sum.defvjp
 def _sum_vjp(g, out, a, *, axis=None, keepdims=False):
-    return np.broadcast_to(_expand(g, a, axis, keepdims), a.shape)
+    return _spread(_expand(g, a, axis, keepdims), a.shape)
 
 
 @defop("mean", promote="float", formula="da = g / n broadcast over the averaged axes")
@@ -46,7 +62,7 @@ def _mean_vjp(g, out, a, *, axis=None, keepdims=False):
     count = _count(a.shape, axis)
     # An empty slice has no elements to send a gradient to; any scale will do.
     scale = 1.0 / count if count else 0.0
-    return np.broadcast_to(_expand(g, a, axis, keepdims) * scale, a.shape)
+    return _spread(_expand(g, a, axis, keepdims) * scale, a.shape)
 
 
 def _extreme_vjp(g, out, a, axis, keepdims):
