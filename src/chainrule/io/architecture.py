@@ -111,7 +111,7 @@ _OPTIONS: dict[str, tuple[type, dict[str, tuple[str, Any]]]] = {
 _WITH_BIAS = ("Linear", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "LayerNorm")
 # Layers after which the (rank, width) chain check stops: they change the shape in ways
 # the chain of widths does not follow (spatial sizes); it resumes at the next Linear.
-_SHAPE_CHANGING = (
+SHAPE_CHANGING = (
     "Conv1d",
     "Conv2d",
     "MaxPool1d",
@@ -305,7 +305,7 @@ def _check_chain(spec: dict[str, Any]) -> None:
     for where, layer in _leaves(spec):
         kind = layer["type"]
         name = f"layer {where} ({kind})"
-        if kind in _SHAPE_CHANGING:
+        if kind in SHAPE_CHANGING:
             rank = width = None  # not followed past here (documented above)
         elif kind == "Linear":
             if width is not None and layer["in_features"] != width:
