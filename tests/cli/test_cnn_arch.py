@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-
 from chainrule.cli.main import main
 from chainrule.data import load_digits
 from chainrule.pipeline import Pipeline
