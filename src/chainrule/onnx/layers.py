@@ -27,7 +27,7 @@ def emit(g: Graph, module: Any, current: str, x: Any) -> tuple[str, Any]:
     translate = _TRANSLATIONS.get(type(module))
     if translate is None:
         raise TypeError(
-            f"ONNX export does not cover {type(module).__qualname__}; supported: "
+            f"ONNX export does not cover {type(module).__name__}; supported: "
             f"Sequential, {', '.join(sorted(t.__name__ for t in _TRANSLATIONS))}"
         )
     return translate(g, module, current, x, out), out
