@@ -12,12 +12,13 @@ OPSET = 17
 
 def onnx_module() -> Any:
     """The ``onnx`` package, or ImportError naming the extra to install."""
+    message = 'ONNX export needs the onnx package: pip install "chainrule[onnx]"'
     try:
         import onnx
     except ImportError as error:
-        raise ImportError(
-            'ONNX export needs the onnx package: pip install "chainrule[onnx]"'
-        ) from error
+        raise ImportError(message) from error
+    if not hasattr(onnx, "helper"):  # a folder named onnx on sys.path, not the package
+        raise ImportError(f"{message} (found {getattr(onnx, '__path__', onnx)!s} instead)")
     return onnx
 
 
