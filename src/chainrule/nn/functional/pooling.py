@@ -33,21 +33,45 @@ def _scatter(per_offset, shape, pads, stride, dilation, kernel, dtype) -> np.nda
     return _unpad(grad, pads)
 
 
-def _max_windows(x, kernel, stride, pads, dilation):
+def _max_padded(x, pads):
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-    return im2col(_pad(x, pads, fill), kernel, stride, dilation)
+    return _pad(x, pads, fill)
+
+
+def _offsets(xp, kernel, stride, dilation):
+    """The (N, C, Ho, Wo) strided view of each kernel offset (i, j), in row-major order.
+
+    Pooling folds these with elementwise ufuncs: much faster than reducing the 6-D
+    window view over its last two axes.
+    """
+    (sh, sw), (dh, dw) = stride, dilation
+    ho = _out_size(xp.shape[2], kernel[0], sh, dh)
+    wo = _out_size(xp.shape[3], kernel[1], sw, dw)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+            cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+            yield xp[:, :, rows, cols]
 
 
 @defop("max_pool2d", formula="dx = g at each window's (first) maximum, 0 elsewhere")
 def _max_pool2d(x, *, kernel, stride, pads, dilation):
-    return _max_windows(x, kernel, stride, pads, dilation).max(axis=(4, 5))
+    views = _offsets(_max_padded(x, pads), kernel, stride, dilation)
+    out = np.array(next(views))
+    for view in views:
+        np.maximum(out, view, out=out)
+    return out
 
 
 @_max_pool2d.defvjp
 def _max_pool2d_vjp(g, out, x, *, kernel, stride, pads, dilation):
-    windows = _max_windows(x, kernel, stride, pads, dilation)
-    flat = windows.reshape(*windows.shape[:4], -1)
-    winner = flat.argmax(axis=-1)  # the first maximum, as PyTorch picks
+    views = _offsets(_max_padded(x, pads), kernel, stride, dilation)
+    best = np.array(next(views))
+    winner = np.zeros(best.shape, dtype=np.int32)
+    for k, view in enumerate(views, start=1):
+        better = view > best  # strict: a tie keeps the first maximum, as PyTorch does
+        np.copyto(best, view, where=better)
+        winner[better] = k
 
     def per_offset(i, j):
         return np.where(winner == i * kernel[1] + j, g, 0)
@@ -57,8 +81,11 @@ def _max_pool2d_vjp(g, out, x, *, kernel, stride, pads, dilation):
 
 @defop("avg_pool2d", formula="dx = g / divisor over each window")
 def _avg_pool2d(x, *, kernel, stride, pads, divisor):
-    windows = im2col(_pad(x, pads), kernel, stride, (1, 1))
-    return (windows.sum(axis=(4, 5)) / divisor).astype(x.dtype, copy=False)
+    views = _offsets(_pad(x, pads), kernel, stride, (1, 1))
+    total = np.array(next(views))
+    for view in views:
+        total += view
+    return (total / divisor).astype(x.dtype, copy=False)
 
 
 @_avg_pool2d.defvjp
