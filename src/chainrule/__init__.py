@@ -43,9 +43,10 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # ``cr.sklearn`` loads on first use: ``import chainrule`` must not import scikit-learn
-    if name == "sklearn":
+    # ``cr.sklearn`` and ``cr.onnx`` load on first use: ``import chainrule`` must not import
+    # scikit-learn (nor need onnx)
+    if name in ("sklearn", "onnx"):
         import importlib
 
-        return importlib.import_module(".sklearn", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

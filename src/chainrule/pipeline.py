@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .autodiff import Tensor, no_grad
 from .data.csv import Table
 from .data.scaling import StandardScaler
 from .data.tabular import TabularEncoder, columns_table
@@ -148,12 +149,7 @@ class Pipeline:
                 f"the scaler has {scaler.n_features_in_} features, the encoder produces {width}"
             )
         outputs = len(encoder.classes) if encoder.task == "classification" else 1
-        linears = [m for m in model.modules() if type(m).__name__ == "Linear"]
-        if linears and (linears[0].in_features != width or linears[-1].out_features != outputs):
-            raise ValueError(
-                f"the network maps {linears[0].in_features} inputs to "
-                f"{linears[-1].out_features} outputs; the preprocessing needs {width} -> {outputs}"
-            )
+        _check_widths(model, width, outputs)
         scale = metadata.get("target_scale", 1.0)
         mean = metadata.get("target_mean", 0.0)
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (mean, scale)):
@@ -162,3 +158,31 @@ class Pipeline:
         if not isinstance(provenance, dict):
             raise ValueError("provenance must be an object")
         return cls(model, encoder, scaler, mean, scale, provenance)
+
+
+def _check_widths(model: Any, width: int, outputs: int) -> None:
+    """The network must map (N, width) to (N, outputs); ValueError naming both otherwise.
+
+    A chain of Linear layers is read from the shapes; a network with a shape-changing
+    layer (a conv after an Unflatten, a pool) is run once on two rows of zeros instead,
+    since its widths depend on the image size.
+    """
+    kinds = {type(m).__name__ for m in model.modules()}
+    if kinds & set(architecture.SHAPE_CHANGING):
+        try:
+            with no_grad():
+                shape = model(Tensor(np.zeros((2, width), dtype=np.float32))).shape
+        except (ValueError, TypeError, IndexError) as error:
+            raise ValueError(f"the network does not take {width} inputs: {error}") from None
+        if tuple(shape) != (2, outputs):
+            raise ValueError(
+                f"the network maps {width} inputs to shape {tuple(shape)[1:]}; the "
+                f"preprocessing needs {width} -> {outputs}"
+            )
+        return
+    linears = [m for m in model.modules() if type(m).__name__ == "Linear"]
+    if linears and (linears[0].in_features != width or linears[-1].out_features != outputs):
+        raise ValueError(
+            f"the network maps {linears[0].in_features} inputs to "
+            f"{linears[-1].out_features} outputs; the preprocessing needs {width} -> {outputs}"
+        )

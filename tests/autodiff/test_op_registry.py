@@ -705,6 +705,100 @@ for r in REDUCTIONS:
         rand(3),
     )
 
+# -- layers: convolution, pooling, normalization, embedding, activations (issue 13) --
+case(
+    "conv2d",
+    "stride 2 pad 1",
+    lambda x, w, b: F.conv2d(x, w, b, 2, 1),
+    rand(2, 2, 5, 4),
+    rand(3, 2, 3, 2),
+    rand(3),
+)
+case(
+    "conv2d",
+    "groups 2 dilation 2 'same'",
+    lambda x, w: F.conv2d(x, w, padding="same", dilation=2, groups=2),
+    rand(1, 4, 5, 5),
+    rand(2, 2, 2, 3),
+)
+case(
+    "conv2d",
+    "conv1d stride 2",
+    lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1),
+    rand(2, 3, 7),
+    rand(2, 3, 3),
+    rand(2),
+)
+case("max_pool2d", "3x3 stride 2 pad 1", lambda x: F.max_pool2d(x, 3, 2, 1), distinct(2, 2, 5, 5))
+case("max_pool2d", "2x2 dilation 2", lambda x: F.max_pool2d(x, 2, 1, 0, 2), distinct(1, 2, 5, 4))
+case("max_pool2d", "max_pool1d", lambda x: F.max_pool1d(x, 2), distinct(2, 2, 6))
+case("avg_pool2d", "3x3 stride 2 pad 1", lambda x: F.avg_pool2d(x, 3, 2, 1), rand(2, 2, 5, 5))
+case(
+    "avg_pool2d",
+    "no pad count",
+    lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+    rand(1, 2, 5, 4),
+)
+case("avg_pool2d", "avg_pool1d", lambda x: F.avg_pool1d(x, 3, 1, 1), rand(2, 2, 6))
+case(
+    "adaptive_avg_pool2d",
+    "5x4 -> 3x2",
+    lambda x: F.adaptive_avg_pool2d(x, (3, 2)),
+    rand(2, 2, 5, 4),
+)
+case(
+    "layer_norm",
+    "(3,4) affine",
+    lambda x, w, b: F.layer_norm(x, (4,), w, b),
+    rand(3, 4),
+    rand(4),
+    rand(4),
+)
+case("layer_norm", "last two dims, no affine", lambda x: F.layer_norm(x, (3, 4)), rand(2, 3, 4))
+case(
+    "group_norm",
+    "2 groups affine",
+    lambda x, w, b: F.group_norm(x, 2, w, b),
+    rand(2, 4, 3),
+    rand(4),
+    rand(4),
+)
+case("group_norm", "1 group 4-D", lambda x: F.group_norm(x, 1), rand(2, 2, 2, 3))
+case(
+    "embedding",
+    "padding_idx",
+    lambda w: F.embedding(np.array([[0, 2], [2, 3]]), w, padding_idx=1),
+    rand(4, 3),
+)
+case("pad", "last two dims", lambda x: F.pad(x, (1, 2, 0, 1), value=0.5), rand(2, 3, 4))
+case("normalize", "p=2 dim 1", F.normalize, rand(3, 4))
+case("normalize", "p=3 dim 0", lambda x: F.normalize(x, p=3, dim=0), away(3, 4))
+case(
+    "kl_div",
+    "batchmean, target grad",
+    lambda i, t: F.kl_div(i, t, reduction="batchmean"),
+    rand(3, 4),
+    probs(3, 4),
+)
+case(
+    "kl_div",
+    "log_target, none",
+    lambda i, t: F.kl_div(i, t, reduction="none", log_target=True),
+    rand(3, 4),
+    rand(3, 4),
+)
+case("silu", "(3,4)", F.silu, rand(3, 4, lo=-5, hi=5))
+case("mish", "(3,4)", F.mish, rand(3, 4, lo=-5, hi=5))
+case("celu", "alpha 0.5", lambda a: F.celu(a, 0.5), away(3, 4, gap=0.1))
+case("celu", "selu", F.selu, away(3, 4, gap=0.1))
+case("hardtanh", "default", F.hardtanh, away(3, 4, gap=0.2, hi=0.8, center=1.0))
+case("hardtanh", "relu6", F.relu6, away(3, 4, gap=0.1, hi=3.0, center=3.0))
+case("hardsigmoid", "(3,4)", F.hardsigmoid, away(3, 4, gap=0.1, hi=2.5, center=3.0))
+case("hardswish", "(3,4)", F.hardswish, away(3, 4, gap=0.1, hi=2.5, center=3.0))
+case("logsigmoid", "(3,4)", F.logsigmoid, rand(3, 4, lo=-10, hi=10))
+case("prelu", "per channel", F.prelu, away(2, 3, 4), rand(3))
+case("prelu", "one slope", F.prelu, away(2, 3), rand(1))
+
 # Losses whose target is differentiable: some case must check the target's gradient.
 TARGET_GRAD_OPS = (
     "mse_loss",

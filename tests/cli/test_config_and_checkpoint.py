@@ -56,7 +56,7 @@ CONFIG_CASES = [
     ("target = [1]", "target expected a TOML string, got [1] (list)"),
     ("activation = 3", "activation expected a TOML string"),
     ("early-stopping = 2.5", "early_stopping expected a TOML integer"),
-    ("hiden = [3]", "unknown option 'hiden' (known: activation, augment, batch_size"),
+    ("hiden = [3]", "unknown option 'hiden' (known: activation, arch, augment, batch_size"),
     ("epochs = ", "not a valid TOML file"),
 ]
 

@@ -277,8 +277,8 @@ CASES: dict[str, tuple[object, str]] = {
         "start_dim 3 / end_dim -1 do not fit its 2-d input",
     ),
     "unknown_layer": (
-        document("architecture", {"type": "Sequential", "layers": [{"type": "Conv2d"}]}),
-        "unknown layer type 'Conv2d'",
+        document("architecture", {"type": "Sequential", "layers": [{"type": "Conv3d"}]}),
+        "unknown layer type 'Conv3d'",
     ),
     "foreign_kind": (document("kind", "subprocess:Popen"), "refusing to import"),
     # -- paths that are not regular files

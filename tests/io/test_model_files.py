@@ -291,8 +291,8 @@ BAD: dict[str, tuple[object, str]] = {
     ),
     "missing_module_kind": (doc(["kind"], "chainrule.nothing:X"), "no module chainrule.nothing"),
     "unknown_layer": (
-        doc(["architecture", "layers", 0, "type"], "Conv2d"),
-        "unknown layer type 'Conv2d'",
+        doc(["architecture", "layers", 0, "type"], "Conv3d"),
+        "unknown layer type 'Conv3d'",
     ),
     "negative_width": (
         doc(["architecture", "layers", 0, "in_features"], -2),

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .._version import __version__
-from . import demo, explain_command, info, predict, train
+from . import demo, explain_command, export, info, predict, train
 from .errors import UsageError
 
 EPILOG = textwrap.dedent(
@@ -65,6 +65,7 @@ COMMANDS = [
     predict.add_evaluate_parser,
     info.add_parser,
     explain_command.add_parser,
+    export.add_parser,
 ]
 
 

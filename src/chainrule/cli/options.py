@@ -20,6 +20,11 @@ from .errors import UsageError
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu")
 TASKS = ("auto", "classification", "regression")
+# mlp: Linear layers of --hidden sizes. cnn: the input row is a square image, side × side
+# pixels row by row (64 columns -> 1×8×8), through two 3×3 convolutions (16 and 32
+# channels, ReLU, a 2×2 max pool after the first) and then the --hidden Linear layers.
+ARCHS = ("mlp", "cnn")
+CNN_CHANNELS = (16, 32)
 MAX_LAYER_SIZE = 1_000_000
 # The most weights and biases a network may have: 50 million float32 parameters are 200 MB,
 # and Adam keeps two more copies plus a gradient. Checked from the input width, the hidden
@@ -33,6 +38,7 @@ class TrainOptions:
     """Everything that decides the numbers a training run produces (the fingerprint)."""
 
     task: str = "auto"
+    arch: str = "mlp"
     hidden: list[int] = field(default_factory=lambda: [64, 32])
     activation: str = "relu"
     dropout: float = 0.0
@@ -81,8 +87,36 @@ def count_parameters(inputs: int, hidden: list[int], outputs: int, batchnorm: bo
     return total + (2 * sum(hidden) if batchnorm else 0)
 
 
+def image_side(inputs: int) -> int:
+    """The side of the square image ``inputs`` columns make, or a UsageError (--arch cnn)."""
+    side = math.isqrt(inputs)
+    if side * side != inputs or side < 2:
+        raise UsageError(
+            f"--arch cnn expects a square number of numeric input columns (an image of "
+            f"side × side pixels, row by row, such as 64 for 8×8), got {inputs} columns"
+        )
+    return side
+
+
+def count_cnn_parameters(inputs: int, options: TrainOptions, outputs: int) -> int:
+    """Weights and biases of the --arch cnn network for ``inputs`` = side² columns."""
+    side = image_side(inputs)
+    first, second = CNN_CHANNELS
+    convs = (9 * 1 + 1) * first + (9 * first + 1) * second
+    flat = second * (side // 2) ** 2
+    return convs + count_parameters(flat, options.hidden, outputs, options.batchnorm)
+
+
 def check_parameter_count(inputs: int, outputs: int, options: TrainOptions) -> int:
     """The network's parameter count, or a UsageError when it is above MAX_PARAMETERS."""
+    if options.arch == "cnn":
+        total = count_cnn_parameters(inputs, options, outputs)
+        if total > MAX_PARAMETERS:
+            raise UsageError(
+                f"--arch cnn on {inputs} columns has {total:,} parameters, more than the "
+                f"limit of {MAX_PARAMETERS:,}; use a smaller image or smaller --hidden"
+            )
+        return total
     total = count_parameters(inputs, options.hidden, outputs, options.batchnorm)
     if total > MAX_PARAMETERS:
         shape = "-".join(str(w) for w in [inputs, *options.hidden, outputs])
@@ -115,6 +149,8 @@ def check(options: TrainOptions) -> TrainOptions:
     if o.task not in TASKS:
         raise UsageError(f"--task expected one of {', '.join(TASKS)}, got {o.task!r}")
     o.hidden = parse_hidden(o.hidden)
+    if o.arch not in ARCHS:
+        raise UsageError(f"--arch expected one of {', '.join(ARCHS)}, got {o.arch!r}")
     if o.activation not in ACTIVATIONS:
         raise UsageError(
             f"--activation expected one of {', '.join(ACTIVATIONS)}, got {o.activation!r}"
@@ -161,6 +197,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=TASKS,
         help="what to predict (default: auto — text or "
         "few integer values: classification; other numbers: regression)",
+    )
+    group.add_argument(
+        "--arch",
+        choices=ARCHS,
+        help="network kind (default: mlp). cnn: the numeric columns are a square image, "
+        "side × side pixels row by row (64 columns -> 1×8×8), fed to two 3×3 "
+        "convolutions (16, 32 channels, ReLU, 2×2 max pool) before the --hidden layers",
     )
     group.add_argument(
         "--hidden",
@@ -273,6 +316,7 @@ MAX_CONFIG_BYTES = 1 << 20
 # something to round or to read as true).
 CONFIG_TYPES: dict[str, str] = {
     "task": "string",
+    "arch": "string",
     "hidden": "list of integers",
     "activation": "string",
     "dropout": "number",

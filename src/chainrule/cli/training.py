@@ -31,7 +31,7 @@ from ..pipeline import Pipeline
 from ..train import Callback, EarlyStopping, History, fit
 from ..train import metrics as M
 from .errors import UsageError, check_output
-from .options import TrainOptions, check_parameter_count
+from .options import CNN_CHANNELS, TrainOptions, check_parameter_count, image_side
 
 ACTIVATION_LAYERS = {
     "relu": nn.ReLU,
@@ -73,12 +73,33 @@ def fingerprint_data(x: np.ndarray, y: np.ndarray, encoder: TabularEncoder) -> s
     return digest.hexdigest()
 
 
+def _cnn_front(inputs: int, rng: np.random.Generator) -> tuple[list[Any], int]:
+    """Unflatten to 1×side×side, two 3×3 convolutions with ReLU, a 2×2 max pool, Flatten."""
+    side = image_side(inputs)
+    first, second = CNN_CHANNELS
+    layers = [
+        nn.Unflatten(1, (1, side, side)),
+        nn.Conv2d(1, first, 3, padding=1, generator=rng),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(first, second, 3, padding=1, generator=rng),
+        nn.ReLU(),
+        nn.Flatten(),
+    ]
+    return layers, second * (side // 2) ** 2
+
+
 def build_model(
     inputs: int, outputs: int, options: TrainOptions, rng: np.random.Generator
 ) -> nn.Sequential:
-    """inputs -> [Linear, (BatchNorm1d), activation, (Dropout)] × hidden -> Linear(outputs)."""
+    """inputs -> [Linear, (BatchNorm1d), activation, (Dropout)] × hidden -> Linear(outputs).
+
+    ``--arch cnn`` puts the convolutional front (``_cnn_front``) before the hidden layers.
+    """
     layers: list[Any] = []
     width = inputs
+    if options.arch == "cnn":
+        layers, width = _cnn_front(inputs, rng)
     for size in options.hidden:
         layers.append(nn.Linear(width, size, generator=rng))
         if options.batchnorm:

@@ -1,0 +1,128 @@
+"""Convolution layers with PyTorch's arguments, shapes, initialization and state names."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..autodiff import Tensor
+from . import functional as F
+from . import init
+from .layers import _check_size, _float_dtype
+from .module import Module, Parameter
+
+
+def _tuple(value: Any, n: int, name: str, layer: str) -> tuple[int, ...]:
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+    if len(values) != n or not all(isinstance(v, (int, np.integer)) for v in values):
+        raise ValueError(f"{layer} expected {name} an int or {n} ints, got {value!r}")
+    return tuple(int(v) for v in values)
+
+
+class _ConvNd(Module):
+    _dims = 2
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] | str = 0,
+        dilation: int | tuple[int, ...] = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        dtype: Any = None,
+        generator: Any = None,
+    ) -> None:
+        super().__init__()
+        layer, n = type(self).__name__, self._dims
+        self.in_channels = _check_size(layer, "in_channels", in_channels)
+        self.out_channels = _check_size(layer, "out_channels", out_channels)
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"{layer} expected in_channels and out_channels divisible by groups, got "
+                f"{in_channels}, {out_channels} and groups={groups}"
+            )
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"{layer} supports padding_mode='zeros' only")
+        self.kernel_size = _tuple(kernel_size, n, "kernel_size", layer)
+        self.stride = _tuple(stride, n, "stride", layer)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(
+                    f"{layer} expected padding 'same', 'valid' or ints, got {padding!r}"
+                )
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError(f"{layer} padding='same' expected stride 1, got {self.stride}")
+            self.padding: Any = padding
+        else:
+            self.padding = _tuple(padding, n, "padding", layer)
+        self.dilation = _tuple(dilation, n, "dilation", layer)
+        self.groups = int(groups)
+        self.padding_mode = padding_mode
+        dtype = _float_dtype(layer, dtype)
+        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        self.weight = Parameter(np.empty(shape, dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty((self.out_channels,), dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Any = None) -> None:
+        """PyTorch's scheme: kaiming_uniform_(a=√5) weight, bias on U(±1/√fan_in)."""
+        rng = init._rng(generator)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=rng)
+        if self.bias is not None:
+            fan_in = int(np.prod(self.weight.shape[1:]))
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound, generator=rng)
+
+    def extra_repr(self) -> str:
+        text = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        if self.padding != (0,) * self._dims:
+            text += f", padding={self.padding!r}"
+        if self.dilation != (1,) * self._dims:
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution (cross-correlation): (N, C_in, L) -> (N, C_out, L_out).
+
+    weight (out_channels, in_channels/groups, kernel_size); bias (out_channels,).
+    """
+
+    _dims = 1
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.conv1d(
+            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution (cross-correlation): (N, C_in, H, W) -> (N, C_out, H_out, W_out).
+
+    weight (out_channels, in_channels/groups, kh, kw); bias (out_channels,);
+    H_out = ⌊(H + 2·padding − dilation·(kh − 1) − 1)/stride⌋ + 1. ``padding`` may be
+    'same' (stride 1) or 'valid'. One im2col view and one matrix product per group.
+    """
+
+    _dims = 2
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.conv2d(
+            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )

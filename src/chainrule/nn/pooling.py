@@ -1,0 +1,106 @@
+"""Pooling layers with PyTorch's arguments (no parameters, no state)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..autodiff import Tensor
+from . import functional as F
+from .module import Module
+
+
+class _Pool(Module):
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        if return_indices or ceil_mode:
+            raise NotImplementedError(
+                f"{type(self).__name__} supports return_indices=False and ceil_mode=False only"
+            )
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class MaxPool1d(_Pool):
+    """Maximum over windows: (N, C, L) -> (N, C, L_out); stride defaults to kernel_size."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation)
+
+
+class MaxPool2d(_Pool):
+    """Maximum over windows: (N, C, H, W) -> (N, C, H_out, W_out)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation)
+
+
+class _AvgPool(Module):
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+    ) -> None:
+        super().__init__()
+        if ceil_mode:
+            raise NotImplementedError(f"{type(self).__name__} supports ceil_mode=False only")
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(_AvgPool):
+    """Mean over windows: (N, C, L) -> (N, C, L_out)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool1d(
+            input, self.kernel_size, self.stride, self.padding, False, self.count_include_pad
+        )
+
+
+class AvgPool2d(_AvgPool):
+    """Mean over windows: (N, C, H, W) -> (N, C, H_out, W_out)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.avg_pool2d(
+            input, self.kernel_size, self.stride, self.padding, False, self.count_include_pad
+        )
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average over adaptive bins: (N, C, H, W) -> (N, C, *output_size)."""
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
