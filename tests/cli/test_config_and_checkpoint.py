@@ -343,7 +343,7 @@ def test_another_runs_checkpoint_is_refused_before_the_csv_is_parsed(tmp_path, c
     def no_parsing(path):
         raise AssertionError("the CSV was parsed before the checkpoint was checked")
 
-    monkeypatch.setattr(train_command, "read_csv", no_parsing)
+    monkeypatch.setattr(train_command, "read_table", no_parsing)
     assert main([*argv, "--resume", str(checkpoint), "--lr", "0.5"]) == 2
     assert "differs in: lr (None in the checkpoint, 0.5 now)" in one_error_line(capsys)
     changed = tmp_path / "d.csv"

@@ -6,10 +6,18 @@ import argparse
 import sys
 import textwrap
 
-from ..data import TabularEncoder, read_csv
+from ..data import TabularEncoder, read_table
 from . import options as opts
 from .errors import UsageError, plan_outputs, same_file
-from .training import Outputs, check_resume, file_digest, format_confusion, format_metrics, run
+from .training import (
+    MIN_ROWS,
+    Outputs,
+    check_resume,
+    file_digest,
+    format_confusion,
+    format_metrics,
+    run,
+)
 
 EXAMPLES = textwrap.dedent(
     """\
@@ -43,6 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("data", metavar="DATA.csv", nargs="?", help="training data")
     parser.add_argument("--target", metavar="COLUMN", help="the column to predict (required)")
     opts.add_arguments(parser)
+    opts.add_data_arguments(parser)
     files = parser.add_argument_group("files")
     files.add_argument("--out", metavar="MODEL", help="model file (default: model.safetensors)")
     files.add_argument("--checkpoint", metavar="PATH", help="write a checkpoint after each epoch")
@@ -93,8 +102,13 @@ def command(args: argparse.Namespace) -> int:
     # target and the data file's bytes are compared first.
     digest = file_digest(data) if args.resume or checkpoint else None
     resumed = check_resume(args.resume, options, str(target), digest) if args.resume else None
-    table = read_csv(data)
-    encoder = TabularEncoder(str(target), options.task).fit(table)
+    data_options = opts.data_options(args)
+    table = read_table(data, data_options.format, na_values=data_options.na_values)
+    encoder = make_encoder(str(target), options.task, data_options)
+    table, dropped_rows = encoder.training_rows(table)
+    encoder.fit(table)
+    if len(table) < MIN_ROWS:  # before the announcement: an error stays one line
+        raise UsageError(f"{data}: too few rows to train: {len(table)} (at least {MIN_ROWS})")
     classes = len(encoder.classes or [])
     if classes > 20 and classes * 2 > len(table):
         # It trains (in bounded time and memory), but is rarely what was meant.
@@ -118,6 +132,7 @@ def command(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else 1,
         file_sha256=digest,
         resumed=resumed,
+        on_start=None if args.quiet else lambda: announce(data, table, encoder, dropped_rows),
     )
     where = "validation" if options.val_split else "training data"
     print(format_metrics(final, f"{pipeline.task}, {where}"))
@@ -126,3 +141,54 @@ def command(args: argparse.Namespace) -> int:
         print(confusion)
     print(f"wrote {outputs.model}, {outputs.history}, {outputs.plot}")
     return 0
+
+
+def make_encoder(target: str, task: str, data: opts.DataOptions) -> TabularEncoder:
+    """The encoder the data flags describe."""
+    return TabularEncoder(
+        target,
+        task,
+        impute=data.imputer,
+        na_values=data.na_values,
+        max_categories=data.max_categories,
+        strict_categories=data.strict_categories,
+        drop=data.drop,
+        columns=data.columns,
+        id_column=data.id,
+    )
+
+
+def note(text: str) -> None:
+    print(f"chainrule: note: {text}", file=sys.stderr)
+
+
+def announce(data: str, table, encoder: TabularEncoder, dropped_rows: dict[str, int]) -> None:
+    """Before training: the notes of reading, what was dropped, and the task."""
+    for text in table.notes:
+        note(f"{data}: {text}")
+    if dropped_rows.get("missing_target"):
+        note(f"{data}: dropped {dropped_rows['missing_target']} rows whose target is missing")
+    if dropped_rows.get("missing_features"):
+        note(
+            f"{data}: dropped {dropped_rows['missing_features']} rows with missing values "
+            "(--impute drop)"
+        )
+    for dropped in encoder.dropped:
+        if not dropped["why"].startswith("--"):
+            note(f"{data}: dropped column {dropped['name']!r}: {dropped['why']}")
+    filled = [
+        f["name"] for f in encoder.features if f.get("indicator") or f.get("missing_category")
+    ]
+    if filled:
+        note(f"{data}: missing values in {', '.join(filled)} are filled ({encoder.impute})")
+    if encoder.task == "classification":
+        classes = encoder.classes or []
+        shown = ", ".join(classes[:20]) + ("" if len(classes) <= 20 else ", …")
+        task = f"classification of {encoder.target!r}, {len(classes)} classes: {shown}"
+    else:
+        task = f"regression of {encoder.target!r}"
+    print(
+        f"{task}; {len(table)} rows, {len(encoder.features)} columns "
+        f"-> {len(encoder.output_names)} inputs",
+        flush=True,
+    )

@@ -495,11 +495,14 @@ def run(
     verbose: int = 1,
     file_sha256: str | None = None,
     resumed: Checkpoint | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> tuple[Pipeline, History, dict[str, float]]:
     """Train on encoded ``x`` (N, F) and ``y`` (N,) and write the outputs; see the module doc.
 
     ``file_sha256`` (the data file's raw bytes, ``file_digest``) goes into checkpoints;
-    ``resumed`` is the checkpoint ``check_resume`` already read from ``resume``.
+    ``resumed`` is the checkpoint ``check_resume`` already read from ``resume``;
+    ``on_start`` is called once every check has passed, just before training (the
+    announcement of the task: an error before it stays a single line).
     """
     if len(x) < MIN_ROWS:
         raise UsageError(f"{source}: too few rows to train: {len(x)} (at least {MIN_ROWS})")
@@ -562,6 +565,8 @@ def run(
             augment(features[:2], np.random.default_rng(0))
         except (TypeError, ValueError) as error:
             raise UsageError(f"--augment {options.augment}: {error}") from None
+    if on_start is not None:
+        on_start()
     if finished:
         history = state.previous
         if stopping is not None and stopping.best_weights is not None:
