@@ -22,17 +22,23 @@ PREDICT_EXAMPLES = textwrap.dedent(
     examples:
       chainrule predict model.safetensors new.csv                  # CSV to stdout
       chainrule predict model.safetensors new.csv --out preds.csv --proba
+      chainrule predict model.safetensors new.parquet --strict-categories
+      chainrule predict model.safetensors new.txt --format csv --na-values 'n/a'
 
     Columns are matched by name: the columns the model was trained on must be
     present (in any order); other columns, the target among them, are ignored with a
     note. Output: one row per input row, column 'prediction' (the class label or the
-    value), and with --proba one probability column per class, p(<class>).
+    value), and with --proba one probability column per class, p(<class>); the --id
+    column of training comes first when the file has it. Missing values are filled as
+    learned in training; a category not seen in training is encoded as 'infrequent'
+    or all zeros, with a warning counting the rows (--strict-categories: an error).
     """
 )
 EVALUATE_EXAMPLES = textwrap.dedent(
     """\
     examples:
       chainrule evaluate model.safetensors test.csv
+      chainrule evaluate model.safetensors test.parquet --strict-categories
 
     The CSV must contain the target column the model was trained on. Prints accuracy,
     cross-entropy, macro F1 and the confusion matrix for a classifier; R², RMSE and

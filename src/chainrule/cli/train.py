@@ -28,6 +28,26 @@ EXAMPLES = textwrap.dedent(
       chainrule train data.csv --target y --epochs 200 --checkpoint run.ckpt
       chainrule train data.csv --target y --epochs 200 --resume run.ckpt    # after a crash
       chainrule train data.csv --config run.toml
+      chainrule train penguins.parquet --target species          # also .csv.gz .tsv .feather
+      chainrule train sales.txt --format tsv --target revenue
+      chainrule train cars.csv --target origin --impute mean     # or median most_frequent
+                                                                 # constant drop none
+      chainrule train world.csv --target y --na-values ''        # keep 'NA' (North America)
+      chainrule train people.csv --target y --drop name,email --id customer_id
+      chainrule train wide.csv --target y --columns age,income,city --max-categories 20
+      chainrule train shop.csv --target y --strict-categories    # no grouping or dropping
+
+    Missing values (empty, NA, N/A, nan, null, none, ?, #N/A, or --na-values) are filled
+    with the training rows' median plus a NAME:missing indicator column, and text gaps
+    become a 'missing' category (--impute changes it); rows with a missing target are
+    left out, with a count. An unnamed first column of distinct integers (the index of
+    pandas' to_csv) is dropped; so are near-unique text columns (names, identifiers)
+    and columns with no values, each with a note. Text columns with more than
+    --max-categories values (100) keep the most frequent and group the rest as
+    'infrequent'. Date columns (2024-03-01, 2024-03-01 10:30, 03/01/2024, ...) become
+    year, month, day of week, day of year and days since 1970. All of it is learned
+    from the training rows, kept in the model, shown by chainrule info and applied by
+    predict and evaluate.
 
     The CSV needs a header row; numeric columns are used as numbers, text columns are
     one-hot encoded, every feature is standardized (statistics of the training rows).
