@@ -140,6 +140,8 @@ def command(args: argparse.Namespace) -> int:
         )
     x = encoder.transform(table)
     y = encoder.encode_target(table)
+    notes, rows = table.notes, len(table)
+    del table  # its columns are encoded in x: memory for training
     pipeline, _, final = run(
         x,
         y,
@@ -152,7 +154,7 @@ def command(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else 1,
         file_sha256=digest,
         resumed=resumed,
-        on_start=None if args.quiet else lambda: announce(data, table, encoder, dropped_rows),
+        on_start=None if args.quiet else lambda: announce(data, notes, rows, encoder, dropped_rows),
     )
     where = "validation" if options.val_split else "training data"
     print(format_metrics(final, f"{pipeline.task}, {where}"))
@@ -182,9 +184,11 @@ def note(text: str) -> None:
     print(f"chainrule: note: {text}", file=sys.stderr)
 
 
-def announce(data: str, table, encoder: TabularEncoder, dropped_rows: dict[str, int]) -> None:
+def announce(
+    data: str, notes: list[str], rows: int, encoder: TabularEncoder, dropped_rows: dict[str, int]
+) -> None:
     """Before training: the notes of reading, what was dropped, and the task."""
-    for text in table.notes:
+    for text in notes:
         note(f"{data}: {text}")
     if dropped_rows.get("missing_target"):
         note(f"{data}: dropped {dropped_rows['missing_target']} rows whose target is missing")
@@ -208,7 +212,7 @@ def announce(data: str, table, encoder: TabularEncoder, dropped_rows: dict[str, 
     else:
         task = f"regression of {encoder.target!r}"
     print(
-        f"{task}; {len(table)} rows, {len(encoder.features)} columns "
+        f"{task}; {rows} rows, {len(encoder.features)} columns "
         f"-> {len(encoder.output_names)} inputs",
         flush=True,
     )

@@ -519,6 +519,7 @@ def run(
         standardized, encoder.output_names, lambda i, c: f"{source}: data row {i + 1}, column {c!r}"
     )
     features = standardized.astype(np.float32)
+    del standardized  # float64 copy of the data: not needed past here
     target_mean, target_scale = 0.0, 1.0
     if classification:
         targets = y.astype(np.int64)

@@ -103,7 +103,7 @@ def read_table(
             "pip install 'chainrule[data]' reads large files much faster)"
         )
         return table
-    return _read_csv_arrow(name, raw, delimiter, na_spellings(na_values))
+    return _read_csv_arrow(name, raw, delimiter, na_spellings(na_values), gz)
 
 
 def _read_compressed(name: str) -> bytes:
@@ -133,7 +133,9 @@ def _arrow_null_values(missing: frozenset[str]) -> list[str]:
     return sorted(found)
 
 
-def _read_csv_arrow(name: str, raw: bytes, delimiter: str, missing: frozenset[str]) -> Table:
+def _read_csv_arrow(
+    name: str, raw: bytes, delimiter: str, missing: frozenset[str], gz: bool = False
+) -> Table:
     """The Arrow fast path; any doubt sends the bytes through the strict reader."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -141,7 +143,8 @@ def _read_csv_arrow(name: str, raw: bytes, delimiter: str, missing: frozenset[st
     def fallback() -> Table:
         return strict.parse_csv_bytes(name, raw, delimiter)
 
-    if raw.find(b"\x00") >= 0 or not raw.strip():
+    # (the blank test copies the bytes only when their start is blank)
+    if raw.find(b"\x00") >= 0 or (not raw[:4096].strip() and not raw.strip()):
         return fallback()  # the strict reader names the NUL byte or the empty file
     try:
         arrow = pacsv.read_csv(
@@ -180,7 +183,15 @@ def _read_csv_arrow(name: str, raw: bytes, delimiter: str, missing: frozenset[st
         if converted is None:
             return fallback()
         columns[column_name] = converted
-    table = Table(name, names, columns, [], arrow.num_rows, strict=fallback)
+    del arrow
+
+    def reread() -> Table:
+        # Messages only: the file is read again rather than its bytes kept in memory
+        # for the whole run (they would double the reader's peak memory).
+        again = _read_compressed(name) if gz else strict._read_bytes(name)
+        return strict.parse_csv_bytes(name, again, delimiter)
+
+    table = Table(name, names, columns, [], len(next(iter(columns.values()))), strict=reread)
     if names[0] == "":
         if not strict.is_row_index(columns[""]):
             return fallback()  # the strict reader's "empty column name"

@@ -478,7 +478,7 @@ class TabularEncoder:
                 parts.append(self._one_hot(table, feature, view))
             if feature.get("indicator"):
                 parts.append(view.missing.astype(np.float64)[:, None])
-        return np.concatenate(parts, axis=1).astype(dtype)
+        return np.concatenate(parts, axis=1).astype(dtype, copy=False)
 
     def _numeric(self, table: Table, feature: dict[str, Any], view: _View) -> np.ndarray:
         name = feature["name"]
@@ -703,8 +703,9 @@ def _fill(values: np.ndarray, strategy: str) -> float:
     if strategy == "constant":
         return 0.0
     # median (and drop, for gaps met when predicting), halves added: 1e308 + 1e308 is inf
-    ordered = np.sort(values)
-    low, high = ordered[(len(ordered) - 1) // 2], ordered[len(ordered) // 2]
+    middle = sorted({(len(values) - 1) // 2, len(values) // 2})
+    ordered = np.partition(values, middle)  # O(N), not a full sort
+    low, high = ordered[middle[0]], ordered[middle[-1]]
     return float(low / 2 + high / 2)
 
 
