@@ -107,7 +107,7 @@ def test_unknown_flag_values_are_one_line_errors(data, tmp_path, capsys):
 
 
 DATA_FLAGS = ["--impute", "--na-values", "--drop", "--columns", "--id", "--max-categories",
-              "--strict-categories", "--format"]  # fmt: skip
+              "--strict-categories", "--format", "--test-split"]  # fmt: skip
 
 
 @pytest.mark.parametrize("flag", DATA_FLAGS)
@@ -118,3 +118,13 @@ def test_every_data_flag_has_help_and_an_example(flag, capsys):
     assert flag in text
     examples = text[text.index("examples:") :]
     assert flag in examples or (flag == "--format" and ".parquet" in examples)
+
+
+def test_test_split_reports_rows_never_trained_on(tmp_path, capsys):
+    path = tmp_path / "d.csv"
+    path.write_text(rows(100))
+    code, _ = train(path, tmp_path, "--test-split", "0.25")
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "75 rows" in out.splitlines()[0]  # the announcement counts training rows only
+    assert "test (25 held-out rows, never trained on): accuracy" in out

@@ -366,6 +366,7 @@ class DataOptions:
     id: str | None = None
     max_categories: int | None = None
     strict_categories: bool = False
+    test_split: float = 0.0
 
     @property
     def imputer(self) -> str | None:
@@ -432,6 +433,13 @@ def add_data_arguments(parser: argparse.ArgumentParser, training: bool = True) -
         help="an identifier column: never a feature, copied into predict's output",
     )
     group.add_argument(
+        "--test-split",
+        type=float,
+        metavar="F",
+        help="hold out this fraction of the rows (seeded) before anything is learned, "
+        "and report the final model's metrics on it (default: 0)",
+    )
+    group.add_argument(
         "--max-categories",
         type=int,
         metavar="N",
@@ -457,4 +465,7 @@ def data_options(args: argparse.Namespace) -> DataOptions:
     if max_categories is not None:
         options.max_categories = _number("max-categories", max_categories, int, 2, 100_000)
     options.strict_categories = bool(getattr(args, "strict_categories", None))
+    test_split = getattr(args, "test_split", None)
+    if test_split is not None:
+        options.test_split = _number("test-split", test_split, float, 0.0, 0.9)
     return options

@@ -6,6 +6,8 @@ import argparse
 import sys
 import textwrap
 
+import numpy as np
+
 from ..data import TabularEncoder, read_table
 from . import options as opts
 from .errors import UsageError, plan_outputs, same_file
@@ -13,6 +15,7 @@ from .training import (
     MIN_ROWS,
     Outputs,
     check_resume,
+    evaluate_pipeline,
     file_digest,
     format_confusion,
     format_metrics,
@@ -36,6 +39,7 @@ EXAMPLES = textwrap.dedent(
       chainrule train people.csv --target y --drop name,email --id customer_id
       chainrule train wide.csv --target y --columns age,income,city --max-categories 20
       chainrule train shop.csv --target y --strict-categories    # no grouping or dropping
+      chainrule train cars.csv --target mpg --test-split 0.2     # report held-out rows
 
     Missing values (empty, NA, N/A, nan, null, none, ?, #N/A, or --na-values) are filled
     with the training rows' median plus a NAME:missing indicator column, and text gaps
@@ -126,7 +130,12 @@ def command(args: argparse.Namespace) -> int:
     table = read_table(data, data_options.format, na_values=data_options.na_values)
     encoder = make_encoder(str(target), options.task, data_options)
     table, dropped_rows = encoder.training_rows(table)
+    table, test_table = hold_out(table, data_options.test_split, options.seed)
     encoder.fit(table)
+    test = None
+    if test_table is not None:  # encoded now: a problem shows before any training
+        test = (encoder.transform(test_table), encoder.encode_target(test_table))
+        del test_table
     if len(table) < MIN_ROWS:  # before the announcement: an error stays one line
         raise UsageError(f"{data}: too few rows to train: {len(table)} (at least {MIN_ROWS})")
     classes = len(encoder.classes or [])
@@ -161,8 +170,25 @@ def command(args: argparse.Namespace) -> int:
     confusion = format_confusion(final, pipeline.classes or [])
     if confusion:
         print(confusion)
+    if test is not None:
+        scores = evaluate_pipeline(pipeline, *test)
+        print(format_metrics(scores, f"test ({len(test[1])} held-out rows, never trained on)"))
+        confusion = format_confusion(scores, pipeline.classes or [])
+        if confusion:
+            print(confusion)
     print(f"wrote {outputs.model}, {outputs.history}, {outputs.plot}")
     return 0
+
+
+def hold_out(table, fraction: float, seed: int):
+    """(training rows, test rows or None): a seeded random ``fraction`` held out."""
+    if not fraction:
+        return table, None
+    order = np.random.default_rng([seed, 2]).permutation(len(table))
+    n_test = round(len(table) * fraction)
+    if n_test < 1 or len(table) - n_test < MIN_ROWS:
+        raise UsageError(f"--test-split {fraction} leaves no test rows or too few training rows")
+    return table.take(np.sort(order[n_test:])), table.take(np.sort(order[:n_test]))
 
 
 def make_encoder(target: str, task: str, data: opts.DataOptions) -> TabularEncoder:
