@@ -128,3 +128,23 @@ def test_test_split_reports_rows_never_trained_on(tmp_path, capsys):
     assert code == 0
     assert "75 rows" in out.splitlines()[0]  # the announcement counts training rows only
     assert "test (25 held-out rows, never trained on): accuracy" in out
+
+
+def test_early_stopping_is_on_by_default_and_0_turns_it_off(tmp_path, capsys):
+    import numpy as np
+
+    from chainrule.io import load
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "noise.csv"  # labels unrelated to the feature: validation loss rises
+    values, labels = rng.normal(size=60), rng.integers(0, 2, 60)
+    lines = [f"{v:.4f},{'ab'[int(c)]}\n" for v, c in zip(values, labels, strict=True)]
+    path.write_text("a,y\n" + "".join(lines))
+    out = tmp_path / "m.safetensors"
+    common = ["train", str(path), "--target", "y", "--out", str(out), "--quiet", "--lr", "0.05"]
+    assert main([*common, "--epochs", "300"]) == 0
+    provenance = load(str(out)).provenance
+    assert provenance["stopped_epoch"] is not None and provenance["epochs_trained"] < 300
+    assert main([*common, "--epochs", "30", "--early-stopping", "0"]) == 0
+    provenance = load(str(out)).provenance
+    assert provenance["stopped_epoch"] is None and provenance["epochs_trained"] == 30

@@ -26,6 +26,9 @@ MAX_LAYER_SIZE = 1_000_000
 # sizes and the output width before anything is allocated, so "--hidden 1000000,1000000"
 # (10¹² weights, 3.6 TiB) is a one-line error rather than a MemoryError.
 MAX_PARAMETERS = 50_000_000
+# Early stopping's patience when --early-stopping is not given and rows are held out for
+# validation: the best epoch's weights are kept, as an honest default should.
+AUTO_PATIENCE = 10
 
 
 @dataclass
@@ -135,7 +138,7 @@ def check(options: TrainOptions) -> TrainOptions:
     o.epochs = _number("epochs", o.epochs, int, 1, 1_000_000)
     o.val_split = _number("val-split", o.val_split, float, 0.0, 0.9)
     if o.early_stopping is not None:
-        o.early_stopping = _number("early-stopping", o.early_stopping, int, 1, 1_000_000)
+        o.early_stopping = _number("early-stopping", o.early_stopping, int, 0, 1_000_000)
     o.seed = _number("seed", o.seed, int, 0, 2**63 - 1)
     if o.batchnorm and o.batch_size == 1:
         raise UsageError(
@@ -228,7 +231,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="PATIENCE",
         help="stop after PATIENCE epochs without a better validation loss and "
-        "keep the best weights (default: off)",
+        f"keep the best weights (default: {AUTO_PATIENCE} when there is a validation split; "
+        "0 turns it off)",
     )
     group.add_argument(
         "--augment",

@@ -31,7 +31,7 @@ from ..pipeline import Pipeline
 from ..train import Callback, EarlyStopping, History, fit
 from ..train import metrics as M
 from .errors import UsageError, check_output
-from .options import TrainOptions, check_parameter_count
+from .options import AUTO_PATIENCE, TrainOptions, check_parameter_count
 
 ACTIVATION_LAYERS = {
     "relu": nn.ReLU,
@@ -535,9 +535,12 @@ def run(
     model = build_model(features.shape[1], outputs_n, options, rng)
     optimizer = build_optimizer(model, options)
     has_val = len(val_index) > 0
+    patience = options.early_stopping
+    if patience is None and has_val:
+        patience = AUTO_PATIENCE  # the default: keep the best validation epoch's weights
     stopping = (
-        EarlyStopping(monitor="val_loss" if has_val else "loss", patience=options.early_stopping)
-        if options.early_stopping
+        EarlyStopping(monitor="val_loss" if has_val else "loss", patience=patience)
+        if patience
         else None
     )
     fingerprint = {
