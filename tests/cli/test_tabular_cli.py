@@ -107,7 +107,7 @@ def test_unknown_flag_values_are_one_line_errors(data, tmp_path, capsys):
 
 
 DATA_FLAGS = ["--impute", "--na-values", "--drop", "--columns", "--id", "--max-categories",
-              "--strict-categories", "--format", "--test-split"]  # fmt: skip
+              "--strict-categories", "--format", "--test-split", "--no-refit"]  # fmt: skip
 
 
 @pytest.mark.parametrize("flag", DATA_FLAGS)
@@ -148,3 +148,17 @@ def test_early_stopping_is_on_by_default_and_0_turns_it_off(tmp_path, capsys):
     assert main([*common, "--epochs", "30", "--early-stopping", "0"]) == 0
     provenance = load(str(out)).provenance
     assert provenance["stopped_epoch"] is None and provenance["epochs_trained"] == 30
+
+
+def test_the_model_is_refit_on_all_rows_unless_no_refit(data, tmp_path, capsys):
+    from chainrule.io import load
+
+    code, model = train(data, tmp_path, "--epochs", "3", "--early-stopping", "0")
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "refit on all 40 rows for 3 epochs" in out
+    assert load(str(model)).provenance["refit"] == {"epochs": 3, "rows": 40}
+    code, model = train(data, tmp_path, "--no-refit")
+    assert code == 0
+    assert "refit on all" not in capsys.readouterr().out
+    assert "refit" not in load(str(model)).provenance

@@ -40,6 +40,7 @@ EXAMPLES = textwrap.dedent(
       chainrule train wide.csv --target y --columns age,income,city --max-categories 20
       chainrule train shop.csv --target y --strict-categories    # no grouping or dropping
       chainrule train cars.csv --target mpg --test-split 0.2     # report held-out rows
+      chainrule train cars.csv --target mpg --no-refit           # keep the measured model
 
     Missing values (empty, NA, N/A, nan, null, none, ?, #N/A, or --na-values) are filled
     with the training rows' median plus a NAME:missing indicator column, and text gaps
@@ -81,6 +82,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     files.add_argument("--checkpoint", metavar="PATH", help="write a checkpoint after each epoch")
     files.add_argument(
         "--resume", metavar="PATH", help="continue from a checkpoint (and keep checkpointing to it)"
+    )
+    parser.add_argument(
+        "--no-refit",
+        action="store_true",
+        help="write the model trained on the training rows; by default, after choosing the "
+        "epoch count on the validation rows, the model is trained again on all rows",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     parser.set_defaults(handler=command)
@@ -164,12 +171,19 @@ def command(args: argparse.Namespace) -> int:
         file_sha256=digest,
         resumed=resumed,
         on_start=None if args.quiet else lambda: announce(data, notes, rows, encoder, dropped_rows),
+        refit=not args.no_refit,
     )
     where = "validation" if options.val_split else "training data"
+    refit = pipeline.provenance.get("refit")
     print(format_metrics(final, f"{pipeline.task}, {where}"))
     confusion = format_confusion(final, pipeline.classes or [])
     if confusion:
         print(confusion)
+    if refit:
+        print(
+            f"refit on all {refit['rows']} rows for {refit['epochs']} epochs (the best "
+            "validation epoch); --no-refit keeps the model measured above"
+        )
     if test is not None:
         scores = evaluate_pipeline(pipeline, *test)
         print(format_metrics(scores, f"test ({len(test[1])} held-out rows, never trained on)"))

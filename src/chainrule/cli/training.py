@@ -496,13 +496,17 @@ def run(
     file_sha256: str | None = None,
     resumed: Checkpoint | None = None,
     on_start: Callable[[], None] | None = None,
+    refit: bool = False,
 ) -> tuple[Pipeline, History, dict[str, float]]:
     """Train on encoded ``x`` (N, F) and ``y`` (N,) and write the outputs; see the module doc.
 
     ``file_sha256`` (the data file's raw bytes, ``file_digest``) goes into checkpoints;
     ``resumed`` is the checkpoint ``check_resume`` already read from ``resume``;
     ``on_start`` is called once every check has passed, just before training (the
-    announcement of the task: an error before it stays a single line).
+    announcement of the task: an error before it stays a single line). With
+    ``refit`` and a validation split, the validation metrics are those of the trained
+    model (at its best epoch), and the model written is a fresh one trained on all the
+    rows for that many epochs.
     """
     if len(x) < MIN_ROWS:
         raise UsageError(f"{source}: too few rows to train: {len(x)} (at least {MIN_ROWS})")
@@ -600,6 +604,13 @@ def run(
     pipeline = Pipeline(model, encoder, scaler, target_mean, target_scale)
     evaluated = val_index if has_val else train_index
     final = evaluate_pipeline(pipeline, x[evaluated], y[evaluated])
+    refitted = None
+    if refit and has_val:
+        chosen = (stopping.best_epoch if stopping is not None else None) or (
+            history.epoch[-1] if history.epoch else options.epochs
+        )
+        pipeline.model = _refit(features, targets, classification, outputs_n, options, chosen)
+        refitted = {"epochs": int(chosen), "rows": len(features)}
     pipeline.provenance = {
         "library_version": __version__,
         "source": os.path.basename(source),
@@ -608,6 +619,7 @@ def run(
         "options": options.as_dict(),
         "epochs_trained": history.epoch[-1] if history.epoch else 0,
         "stopped_epoch": history.stopped_epoch,
+        **({"refit": refitted} if refitted else {}),
         "final_metrics": {
             ("validation_" if has_val else "train_") + k: v
             for k, v in final.items()
@@ -616,6 +628,37 @@ def run(
     }
     write_outputs(pipeline, history, outputs)
     return pipeline, history, final
+
+
+def _refit(
+    features: np.ndarray,
+    targets: np.ndarray,
+    classification: bool,
+    outputs: int,
+    options: TrainOptions,
+    epochs: int,
+) -> nn.Sequential:
+    """A fresh network trained on every row (training and validation) for ``epochs``
+    epochs — the count early stopping chose — seeded apart from the first run."""
+    rng = np.random.default_rng([options.seed, 3])
+    model = build_model(features.shape[1], outputs, options, rng)
+    augment = parse_augment(options.augment) if options.augment else None
+    fit(
+        model,
+        features,
+        targets,
+        loss="cross_entropy" if classification else "mse",
+        optimizer=build_optimizer(model, options),
+        epochs=epochs,
+        batch_size=options.batch_size,
+        metrics=[],
+        l1=options.l1,
+        augment=augment,
+        seed=rng,
+        verbose=0,
+    )
+    model.eval()
+    return model
 
 
 # A confusion matrix is printed up to this many classes; beyond, the most frequent
