@@ -107,7 +107,7 @@ def test_unknown_flag_values_are_one_line_errors(data, tmp_path, capsys):
 
 
 DATA_FLAGS = ["--impute", "--na-values", "--drop", "--columns", "--id", "--max-categories",
-              "--strict-categories", "--format", "--test-split", "--no-refit"]  # fmt: skip
+              "--strict-categories", "--format", "--test-split", "--no-refit", "--cv"]  # fmt: skip
 
 
 @pytest.mark.parametrize("flag", DATA_FLAGS)
@@ -162,3 +162,14 @@ def test_the_model_is_refit_on_all_rows_unless_no_refit(data, tmp_path, capsys):
     assert code == 0
     assert "refit on all" not in capsys.readouterr().out
     assert "refit" not in load(str(model)).provenance
+
+
+def test_cv_prints_k_scores_and_their_mean(data, tmp_path, capsys):
+    code, model = train(data, tmp_path, "--cv", "3")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    line = next(l for l in out.splitlines() if l.startswith("3-fold cross-validation: accuracy"))
+    scores = [float(v) for v in line[line.index("(") + 1 : -1].split(", ")]
+    mean = float(line.split()[3])
+    assert len(scores) == 3 and abs(mean - sum(scores) / 3) < 1e-4
+    assert model.exists()

@@ -371,6 +371,7 @@ class DataOptions:
     max_categories: int | None = None
     strict_categories: bool = False
     test_split: float = 0.0
+    cv: int = 0
 
     @property
     def imputer(self) -> str | None:
@@ -444,6 +445,13 @@ def add_data_arguments(parser: argparse.ArgumentParser, training: bool = True) -
         "and report the final model's metrics on it (default: 0)",
     )
     group.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="first score K-fold cross-validation (each fold learned from the others) and "
+        "print the K scores and their mean ± sd; then train the model as usual",
+    )
+    group.add_argument(
         "--max-categories",
         type=int,
         metavar="N",
@@ -472,4 +480,7 @@ def data_options(args: argparse.Namespace) -> DataOptions:
     test_split = getattr(args, "test_split", None)
     if test_split is not None:
         options.test_split = _number("test-split", test_split, float, 0.0, 0.9)
+    cv = getattr(args, "cv", None)
+    if cv is not None:
+        options.cv = _number("cv", cv, int, 2, 100)
     return options

@@ -497,6 +497,7 @@ def run(
     resumed: Checkpoint | None = None,
     on_start: Callable[[], None] | None = None,
     refit: bool = False,
+    write: bool = True,
 ) -> tuple[Pipeline, History, dict[str, float]]:
     """Train on encoded ``x`` (N, F) and ``y`` (N,) and write the outputs; see the module doc.
 
@@ -506,13 +507,14 @@ def run(
     announcement of the task: an error before it stays a single line). With
     ``refit`` and a validation split, the validation metrics are those of the trained
     model (at its best epoch), and the model written is a fresh one trained on all the
-    rows for that many epochs.
+    rows for that many epochs. ``write=False`` writes nothing (a cross-validation fold).
     """
     if len(x) < MIN_ROWS:
         raise UsageError(f"{source}: too few rows to train: {len(x)} (at least {MIN_ROWS})")
-    check_output(outputs.model, "--out")
-    for path in (outputs.history, outputs.plot):
-        check_output(path, "--out (beside it)")
+    if write:
+        check_output(outputs.model, "--out")
+        for path in (outputs.history, outputs.plot):
+            check_output(path, "--out (beside it)")
     if checkpoint or resume:
         check_output(checkpoint or resume, "--checkpoint" if checkpoint else "--resume")
     classification = encoder.task == "classification"
@@ -564,7 +566,7 @@ def run(
     if checkpoint:
         sweep_temporary_files(checkpoint)
         callbacks.append(_CheckpointWriter(checkpoint, state))
-    for path in (outputs.model, outputs.history, outputs.plot):
+    for path in (outputs.model, outputs.history, outputs.plot) if write else ():
         sweep_temporary_files(path)
     validation = (features[val_index], targets[val_index]) if has_val else None
     augment = parse_augment(options.augment) if options.augment else None
@@ -626,7 +628,8 @@ def run(
             if k not in CONFUSION_KEYS
         },
     }
-    write_outputs(pipeline, history, outputs)
+    if write:
+        write_outputs(pipeline, history, outputs)
     return pipeline, history, final
 
 

@@ -44,6 +44,10 @@ _SUFFIXES = (
     (".arrow", "feather", False),
     (".ipc", "feather", False),
 )
+SLOW_NOTE = (
+    "read with the pure-Python reader (pyarrow is not installed; "
+    "pip install 'chainrule[data]' reads large files much faster)"
+)
 # The strict reader's csv module refuses a field longer than this; so does the fast path.
 FIELD_LIMIT = 131072
 
@@ -98,10 +102,7 @@ def read_table(
     pa = _pyarrow()
     if pa is None:
         table = strict.parse_csv_bytes(name, raw, delimiter)
-        table.notes.append(
-            "reading with the pure-Python reader (pyarrow is not installed; "
-            "pip install 'chainrule[data]' reads large files much faster)"
-        )
+        table.notes.append(SLOW_NOTE)
         return table
     return _read_csv_arrow(name, raw, delimiter, na_spellings(na_values), gz)
 
