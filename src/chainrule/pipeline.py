@@ -19,6 +19,7 @@ import numpy as np
 
 from .autodiff import Tensor, no_grad
 from .data.csv import Table
+from .data.reading import from_frame, is_frame
 from .data.scaling import StandardScaler
 from .data.tabular import TabularEncoder, columns_table
 from .io import architecture
@@ -67,12 +68,15 @@ class Pipeline:
     def _table(self, x: Any) -> Table | None:
         if isinstance(x, Table):
             return x
+        if is_frame(x):  # pandas / polars DataFrame, Arrow table: columns by name
+            return from_frame(x)
         if isinstance(x, Mapping):
             return columns_table(dict(x))
         return None
 
     def transform(self, x: Any) -> np.ndarray:
-        """Model inputs (N, n_encoded) from a ``Table``, a column mapping or a numeric array."""
+        """Model inputs (N, n_encoded) from a ``Table``, a pandas or polars DataFrame, an
+        Arrow table, a column mapping, or a numeric array (N, n_encoded)."""
         table = self._table(x)
         if table is not None:
             encoded = self.encoder.transform(table)

@@ -36,12 +36,32 @@ CORPUS: dict[str, tuple[str | bytes, list[str], str]] = {
     "too_few_rows": (HEADER + rows(3), [], "too few rows to train: 3"),
     "short_row": (with_row("1.0,red"), [], "row 5, column 'label': the row has 2 fields"),
     "long_row": (with_row("1.0,red,yes,7"), [], "row 5, column 4: the row has 4 fields"),
-    "empty_cell": (with_row(",red,yes"), [], "row 5, column 'a': an empty cell"),
-    "blank_cell": (with_row("   ,red,yes"), [], "row 5, column 'a': an empty cell"),
-    "na_cell": (with_row("NA,red,yes"), [], "row 5, column 'a': a missing value 'NA'"),
-    "nan_cell": (with_row("nan,red,yes"), [], "row 5, column 'a': a missing value 'nan'"),
-    "null_cell": (with_row("1,null,yes"), [], "row 5, column 'b': a missing value 'null'"),
-    "question_cell": (with_row("?,red,yes"), [], "row 5, column 'a': a missing value '?'"),
+    "empty_cell": (with_row(",red,yes"), ["--impute", "none"], "row 5, column 'a': an empty cell"),
+    "blank_cell": (
+        with_row("   ,red,yes"),
+        ["--impute", "none"],
+        "row 5, column 'a': an empty cell",
+    ),
+    "na_cell": (
+        with_row("NA,red,yes"),
+        ["--impute", "none"],
+        "row 5, column 'a': a missing value 'NA'",
+    ),
+    "nan_cell": (
+        with_row("nan,red,yes"),
+        ["--impute", "none"],
+        "row 5, column 'a': a missing value 'nan'",
+    ),
+    "null_cell": (
+        with_row("1,null,yes"),
+        ["--impute", "none"],
+        "row 5, column 'b': a missing value 'null'",
+    ),
+    "question_cell": (
+        with_row("?,red,yes"),
+        ["--impute", "none"],
+        "row 5, column 'a': a missing value '?'",
+    ),
     "text_in_numbers": (with_row("abc,red,yes"), [], "row 5, column 'a': 'abc' is not a number"),
     "inf": (with_row("inf,red,yes"), [], "row 5, column 'a': 'inf' is not a finite number"),
     "minus_infinity": (
@@ -76,7 +96,11 @@ CORPUS: dict[str, tuple[str | bytes, list[str], str]] = {
     "binary_garbage": (bytes(range(256)) * 4, [], "row 1: a NUL byte at byte 0"),
     "unclosed_quote": (GOOD + '1,"red,yes\n', [], "row 14: malformed CSV (unexpected end of data)"),
     "no_features": ("label\n" + "yes\nno\n" * 6, [], "no feature columns besides the target"),
-    "missing_target": (with_row("1,red,"), [], "row 5, column 'label': an empty cell"),
+    "missing_target": (
+        with_row("1,red,"),
+        ["--impute", "none"],
+        "row 5, column 'label': an empty cell",
+    ),
     "regression_text": (
         with_row("1,red,abc"),
         ["--task", "regression"],
@@ -84,7 +108,7 @@ CORPUS: dict[str, tuple[str | bytes, list[str], str]] = {
     ),
     "too_many_categories": (
         HEADER + "".join(f"1,name{i},{('no', 'yes')[i % 2]}\n" for i in range(120)),
-        [],
+        ["--strict-categories"],
         "column 'b' has 120 distinct text values",
     ),
     "missing_file": (None, [], "no such file"),

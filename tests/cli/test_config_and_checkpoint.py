@@ -137,8 +137,9 @@ def test_checkpoint_work_does_not_grow_with_the_history(tmp_path, monkeypatch, c
         argv += ["--epochs", str(epochs), "--checkpoint", str(checkpoint)]
         assert main([*argv, "--out", str(tmp_path / f"m{epochs}.safetensors")]) == 0
         sizes[epochs] = _metadata_length(checkpoint)
-        # fit records each epoch once, the final merge once more: linear, not quadratic.
-        assert len(records) == 2 * epochs
+        # fit records each epoch once, the final merge once more, and the refit on all rows
+        # at most once more (for the epochs chosen): linear, not quadratic.
+        assert 2 * epochs <= len(records) <= 3 * epochs
     # The JSON part of a checkpoint does not grow with the epochs (57 more epochs of six
     # logged values would add thousands of characters; digits of counters and generator
     # states differ by a few).
@@ -343,7 +344,7 @@ def test_another_runs_checkpoint_is_refused_before_the_csv_is_parsed(tmp_path, c
     def no_parsing(path):
         raise AssertionError("the CSV was parsed before the checkpoint was checked")
 
-    monkeypatch.setattr(train_command, "read_csv", no_parsing)
+    monkeypatch.setattr(train_command, "read_table", no_parsing)
     assert main([*argv, "--resume", str(checkpoint), "--lr", "0.5"]) == 2
     assert "differs in: lr (None in the checkpoint, 0.5 now)" in one_error_line(capsys)
     changed = tmp_path / "d.csv"

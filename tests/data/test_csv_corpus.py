@@ -65,6 +65,8 @@ class Case:
 
 
 C = Case
+# The strict rules of missing values (``--impute none``): a gap is an error naming the cell.
+STRICT = ("--impute", "none")
 CORPUS: dict[str, Case] = {
     # -- structure ------------------------------------------------------------------
     "structure/empty": C("", "the file is empty"),
@@ -82,7 +84,7 @@ CORPUS: dict[str, Case] = {
     "structure/too_few_rows": C(HEADER + rows(3), "too few rows to train: 3", layer="cli"),
     "structure/short_row": C(with_row("1.0,red"), "row 5, column 'y': the row has 2 fields"),
     "structure/long_row": C(with_row("1.0,red,yes,7"), "row 5, column 4: the row has 4 fields"),
-    "structure/only_commas": C(with_row(",,"), "row 5, column 'a': an empty cell"),
+    "structure/only_commas": C(with_row(",,"), "row 5, column 'a': an empty cell", args=STRICT),
     "structure/trailing_comma_header": C("a,b,y,\n" + rows(), "row 1, column 4: empty column name"),
     "structure/duplicate_names": C(
         "a,a,y\n" + rows(), "duplicate column name 'a' (columns 1 and 2)"
@@ -96,7 +98,9 @@ CORPUS: dict[str, Case] = {
         with_row("1.0,red").replace("\n", "\r\n"), "row 5, column 'y': the row has 2 fields"
     ),
     "structure/bom_then_empty_cell": C(
-        b"\xef\xbb\xbf" + with_row(",red,yes").encode(), "row 5, column 'a': an empty cell"
+        b"\xef\xbb\xbf" + with_row(",red,yes").encode(),
+        "row 5, column 'a': an empty cell",
+        args=STRICT,
     ),
     "structure/blank_lines_keep_row_numbers": C(
         HEADER + "\n\n" + rows(2) + "x,red,yes\n" + rows(10), "row 6, column 'a': 'x' is not"
@@ -108,11 +112,11 @@ CORPUS: dict[str, Case] = {
         with_row('1,"' + "r" * 200_000 + '",yes'), "malformed CSV (field larger than"
     ),
     # -- cells ----------------------------------------------------------------------
-    "cells/empty": C(with_row(",red,yes"), "row 5, column 'a': an empty cell"),
-    "cells/blank": C(with_row("   ,red,yes"), "row 5, column 'a': an empty cell"),
+    "cells/empty": C(with_row(",red,yes"), "row 5, column 'a': an empty cell", args=STRICT),
+    "cells/blank": C(with_row("   ,red,yes"), "row 5, column 'a': an empty cell", args=STRICT),
     **{
         f"cells/missing_{name}": C(
-            with_row(f"{cell},red,yes"), f"row 5, column 'a': a missing value {cell!r}"
+            with_row(f"{cell},red,yes"), f"row 5, column 'a': a missing value {cell!r}", args=STRICT
         )
         for name, cell in [
             ("NA", "NA"),
@@ -132,7 +136,7 @@ CORPUS: dict[str, Case] = {
     "cells/fullwidth_digit": C(with_row("１,red,yes"), "row 5, column 'a': '１' is not a number"),
     **{
         f"cells/nan_{i}": C(
-            with_row(f"{cell},red,yes"), f"row 5, column 'a': a missing value {cell!r}"
+            with_row(f"{cell},red,yes"), f"row 5, column 'a': a missing value {cell!r}", args=STRICT
         )
         for i, cell in enumerate(["nan", "NaN", "NAN", "-nan", "+nan", "+NaN"])
     },
@@ -149,6 +153,7 @@ CORPUS: dict[str, Case] = {
     "cells/too_many_categories": C(
         HEADER + "".join(f"1,name{i},{('no', 'yes')[i % 2]}\n" for i in range(120)),
         "column 'b' has 120 distinct text values",
+        args=("--strict-categories",),
     ),
     # -- target ---------------------------------------------------------------------
     "target/unknown": C(GOOD, "no column 'nope' to use as the target", args=("--target", "nope")),
@@ -159,8 +164,8 @@ CORPUS: dict[str, Case] = {
         HEADER + "".join(f"{i},red,{('1', '1.0')[i % 2]}\n" for i in range(12)),
         "has a single class '1'",
     ),
-    "target/empty": C(with_row("1,red,"), "row 5, column 'y': an empty cell"),
-    "target/nan": C(with_row("1,red,nan"), "row 5, column 'y': a missing value 'nan'"),
+    "target/empty": C(with_row("1,red,"), "row 5, column 'y': an empty cell", args=STRICT),
+    "target/nan": C(with_row("1,red,nan"), "row 5, column 'y': a missing value 'nan'", args=STRICT),
     "target/regression_text": C(
         GOOD, "row 2, column 'y': 'no' is not a number", args=("--task", "regression")
     ),
@@ -261,6 +266,7 @@ CORPUS: dict[str, Case] = {
         "a,b\n1,green\n",
         "row 2, column 'b': unknown category 'green'",
         command="predict",
+        args=("--strict-categories",),
         layer="cli",
     ),
     "model/predict_value_beyond_float32": C(
@@ -305,8 +311,8 @@ def _command(case: Case, data: str, model: str, out: str) -> list[str]:
     if case.command == "train":
         return ["train", data, "--target", "y", "--out", out, "--epochs", "1", *case.args]
     if case.command == "evaluate":
-        return ["evaluate", model, data]
-    return ["predict", model, data, "--out", out]
+        return ["evaluate", model, data, *case.args]
+    return ["predict", model, data, "--out", out, *case.args]
 
 
 def _watchdog(path: str) -> threading.Timer:

@@ -40,6 +40,50 @@ def _parameters(model) -> int:
     return sum(p.data.size for p in model.parameters())
 
 
+def describe_feature(feature: dict) -> str:
+    """One line: the column's kind and how its gaps and categories are handled."""
+    kind = feature["kind"]
+    if kind == "numeric":
+        text = "numeric"
+        if "fill" in feature:
+            text += f", gaps filled with {feature['fill']:.6g}"
+    elif kind == "date":
+        text = "date -> year, month, day of week, day of year, days since 1970"
+        if "fill" in feature:
+            text += " (gaps filled with the training medians)"
+    else:
+        categories = feature["categories"]
+        text = f"categorical, one-hot over {', '.join(categories)}"
+        if feature.get("infrequent"):
+            text += f" ({feature['infrequent']} rare values grouped as {categories[-1]!r})"
+        if "missing_category" in feature:
+            text += f"; gaps -> {feature['missing_category']!r}"
+        elif "fill" in feature:
+            text += f"; gaps -> {feature['fill']!r} (most frequent)"
+    if feature.get("indicator"):
+        text += f"; indicator column {feature['name']}:missing"
+    return text
+
+
+def data_handling(encoder) -> list[str]:
+    """Imputation, missing-value spellings, category handling, dropped columns."""
+    lines = []
+    impute = encoder.impute or "none (a missing value is an error)"
+    lines.append(f"missing values: {impute}")
+    if encoder.na_values is not None:
+        shown = ", ".join(repr(v) for v in encoder.na_values) or "none"
+        lines.append(f"cells read as missing: {shown}")
+    if encoder.strict_categories:
+        lines.append("unseen categories: an error")
+    else:
+        lines.append("unseen categories: 'infrequent' where the column has it, else all zeros")
+    for dropped in encoder.dropped:
+        lines.append(f"dropped column {dropped['name']!r}: {dropped.get('why', '')}")
+    if encoder.id_column is not None:
+        lines.append(f"id column {encoder.id_column!r}: copied into predictions")
+    return lines
+
+
 def command(args: argparse.Namespace) -> int:
     found = load(args.model)
     print(f"file: {args.model}")
@@ -57,13 +101,9 @@ def command(args: argparse.Namespace) -> int:
             print(f"target scaling: mean {found.target_mean:.6g}, scale {found.target_scale:.6g}")
         print(f"input columns ({len(encoder.features)}), standardized after encoding:")
         for feature in encoder.features:
-            if feature["kind"] == "numeric":
-                print(f"  {feature['name']}: numeric")
-            else:
-                print(
-                    f"  {feature['name']}: categorical, one-hot over "
-                    f"{', '.join(feature['categories'])}"
-                )
+            print(f"  {feature['name']}: {describe_feature(feature)}")
+        for line in data_handling(encoder):
+            print(line)
         print("provenance:")
         print(textwrap.indent(json.dumps(found.provenance, indent=2, sort_keys=True), "  "))
     elif isinstance(found, Checkpoint):

@@ -31,6 +31,9 @@ MAX_LAYER_SIZE = 1_000_000
 # sizes and the output width before anything is allocated, so "--hidden 1000000,1000000"
 # (10¹² weights, 3.6 TiB) is a one-line error rather than a MemoryError.
 MAX_PARAMETERS = 50_000_000
+# Early stopping's patience when --early-stopping is not given and rows are held out for
+# validation: the best epoch's weights are kept, as an honest default should.
+AUTO_PATIENCE = 10
 
 
 @dataclass
@@ -171,7 +174,7 @@ def check(options: TrainOptions) -> TrainOptions:
     o.epochs = _number("epochs", o.epochs, int, 1, 1_000_000)
     o.val_split = _number("val-split", o.val_split, float, 0.0, 0.9)
     if o.early_stopping is not None:
-        o.early_stopping = _number("early-stopping", o.early_stopping, int, 1, 1_000_000)
+        o.early_stopping = _number("early-stopping", o.early_stopping, int, 0, 1_000_000)
     o.seed = _number("seed", o.seed, int, 0, 2**63 - 1)
     if o.batchnorm and o.batch_size == 1:
         raise UsageError(
@@ -271,7 +274,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="PATIENCE",
         help="stop after PATIENCE epochs without a better validation loss and "
-        "keep the best weights (default: off)",
+        f"keep the best weights (default: {AUTO_PATIENCE} when there is a validation split; "
+        "0 turns it off)",
     )
     group.add_argument(
         "--augment",
@@ -392,3 +396,135 @@ def from_arguments(args: argparse.Namespace, **overrides: Any) -> tuple[TrainOpt
         elif name in config:
             setattr(options, name, config[name])
     return check(options), extra
+
+
+IMPUTE_CHOICES = ("median", "mean", "most_frequent", "constant", "drop", "none")
+FORMAT_CHOICES = ("csv", "tsv", "parquet", "feather")
+
+
+@dataclass
+class DataOptions:
+    """How the data file is read and turned into features (stored in the model)."""
+
+    format: str | None = None
+    impute: str = "median"
+    na_values: list[str] | None = None
+    drop: list[str] = field(default_factory=list)
+    columns: list[str] | None = None
+    id: str | None = None
+    max_categories: int | None = None
+    strict_categories: bool = False
+    test_split: float = 0.0
+    cv: int = 0
+
+    @property
+    def imputer(self) -> str | None:
+        """The encoder's ``impute``: None for ``--impute none`` (gaps are errors)."""
+        return None if self.impute == "none" else self.impute
+
+
+def _names(text: Any) -> list[str]:
+    """``"a,b"`` or ``["a", "b"]`` (repeated flags) -> ["a", "b"]."""
+    items = text if isinstance(text, list) else [text]
+    found = []
+    for item in items:
+        found.extend(part.strip() for part in str(item).split(",") if part.strip())
+    return found
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, training: bool = True) -> None:
+    """The flags that say how a data file is read (and, for training, encoded)."""
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--format",
+        choices=FORMAT_CHOICES,
+        help="the file's format (default: from its extension: .csv, .csv.gz, .tsv, "
+        ".parquet, .feather/.arrow; anything else is read as CSV)",
+    )
+    group.add_argument(
+        "--na-values",
+        metavar="TEXT",
+        action="append",
+        help="cells that count as missing, comma-separated, any case (default: empty, NA, "
+        "N/A, nan, null, none, ?, #N/A); e.g. --na-values '' keeps a category 'NA' "
+        "(North America)",
+    )
+    group.add_argument(
+        "--strict-categories",
+        action="store_true",
+        default=None,
+        help="fail on a category not seen in training (default: map it to 'infrequent' or "
+        "all zeros and count it in a warning)"
+        + ("; when training, also refuse text columns of more than 100 values" if training else ""),
+    )
+    if not training:
+        return
+    group.add_argument(
+        "--impute",
+        choices=IMPUTE_CHOICES,
+        help="fill missing values (learned on the training rows, kept in the model): "
+        "median (default; plus a NAME:missing indicator column where a column had gaps, "
+        "and a 'missing' category for text), mean, most_frequent, constant (0), drop "
+        "(leave out training rows with gaps), none (a gap is an error)",
+    )
+    group.add_argument(
+        "--drop", metavar="COL", action="append", help="leave out these columns (repeatable)"
+    )
+    group.add_argument(
+        "--columns",
+        metavar="COL",
+        action="append",
+        help="use only these feature columns, comma-separated (repeatable)",
+    )
+    group.add_argument(
+        "--id",
+        metavar="COL",
+        help="an identifier column: never a feature, copied into predict's output",
+    )
+    group.add_argument(
+        "--test-split",
+        type=float,
+        metavar="F",
+        help="hold out this fraction of the rows (seeded) before anything is learned, "
+        "and report the final model's metrics on it (default: 0)",
+    )
+    group.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="first score K-fold cross-validation (each fold learned from the others) and "
+        "print the K scores and their mean ± sd; then train the model as usual",
+    )
+    group.add_argument(
+        "--max-categories",
+        type=int,
+        metavar="N",
+        help="at most N one-hot columns per text column: the N−1 most frequent values and "
+        "an 'infrequent' one (default: 100)",
+    )
+
+
+def data_options(args: argparse.Namespace) -> DataOptions:
+    """DataOptions from the flags, checked."""
+    options = DataOptions()
+    options.format = getattr(args, "format", None)
+    if getattr(args, "impute", None) is not None:
+        options.impute = args.impute
+    na = getattr(args, "na_values", None)
+    if na is not None:
+        options.na_values = [part.strip() for item in na for part in item.split(",")]
+    options.drop = _names(getattr(args, "drop", None) or [])
+    columns = getattr(args, "columns", None)
+    options.columns = _names(columns) if columns else None
+    options.id = getattr(args, "id", None)
+    max_categories = getattr(args, "max_categories", None)
+    if max_categories is not None:
+        options.max_categories = _number("max-categories", max_categories, int, 2, 100_000)
+    options.strict_categories = bool(getattr(args, "strict_categories", None))
+    test_split = getattr(args, "test_split", None)
+    if test_split is not None:
+        options.test_split = _number("test-split", test_split, float, 0.0, 0.9)
+    cv = getattr(args, "cv", None)
+    if cv is not None:
+        options.cv = _number("cv", cv, int, 2, 100)
+    return options

@@ -10,10 +10,11 @@ import textwrap
 
 import numpy as np
 
-from ..data import read_csv
+from ..data import read_table
 from ..io import ModelFormatError, atomic_write, load
 from ..pipeline import Pipeline
 from .errors import plan_outputs
+from .options import add_data_arguments
 from .training import check_standardized, evaluate_pipeline, format_confusion, format_metrics
 
 PREDICT_EXAMPLES = textwrap.dedent(
@@ -21,17 +22,23 @@ PREDICT_EXAMPLES = textwrap.dedent(
     examples:
       chainrule predict model.safetensors new.csv                  # CSV to stdout
       chainrule predict model.safetensors new.csv --out preds.csv --proba
+      chainrule predict model.safetensors new.parquet --strict-categories
+      chainrule predict model.safetensors new.txt --format csv --na-values 'n/a'
 
     Columns are matched by name: the columns the model was trained on must be
     present (in any order); other columns, the target among them, are ignored with a
     note. Output: one row per input row, column 'prediction' (the class label or the
-    value), and with --proba one probability column per class, p(<class>).
+    value), and with --proba one probability column per class, p(<class>); the --id
+    column of training comes first when the file has it. Missing values are filled as
+    learned in training; a category not seen in training is encoded as 'infrequent'
+    or all zeros, with a warning counting the rows (--strict-categories: an error).
     """
 )
 EVALUATE_EXAMPLES = textwrap.dedent(
     """\
     examples:
       chainrule evaluate model.safetensors test.csv
+      chainrule evaluate model.safetensors test.parquet --strict-categories
 
     The CSV must contain the target column the model was trained on. Prints accuracy,
     cross-entropy, macro F1 and the confusion matrix for a classifier; R², RMSE and
@@ -52,6 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("data", metavar="DATA.csv", help="rows to predict")
     parser.add_argument("--out", metavar="PREDS.csv", help="write here instead of stdout")
     parser.add_argument("--proba", action="store_true", help="add class probabilities")
+    add_data_arguments(parser, training=False)
     parser.set_defaults(handler=predict_command)
     return parser
 
@@ -66,6 +74,7 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     )
     parser.add_argument("model", metavar="MODEL", help="a model file written by chainrule train")
     parser.add_argument("data", metavar="DATA.csv", help="rows with the target column")
+    add_data_arguments(parser, training=False)
     parser.set_defaults(handler=evaluate_command)
     return parser
 
@@ -84,7 +93,7 @@ def load_pipeline(path: str) -> Pipeline:
 def predict_command(args: argparse.Namespace) -> int:
     plan_outputs({"MODEL": args.model, "DATA.csv": args.data}, {"--out": args.out})
     pipeline = load_pipeline(args.model)
-    table = read_csv(args.data)
+    table = read_data(pipeline, args)
     extra = pipeline.encoder.check_columns(table)
     if extra:
         print(
@@ -94,13 +103,17 @@ def predict_command(args: argparse.Namespace) -> int:
         )
     if args.proba and pipeline.task != "classification":
         print("chainrule: note: --proba applies to classifiers only", file=sys.stderr)
-    x = pipeline.encoder.transform(table)
+    x = encode(pipeline, table, args.data)
     check_standardized(pipeline.scaler.transform(x), pipeline.encoder.output_names, table.where)
     predicted = pipeline.predict(x)
     text = io.StringIO(newline="")
     writer = csv.writer(text, lineterminator="\n")
     header = ["prediction"]
     columns: list[np.ndarray] = [predicted]
+    id_column = pipeline.encoder.id_column
+    if id_column is not None and id_column in table.columns:
+        header.insert(0, id_column)
+        columns.insert(0, np.asarray([table.cell(i, id_column) for i in range(len(table))]))
     if args.proba and pipeline.task == "classification":
         probabilities = pipeline.predict_proba(x)
         header += [f"p({c})" for c in pipeline.classes or []]
@@ -114,6 +127,7 @@ def predict_command(args: argparse.Namespace) -> int:
         print(f"wrote {len(predicted)} predictions to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text.getvalue())
+    print_notes(table, args.data, pipeline)
     return 0
 
 
@@ -123,10 +137,47 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def read_data(pipeline: Pipeline, args: argparse.Namespace):
+    """The data file, read as the model's training data was (its missing-value spellings
+    unless --na-values says otherwise); --strict-categories applies to this run."""
+    na_values = pipeline.encoder.na_values
+    if args.na_values is not None:
+        na_values = [part.strip() for item in args.na_values for part in item.split(",")]
+        pipeline.encoder.na_values = na_values
+    if args.strict_categories:
+        pipeline.encoder.strict_categories = True
+    return read_table(args.data, args.format, na_values=na_values)
+
+
+def print_notes(table, data: str, pipeline: Pipeline) -> None:
+    """The reader's notes and the encoder's counts, once the command has succeeded (an
+    error stays one line)."""
+    for text in table.notes:
+        print(f"chainrule: note: {data}: {text}", file=sys.stderr)
+    for what, count in pipeline.encoder.warnings.items():
+        if what == "filled":
+            print(
+                f"chainrule: note: {data}: filled {count} missing values as learned in training",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"chainrule: warning: {data}: {count} rows with {what}, encoded as "
+                "'infrequent' or all zeros (--strict-categories to refuse them)",
+                file=sys.stderr,
+            )
+
+
+def encode(pipeline: Pipeline, table, data: str) -> np.ndarray:
+    """Encoded features; the encoder counts unseen categories and filled gaps."""
+    pipeline.encoder.reset_warnings()
+    return pipeline.encoder.transform(table)
+
+
 def evaluate_command(args: argparse.Namespace) -> int:
     pipeline = load_pipeline(args.model)
-    table = read_csv(args.data)
-    x = pipeline.encoder.transform(table)
+    table = read_data(pipeline, args)
+    x = encode(pipeline, table, args.data)
     check_standardized(pipeline.scaler.transform(x), pipeline.encoder.output_names, table.where)
     y = pipeline.encoder.encode_target(table)
     metrics = evaluate_pipeline(pipeline, x, y)
@@ -134,4 +185,5 @@ def evaluate_command(args: argparse.Namespace) -> int:
     confusion = format_confusion(metrics, pipeline.classes or [])
     if confusion:
         print(confusion)
+    print_notes(table, args.data, pipeline)
     return 0

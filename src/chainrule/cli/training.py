@@ -31,7 +31,7 @@ from ..pipeline import Pipeline
 from ..train import Callback, EarlyStopping, History, fit
 from ..train import metrics as M
 from .errors import UsageError, check_output
-from .options import CNN_CHANNELS, TrainOptions, check_parameter_count, image_side
+from .options import AUTO_PATIENCE, CNN_CHANNELS, TrainOptions, check_parameter_count, image_side
 
 ACTIVATION_LAYERS = {
     "relu": nn.ReLU,
@@ -516,17 +516,26 @@ def run(
     verbose: int = 1,
     file_sha256: str | None = None,
     resumed: Checkpoint | None = None,
+    on_start: Callable[[], None] | None = None,
+    refit: bool = False,
+    write: bool = True,
 ) -> tuple[Pipeline, History, dict[str, float]]:
     """Train on encoded ``x`` (N, F) and ``y`` (N,) and write the outputs; see the module doc.
 
     ``file_sha256`` (the data file's raw bytes, ``file_digest``) goes into checkpoints;
-    ``resumed`` is the checkpoint ``check_resume`` already read from ``resume``.
+    ``resumed`` is the checkpoint ``check_resume`` already read from ``resume``;
+    ``on_start`` is called once every check has passed, just before training (the
+    announcement of the task: an error before it stays a single line). With
+    ``refit`` and a validation split, the validation metrics are those of the trained
+    model (at its best epoch), and the model written is a fresh one trained on all the
+    rows for that many epochs. ``write=False`` writes nothing (a cross-validation fold).
     """
     if len(x) < MIN_ROWS:
         raise UsageError(f"{source}: too few rows to train: {len(x)} (at least {MIN_ROWS})")
-    check_output(outputs.model, "--out")
-    for path in (outputs.history, outputs.plot):
-        check_output(path, "--out (beside it)")
+    if write:
+        check_output(outputs.model, "--out")
+        for path in (outputs.history, outputs.plot):
+            check_output(path, "--out (beside it)")
     if checkpoint or resume:
         check_output(checkpoint or resume, "--checkpoint" if checkpoint else "--resume")
     classification = encoder.task == "classification"
@@ -537,6 +546,7 @@ def run(
         standardized, encoder.output_names, lambda i, c: f"{source}: data row {i + 1}, column {c!r}"
     )
     features = standardized.astype(np.float32)
+    del standardized  # float64 copy of the data: not needed past here
     target_mean, target_scale = 0.0, 1.0
     if classification:
         targets = y.astype(np.int64)
@@ -552,9 +562,12 @@ def run(
     model = build_model(features.shape[1], outputs_n, options, rng)
     optimizer = build_optimizer(model, options)
     has_val = len(val_index) > 0
+    patience = options.early_stopping
+    if patience is None and has_val:
+        patience = AUTO_PATIENCE  # the default: keep the best validation epoch's weights
     stopping = (
-        EarlyStopping(monitor="val_loss" if has_val else "loss", patience=options.early_stopping)
-        if options.early_stopping
+        EarlyStopping(monitor="val_loss" if has_val else "loss", patience=patience)
+        if patience
         else None
     )
     fingerprint = {
@@ -574,7 +587,7 @@ def run(
     if checkpoint:
         sweep_temporary_files(checkpoint)
         callbacks.append(_CheckpointWriter(checkpoint, state))
-    for path in (outputs.model, outputs.history, outputs.plot):
+    for path in (outputs.model, outputs.history, outputs.plot) if write else ():
         sweep_temporary_files(path)
     validation = (features[val_index], targets[val_index]) if has_val else None
     augment = parse_augment(options.augment) if options.augment else None
@@ -583,6 +596,8 @@ def run(
             augment(features[:2], np.random.default_rng(0))
         except (TypeError, ValueError) as error:
             raise UsageError(f"--augment {options.augment}: {error}") from None
+    if on_start is not None:
+        on_start()
     if finished:
         history = state.previous
         if stopping is not None and stopping.best_weights is not None:
@@ -612,6 +627,13 @@ def run(
     pipeline = Pipeline(model, encoder, scaler, target_mean, target_scale)
     evaluated = val_index if has_val else train_index
     final = evaluate_pipeline(pipeline, x[evaluated], y[evaluated])
+    refitted = None
+    if refit and has_val:
+        chosen = (stopping.best_epoch if stopping is not None else None) or (
+            history.epoch[-1] if history.epoch else options.epochs
+        )
+        pipeline.model = _refit(features, targets, classification, outputs_n, options, chosen)
+        refitted = {"epochs": int(chosen), "rows": len(features)}
     pipeline.provenance = {
         "library_version": __version__,
         "source": os.path.basename(source),
@@ -620,14 +642,47 @@ def run(
         "options": options.as_dict(),
         "epochs_trained": history.epoch[-1] if history.epoch else 0,
         "stopped_epoch": history.stopped_epoch,
+        **({"refit": refitted} if refitted else {}),
         "final_metrics": {
             ("validation_" if has_val else "train_") + k: v
             for k, v in final.items()
             if k not in CONFUSION_KEYS
         },
     }
-    write_outputs(pipeline, history, outputs)
+    if write:
+        write_outputs(pipeline, history, outputs)
     return pipeline, history, final
+
+
+def _refit(
+    features: np.ndarray,
+    targets: np.ndarray,
+    classification: bool,
+    outputs: int,
+    options: TrainOptions,
+    epochs: int,
+) -> nn.Sequential:
+    """A fresh network trained on every row (training and validation) for ``epochs``
+    epochs — the count early stopping chose — seeded apart from the first run."""
+    rng = np.random.default_rng([options.seed, 3])
+    model = build_model(features.shape[1], outputs, options, rng)
+    augment = parse_augment(options.augment) if options.augment else None
+    fit(
+        model,
+        features,
+        targets,
+        loss="cross_entropy" if classification else "mse",
+        optimizer=build_optimizer(model, options),
+        epochs=epochs,
+        batch_size=options.batch_size,
+        metrics=[],
+        l1=options.l1,
+        augment=augment,
+        seed=rng,
+        verbose=0,
+    )
+    model.eval()
+    return model
 
 
 # A confusion matrix is printed up to this many classes; beyond, the most frequent

@@ -17,7 +17,9 @@ import csv
 import io
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .._regular_file import read_regular_file
 from .errors import DataError
@@ -31,23 +33,135 @@ MAX_BYTES = 2_000_000_000
 
 @dataclass
 class Table:
-    """A CSV file as text columns: ``columns[name]`` is the list of its cells.
+    """A data file as named columns.
 
-    ``rows[i]`` is the file row (line number) of the i-th record, for messages.
+    ``columns[name]`` is a list of text cells (the strict reader), or, from the Arrow
+    reader and DataFrames, a float64 array (NaN where a cell is missing) or a
+    ``Coded`` text column. ``rows[i]`` is the file row (line number) of the i-th
+    record, for messages; a fast reader leaves it empty and gives ``strict``, which
+    re-reads the file with the strict reader when a message needs a row or the
+    text of a cell as it was written (only on the error path). ``notes`` are
+    one-line remarks for the user (a dropped index column, a slower reader).
     """
 
     path: str
     names: list[str]
-    columns: dict[str, list[str]]
+    columns: dict[str, Any]
     rows: list[int] = field(default_factory=list)
+    length: int | None = None
+    strict: Callable[[], Table] | None = None
+    positions: Any = None  # original record indices after ``take``
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.rows) if self.length is None else self.length
+
+    def _original(self, index: int) -> int:
+        return int(self.positions[index]) if self.positions is not None else index
+
+    def _strict_table(self) -> Table | None:
+        if self.strict is None:
+            return None
+        cached = self.__dict__.get("_strict_cache")
+        if cached is None:
+            cached = self.strict()
+            self.__dict__["_strict_cache"] = cached
+        return cached
+
+    def row(self, index: int) -> int | None:
+        """The file row (line number) of the i-th record, if known."""
+        if self.rows:
+            return self.rows[index]
+        strict = self._strict_table()
+        if strict is not None and strict.rows:
+            return strict.rows[self._original(index)]
+        return None
+
+    def cell(self, index: int, column: str) -> str:
+        """The i-th record's cell of ``column`` as text, as written in the file."""
+        values = self.columns[column]
+        if isinstance(values, list):
+            return values[index]
+        strict = self._strict_table()
+        if strict is not None and isinstance(strict.columns.get(column), list):
+            return strict.columns[column][self._original(index)]
+        return _as_text(values, index)
 
     def where(self, index: int, column: str | None = None) -> str:
         """``'data.csv: row 7, column 'age''`` for the i-th record."""
-        text = f"{self.path}: row {self.rows[index]}"
+        row = self.row(index)
+        if row is None:
+            text = f"{self.path}: data row {self._original(index) + 1}"
+        else:
+            text = f"{self.path}: row {row}"
         return text + (f", column {column!r}" if column is not None else "")
+
+    def take(self, indices: Any) -> Table:
+        """The records at ``indices`` (an integer array), messages still naming file rows."""
+        import numpy as np
+
+        indices = np.asarray(indices, dtype=np.int64)
+        columns = {}
+        for name, values in self.columns.items():
+            if isinstance(values, list):
+                columns[name] = [values[i] for i in indices]
+            elif isinstance(values, Coded):
+                columns[name] = Coded(values.codes[indices], values.values)
+            else:
+                columns[name] = values[indices]
+        rows = [self.rows[i] for i in indices] if self.rows else []
+        base = self.positions[indices] if self.positions is not None else indices
+        return Table(
+            self.path,
+            list(self.names),
+            columns,
+            rows,
+            None if rows else len(indices),
+            self.strict,
+            None if rows else base,
+            list(self.notes),
+        )
+
+    def select(self, names: list[str]) -> Table:
+        """The same records with only the columns ``names`` (in that order)."""
+        table = Table(
+            self.path,
+            list(names),
+            {n: self.columns[n] for n in names},
+            self.rows,
+            self.length,
+            self.strict,
+            self.positions,
+            list(self.notes),
+        )
+        if "_strict_cache" in self.__dict__:
+            table.__dict__["_strict_cache"] = self.__dict__["_strict_cache"]
+        return table
+
+
+@dataclass
+class Coded:
+    """A text column as codes into its distinct values: ``values[codes[i]]`` is cell i,
+    code -1 a missing cell (a null of the file format)."""
+
+    codes: Any  # (N,) integer array
+    values: list[str]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def cells(self) -> list[str | None]:
+        return [None if c < 0 else self.values[c] for c in self.codes.tolist()]
+
+
+def _as_text(values: Any, index: int) -> str:
+    if isinstance(values, Coded):
+        code = int(values.codes[index])
+        return "" if code < 0 else values.values[code]
+    value = values[index]
+    if isinstance(value, float) and value != value:  # NaN: a missing cell
+        return ""
+    return str(value)
 
 
 # What a file is when it starts with these bytes, for "this is X, not a CSV file".
@@ -179,12 +293,21 @@ def _decode(path: str, raw: bytes) -> str:
 
 
 def read_csv(path: str | os.PathLike) -> Table:
-    """Read a CSV file into a ``Table`` of text cells, or raise a one-line ``DataError``."""
+    """Read a CSV file into a ``Table`` of text cells, or raise a one-line ``DataError``.
+
+    This is the strict reader, pure Python; ``chainrule.data.read_table`` reads the
+    same files faster through Apache Arrow and comes back here for precise messages.
+    """
     name = os.fspath(path)
-    text = _decode(name, _read_bytes(name))
+    return parse_csv_bytes(name, _read_bytes(name))
+
+
+def parse_csv_bytes(name: str, raw: bytes, delimiter: str = ",") -> Table:
+    """The strict reader on the bytes of a file named ``name`` (for messages)."""
+    text = _decode(name, raw)
     if not text.strip():
         raise DataError(f"{name}: the file is empty (a header row and data rows are needed)")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=delimiter)
     header: list[str] | None = None
     columns: list[list[str]] = []
     rows: list[int] = []
@@ -194,7 +317,8 @@ def read_csv(path: str | os.PathLike) -> Table:
                 continue  # a blank line
             row = reader.line_num
             if header is None:
-                header = _check_header(name, record, row)
+                header = _check_header(name, record, row, delimiter, allow_index=True)
+                header_row = row
                 columns = [[] for _ in header]
                 continue
             if len(record) != len(header):
@@ -207,22 +331,61 @@ def read_csv(path: str | os.PathLike) -> Table:
     assert header is not None  # the text is not blank, so there is a first record
     if not rows:
         raise DataError(f"{name}: has a header row but no data rows")
-    return Table(name, header, dict(zip(header, columns, strict=True)), rows)
+    table = Table(name, header, dict(zip(header, columns, strict=True)), rows)
+    if header[0] == "":
+        if not is_row_index(columns[0]):
+            raise DataError(
+                f"{name}: row {header_row}, column 1: empty column name (an unnamed first "
+                "column is taken as a row index only when it holds distinct integers)"
+            )
+        table = drop_index(table)
+    return table
 
 
-def _check_header(path: str, record: list[str], row: int) -> list[str]:
+INDEX_NOTE = "dropped the unnamed first column: a row index, as pandas' to_csv() writes it"
+
+
+def is_row_index(cells: Any) -> bool:
+    """Whether an unnamed first column holds distinct integers (pandas' to_csv index)."""
+    import numpy as np
+
+    if isinstance(cells, list):
+        if not all(cell.isdigit() for cell in cells):
+            return False
+        values = np.array([int(cell) for cell in cells])
+    elif isinstance(cells, np.ndarray) and cells.dtype.kind == "f":
+        if np.isnan(cells).any() or not np.all(cells == np.round(cells)):
+            return False
+        values = cells
+    else:
+        return False
+    return len(np.unique(values)) == len(values)
+
+
+def drop_index(table: Table) -> Table:
+    """The table without its unnamed first column, with a note saying so."""
+    kept = table.select(table.names[1:])
+    kept.notes.append(INDEX_NOTE)
+    return kept
+
+
+def _check_header(
+    path: str, record: list[str], row: int, used: str = ",", allow_index: bool = False
+) -> list[str]:
     names = [cell.strip() for cell in record]
     if len(names) == 1:
         for delimiter in _OTHER_DELIMITERS:
-            if delimiter in names[0]:
+            if delimiter in names[0] and delimiter != used:
                 shown = "tab" if delimiter == "\t" else repr(delimiter)
+                expected = "tab-separated" if used == "\t" else "comma-separated"
                 raise DataError(
                     f"{path}: row {row}: a single column {names[0]!r}; the file seems to be "
-                    f"separated by {shown}, but chainrule reads comma-separated files"
+                    f"separated by {shown}, but chainrule reads {expected} files here"
+                    + (" (name it .tsv or give --format tsv)" if shown == "tab" else "")
                 )
     seen: dict[str, int] = {}
     for position, cell in enumerate(names, start=1):
-        if not cell:
+        if not cell and not (allow_index and position == 1 and len(names) > 1):
             raise DataError(f"{path}: row {row}, column {position}: empty column name")
         if cell in seen:
             raise DataError(
@@ -246,6 +409,6 @@ def _ragged(path: str, header: list[str], record: list[str], row: int) -> None:
     )
 
 
-def is_missing(cell: str) -> bool:
-    """Whether a (stripped) cell counts as a missing value."""
-    return cell.lower() in MISSING
+def is_missing(cell: str, missing: frozenset[str] = MISSING) -> bool:
+    """Whether a (stripped) cell counts as a missing value (``missing``: lower-case)."""
+    return cell.lower() in missing

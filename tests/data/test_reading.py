@@ -1,0 +1,183 @@
+"""Reading through Apache Arrow: every format gives the strict reader's table, the
+strict messages survive, and DataFrames and Arrow tables are read by column name."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from chainrule.data import DataError, TabularEncoder, from_frame, read_csv, read_table, reading
+
+pa = pytest.importorskip("pyarrow")
+
+TEXT = (
+    "age,colour,when,y\n"
+    "31,red,2024-01-05,yes\n"
+    "45, blue,2024-02-29,no\n"
+    '52,"red",2023-12-31,yes\n'
+    "28,green,2024-03-01,no\n"
+)
+
+
+def encoded(table, **options):
+    encoder = TabularEncoder("y", **options).fit(table)
+    return encoder, encoder.transform(table), encoder.encode_target(table)
+
+
+def test_the_arrow_reader_encodes_as_the_strict_reader(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text(TEXT)
+    fast, strict = read_table(path), read_csv(path)
+    assert isinstance(fast.columns["age"], np.ndarray)  # parsed by Arrow
+    assert isinstance(strict.columns["age"], list)
+    e1, x1, y1 = encoded(fast)
+    e2, x2, y2 = encoded(strict)
+    assert e1.to_dict() == e2.to_dict()
+    assert e1.output_names == ["age", "colour=blue", "colour=green", "colour=red",
+                               "when=2023-12-31",
+                               "when=2024-01-05", "when=2024-02-29", "when=2024-03-01"]  # fmt: skip
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, [1, 0, 1, 0])
+    np.testing.assert_array_equal(y1, y2)
+
+
+@pytest.mark.parametrize("kind", ["csv.gz", "tsv", "parquet", "feather", "arrow"])
+def test_every_format_reads_the_same_columns(tmp_path, kind):
+    import pyarrow.csv as pacsv
+    import pyarrow.feather as feather
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "d.csv"
+    source.write_text(TEXT.replace(" blue", "blue"))
+    path = tmp_path / f"d.{kind}"
+    if kind == "csv.gz":
+        path.write_bytes(gzip.compress(source.read_bytes()))
+    elif kind == "tsv":
+        path.write_text(source.read_text().replace(",", "\t").replace('"', ""))
+    else:
+        arrow = pacsv.read_csv(str(source))
+        if kind == "parquet":
+            pq.write_table(arrow, str(path))
+        else:
+            feather.write_feather(arrow, str(path))
+    _, x, y = encoded(read_table(path))
+    _, x0, y0 = encoded(read_csv(source))
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(y, y0)
+
+
+def test_format_overrides_the_extension(tmp_path):
+    path = tmp_path / "data.txt"
+    path.write_text(TEXT.replace(",", "\t"))
+    assert read_table(path, "tsv").names == ["age", "colour", "when", "y"]
+    with pytest.raises(DataError, match="separated by tab"):
+        read_table(path)
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("31,red,2024-01-05,yes\nabc,red,2024-01-05,no\n" + "1,red,2024-01-05,no\n" * 3,
+         "row 3, column 'age': 'abc' is not a number"),
+        ("31,red,2024-01-05,yes\n\n\ninf,red,2024-01-05,no\n" + "1,red,2024-01-05,no\n" * 3,
+         "row 5, column 'age': 'inf' is not a finite number"),
+        ('31,"red\nwine",2024-01-05,yes\n1e999,red,x,no\n' + "1,red,2024-01-05,no\n" * 3,
+         "row 4, column 'age': '1e999' overflows"),
+        ("31,red,2024-01-05,yes\n1,red,x\n", "row 3, column 'y': the row has 3 fields"),
+    ],
+)  # fmt: skip
+def test_fast_path_errors_name_the_line_of_the_file(tmp_path, body, fragment):
+    path = tmp_path / "d.csv"
+    path.write_text("age,colour,when,y\n" + body)
+    with pytest.raises(DataError, match=fragment.replace("(", r"\(")):
+        encoded(read_table(path))
+
+
+def test_a_pandas_index_column_is_dropped_with_a_note(tmp_path):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": [1.5, 2.5, 3.5], "y": ["u", "v", "u"]})
+    path = tmp_path / "d.csv"
+    frame.to_csv(path)
+    for table in (read_table(path), read_csv(path)):
+        assert table.names == ["a", "y"]
+        assert any("row index" in note for note in table.notes)
+
+
+def test_an_unnamed_first_column_of_text_is_still_an_error(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text(",a,y\nx,1,u\nz,2,v\n")
+    for reader in (read_table, read_csv):
+        with pytest.raises(DataError, match="row 1, column 1: empty column name"):
+            reader(path)
+
+
+def test_gzip_is_decompressed_within_the_size_limit(tmp_path, monkeypatch):
+    path = tmp_path / "d.csv.gz"
+    path.write_bytes(gzip.compress(b"a,y\n" + b"1,2\n" * 10_000))
+    monkeypatch.setattr(reading.strict, "MAX_BYTES", 1000)
+    with pytest.raises(DataError, match="decompresses to more than the 1000-byte limit"):
+        read_table(path)
+
+
+def test_a_gz_name_on_plain_text_is_refused(tmp_path):
+    path = tmp_path / "d.csv.gz"
+    path.write_text(TEXT)
+    with pytest.raises(DataError, match="not gzip-compressed"):
+        read_table(path)
+
+
+def test_a_parquet_name_on_csv_text_is_refused(tmp_path):
+    path = tmp_path / "d.parquet"
+    path.write_text(TEXT)
+    with pytest.raises(DataError, match="not a parquet file"):
+        read_table(path)
+
+
+def test_a_fifo_named_parquet_is_refused(tmp_path):
+    import os
+
+    path = tmp_path / "d.parquet"
+    os.mkfifo(path)
+    with pytest.raises(DataError, match="FIFO"):
+        read_table(path)
+
+
+def test_without_pyarrow_csv_uses_the_strict_reader_with_a_note(tmp_path, monkeypatch):
+    path = tmp_path / "d.csv"
+    path.write_text(TEXT)
+    monkeypatch.setattr(reading, "_pyarrow", lambda: None)
+    table = read_table(path)
+    assert isinstance(table.columns["age"], list)
+    assert "pyarrow is not installed" in table.notes[0]
+    with pytest.raises(DataError, match=r"needs pyarrow \(pip install 'chainrule\[data\]'\)"):
+        read_table(tmp_path / "d.parquet")
+
+
+def test_dataframes_and_arrow_tables_keep_column_names():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(
+        {"age": [31.0, None, 52.0, 28.0], "colour": ["red", "blue", None, "red"], "y": list("abab")}
+    )
+    for obj in (frame, pa.Table.from_pandas(frame)):
+        table = from_frame(obj)
+        assert table.names == ["age", "colour", "y"]
+        encoder = TabularEncoder("y", impute="median").fit(table)
+        x = encoder.transform(table)
+        assert encoder.output_names == ["age", "age:missing", "colour=blue", "colour=red",
+                                        "colour=missing"]  # fmt: skip
+        np.testing.assert_array_equal(x[:, 0], [31.0, 31.0, 52.0, 28.0])  # median of 3
+        np.testing.assert_array_equal(x[:, 1], [0, 1, 0, 0])
+        np.testing.assert_array_equal(x[2, 2:], [0, 0, 1])
+
+
+def test_import_chainrule_does_not_import_pyarrow_or_pandas():
+    code = (
+        "import sys, chainrule, chainrule.data, chainrule.cli.main;"
+        "print(sorted(m for m in ('pyarrow', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
