@@ -362,7 +362,6 @@ def tiny_jax() -> Built:
 
 
 def deep_jax() -> Built:
-    import jax
     import jax.numpy as jnp
 
     layers, xs, ys = deep_initial()
