@@ -53,8 +53,11 @@ LABELS = {
     "sklearn": "scikit-learn MLP",
 }
 CONFIG = {
-    "W-small": dict(hidden=(128, 64), optimizer="adam", lr=1e-3, batch=32, epochs=20),
-    "W-large": dict(hidden=(1024, 1024), optimizer="momentum", lr=0.01, batch=256, epochs=3),
+    # repeats: whole trainings per process, best kept (each from the same initial weights)
+    "W-small": dict(hidden=(128, 64), optimizer="adam", lr=1e-3, batch=32, epochs=20, repeats=3),
+    "W-large": dict(
+        hidden=(1024, 1024), optimizer="momentum", lr=0.01, batch=256, epochs=3, repeats=1
+    ),
 }
 SEED = 0
 
@@ -430,7 +433,7 @@ def run_sklearn(data, cfg, sizes) -> Outcome:
     return clock, model.predict_proba(x_te)
 
 
-def gemm_ceiling(cfg: dict, sizes: list[int], repeats: int = 5) -> float:
+def gemm_ceiling(cfg: dict, sizes: list[int], repeats: int = 20) -> float:
     """Seconds per step of the step's matrix products alone (forward and backward)."""
     rng = np.random.default_rng(0)
     b = cfg["batch"]
@@ -480,10 +483,26 @@ def _test_metrics(scores: np.ndarray, y: np.ndarray) -> dict[str, float]:
 def run_one(workload: str, peer: str, quick: bool) -> dict:
     cfg = dict(CONFIG[workload])
     if quick:
-        cfg["epochs"] = 1
+        cfg["epochs"], cfg["repeats"] = 1, 1
     data = load_workload(workload, quick)
     sizes = [data[0].shape[1], *cfg["hidden"], 10]
-    outcome = RUNNERS[peer](data, cfg, sizes)
+    best: dict[str, Any] = {}
+    for _ in range(cfg["repeats"]):
+        row = _train_once(RUNNERS[peer], data, cfg, sizes)
+        if "note" in row:
+            return row
+        if row["samples_per_s"] > best.get("samples_per_s", 0):
+            best = row
+    best["peak_rss_mib"] = peak_rss_mib()
+    if workload == "W-large" and peer != "sklearn":
+        best["gemm_fraction"] = gemm_ceiling(cfg, sizes) / best.pop("seconds_per_step")
+    best.pop("seconds_per_step", None)
+    return best
+
+
+def _train_once(runner: Callable[..., Outcome], data, cfg: dict, sizes: list[int]) -> dict:
+    """One training from the shared initial weights: throughput and test metrics."""
+    outcome = runner(data, cfg, sizes)
     if isinstance(outcome, str):
         return {"note": outcome}
     clock, scores = outcome
@@ -495,12 +514,10 @@ def run_one(workload: str, peer: str, quick: bool) -> dict:
     row = {
         "samples_per_s": n * cfg["epochs"] * timed_steps / steps / seconds,
         **_test_metrics(scores, data[3]),
-        "peak_rss_mib": peak_rss_mib(),
+        "seconds_per_step": seconds / timed_steps,
     }
     if timed_steps < steps:
         row["first_step_ms"] = 1000 * (first - clock.start)
-    if workload == "W-large" and peer != "sklearn":
-        row["gemm_fraction"] = gemm_ceiling(cfg, sizes) * timed_steps / seconds
     return row
 
 

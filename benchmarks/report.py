@@ -94,6 +94,8 @@ def evaluate(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
                 else ("met" if accuracy >= least else "not met"),
             }
         )
+    order = [t.workload for t in TARGETS]
+    lines.sort(key=lambda line: order.index(line["workload"]))  # stable: targets keep their order
     return lines
 
 
