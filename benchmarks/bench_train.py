@@ -25,6 +25,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from itertools import pairwise
@@ -88,6 +89,18 @@ def load_workload(name: str, quick: bool):
         y_tr.astype(np.int64),
         y_te.astype(np.int64),
     )
+
+
+def save_workload(folder: str, name: str, quick: bool) -> None:
+    """Make the data once, in the parent: each child then skips scikit-learn's import and
+    the synthetic draw, which would otherwise dominate a quick run."""
+    arrays = dict(zip(("x_tr", "x_te", "y_tr", "y_te"), load_workload(name, quick), strict=True))
+    np.savez(os.path.join(folder, f"{name}.npz"), **arrays)
+
+
+def cached_workload(folder: str, name: str):
+    with np.load(os.path.join(folder, f"{name}.npz"), allow_pickle=False) as saved:
+        return tuple(saved[k] for k in ("x_tr", "x_te", "y_tr", "y_te"))
 
 
 def initial_weights(sizes: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -480,11 +493,11 @@ def _test_metrics(scores: np.ndarray, y: np.ndarray) -> dict[str, float]:
     }
 
 
-def run_one(workload: str, peer: str, quick: bool) -> dict:
+def run_one(workload: str, peer: str, quick: bool, data_dir: str | None = None) -> dict:
     cfg = dict(CONFIG[workload])
     if quick:
         cfg["epochs"], cfg["repeats"] = 1, 1
-    data = load_workload(workload, quick)
+    data = cached_workload(data_dir, workload) if data_dir else load_workload(workload, quick)
     sizes = [data[0].shape[1], *cfg["hidden"], 10]
     best: dict[str, Any] = {}
     for _ in range(cfg["repeats"]):
@@ -544,11 +557,17 @@ def main() -> None:
     parser.add_argument("--only", choices=list(CONFIG), help="run one workload")
     parser.add_argument("--rounds", type=int, default=2, help="rounds over all peers (best kept)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--data", help=argparse.SUPPRESS)  # folder of arrays from the parent
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(*args.one, args.quick)))
+        print(json.dumps(run_one(*args.one, args.quick, args.data)))
         return
+    with tempfile.TemporaryDirectory(prefix="bench_train_") as data_dir:
+        run_all(args, data_dir)
 
+
+def run_all(args: argparse.Namespace, data_dir: str) -> None:
+    """Every workload asked for, every peer, rounds interleaved; tables, targets, JSON."""
     from benchmarks.report import print_targets
 
     meta = run_metadata(["benchmarks.bench_train", *sys.argv[1:]])
@@ -561,6 +580,9 @@ def main() -> None:
                 not needs_sklearn or peer_available("sklearn")
             )
 
+        if not needs_sklearn or peer_available("sklearn"):
+            save_workload(data_dir, workload, args.quick)
+        extra = ["--data", data_dir] + (["--quick"] if args.quick else [])
         rows = best_of_rounds(
             "benchmarks.bench_train",
             workload,
@@ -569,7 +591,7 @@ def main() -> None:
             "samples_per_s",
             1 if args.quick else args.rounds,
             timeout=1800,
-            extra_args=["--quick"] if args.quick else [],
+            extra_args=extra,
         )
         for row in rows:
             row["label"] = LABELS[row["peer"]]
