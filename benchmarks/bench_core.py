@@ -40,9 +40,9 @@ TINY_STEPS = 2000
 TINY_LR = 0.5
 DEEP_LAYERS, DEEP_WIDTH, DEEP_BATCH, DEEP_STEPS, DEEP_LR = 200, 32, 64, 50, 0.01
 
-# A builder returns (step, final loss) or a note saying why the peer cannot run;
-# ``finish`` (optional third item) waits for asynchronous work before a clock stops.
-Built = tuple[Callable[[], Any], Callable[[], float]] | tuple[Any, ...] | str
+# A builder returns (step, final loss[, finish]) or a note saying why the peer cannot run;
+# ``finish`` waits for asynchronous work (JAX) before a clock stops.
+Built = tuple[Callable[[], Any], ...] | str
 
 
 def tiny_initial() -> dict[str, np.ndarray]:
