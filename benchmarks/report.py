@@ -136,6 +136,8 @@ def figures_table(results: dict[str, list[dict[str, Any]]]) -> str:
                 speed = f"{_fmt(row['steps_per_s'])} steps/s"
             elif "samples_per_s" in row:
                 speed = f"{_fmt(row['samples_per_s'])} samples/s"
+                if "gemm_fraction" in row:
+                    speed += f" ({row['gemm_fraction']:.0%} of GEMM ceiling)"
             else:
                 speed = row.get("note") or row.get("error", "")
             if "test_accuracy" in row:
