@@ -360,3 +360,31 @@ def _from_mapping(mapping: dict[str, Any], path: str) -> Table:
             columns[name] = coded_from_cells(cells)
     n = lengths.pop() if lengths else 0
     return Table(path, list(mapping), columns, [], n)
+
+
+def frame_matrix(
+    obj: Any, dtype: Any = np.float64, what: str = "x"
+) -> tuple[np.ndarray, list[str]]:
+    """An all-numeric DataFrame (pandas, polars) or Arrow table as a float array
+    (N, n_columns) in ``dtype``, and its column names in order.
+
+    Missing cells become NaN (the caller decides whether that is allowed). Text,
+    category, boolean or date columns raise ``ValueError`` naming them: encoding those
+    is ``cr.Pipeline``'s and ``chainrule train``'s job, not a silent cast's.
+    """
+    table = from_frame(obj)
+    text = [name for name in table.names if not isinstance(table.columns[name], np.ndarray)]
+    if text:
+        listed = ", ".join(repr(n) for n in text[:8]) + (" ..." if len(text) > 8 else "")
+        raise ValueError(
+            f"{what} has {len(text)} non-numeric column(s): {listed}; expected numbers only. "
+            "Encode them with cr.Pipeline.fit(frame, target=...) or the CLI "
+            "(chainrule train data.csv --target ...), or drop them"
+        )
+    n = len(table)
+    if not table.names:
+        return np.empty((n, 0), dtype=dtype), []
+    matrix = np.empty((n, len(table.names)), dtype=dtype)
+    for j, name in enumerate(table.names):
+        matrix[:, j] = table.columns[name]
+    return matrix, list(table.names)
