@@ -58,6 +58,27 @@ CONFIG_CASES = [
     ("early-stopping = 2.5", "early_stopping expected a TOML integer"),
     ("hiden = [3]", "unknown option 'hiden' (known: activation, arch, augment, batch_size"),
     ("epochs = ", "not a valid TOML file"),
+    # the data and evaluation keys (the flags of issue 12)
+    ("impute = 1", "impute expected a TOML string, got 1 (int)"),
+    ('impute = "zero"', "impute expected one of median, mean, most_frequent"),
+    ('na_values = "NA"', 'na_values expected a TOML list of strings, got "NA" (str)'),
+    ('na-values = ["NA", 0]', "na_values expected a TOML list of strings"),
+    ('drop = "colour"', 'drop expected a TOML list of strings, got "colour" (str)'),
+    ("columns = [1, 2]", "columns expected a TOML list of strings, got [1, 2] (list)"),
+    ("id = 3", "id expected a TOML string, got 3 (int)"),
+    ("max_categories = 2.0", "max_categories expected a TOML integer, got 2.0 (float)"),
+    ("max_categories = 1", "--max-categories expected a value in [2, 100000], got 1"),
+    ('strict_categories = "yes"', "strict_categories expected a TOML boolean"),
+    ("test_split = true", "test_split expected a TOML number, got True (bool)"),
+    ("test_split = 0.95", "--test-split expected a value in [0.0, 0.9], got 0.95"),
+    ("cv = 2.5", "cv expected a TOML integer, got 2.5 (float)"),
+    ("cv = 1", "--cv expected a value in [2, 100], got 1"),
+    ("refit = 0", "refit expected a TOML boolean, got 0 (int)"),
+    ('no_refit = "true"', "no_refit expected a TOML boolean"),
+    ("refit = true\nno_refit = true", "contradict each other"),
+    ('format = "xlsx"', "format expected one of csv, tsv, parquet, feather, got 'xlsx'"),
+    ("format = 1", "format expected a TOML string, got 1 (int)"),
+    ('arch = ["mlp"]', "arch expected a TOML string"),
 ]
 
 
@@ -84,6 +105,42 @@ def test_config_with_the_right_types_is_used(tmp_path, capsys):
     options = cr.load(out).provenance["options"]
     assert options["hidden"] == [5] and options["epochs"] == 2 and options["batchnorm"] is False
     assert options["lr"] == 1.0
+    capsys.readouterr()
+
+
+def test_config_data_keys_are_used_and_flags_win(tmp_path, capsys):
+    data = data_csv(tmp_path / "d.csv", n=40)
+    out = tmp_path / "m.safetensors"
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f'data = "{data}"\ntarget = "label"\nhidden = [4]\nepochs = 2\nout = "{out}"\n'
+        'drop = ["colour"]\nimpute = "none"\nna_values = ["?"]\nrefit = false\n'
+        "test_split = 0.25\nmax_categories = 5\nstrict_categories = true\n"
+        'format = "csv"\n'
+    )
+    assert main(["train", "--config", str(config), "--quiet"]) == 0
+    pipeline = cr.load(out)
+    assert pipeline.feature_names == ["a", "b"]
+    assert "refit" not in pipeline.provenance
+    # a flag given on the command line wins over the config's key
+    assert main(["train", "--config", str(config), "--quiet", "--drop", "b"]) == 0
+    assert cr.load(out).feature_names == ["a", "colour"]
+    capsys.readouterr()
+
+
+def test_config_no_refit_false_refits(tmp_path, capsys):
+    data = data_csv(tmp_path / "d.csv", n=40)
+    out = tmp_path / "m.safetensors"
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f'data = "{data}"\ntarget = "label"\nhidden = [4]\nepochs = 2\nout = "{out}"\n'
+        "no_refit = true\n"
+    )
+    assert main(["train", "--config", str(config), "--quiet"]) == 0
+    assert "refit" not in cr.load(out).provenance
+    config.write_text(config.read_text().replace("no_refit = true", "no_refit = false"))
+    assert main(["train", "--config", str(config), "--quiet"]) == 0
+    assert cr.load(out).provenance["refit"]["rows"] == 40
     capsys.readouterr()
 
 

@@ -622,3 +622,30 @@ def test_chainrule_save_and_load_fitted_estimators(target, iris, tmp_path):
     np.testing.assert_array_equal(back.predict(x), est.predict(x))
     if target != "regression":
         np.testing.assert_array_equal(back.predict_proba(x), est.predict_proba(x))
+
+
+@pytest.mark.parametrize("kind", ["arrow", "pandas", "polars"])
+def test_estimators_take_frames_and_keep_column_names(kind):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    names = ["height", "width", "depth"]
+    if kind == "arrow":
+        pa = pytest.importorskip("pyarrow")
+        frame = pa.table({n: X[:, j] for j, n in enumerate(names)})
+    elif kind == "pandas":
+        pd = pytest.importorskip("pandas")
+        frame = pd.DataFrame(X, columns=names)
+    else:
+        pl = pytest.importorskip("polars")
+        frame = pl.DataFrame({n: X[:, j] for j, n in enumerate(names)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        on_frame = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(frame, y)
+        on_array = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(X, y)
+        reg = MLPRegressor(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(frame, X[:, 1])
+    assert list(on_frame.feature_names_in_) == names
+    assert list(reg.feature_names_in_) == names
+    assert not hasattr(on_array, "feature_names_in_")
+    np.testing.assert_array_equal(on_frame.predict_proba(frame), on_array.predict_proba(X))
+    assert reg.predict(frame).shape == (40,)

@@ -474,3 +474,51 @@ def test_fit_on_digits_reaches_97_percent_test_accuracy():
     ]
     assert accuracy >= 0.97
     assert math.isfinite(accuracy)
+
+
+def test_history_plot_never_imports_pyplot_and_is_thread_safe(tmp_path):
+    # Regression: plot() imported matplotlib.pyplot (about a second of every
+    # `chainrule train`) and went through its global figure registry.
+    pytest.importorskip("matplotlib")
+    import subprocess
+    import sys
+    import threading
+
+    code = (
+        "import sys\n"
+        "from chainrule.train.history import History\n"
+        "h = History()\n"
+        "h.record(1, {'loss': 1.0, 'val_loss': 1.5, 'lr': 0.1})\n"
+        "h.record(2, {'loss': 0.5, 'val_loss': 0.75, 'lr': 0.05})\n"
+        f"h.plot({str(tmp_path / 'one.png')!r})\n"
+        "print('matplotlib.pyplot' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+    from chainrule.train.history import History
+
+    history = History()
+    history.record(1, {"loss": 1.0, "accuracy": 0.5, "lr": 0.1})
+    history.record(2, {"loss": 0.5, "accuracy": 0.75, "lr": 0.1})
+    errors: list[BaseException] = []
+
+    def draw(i: int) -> None:
+        try:
+            history.plot(tmp_path / f"t{i}.png")
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=draw, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for i in range(4):
+        raw = (tmp_path / f"t{i}.png").read_bytes()
+        assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+        # PNG IHDR: width, height big-endian; 3 panels of 4.5 x 3.6 inches at 110 dpi
+        assert int.from_bytes(raw[16:20], "big") == round(3 * 4.5 * 110)
+        assert int.from_bytes(raw[20:24], "big") == round(3.6 * 110)

@@ -340,7 +340,22 @@ CONFIG_TYPES: dict[str, str] = {
     "out": "string",
     "checkpoint": "string",
     "data": "string",
+    # how the data file is read and encoded (DataOptions), and the refit choice
+    "format": "string",
+    "impute": "string",
+    "na_values": "list of strings",
+    "drop": "list of strings",
+    "columns": "list of strings",
+    "id": "string",
+    "max_categories": "integer",
+    "strict_categories": "boolean",
+    "test_split": "number",
+    "cv": "integer",
+    "refit": "boolean",
+    "no_refit": "boolean",
 }
+# Config keys that are not TrainOptions fields: handed back to the command as ``extra``.
+EXTRA_KEYS = frozenset(CONFIG_TYPES) - {f.name for f in fields(TrainOptions)}
 
 
 def _is_int(value: Any) -> bool:
@@ -356,6 +371,8 @@ def _has_type(value: Any, kind: str) -> bool:
         return _is_int(value)
     if kind == "number":  # TOML ints are fine where a float is expected; inf and nan are not
         return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+    if kind == "list of strings":
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
     return isinstance(value, list) and all(_is_int(item) for item in value)
 
 
@@ -382,13 +399,18 @@ def from_arguments(args: argparse.Namespace, **overrides: Any) -> tuple[TrainOpt
                 check_config_value(args.config, name, value)
             if name in names:
                 config[name] = value
-            elif name in ("target", "out", "checkpoint", "data"):
+            elif name in EXTRA_KEYS:
                 extra[name] = value
             else:
                 raise UsageError(
                     f"{args.config}: unknown option {key!r} (known: "
-                    f"{', '.join(sorted(names | {'target', 'out', 'checkpoint', 'data'}))})"
+                    f"{', '.join(sorted(names | EXTRA_KEYS))})"
                 )
+    if "refit" in extra and "no_refit" in extra and extra["refit"] == extra["no_refit"]:
+        raise UsageError(
+            f"{args.config}: refit = {str(extra['refit']).lower()} and no_refit = "
+            f"{str(extra['no_refit']).lower()} contradict each other; give one"
+        )
     for name in names:
         value = getattr(args, name, None)
         if value is not None:
@@ -504,27 +526,45 @@ def add_data_arguments(parser: argparse.ArgumentParser, training: bool = True) -
     )
 
 
-def data_options(args: argparse.Namespace) -> DataOptions:
-    """DataOptions from the flags, checked."""
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> Any:
+    """A config value must be one of the flag's choices (argparse checks the flag's)."""
+    if value is not None and value not in choices:
+        raise UsageError(f"{name} expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def data_options(args: argparse.Namespace, config: dict[str, Any] | None = None) -> DataOptions:
+    """DataOptions from the flags, then the config file's keys (``from_arguments``'s
+    extra), checked; a flag given on the command line wins."""
+    config = config or {}
+
+    def given(name: str) -> Any:
+        value = getattr(args, name, None)
+        return config.get(name) if value is None else value
+
     options = DataOptions()
-    options.format = getattr(args, "format", None)
-    if getattr(args, "impute", None) is not None:
-        options.impute = args.impute
-    na = getattr(args, "na_values", None)
+    options.format = _choice("format", given("format"), FORMAT_CHOICES)
+    if given("impute") is not None:
+        options.impute = _choice("impute", given("impute"), IMPUTE_CHOICES)
+    na = given("na_values")
     if na is not None:
-        options.na_values = [part.strip() for item in na for part in item.split(",")]
-    options.drop = _names(getattr(args, "drop", None) or [])
-    columns = getattr(args, "columns", None)
+        # a flag's value is comma-separated; a config list item is one spelling as is
+        na_flag = getattr(args, "na_values", None) is not None
+        options.na_values = (
+            [part.strip() for item in na for part in item.split(",")] if na_flag else list(na)
+        )
+    options.drop = _names(given("drop") or [])
+    columns = given("columns")
     options.columns = _names(columns) if columns else None
-    options.id = getattr(args, "id", None)
-    max_categories = getattr(args, "max_categories", None)
+    options.id = given("id")
+    max_categories = given("max_categories")
     if max_categories is not None:
         options.max_categories = _number("max-categories", max_categories, int, 2, 100_000)
-    options.strict_categories = bool(getattr(args, "strict_categories", None))
-    test_split = getattr(args, "test_split", None)
+    options.strict_categories = bool(given("strict_categories"))
+    test_split = given("test_split")
     if test_split is not None:
         options.test_split = _number("test-split", test_split, float, 0.0, 0.9)
-    cv = getattr(args, "cv", None)
+    cv = given("cv")
     if cv is not None:
         options.cv = _number("cv", cv, int, 2, 100)
     return options

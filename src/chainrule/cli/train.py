@@ -135,7 +135,7 @@ def command(args: argparse.Namespace) -> int:
     # target and the data file's bytes are compared first.
     digest = file_digest(data) if args.resume or checkpoint else None
     resumed = check_resume(args.resume, options, str(target), digest) if args.resume else None
-    data_options = opts.data_options(args)
+    data_options = opts.data_options(args, extra)
     table = read_table(data, data_options.format, na_values=data_options.na_values)
     encoder = make_encoder(str(target), options.task, data_options)
     table, dropped_rows = encoder.training_rows(table)
@@ -175,7 +175,7 @@ def command(args: argparse.Namespace) -> int:
         file_sha256=digest,
         resumed=resumed,
         on_start=None if args.quiet else lambda: announce(data, notes, rows, encoder, dropped_rows),
-        refit=not args.no_refit,
+        refit=not args.no_refit and extra.get("refit", not extra.get("no_refit", False)),
     )
     where = "validation" if options.val_split else "training data"
     refit = pipeline.provenance.get("refit")

@@ -33,7 +33,11 @@ def _moments(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         mean = values.mean(axis=0)
         # Two-pass variance: mean of squared deviations, stable unlike E[x²] − E[x]².
-        var = np.square(values - mean).mean(axis=0)
+        # In place on one temporary (N, F): a second one cost ~0.1 s and its memory.
+        centered = values - mean
+        np.square(centered, out=centered)
+        var = centered.mean(axis=0)
+        del centered
         # scikit-learn's bound for the rounding error of a two-pass variance: below it,
         # the feature is constant and must not be blown up by dividing by ~0.
         bound = n * _FLOAT64_EPS * var + (n * mean * _FLOAT64_EPS) ** 2

@@ -52,10 +52,10 @@ class History:
         Needs matplotlib (``pip install 'chainrule[train]'``). Returns the path.
         """
         try:
-            import matplotlib
-
-            matplotlib.use("Agg")  # files only: no display is needed or wanted
-            import matplotlib.pyplot as plt
+            # Figure + the Agg canvas directly, never pyplot: no global figure registry,
+            # no backend switch, safe from threads, and about a second less to import.
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
         except ImportError as error:
             raise ImportError(
                 "History.plot needs matplotlib: pip install 'chainrule[train]'"
@@ -67,8 +67,9 @@ class History:
             if k not in ("loss", "lr", "seconds") and not k.startswith("val_")
         ]
         panels = 1 + len(metrics) + (1 if "lr" in self.history else 0)
-        figure, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 3.6), squeeze=False)
-        axes = axes[0]
+        figure = Figure(figsize=(4.5 * panels, 3.6))
+        FigureCanvasAgg(figure)
+        axes = figure.subplots(1, panels, squeeze=False)[0]
         for axis, key in zip(axes, ["loss", *metrics], strict=False):
             for name, style in ((key, "-"), (f"val_{key}", "--")):
                 if name in self.history:
@@ -88,5 +89,4 @@ class History:
             figure.suptitle(title)
         figure.tight_layout()
         figure.savefig(os.fspath(path), dpi=110)
-        plt.close(figure)
         return os.fspath(path)

@@ -17,6 +17,7 @@ from .. import nn
 from ..autodiff import Tensor, no_grad
 from ..autodiff import functions as ops
 from ..autodiff.compile import Compiled, CompileError
+from ..data.reading import frame_matrix, is_frame
 from ..nn import functional as F
 from ..optim import Optimizer
 from .callbacks import Callback
@@ -77,8 +78,15 @@ def _predictions(output: np.ndarray, kind: str) -> np.ndarray:
     return output
 
 
-def _as_array(value: Any, name: str) -> np.ndarray:
-    array = value.data if isinstance(value, Tensor) else np.asarray(value)
+def _as_array(value: Any, name: str, dtype: Any = np.float64) -> np.ndarray:
+    if is_frame(value):
+        # pandas / polars DataFrame, Arrow table: numbers only, in the model's dtype;
+        # text columns are refused by name (cr.Pipeline encodes them).
+        array, _ = frame_matrix(value, dtype=dtype, what=f"fit's {name}")
+        if name.endswith("y") and array.shape[1] == 1:
+            array = array[:, 0]  # a one-column target frame is a target vector
+    else:
+        array = value.data if isinstance(value, Tensor) else np.asarray(value)
     if array.ndim == 0:
         raise ValueError(f"fit expected {name} with a first (sample) dimension, got a scalar")
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
@@ -467,7 +475,7 @@ def fit(
         raise ValueError("fit takes validation_split or validation_data, not both")
     loss_fn, kind = _resolve_loss(loss)
     dtype = _model_dtype(model)
-    x = _as_array(x, "x")
+    x = _as_array(x, "x", dtype)
     y = _as_array(y, "y")
     _check_samples(x, y, "x", "y")
     if x.dtype.kind == "f" and x.dtype != dtype:
@@ -481,7 +489,7 @@ def fit(
     if validation_split:
         x, y, x_val, y_val = _split(x, y, validation_split, rng)
     elif validation_data is not None:
-        x_val = _as_array(validation_data[0], "validation x").astype(x.dtype, copy=False)
+        x_val = _as_array(validation_data[0], "validation x", x.dtype).astype(x.dtype, copy=False)
         y_val = _as_array(validation_data[1], "validation y")
         _check_samples(x_val, y_val, "validation x", "validation y")
         y_val = _prepare_targets(y_val, kind, dtype)
@@ -643,7 +651,7 @@ def evaluate(
     """Loss and metrics of ``model`` (in eval mode) on ``(x, y)``, without training."""
     loss_fn, kind = _resolve_loss(loss)
     dtype = _model_dtype(model)
-    x = _as_array(x, "x")
+    x = _as_array(x, "x", dtype)
     x = x.astype(dtype) if x.dtype.kind == "f" and x.dtype != dtype else x
     y = _prepare_targets(_as_array(y, "y"), kind, dtype)
     return _evaluate(model, x, y, loss_fn, kind, _metric_functions(metrics), batch_size)
@@ -654,8 +662,8 @@ def predict(model: Any, x: Any, *, batch_size: int = 256) -> np.ndarray:
     was_training = getattr(model, "training", False)
     model.eval()
     try:
-        x = _as_array(x, "x")
         dtype = _model_dtype(model)
+        x = _as_array(x, "x", dtype)
         if x.dtype.kind == "f" and x.dtype != dtype:
             x = x.astype(dtype)
         return _batched_outputs(model, x, batch_size)
