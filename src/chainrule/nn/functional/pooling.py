@@ -71,7 +71,7 @@ def _tiled_max_vjp(g, out, x, kernel) -> np.ndarray:
     taken = np.zeros(out.shape, dtype=bool)
     views = _offsets(x, kernel, kernel, (1, 1))
     grads = _offsets(grad, kernel, kernel, (1, 1))
-    for view, target in zip(views, grads):
+    for view, target in zip(views, grads, strict=True):
         hit = view == out
         hit &= ~taken
         taken |= hit
