@@ -40,18 +40,15 @@ def im2col(x: np.ndarray, kernel: tuple[int, int], stride, dilation) -> np.ndarr
 
 
 def col2im(cols: np.ndarray, padded_shape: tuple[int, ...], stride, dilation, dtype) -> np.ndarray:
-    """Sum window gradients (kh, kw, N, C, Ho, Wo) back onto the padded image.
-
-    Kernel offsets lead so each offset's (N, C, Ho, Wo) block is contiguous for its add.
-    """
+    """Sum window gradients (N, C, Ho, Wo, kh, kw) back onto the padded image."""
     (sh, sw), (dh, dw) = stride, dilation
-    kh, kw, _, _, ho, wo = cols.shape
+    ho, wo, kh, kw = cols.shape[2:]
     grad = np.zeros(padded_shape, dtype=dtype)
     for i in range(kh):  # kh·kw strided adds: no scatter with repeated indices needed
         for j in range(kw):
             rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
             columns = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
-            grad[:, :, rows, columns] += cols[i, j]
+            grad[:, :, rows, columns] += cols[..., i, j]
     return grad
 
 
@@ -116,9 +113,7 @@ def _conv2d_vjp(g, out, x, weight, bias, *, pads, stride, dilation, groups, need
         c_g, kh, kw = weight.shape[1:]
         w = weight.reshape(groups, o // groups, -1)
         d_cols = _per_group(g_cols, w).reshape(groups, n, ho, wo, c_g, kh, kw)
-        # One transposing copy to (kh, kw, N, G, C/G, Ho, Wo): col2im then adds contiguous blocks.
-        d_cols = np.ascontiguousarray(d_cols.transpose(5, 6, 1, 0, 4, 2, 3))
-        d_cols = d_cols.reshape(kh, kw, n, groups * c_g, ho, wo)
+        d_cols = d_cols.transpose(1, 0, 4, 2, 3, 5, 6).reshape(n, groups * c_g, ho, wo, kh, kw)
         padded = (n, x.shape[1], x.shape[2] + sum(pads[0]), x.shape[3] + sum(pads[1]))
         grad_x = _unpad(col2im(d_cols, padded, stride, dilation, g.dtype), pads)
     if bias is not None and 2 in needs:
