@@ -40,6 +40,43 @@ def test_max_pool_gradient_goes_to_the_maximum_only():
     np.testing.assert_array_equal(x.grad, [[[[0.0, 1.0], [0.0, 0.0]]]])
 
 
+def _pool_grad(x: np.ndarray, g: np.ndarray, **kw) -> np.ndarray:
+    t = cr.tensor(x, requires_grad=True)
+    (F.max_pool2d(t, **kw) * cr.tensor(g)).sum().backward()
+    return t.grad
+
+
+def test_tiled_max_pool_gives_a_tie_to_its_first_element_only():
+    # stride == kernel takes the tiled VJP; a tie must go to the first maximum (row-major),
+    # as the general path and PyTorch do, never split or doubled.
+    x = np.array([[[[2.0, 2.0, 1.0, 7.0], [2.0, 2.0, 7.0, 7.0], [0.0, 0.0, 3.0, 3.0]]]])
+    g = np.array([[[[10.0, 20.0]]]])
+    expected = [[[[10.0, 0.0, 0.0, 20.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]]]
+    np.testing.assert_array_equal(_pool_grad(x, g, kernel_size=2), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiled_max_pool_gradient_matches_the_general_path(dtype):
+    # Small integers make ties common; the reference is np.argmax's first maximum per block.
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 3, size=(2, 3, 6, 6)).astype(dtype)
+    g = rng.integers(1, 9, size=(2, 3, 3, 3)).astype(dtype)
+    tiled = _pool_grad(x, g, kernel_size=2)
+    reference = np.zeros_like(x)
+    for n, c, i, j in np.ndindex(2, 3, 3, 3):
+        block = x[n, c, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2]
+        a, b = np.unravel_index(int(np.argmax(block)), (2, 2))
+        reference[n, c, 2 * i + a, 2 * j + b] = g[n, c, i, j]
+    np.testing.assert_array_equal(tiled, reference)
+
+
+def test_max_pool_with_nan_keeps_the_general_paths_gradient():
+    x = np.array([[[[np.nan, 1.0], [3.0, 4.0]]]])
+    # NaN == NaN is False, so the tiled VJP would drop it; the general path sends it to the NaN.
+    grad = _pool_grad(x, np.ones((1, 1, 1, 1)), kernel_size=2)
+    np.testing.assert_array_equal(grad, [[[[1.0, 0.0], [0.0, 0.0]]]])
+
+
 def test_embedding_padding_row_gets_no_gradient():
     emb = nn.Embedding(4, 2, padding_idx=1, generator=0)
     assert not emb.weight.data[1].any()
