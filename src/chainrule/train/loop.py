@@ -239,27 +239,7 @@ class _FlatGradients:
                 total += float(np.dot(flat, flat))
             if math.isfinite(total):
                 return math.sqrt(total)
-        total = 0.0
-        for _, grad in self.views:
-            total += float(np.vdot(grad, grad))
-        if math.isfinite(total):
-            return math.sqrt(total)
-        for name, grad in self.views:
-            if not np.all(np.isfinite(grad)):
-                raise TrainingDivergedError(
-                    f"training diverged at epoch {epoch}, batch {batch}: the gradient of "
-                    f"{name!r} is not finite; no parameter was updated with it (lower the "
-                    "learning rate, clip gradients, or check the data)",
-                    epoch=epoch,
-                    batch=batch,
-                    tensor=name,
-                )
-        raise TrainingDivergedError(  # finite gradients whose squares overflow
-            f"training diverged at epoch {epoch}, batch {batch}: the gradient norm overflows",
-            epoch=epoch,
-            batch=batch,
-            tensor="gradient norm",
-        )
+        return _gradient_norm(self.views, epoch, batch)
 
 
 def _compiled_step(
@@ -289,15 +269,18 @@ def _compiled_step(
 
 def _check_gradients(named: list[tuple[str, Tensor]], epoch: int, batch: int) -> float:
     """The global gradient norm; raises before any update if a gradient is not finite."""
+    return _gradient_norm([(name, p.grad) for name, p in named], epoch, batch)
+
+
+def _gradient_norm(grads: list[tuple[str, np.ndarray | None]], epoch: int, batch: int) -> float:
+    """The norm of all ``(name, gradient)`` arrays; a non-finite one raises naming it."""
     total = 0.0
-    for _, parameter in named:
-        grad = parameter.grad
+    for _, grad in grads:
         if grad is not None:
             total += float(np.vdot(grad, grad))
     if math.isfinite(total):
         return math.sqrt(total)
-    for name, parameter in named:
-        grad = parameter.grad
+    for name, grad in grads:
         if grad is not None and not np.all(np.isfinite(grad)):
             raise TrainingDivergedError(
                 f"training diverged at epoch {epoch}, batch {batch}: the gradient of "
