@@ -13,8 +13,10 @@ from ..autodiff import Tensor
 from ..nn import Module
 from . import fmt
 from .derive import Deriver, check_block, fd_checks
+from .diagram import build as build_diagram
 from .explanation import Explanation
 from .formulas import describe_loss
+from .kinks import find_kinks
 from .records import Block, Eq, Heading, Note, Para, Table
 from .render_dot import graph_nodes
 from .structure import find_layers
@@ -273,6 +275,10 @@ def explain(
         graph=graph_nodes(trace, label, precision),
         form=resolved,
         aliases=aliases,
+        diagram=None
+        if net is None
+        else build_diagram(net, trace.grads, label, find_kinks(trace, net)),
+        precision=precision,
     )
 
 

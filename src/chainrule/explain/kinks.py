@@ -55,6 +55,18 @@ def _l1(node: RecordedNode) -> np.ndarray:
     return np.asarray(node.args[0]) == np.asarray(node.args[1])
 
 
+# What a kink is, for readers of a derivation that meets one (to_html prints it).
+KINK_EXPLANATION = (
+    "A kink is a point where an op has no derivative: relu and leaky_relu at 0, |x| at 0, "
+    "clamp at its ends, ties of max and min. There the loss has two one-sided derivatives, "
+    "and backward() returns one of them (or their average), by PyTorch's conventions: "
+    "relu'(0) = 0, leaky_relu'(0) = the negative slope, |x|'(0) = sign(0) = 0, clamp passes "
+    "the gradient at its ends, ties share it. A central difference (E(θ + h) − E(θ − h)) / 2h "
+    "straddles the kink and averages the two sides, so it disagrees with backprop without "
+    "either being wrong. explain therefore also computes the one-sided differences, names "
+    "the kink and the side backprop took, and does not count the check as a failure."
+)
+
 # op name -> the elements of its first argument that sit exactly on a kink.
 KINK_POINTS: dict[str, Callable[[RecordedNode], np.ndarray]] = {
     "relu": _at(0.0),
