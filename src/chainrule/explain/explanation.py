@@ -50,10 +50,11 @@ class Explanation:
     def __str__(self) -> str:
         return self.to_text()
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, math: bool = False) -> str:
+        """Markdown; formulas in code spans, or with ``math=True`` as ``$LaTeX$``."""
         from .render_markdown import render
 
-        return render(self)
+        return render(self, math=math)
 
     def to_latex(self) -> str:
         """A LaTeX fragment (needs ``\\usepackage{amsmath,amssymb}``) with the equations."""

@@ -38,6 +38,9 @@ h1, h2, h3 { font-family: Helvetica, Arial, sans-serif; }
 pre { background: #f5f5f5; padding: 0.5rem; }
 table { border-collapse: collapse; } td, th { padding: 0.2rem 0.8rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
+"""
+# The diagram's own rules: the docs site adds them to its pages that show a diagram.
+SVG_STYLE = """
 .diagram { overflow-x: auto; }
 svg text { font-family: Helvetica, Arial, sans-serif; font-size: 12px; fill: #222; }
 svg .label { paint-order: stroke; stroke: #fff; stroke-width: 4px; }
@@ -388,7 +391,7 @@ def render(explanation, katex: bool = True) -> str:
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{e(explanation.title)}</title>",
-        f"<style>{STYLE}</style>",
+        f"<style>{STYLE}{SVG_STYLE}</style>",
     ]
     tail = []
     if katex:

@@ -1,4 +1,9 @@
-"""Markdown rendering: headings, equations as list items, matrices in code blocks."""
+"""Markdown rendering: headings, equations as list items, matrices in code blocks.
+
+With ``math=True`` equations and matrices are LaTeX between ``$`` / ``$$`` (the LaTeX
+renderer's translation), for pages that set maths with KaTeX or MathJax: the docs
+site (pymdownx.arithmatex), GitHub, Jupyter.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,29 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("*", "\\*").replace("_", "\\_")
 
 
-def render(explanation) -> str:
+MARK = {True: " ✓", False: " ✗", None: ""}
+
+
+def _math_equation(block: Eq) -> str:
+    """``- $LaTeX$ ✓ [comment]``: the LaTeX renderer's formula, for KaTeX or MathJax."""
+    from .render_latex import equation as latex
+
+    line = f"- ${latex(block)}$" + MARK[block.status]
+    # Plain brackets: an escaped "\\[" would open display maths for arithmatex.
+    return line + (f" [{_escape(block.comment)}]" if block.comment else "")
+
+
+def render(explanation, math: bool = False) -> str:
     out = [f"# {explanation.title}", ""]
     for block in explanation.blocks:
+        if math and isinstance(block, Eq):
+            out.append(_math_equation(block))
+            continue
+        if math and isinstance(block, Matrix):
+            from .render_latex import matrix as latex
+
+            out += ["", "$$", latex(block), "$$", ""]
+            continue
         if isinstance(block, Heading):
             out += ["", "#" * min(block.level, 6) + " " + _escape(block.text), ""]
         elif isinstance(block, Para):
