@@ -125,7 +125,7 @@ def readme_pages(readme: str) -> dict[str, str]:
 
 def example_page(spec: pathlib.Path) -> tuple[str, str]:
     """(page Markdown, standalone HTML) for one example spec."""
-    from chainrule.explain.render_html import network_section
+    from chainrule.explain.render_html import kink_section, network_section
     from chainrule.explain.spec import explain_spec
 
     e = explain_spec(spec)
@@ -149,6 +149,8 @@ def example_page(spec: pathlib.Path) -> tuple[str, str]:
     if e.diagram is not None:
         section = network_section(e.diagram, e.precision)
         lines += ['<div class="chainrule-network" markdown="0">', section, "</div>", ""]
+    if kink_section(e):  # checks at a kink: why they differ from backprop, and by how much
+        lines += ['<div class="chainrule-kinks" markdown="0">', kink_section(e), "</div>", ""]
     lines += ["## The derivation", "", demote_all(rest)]
     return "\n".join(lines), e.to_html()
 
@@ -194,7 +196,7 @@ def on_config(config):
     guide = [p for p in dict.fromkeys(README_PAGES.values()) if p and p != "index.md"]
     config["nav"] = [
         {"Home": "index.md"},
-        {"Guide": guide + ["explain-spec.md", "playground.md", "contributing.md"]},
+        {"Guide": [*guide, "explain-spec.md", "playground.md", "contributing.md"]},
         {"Examples": ["examples/index.md", *(f"examples/{s}.md" for s in titles)]},
         {"API reference": [f"api/{short}.md" for _, short in API]},
     ]

@@ -34,14 +34,14 @@ h1, h2, h3 { font-family: Helvetica, Arial, sans-serif; }
 .ok { color: #17803d; font-weight: bold; } .fail { color: #b91c1c; font-weight: bold; }
 .comment { color: #666; font-size: 0.9em; }
 .note { border-left: 4px solid #d97706; background: #fff7ed; padding: 0.4rem 0.8rem; }
-.kinks { border-left: 4px solid #c2410c; background: #fff1e6; padding: 0.4rem 0.8rem; }
 pre { background: #f5f5f5; padding: 0.5rem; }
 table { border-collapse: collapse; } td, th { padding: 0.2rem 0.8rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 """
-# The diagram's own rules: the docs site adds them to its pages that show a diagram.
+# The diagram's and the kink box's rules: the docs site adds them to its example pages.
 SVG_STYLE = """
 .diagram { overflow-x: auto; }
+.kinks { border-left: 4px solid #c2410c; background: #fff1e6; padding: 0.4rem 0.8rem; }
 svg text { font-family: Helvetica, Arial, sans-serif; font-size: 12px; fill: #222; }
 svg .label { paint-order: stroke; stroke: #fff; stroke-width: 4px; }
 svg .unit circle { fill: #f8fafc; stroke: #334155; stroke-width: 1.5; }
