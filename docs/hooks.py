@@ -22,6 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # the checkout's chainrule, installed or not
 
 EXAMPLES = ROOT / "examples" / "explain"
+SEEDS = ROOT / "docs" / "seeds"  # networks of the tests shown too (outputs not committed)
 # README sections (## headings) -> page; None: left out of the site (said elsewhere).
 README_PAGES = {
     "Quick start": "index.md",
@@ -135,7 +136,7 @@ def example_page(spec: pathlib.Path) -> tuple[str, str]:
     lines = [
         title,
         "",
-        f"`chainrule explain examples/explain/{spec.name}` prints this derivation; "
+        f"`chainrule explain {spec.relative_to(ROOT).as_posix()}` prints this derivation; "
         f"[the standalone HTML page]({spec.stem}.html) is what `--format html` writes "
         "(one file, renders offline).",
         "",
@@ -171,7 +172,8 @@ def examples_index(specs: list[pathlib.Path], titles: dict[str, str]) -> str:
     items = "\n".join(f"- [{titles[s.stem]}]({s.stem}.md)" for s in specs)
     return (
         "# Examples\n\n"
-        "Each network of `examples/explain/` explained by `chainrule explain`: the forward "
+        "Each network of `examples/explain/` (and of `docs/seeds/`) explained by "
+        "`chainrule explain`: the forward "
         "pass, the loss, every chain-rule factor with its number, the finite-difference "
         "checks and the update. The pages are generated when the site is built, so they "
         "always show what this version of chainrule prints.\n\n"
@@ -188,7 +190,7 @@ def api_page(module: str) -> str:
 
 
 def _specs() -> list[pathlib.Path]:
-    return sorted(EXAMPLES.glob("*.toml"))
+    return sorted(EXAMPLES.glob("*.toml")) + sorted(SEEDS.glob("*.toml"))
 
 
 def on_config(config):

@@ -71,7 +71,7 @@ def test_relink(text, page, expected):
     assert hooks.relink(text, page) == expected
 
 
-SPECS = sorted((ROOT / "examples" / "explain").glob("*.toml"))
+SPECS = hooks._specs()
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])
@@ -83,13 +83,14 @@ def test_every_example_gets_a_page_with_its_derivation(spec):
     assert page.startswith(f"# {e.title}\n")
     assert "## The derivation" in page and "\n- $" in page  # formulas as $LaTeX$
     assert page.count('<g class="edge"') == e.diagram.edge_count
-    assert f"examples/explain/{spec.name}" in page
+    assert f"chainrule explain {spec.relative_to(ROOT).as_posix()}`" in page
     assert standalone == e.to_html()
     assert ("Kinks: where the loss has no derivative" in page) == any(c.kink for c in e.checks)
 
 
 def test_the_kink_example_explains_its_kink():
-    page, _ = hooks.example_page(ROOT / "examples" / "explain" / "relu_kink.toml")
+    assert any(s.stem == "relu_kink" for s in SPECS)
+    page, _ = hooks.example_page(ROOT / "docs" / "seeds" / "relu_kink.toml")
     assert "relu'(0) = 0" in page and '<g class="unit kink" data-unit="h1">' in page
 
 
