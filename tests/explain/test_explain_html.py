@@ -274,3 +274,21 @@ def test_katex_renders_in_headless_chromium(tmp_path, name):
     assert 'class="katex-error"' not in dom
     assert dom.count("<math") == formulas  # KaTeX's MathML, for screen readers
     assert "∂E/∂" in dom
+
+
+def test_a_large_network_is_summarized_quickly():
+    import time
+
+    model = nn.Sequential(
+        nn.Linear(784, 256, generator=0), nn.ReLU(), nn.Linear(256, 10, generator=1)
+    )
+    x = np.random.default_rng(0).normal(size=(20, 784))
+    e = cr.explain(model, F.cross_entropy, x, np.arange(20) % 10)
+    start = time.perf_counter()
+    page = e.to_html()
+    assert time.perf_counter() - start < 2.0
+    assert "<svg" not in _outside_scripts(page)  # 203,264 edges: not drawn
+    assert "203264 weights in 2 layers: too many to draw" in page
+    assert "The first 1000 of 203530 are listed." in page
+    # 784 inputs, net/out/δ of 256 hidden units, net/δ of 10 outputs
+    assert "The first 16 of 20 samples and 300 of 1572 quantities are shown." in page

@@ -275,9 +275,7 @@ def explain(
         graph=graph_nodes(trace, label, precision),
         form=resolved,
         aliases=aliases,
-        diagram=None
-        if net is None
-        else build_diagram(net, trace.grads, label, find_kinks(trace, net)),
+        diagram=None if net is None else build_diagram(net, trace.grads, find_kinks(trace, net)),
         precision=precision,
     )
 

@@ -7,7 +7,6 @@ Weights and biases are the values *before* the update, next to ``∂E/∂w``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,11 +25,19 @@ class DiagramLayer:
     weight_name: str  # the parameter, "0.weight"
     weight: np.ndarray
     weight_grad: np.ndarray
-    weight_labels: list[list[str]]  # (out, in): "w5", or "2.weight[0,1]" past the aliases
     bias_name: str | None = None
     bias: np.ndarray | None = None
     bias_grad: np.ndarray | None = None
-    bias_labels: list[str] = field(default_factory=list)
+    # (j, k) or (j,) -> the name shown ("w5", a user's alias); others print as "0.weight[j,k]"
+    weight_aliases: dict[tuple, str] = field(default_factory=dict)
+    bias_aliases: dict[tuple, str] = field(default_factory=dict)
+
+    def weight_label(self, j: int, k: int) -> str:
+        return self.weight_aliases.get((j, k)) or f"{self.weight_name}[{j},{k}]"
+
+    def bias_label(self, j: int) -> str:
+        return self.bias_aliases.get((j,)) or f"{self.bias_name}[{j}]"
+
     kinked: list[bool] = field(default_factory=list)  # per unit: an input on a kink
     finals: list[str] = field(default_factory=list)  # per unit: its output's name, "out_h1"
 
@@ -49,8 +56,15 @@ class Diagram:
         return sum(layer.weight.size for layer in self.layers)
 
 
-def build(net: Network, grads: dict, label: Callable[[str, tuple], str], kinks: list[KinkSite]):
-    """The diagram of ``net`` with the gradients of the recorded pass."""
+def build(net: Network, grads: dict, kinks: list[KinkSite]) -> Diagram:
+    """The diagram of ``net`` with the gradients of the recorded pass.
+
+    Names follow ``net.aliases`` as the derivation's do (the first alias of an element
+    wins); read from the aliases, not per element, so a large layer costs nothing here.
+    """
+    shown: dict[tuple[str, tuple], str] = {}
+    for alias, target in net.aliases.items():
+        shown.setdefault(target, alias)
     kinked_nodes = {(site.node, site.index[-1]) for site in kinks if site.index}
     layers = []
     rows: list[tuple[str, np.ndarray]] = [
@@ -66,13 +80,13 @@ def build(net: Network, grads: dict, label: Callable[[str, tuple], str], kinks: 
             layer.weight,
             W,
             np.array(grads[layer.weight], dtype=np.float64),
-            [[label(layer.weight, (j, k)) for k in range(W.shape[1])] for j in range(W.shape[0])],
         )
+        item.weight_aliases = {idx: a for (p, idx), a in shown.items() if p == layer.weight}
         if layer.bias:
             item.bias_name = layer.bias
             item.bias = np.array(layer.affine.args[2], dtype=np.float64)
             item.bias_grad = np.array(grads[layer.bias], dtype=np.float64)
-            item.bias_labels = [label(layer.bias, (j,)) for j in range(W.shape[0])]
+            item.bias_aliases = {idx: a for (p, idx), a in shown.items() if p == layer.bias}
         item.kinked = [
             any((stage.node.index, j) in kinked_nodes for stage in layer.post)
             for j in range(W.shape[0])

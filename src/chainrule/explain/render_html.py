@@ -55,6 +55,7 @@ MAX_EDGES = 2_000
 MAX_LABELLED_EDGES = 64
 MAX_UNITS_DRAWN = 64  # units in one column
 MAX_SAMPLE_COLUMNS = 16
+MAX_SAMPLE_ROWS = 300
 MAX_WEIGHT_ROWS = 1_000
 
 RENDER_MATHS = """
@@ -110,7 +111,7 @@ def _columns(diagram: Diagram) -> list[list[str]]:
 def _edge(layer: DiagramLayer, j: int, k: int, ends, labelled: bool, p: int, scale: float):
     (x1, y1), (x2, y2) = ends
     w, g = float(layer.weight[j, k]), float(layer.weight_grad[j, k])
-    name = layer.weight_labels[j][k]
+    name = layer.weight_label(j, k)
     where = f"{layer.weight_name}[{j},{k}]"
     value, grad = fmt.num(w, p), fmt.num(g, p)
     title = f"{name} = {value}" + (f" ({where})" if name != where else "")
@@ -206,12 +207,12 @@ def svg(diagram: Diagram, precision: int) -> str:
             if single and final in rows:
                 lines.append(f"{final} = {fmt.num(rows[final][0], precision)}")
             if layer.bias is not None and labelled:
-                b = layer.bias_labels[j]
+                b = layer.bias_label(j)
                 lines.append(f"{b} = {fmt.num(layer.bias[j], precision)}")
                 lines.append(f"∂E/∂{b} = {fmt.num(layer.bias_grad[j], precision)}")
             tip = f"unit {unit}" + (" (its activation's input sits on a kink)" * layer.kinked[j])
             if layer.bias is not None:
-                b = layer.bias_labels[j]
+                b = layer.bias_label(j)
                 tip += (
                     f"; {b} = {fmt.num(layer.bias[j], precision)}, "
                     f"∂E/∂{b} = {fmt.num(layer.bias_grad[j], precision)}"
@@ -228,13 +229,15 @@ def _samples_table(diagram: Diagram, precision: int) -> str:
         f"<tr><td>{_e(name)}</td>"
         + "".join(f"<td>{_e(fmt.num(v, precision))}</td>" for v in values[:shown])
         + "</tr>"
-        for name, values in diagram.rows
+        for name, values in diagram.rows[:MAX_SAMPLE_ROWS]
     )
-    more = (
-        f"<p>The first {shown} of {diagram.samples} samples are shown.</p>"
-        if diagram.samples > shown
-        else ""
-    )
+    more = ""
+    if diagram.samples > shown or len(diagram.rows) > MAX_SAMPLE_ROWS:
+        more = (
+            f"<p>The first {shown} of {diagram.samples} samples and "
+            f"{min(len(diagram.rows), MAX_SAMPLE_ROWS)} of {len(diagram.rows)} quantities "
+            "are shown.</p>"
+        )
     return (
         "<h2>Values, one sample per column</h2>\n"
         f'<table class="samples"><thead><tr><th>quantity</th>{head}</tr></thead>'
@@ -243,14 +246,19 @@ def _samples_table(diagram: Diagram, precision: int) -> str:
 
 
 def _weights_table(diagram: Diagram, precision: int) -> str:
-    rows = []
+    total = sum(
+        lay.weight.size + (0 if lay.bias is None else lay.bias.size) for lay in diagram.layers
+    )
+    rows: list[list[str]] = []
     for c, layer in enumerate(diagram.layers, start=1):
         sources = _columns(diagram)[c - 1]
         for j, unit in enumerate(layer.units):
+            if len(rows) >= MAX_WEIGHT_ROWS:  # formatting a million numbers takes seconds
+                break
             for k, source in enumerate(sources):
                 rows.append(
                     [
-                        layer.weight_labels[j][k],
+                        layer.weight_label(j, k),
                         f"{layer.weight_name}[{j},{k}]",
                         f"{source} → {unit}",
                         fmt.num(layer.weight[j, k], precision),
@@ -260,7 +268,7 @@ def _weights_table(diagram: Diagram, precision: int) -> str:
             if layer.bias is not None:
                 rows.append(
                     [
-                        layer.bias_labels[j],
+                        layer.bias_label(j),
                         f"{layer.bias_name}[{j}]",
                         f"bias → {unit}",
                         fmt.num(layer.bias[j], precision),
@@ -269,11 +277,7 @@ def _weights_table(diagram: Diagram, precision: int) -> str:
                 )
     shown = rows[:MAX_WEIGHT_ROWS]
     body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in shown)
-    more = (
-        f"<p>The first {len(shown)} of {len(rows)} are listed.</p>"
-        if len(rows) > len(shown)
-        else ""
-    )
+    more = f"<p>The first {len(shown)} of {total} are listed.</p>" if total > len(shown) else ""
     return (
         "<details><summary>Every weight and bias, its value before the update and ∂E/∂w"
         "</summary>\n<table><thead><tr><th>name</th><th>parameter</th><th>edge</th>"
