@@ -31,15 +31,14 @@ class DiagramLayer:
     # (j, k) or (j,) -> the name shown ("w5", a user's alias); others print as "0.weight[j,k]"
     weight_aliases: dict[tuple, str] = field(default_factory=dict)
     bias_aliases: dict[tuple, str] = field(default_factory=dict)
+    kinked: list[bool] = field(default_factory=list)  # per unit: an input on a kink
+    finals: list[str] = field(default_factory=list)  # per unit: its output's name, "out_h1"
 
     def weight_label(self, j: int, k: int) -> str:
         return self.weight_aliases.get((j, k)) or f"{self.weight_name}[{j},{k}]"
 
     def bias_label(self, j: int) -> str:
         return self.bias_aliases.get((j,)) or f"{self.bias_name}[{j}]"
-
-    kinked: list[bool] = field(default_factory=list)  # per unit: an input on a kink
-    finals: list[str] = field(default_factory=list)  # per unit: its output's name, "out_h1"
 
 
 @dataclass

@@ -108,6 +108,24 @@ def _columns(diagram: Diagram) -> list[list[str]]:
     return [diagram.inputs] + [layer.units for layer in diagram.layers]
 
 
+def _label_position(j: int, width: int) -> float:
+    """Where along its edge the label of an edge into unit j of ``width`` units sits."""
+    return 0.5 if width == 1 else 0.28 + 0.4 * j / (width - 1)
+
+
+def _gap(diagram: Diagram, precision: int) -> float:
+    """Columns far enough apart that the widest edge label clears the circles (r = 20)."""
+    longest = 0
+    for layer in diagram.layers:
+        names = max(
+            (len(layer.weight_label(j, k)) for j, k in np.ndindex(layer.weight.shape)), default=1
+        )
+        longest = max(longest, 4 + names + precision + 6)  # "∂E/∂w5 = −0.0821670406"
+    half = 3.6 * longest  # about 7.2 px per character at 12 px
+    nearest = min(_label_position(0, len(layer.units)) for layer in diagram.layers)
+    return max(150.0, (half + 26) / nearest)
+
+
 def _edge(layer: DiagramLayer, j: int, k: int, ends, labelled: bool, p: int, scale: float):
     (x1, y1), (x2, y2) = ends
     w, g = float(layer.weight[j, k]), float(layer.weight_grad[j, k])
@@ -128,7 +146,7 @@ def _edge(layer: DiagramLayer, j: int, k: int, ends, labelled: bool, p: int, sca
     if labelled:
         # Labels of edges into one unit share a position along the edges, and each unit
         # of the layer gets its own: edges from neighbouring sources then stay a row apart.
-        t = 0.28 + 0.4 * (j / max(len(layer.units) - 1, 1))
+        t = _label_position(j, len(layer.units))
         lx, ly = x1 + t * (x2 - x1), y1 + t * (y2 - y1)
         parts.append(
             f'<text class="label" x="{lx:.1f}" y="{ly - 3:.1f}" text-anchor="middle">'
@@ -166,7 +184,7 @@ def svg(diagram: Diagram, precision: int) -> str:
     columns = _columns(diagram)
     labelled = diagram.edge_count <= MAX_LABELLED_EDGES
     single = diagram.samples == 1
-    gap_x = 330 if labelled else 150
+    gap_x = _gap(diagram, precision) if labelled else 150
     gap_y = 130 if labelled else 56
     tallest = max(len(c) for c in columns)
     top, left = 50, 70
@@ -188,12 +206,11 @@ def svg(diagram: Diagram, precision: int) -> str:
                 ends = (at(c - 1, k), at(c, j))
                 parts.append(_edge(layer, j, k, ends, labelled, precision, scale))
     parts.append(f'<text class="head" x="{left:.0f}" y="24" text-anchor="middle">inputs</text>')
+    rows = dict(diagram.rows)
     for k, name in enumerate(diagram.inputs):
         x, y = at(0, k)
-        row = dict(diagram.rows).get(name)
-        value = [fmt.num(row[0], precision)] if single and row is not None else []
+        value = [fmt.num(rows[name][0], precision)] if single and name in rows else []
         parts.append(_unit(name, x, y, value, False, f"input {name}"))
-    rows = dict(diagram.rows)
     for c, layer in enumerate(diagram.layers, start=1):
         x0 = left + c * gap_x
         parts.append(
