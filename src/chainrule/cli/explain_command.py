@@ -16,6 +16,7 @@ See docs/explain-spec.md; examples in examples/explain/.
 examples:
   chainrule explain examples/explain/mazur_2_2_2.toml
   chainrule explain examples/explain/tanh_2_2_1.toml --format markdown --steps 3
+  chainrule explain examples/explain/mazur_2_2_2.toml --format html --out mazur.html
   chainrule explain --model model.safetensors --data row.csv
 """
 
@@ -30,7 +31,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("spec", nargs="?", help="network spec (.toml or .json)")
-    parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="html: one self-contained page, maths by KaTeX and the network drawn (offline)",
+    )
     parser.add_argument("--steps", type=int, default=None, help="training steps to follow")
     parser.add_argument("--precision", type=int, default=None, help="significant digits")
     parser.add_argument("--params", nargs="+", default=None, help="e.g. w5 2.weight[0,0]")
