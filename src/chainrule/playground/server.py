@@ -278,7 +278,7 @@ def create_app(hosts: list[str] | None = None) -> Starlette:
     )
 
 
-def serve(host: str, port: int, open_browser: bool = True, *, announce=print) -> None:
+def serve(host: str, port: int, open_browser: bool = True) -> None:
     """Run the app on ``host:port`` (0: a free port) until Ctrl-C; open the browser once
     the socket is bound. Raises OSError when the address cannot be bound."""
     import socket as sockets
@@ -303,7 +303,7 @@ def serve(host: str, port: int, open_browser: bool = True, *, announce=print) ->
         create_app(extra), log_level="warning", ws_max_size=MAX_MESSAGE + 1024, lifespan="off"
     )
     server = uvicorn.Server(config)
-    announce(f"chainrule playground: {url}  (Ctrl-C stops it)")
+    print(f"chainrule playground: {url}  (Ctrl-C stops it)", flush=True)
     if open_browser:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
     server.run(sockets=[sock])

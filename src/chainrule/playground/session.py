@@ -157,7 +157,12 @@ class Session:
         return self.order[start:stop]
 
     def step(self) -> float:
-        """One optimizer step on the next mini-batch; returns its loss."""
+        """One optimizer step on the next mini-batch; returns its loss. A non-finite loss
+        or gradient raises TrainingStopped before any weight changes."""
+        with np.errstate(over="ignore", invalid="ignore"):  # checked below, said in words
+            return self._step()
+
+    def _step(self) -> float:
         rows = self.next_batch()
         x = Tensor(self.data.x_train[rows])
         y = Tensor(self.data.y_train[rows])
@@ -207,7 +212,7 @@ class Session:
         """The loss on all training rows and on the test rows (NaN without any), eval mode."""
         self.model.eval()
         try:
-            with no_grad():
+            with no_grad(), np.errstate(over="ignore", invalid="ignore"):
                 train = float(
                     self.loss_fn(
                         self.model(Tensor(self.data.x_train)), Tensor(self.data.y_train)
@@ -251,7 +256,7 @@ class Session:
         grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
         self.model.eval()
         try:
-            with no_grad():
+            with no_grad(), np.errstate(over="ignore", invalid="ignore"):
                 out = self.model(Tensor(grid)).data[:, 0]
         finally:
             self.model.train()

@@ -99,6 +99,10 @@ def element_update(
     }[kind]
     theta = _one(before)
     lines += rule(group, state, theta, grad, label, before)
+    for line in lines:  # a result stands alone: no parentheses around a negative one
+        last = line.parts[-1]
+        if last.startswith("(−") and last.endswith(")"):
+            line.parts[-1] = last[1:-1]
     return Update(lines, before, float(theta[0]), kind)
 
 
