@@ -13,10 +13,10 @@ pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 with warnings.catch_warnings():  # newer Starlette prefers httpx2; httpx still works
     warnings.simplefilter("ignore", DeprecationWarning)
-    from starlette.testclient import TestClient  # noqa: E402
+    from starlette.testclient import TestClient
 
-from chainrule.playground.datasets import MAX_UPLOAD_BYTES  # noqa: E402
-from chainrule.playground.server import MAX_MESSAGE, create_app  # noqa: E402
+from chainrule.playground.datasets import MAX_UPLOAD_BYTES
+from chainrule.playground.server import MAX_MESSAGE, create_app
 
 
 @pytest.fixture
