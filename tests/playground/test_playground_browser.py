@@ -114,6 +114,8 @@ def test_clicking_a_weight_shows_explains_derivation(page):
     assert page.inner_text("#d-fd").startswith("0.082167 ✓")
     assert page.inner_text("#d-after") == fmt.num(first.updated["2.weight"][0, 0], 9)
     assert page.locator("#derivation .katex").count() > 20  # maths rendered by KaTeX
+    assert page.locator("#derivation .katex-error").count() == 0  # and all of it valid
+    assert page.inner_text("#d-focus").startswith("∂E/∂w5")  # its chain comes first
     assert "0.593269992" in page.inner_text("#derivation")  # out_h1 of the tutorial
 
     # One step later the panel follows: compare with explain on the stepped network
@@ -129,3 +131,33 @@ def test_clicking_a_weight_shows_explains_derivation(page):
     page.wait_for_selector("#d-step:has-text('1 (next batch')")
     assert page.inner_text("#d-grad") == fmt.num(expected.gradients["2.weight"][0, 0], 9)
     assert np.isclose(float(page.inner_text("#d-value")), stepped.updated["2.weight"][0, 0])
+
+
+# A piece of each optimizer's update line, to know the panel shows the new optimizer.
+UPDATE_MARKS = {
+    "sgd": "− η·g",
+    "momentum": "− η·buf⁺",
+    "nesterov": "μ·buf⁺)",
+    "adagrad": "sum⁺",
+    "rmsprop": "√v⁺",
+    "adadelta": "u⁺",
+    "adam": "m̂",
+}
+
+
+@pytest.mark.parametrize("loss", ["bce_with_logits", "huber"])
+def test_every_formula_of_a_derivation_renders(page, loss):
+    # Matrix form (250 rows), every optimizer's update lines, batch norm and dropout notes.
+    page.select_option("#loss", loss)
+    page.select_option("#dropout", "0.1")
+    page.check("#batch-norm")
+    page.select_option("#l2", "0.01")
+    page.locator('#diagram path.hit[data-layer="0"][data-row="1"][data-col="0"]').dispatch_event(
+        "click"
+    )
+    for optimizer, mark in UPDATE_MARKS.items():
+        page.select_option("#optimizer", optimizer)
+        page.click("#step")
+        page.wait_for_selector(f'#d-update .eq[data-text*="{mark}"]')
+        assert page.locator("#derivation .katex-error").count() == 0, optimizer
+        assert "Batch norm in layer 1" in page.inner_text("#derivation")

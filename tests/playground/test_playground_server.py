@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 with warnings.catch_warnings():  # newer Starlette prefers httpx2; httpx still works
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from chainrule.playground.datasets import MAX_UPLOAD_BYTES
@@ -193,5 +193,23 @@ def test_surface_requests_are_answered_with_paths(client):
         socket.send_text('{"type": "surface", "surface": "rosenbrock", "steps": 20}')
         result = receive(socket, "surface")
         assert len(result["paths"]) == 7 and len(result["paths"][0]["points"]) == 21
+    finally:
+        ws.__exit__(None, None, None)
+
+
+def test_a_settings_change_keeps_the_selection_and_sends_no_new_data(client):
+    # Regression: a "data" message after a settings change cleared the page's selection,
+    # so the derivations that followed were dropped.
+    ws, socket = opened(client)
+    try:
+        socket.send_text('{"type": "select", "target": {"kind": "bias", "layer": 1, "row": 0}}')
+        assert receive(socket, "derivation")["label"] == "b5"
+        socket.send_text('{"type": "config", "config": {"optimizer": "adam"}}')
+        assert socket.receive_json()["type"] == "frame"
+        assert socket.receive_json()["type"] == "derivation"
+        socket.send_text('{"type": "step"}')
+        assert socket.receive_json()["type"] == "frame"
+        derivation = socket.receive_json()
+        assert derivation["type"] == "derivation" and derivation["optimizer"] == "Adam"
     finally:
         ws.__exit__(None, None, None)

@@ -240,6 +240,8 @@ def test_formulas_become_katex_latex():
         r"\mathrm{out}_{h1}\ =\ 1/(1\ +\ e^{-\mathrm{net}_{h1}})"
     )
     assert tex("m̂·λ") == r"\hat{m}\cdot \lambda "
+    # explain's LaTeX gives δ_o1 a double subscript (δ then _o_{1}); KaTeX refuses that
+    assert tex("δ_o1 = Σ_k δ_h1_2") == r"\delta _{o1}\ =\ \sum _{k}\ \delta _{h1,2}"
 
 
 @pytest.mark.parametrize("surface", list(surfaces.SURFACES))

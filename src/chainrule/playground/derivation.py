@@ -31,8 +31,12 @@ _EXTRA = {
 _SPLIT = re.compile("(" + "|".join(map(re.escape, sorted(_EXTRA, key=len, reverse=True))) + ")")
 
 
-# e^(−net_h1) and e^z: explain's LaTeX writes "^" as a hat; here they are exponents.
-_POWER = re.compile(r"\^\(([^()]*)\)|\^([A-Za-z0-9_]+)")
+# Two spellings explain's LaTeX renderer does not turn into valid LaTeX: e^(−net_h1) and
+# e^z (it writes "^" as a hat; here they are exponents) and a Greek letter with a
+# subscript, δ_o1 or Σ_k (a double subscript in its output).
+_SPECIAL = re.compile(
+    r"\^\(([^()]*)\)|\^([A-Za-z0-9_]+)|([^\x00-\x7f])_([A-Za-z0-9]+(?:_[A-Za-z0-9]+)*)"
+)
 
 
 def _symbols(text: str) -> str:
@@ -42,9 +46,12 @@ def _symbols(text: str) -> str:
 def tex(text: str) -> str:
     """A Unicode formula as LaTeX (explain's translation, plus a few more symbols)."""
     out, at = [], 0
-    for match in _POWER.finditer(text):
+    for match in _SPECIAL.finditer(text):
         out.append(_symbols(text[at : match.start()]))
-        out.append("^{" + _symbols(match[1] if match[1] is not None else match[2]) + "}")
+        if match[3] is not None:
+            out.append(_symbols(match[3]) + "_{" + match[4].replace("_", ",") + "}")
+        else:
+            out.append("^{" + _symbols(match[1] if match[1] is not None else match[2]) + "}")
         at = match.end()
     out.append(_symbols(text[at:]))
     return "".join(out)
@@ -104,8 +111,16 @@ def derive(session, target) -> dict[str, Any]:
         (k for k, b in enumerate(blocks) if b["t"] == "h" and b["text"].startswith(f"∂E/∂{label}")),
         None,
     )
+    note = ""
+    if target.kind == "unit":
+        unit = "weights into it" if name.endswith(".weight") else f"bias {label}"
+        note = (
+            f"A unit's δ = ∂E/∂net is the gradient of its bias (∂net/∂b = 1); shown here "
+            f"through its {unit}."
+        )
     return {
         "type": "derivation",
+        "note": note,
         "target": vars(target),
         "name": name,
         "index": list(index),

@@ -162,9 +162,9 @@ class Tab:
         else:
             name, raw = _upload(message)
             await self.run(session.set_csv, name, raw, message.get("target") or None)
-        if kind != "config":
-            self.selected = None  # another network: the clicked weight is gone
-        await self.send(await self.run(session.points))
+        if kind != "config":  # new data: another network, the clicked weight is gone
+            self.selected = None
+            await self.send(await self.run(session.points))
         await self.send_frame()
 
     async def stop(self) -> None:

@@ -74,17 +74,26 @@ export function showDerivation(panel, d) {
     summary.appendChild(dd);
   }
   panel.appendChild(summary);
+  if (d.note) panel.appendChild(node("p", "note", d.note));
+  // The clicked element's own chain first, then its update, then the whole derivation.
+  const blocks = d.blocks.map((block, k) => [block, k]);
+  let chain = [];
+  if (d.focus !== null) {
+    const level = d.blocks[d.focus].level;
+    let end = d.focus + 1;
+    while (end < d.blocks.length && !(d.blocks[end].t === "h" && d.blocks[end].level <= level)) end++;
+    chain = blocks.splice(d.focus, end - d.focus);
+  }
+  const focus = node("div", "focus");
+  focus.id = "d-focus";
+  for (const [block] of chain) focus.appendChild(blockElement(block));
+  panel.appendChild(focus);
   panel.appendChild(node("h3", "", `The update of ${d.label} (${d.optimizer})`));
   const update = node("div", "update");
   update.id = "d-update";
   for (const line of d.update) update.appendChild(equation(line));
   panel.appendChild(update);
-  let section = null;
-  d.blocks.forEach((block, k) => {
-    const e = blockElement(block);
-    if (k === d.focus) { section = node("div", "focus"); section.id = "d-focus"; panel.appendChild(section); }
-    else if (section && block.t === "h") section = null;
-    (section || panel).appendChild(e);
-  });
+  panel.appendChild(node("h3", "whole", "The whole derivation of this step"));
+  for (const [block] of blocks) panel.appendChild(blockElement(block));
   if (sameTarget) panel.scrollTop = keep;
 }
