@@ -161,3 +161,4 @@ def test_every_formula_of_a_derivation_renders(page, loss):
         page.wait_for_selector(f'#d-update .eq[data-text*="{mark}"]')
         assert page.locator("#derivation .katex-error").count() == 0, optimizer
         assert "Batch norm in layer 1" in page.inner_text("#derivation")
+        assert page.inner_text("#d-focus").startswith("∂E/∂0.weight[1,0]")

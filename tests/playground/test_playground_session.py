@@ -153,6 +153,9 @@ def test_derivation_matches_explain_and_the_real_next_step(optimizer, target):
     session.step()  # the real step: the value the panel announced
     assert d["after"] == fmt.num(param.data[index], 9)
     assert d["update"][-1]["text"].endswith(d["after"])
+    # the clicked element's own chain is found, under explain's name for it
+    assert d["label"] == f"{name}[{','.join(map(str, index))}]"  # matrix form: no w1…wn
+    assert d["blocks"][d["focus"]]["text"].startswith(f"∂E/∂{d['label']}")
     if optimizer in ("adam", "adamw"):
         assert any(line["text"].startswith("m⁺ = β₁·m") for line in d["update"])
     if optimizer in ("momentum", "nesterov"):

@@ -81,13 +81,6 @@ def block_json(block: Block) -> dict[str, Any]:
     raise TypeError(f"unknown block {type(block).__name__}")
 
 
-def _label(explanation, name: str, index: tuple) -> str:
-    for alias, target in explanation.aliases.items():
-        if target == (name, index):
-            return alias
-    return f"{name}[{','.join(map(str, index))}]"
-
-
 def derive(session, target) -> dict[str, Any]:
     """explain's derivation of ``target`` (a session.Target) for the session's next step."""
     started = time.perf_counter()
@@ -99,12 +92,12 @@ def derive(session, target) -> dict[str, Any]:
     explanation = explain(
         session.model, session.loss_fn, x, y, params=[element], names=names, precision=PRECISION
     )
-    label = _label(explanation, name, index)
+    check = next(c for c in explanation.checks if (c.param, c.index) == (name, index))
+    label = check.label  # explain's own name for it: w5 unit by unit, 0.weight[1,0] in matrices
     grad = float(explanation.gradients[name][index])
     param = dict(session.model.named_parameters())[name]
     l1 = session.config.l1 if name in session.weights else 0.0
     update = element_update(session.optimizer, param, index, grad, label, l1)
-    check = next(c for c in explanation.checks if (c.param, c.index) == (name, index))
     loss = explanation.losses[0]
     blocks = [block_json(b) for b in explanation.blocks]
     focus = next(
