@@ -203,7 +203,7 @@ def test_a_settings_change_keeps_the_selection_and_sends_no_new_data(client):
     ws, socket = opened(client)
     try:
         socket.send_text('{"type": "select", "target": {"kind": "bias", "layer": 1, "row": 0}}')
-        assert receive(socket, "derivation")["label"] == "b5"
+        assert receive(socket, "derivation")["label"] == "2.bias[0]"
         socket.send_text('{"type": "config", "config": {"optimizer": "adam"}}')
         assert socket.receive_json()["type"] == "frame"
         assert socket.receive_json()["type"] == "derivation"
@@ -213,3 +213,32 @@ def test_a_settings_change_keeps_the_selection_and_sends_no_new_data(client):
         assert derivation["type"] == "derivation" and derivation["optimizer"] == "Adam"
     finally:
         ws.__exit__(None, None, None)
+
+
+def test_tabs_training_in_threads_at_once_get_their_own_numbers():
+    # Regression: grad mode and explain's backward listener are process-wide, so a heat
+    # map drawn under no_grad in one tab's thread, or a derivation, would corrupt another
+    # tab's step. The server runs every tab's computation under one lock.
+    import threading
+
+    from chainrule.playground.server import locked
+    from chainrule.playground.session import Session, Target
+
+    def work(session: Session, out: list) -> None:
+        for _ in range(30):
+            locked(session.step)
+            locked(session.frame)
+            out.append(locked(session.derivation, Target("weight", 1, 1, 1))["grad"])
+
+    results: list[list] = [[], []]
+    sessions = [Session(), Session()]
+    threads = [
+        threading.Thread(target=work, args=(s, r)) for s, r in zip(sessions, results, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    alone: list = []
+    work(Session(), alone)
+    assert results[0] == alone and results[1] == alone

@@ -19,6 +19,7 @@ import asyncio
 import base64
 import binascii
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,16 @@ FRAME_BUDGET = 0.03  # seconds of training per frame while playing
 FRAME_PAUSE = 0.01  # seconds between frames, for the page's own messages
 DERIVATION_EVERY = 0.3  # seconds between derivations of the selection while playing
 LOCAL_NAMES = ["127.0.0.1", "localhost", "[::1]", "::1", "testserver"]
+# The engine's switches are process-wide: ``no_grad`` (a heat map being drawn) turns off
+# recording for every thread, and explain's ``listen_backward`` hears every backward().
+# So the tabs' computations take turns, one at a time; their state stays their own.
+ENGINE = threading.Lock()
+
+
+def locked(fn, *args) -> Any:
+    """``fn(*args)`` while holding ENGINE (called in a worker thread)."""
+    with ENGINE:
+        return fn(*args)
 
 
 async def index(request) -> FileResponse:
@@ -75,7 +86,7 @@ class Tab:
 
     async def run(self, fn, *args) -> Any:
         async with self.lock:
-            return await asyncio.to_thread(fn, *args)
+            return await asyncio.to_thread(locked, fn, *args)
 
     async def send_frame(self, derive: bool = True) -> None:
         frame = await self.run(self.session.frame)
@@ -144,7 +155,7 @@ class Tab:
                 await self.send_derivation()
             return
         if kind == "surface":
-            await self.send(await asyncio.to_thread(surfaces.run, message))
+            await self.send(await asyncio.to_thread(locked, surfaces.run, message))
             return
         raise ValueError(
             f"unknown message type {kind!r}; expected one of config, data, preset, upload, "
@@ -282,7 +293,6 @@ def serve(host: str, port: int, open_browser: bool = True) -> None:
     """Run the app on ``host:port`` (0: a free port) until Ctrl-C; open the browser once
     the socket is bound. Raises OSError when the address cannot be bound."""
     import socket as sockets
-    import threading
     import webbrowser
 
     import uvicorn
