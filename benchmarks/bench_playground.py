@@ -62,6 +62,34 @@ def main() -> None:
     ):
         times = _time(lambda t=target: json.dumps(session.derivation(t)), max(args.rounds // 5, 3))
         print(_row(f"derivation on click, 500 rows, {label}", times, 200))
+    _through_the_server(args.rounds)
+
+
+def _through_the_server(rounds: int) -> None:
+    """The same, as the page sees it: a message over the WebSocket until its answer
+    is received and decoded (Starlette's TestClient, in process; no browser)."""
+    try:
+        from starlette.testclient import TestClient
+    except ImportError:
+        print("(no starlette: the round trips through the server are not measured)")
+        return
+    from chainrule.playground.server import create_app
+
+    with TestClient(create_app()) as client, client.websocket_connect("/ws") as ws:
+        ws.receive_json(), ws.receive_json()  # the data and the first frame
+
+        def ask(message: dict, answers: int = 1) -> None:
+            ws.send_text(json.dumps(message))
+            for _ in range(answers):
+                ws.receive_json()
+
+        ask({"type": "data", "data": {"kind": "spiral", "n": 500, "train_ratio": 1.0}}, 2)
+        ask({"type": "config", "config": {"hidden": [8, 8], "optimizer": "adam", "lr": 0.01}})
+        times = _time(lambda: ask({"type": "step"}), rounds)
+        print(_row("WebSocket round trip: step -> frame", times, 50))
+        target = {"kind": "weight", "layer": 0, "row": 3, "col": 1}
+        times = _time(lambda: ask({"type": "select", "target": target}), max(rounds // 5, 3))
+        print(_row("WebSocket round trip: click -> derivation", times, 200))
 
 
 if __name__ == "__main__":

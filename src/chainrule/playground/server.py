@@ -117,6 +117,8 @@ class Tab:
             self.playing = False
             await self.error(str(error))
             await self.send_frame(derive=False)
+        except (WebSocketDisconnect, RuntimeError):  # the tab closed while playing
+            self.playing = False
 
     def _steps(self) -> None:
         started = time.perf_counter()
