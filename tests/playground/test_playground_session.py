@@ -281,3 +281,16 @@ def test_surface_paths_are_real_optimizer_steps():
 def test_bad_surface_requests_are_refused(request_, message):
     with pytest.raises(ValueError, match=message):
         surfaces.run(request_)
+
+
+def test_leaving_a_preset_brings_the_default_network_back_and_keeps_choices_otherwise():
+    session = Session()
+    session.set_preset("chain_abcd")
+    session.set_toy({"kind": "xor"})
+    assert session.preset is None and session.config == Config()
+    session.set_config({"bias": False, "activation": "relu"})
+    session.set_toy({"kind": "spiral"})
+    assert not session.config.bias and session.config.activation == "relu"
+    rows = "a,b,t\n" + "".join(f"{i},{i % 4},{i * 0.5}\n" for i in range(20))
+    session.set_csv("r.csv", rows.encode())
+    assert session.data.task == "regression" and session.config.loss == "mse"

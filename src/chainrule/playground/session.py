@@ -82,13 +82,12 @@ class Session:
         if unknown:
             raise ValueError(f"data field {unknown[0]!r} is unknown")
         self.data = toy(**merged, seed=self.config.seed)
-        self.data_options, self.preset = merged, None
+        self.data_options = merged
         self._fit_loss_to_task()
         self.reset()
 
     def set_csv(self, name: str, raw: bytes, target: str | None = None) -> None:
         self.data = from_csv(name, raw, target=target, seed=self.config.seed)
-        self.preset = None
         self._fit_loss_to_task()
         self.reset()
 
@@ -101,10 +100,14 @@ class Session:
         self.reset()
 
     def _fit_loss_to_task(self) -> None:
-        """Leaving a preset or changing the task: a loss and output that fit the data."""
+        """New data: a loss and output that fit its task; leaving a preset, the default
+        network back (the tutorials' shapes, sigmoid and learning rates are theirs)."""
+        if self.preset is not None:
+            self.preset = None
+            self.config = Config(seed=self.config.seed)
         if self.data.task == "classification":
             self.config = Config.from_dict(
-                {"loss": "bce_with_logits", "output": "none", "bias": True}, self.config
+                {"loss": "bce_with_logits", "output": "none"}, self.config
             )
         elif self.config.loss == "bce_with_logits":
             self.config = Config.from_dict({"loss": "mse"}, self.config)
