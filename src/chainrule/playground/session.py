@@ -1,8 +1,9 @@
 """One browser tab's state: its data, network, optimizer and history, trained by the real
 engine (``backward()`` and a ``chainrule.optim`` step; no JavaScript backprop).
 
-A ``Session`` is used from one thread at a time (the server holds a lock per tab); two
-tabs have two sessions that share nothing.
+Two tabs have two sessions that share no state. The engine's switches (grad mode,
+explain's backward listener) are process-wide, though, so the server runs one session
+computation at a time across all tabs (``server.ENGINE``).
 """
 
 from __future__ import annotations
