@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .._version import __version__
-from . import demo, explain_command, export, info, predict, train
+from . import demo, explain_command, export, info, playground, predict, train
 from .errors import UsageError
 
 EPILOG = textwrap.dedent(
@@ -33,6 +33,7 @@ EPILOG = textwrap.dedent(
       chainrule explain examples/explain/mazur_2_2_2.toml --format markdown
       chainrule ops                 list every differentiable op and its VJP formula
       chainrule ops sigmoid         show one op
+      chainrule playground          learn backpropagation in the browser
       chainrule --version
     """
 )
@@ -66,6 +67,7 @@ COMMANDS = [
     info.add_parser,
     explain_command.add_parser,
     export.add_parser,
+    playground.add_parser,
 ]
 
 
