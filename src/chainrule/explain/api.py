@@ -19,9 +19,10 @@ from .formulas import describe_loss
 from .kinks import find_kinks
 from .records import Block, Eq, Heading, Note, Para, Table
 from .render_dot import graph_nodes
+from .rules import element_step
 from .structure import find_layers
 from .trace import record
-from .update import make_optimizer, snapshot, update_blocks
+from .update import make_optimizer, update_lines
 
 # Up to these sizes every weight is explained one by one; beyond, the matrix form.
 SMALL_PARAMS = 64
@@ -215,9 +216,20 @@ def explain(
     by_element = {(c.param, c.index): c for c in checks}
 
     before = {(name, idx): float(trace.params[name][idx]) for name, idx in chosen}
-    states = {}
-    if opt is not None:
-        states = {(name, idx): snapshot(opt, named[name], idx) for name, idx in chosen}
+    rules = {}
+    if opt is not None:  # the rule lines read the state the step starts from
+        rules = {
+            (name, idx): element_step(
+                opt,
+                named[name],
+                idx,
+                float(trace.grads[name][idx]),
+                label(name, idx),
+                precision=precision,
+            )
+            for name, idx in chosen
+            if named[name].grad is not None
+        }
         opt.step()
 
     per_param: list[Block] = []
@@ -234,17 +246,15 @@ def explain(
         if (name, idx) in by_element:
             per_param.append(check_block(by_element[(name, idx)], precision, trace.loss))
         if opt is not None:
-            update, after = update_blocks(
-                opt,
-                named[name],
-                idx,
+            after = float(named[name].data[idx])
+            per_param += update_lines(
+                rules.get((name, idx)),
+                type(opt).__name__,
                 label(name, idx),
                 before[(name, idx)],
-                float(trace.grads[name][idx]),
-                states[(name, idx)],
+                after,
                 precision,
             )
-            per_param += update
             quantities[f"{label(name, idx)}⁺"] = after
     if per_param:
         blocks.append(Heading("Gradients, one parameter at a time"))

@@ -26,6 +26,14 @@ SYMBOLS = {
     "β": r"\beta ",
     "γ": r"\gamma ",
     "α": r"\alpha ",
+    "λ": r"\lambda ",
+    "τ": r"\tau ",
+    "ρ": r"\rho ",
+    "Δ": r"\Delta ",
+    "ḡ": r"\bar{g}",
+    "ṽ": r"\tilde{v}",
+    "m̂": r"\hat{m}",
+    "v̂": r"\hat{v}",
     "Φ": r"\Phi ",
     "φ": r"\varphi ",
     "ℓ": r"\ell ",
@@ -59,8 +67,9 @@ SYMBOLS = {
 SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ˡᵗ", "0123456789+-lt", strict=True))
 SUPERSCRIPTS["ᵀ"] = r"\top "
 SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉", "0123456789", strict=True))
+# Letters with a combining hat come first: "m̂" is m + U+0302, not the name "m".
 TOKEN = re.compile(
-    r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*|[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ᵀˡᵗ]+|[₀₁₂₃₄₅₆₇₈₉]+|x̂|.", re.S
+    r"x̂|m̂|v̂|[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*|[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ᵀˡᵗ]+|[₀₁₂₃₄₅₆₇₈₉]+|.", re.S
 )
 
 

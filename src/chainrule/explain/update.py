@@ -1,5 +1,5 @@
-"""The optimizer step as the explanation shows it: the rule, the state that enters it,
-and the new value, all read from a real ``chainrule.optim`` optimizer's step."""
+"""The optimizer of an explanation: built (or copied) in float64 over the copied
+parameters, and its step of one element as shown (the rule lines are ``rules.py``'s)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 from .. import optim
 from . import fmt
 from .records import Block, Eq
+from .rules import ElementStep
 
 _NAMES = {name.lower(): name for name in ("SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW")}
 
@@ -65,135 +66,20 @@ def make_optimizer(
     )
 
 
-def _state_of(opt: optim.Optimizer, param: Any, index: tuple) -> dict[str, float]:
-    state = opt.state.get(param, {})
-    values = {}
-    for key, value in state.items():
-        if isinstance(value, np.ndarray) and value.shape == param.data.shape:
-            values[key] = float(value[index])
-        elif key == "step":
-            values[key] = float(np.asarray(value))
-    return values
-
-
-def snapshot(opt: optim.Optimizer, param: Any, index: tuple) -> dict[str, float]:
-    return _state_of(opt, param, index)
-
-
-def update_blocks(
-    opt: optim.Optimizer,
-    param: Any,
-    index: tuple,
-    label: str,
-    before: float,
-    grad: float,
-    state_before: dict[str, float],
-    precision: int,
-) -> tuple[list[Block], float]:
-    """The update of one element, after ``opt.step()`` ran."""
-
-    def n(v: float) -> str:
-        text = fmt.num(v, precision)
-        return f"({text})" if text.startswith("−") else text
-
-    after = float(param.data[index])
-    state_after = _state_of(opt, param, index)
-    group = next(g for g in opt.param_groups if any(p is param for p in g["params"]))
-    lr = float(group["lr"])
-    kind = type(opt).__name__
-    blocks: list[Block] = []
-    plain = (
-        kind == "SGD"
-        and not group.get("momentum")
-        and not group.get("weight_decay")
-        and not group.get("maximize")
-    )
-    if plain:
-        blocks.append(
-            Eq(
-                [
-                    f"{label}⁺",
-                    f"{label} − η · ∂E/∂{label}",
-                    f"{n(before)} − {n(lr)} · {n(grad)}",
-                    fmt.num(after, precision),
-                ]
-            )
-        )
-        return blocks, after
-    if kind == "SGD":
-        mu = group["momentum"]
-        blocks.append(
-            Eq(
-                [
-                    f"momentum_buffer({label})",
-                    "μ·buf + (1 − dampening)·g  (g on the first step)",
-                    f"{n(mu)}·{n(state_before.get('momentum_buffer', 0.0))} + … ",
-                    n(state_after.get("momentum_buffer", grad)),
-                ],
-                comment=f"μ = {mu}, dampening = {group['dampening']}, weight_decay = "
-                f"{group['weight_decay']}, nesterov = {group['nesterov']}",
-            )
-        )
-        blocks.append(
-            Eq(
-                [
-                    f"{label}⁺",
-                    f"{label} − η · buf",
-                    f"{n(before)} − {n(lr)} · {n(state_after.get('momentum_buffer', grad))}",
-                    n(after),
-                ]
-            )
-        )
-        return blocks, after
-    if kind in ("Adam", "AdamW"):
-        b1, b2 = group["betas"]
-        t = int(state_after.get("step", 1))
-        m, v = state_after.get("exp_avg", 0.0), state_after.get("exp_avg_sq", 0.0)
-        blocks.append(
-            Eq(
-                [
-                    f"exp_avg m({label})",
-                    "β₁·m + (1 − β₁)·g",
-                    f"{n(b1)}·{n(state_before.get('exp_avg', 0.0))} + {n(1 - b1)}·{n(grad)}",
-                    n(m),
-                ]
-            )
-        )
-        blocks.append(
-            Eq(
-                [
-                    f"exp_avg_sq v({label})",
-                    "β₂·v + (1 − β₂)·g²",
-                    f"{n(b2)}·{n(state_before.get('exp_avg_sq', 0.0))} + {n(1 - b2)}·{n(grad)}²",
-                    n(v),
-                ]
-            )
-        )
-        blocks.append(
-            Eq(
-                [
-                    f"{label}⁺",
-                    f"{label} − η · (m/(1 − β₁ᵗ)) / (√(v/(1 − β₂ᵗ)) + ε)",
-                    f"{n(before)} − {n(lr)} · ({n(m)}/{n(1 - b1**t)}) / (√({n(v)}/{n(1 - b2**t)}) + "  # noqa: E501
-                    f"{group['eps']})",
-                    n(after),
-                ],
-                comment=f"t = {t}, weight_decay = {group['weight_decay']}"
-                + (
-                    " (decoupled)" if kind == "AdamW" or group.get("decoupled_weight_decay") else ""
-                ),
-            )
-        )
-        return blocks, after
-    shown = ", ".join(
-        f"{k}: {n(state_before.get(k, 0.0))} → {n(v)}"
-        for k, v in state_after.items()
-        if k != "step"
-    )
-    blocks.append(
-        Eq(
-            [f"{label}⁺", f"{kind} step (torch.optim.{kind}'s rule)", n(after)],
-            comment=f"lr = {lr}; state {shown}",
-        )
-    )
-    return blocks, after
+def update_lines(
+    step: ElementStep | None, kind: str, label: str, before: float, after: float, precision: int
+) -> list[Block]:
+    """The update of one element as shown, after ``opt.step()`` moved it from ``before``
+    to ``after``: ``step``'s rule lines (see ``rules.element_step``), or one line when
+    the rule is unknown (an optimizer class of the user's) or no gradient reached it.
+    The rule's own result must be the real one to be shown (tied weights, say, are
+    stepped once for a gradient summed over their uses: then the one line shows it)."""
+    if step is not None and step.after == after:
+        return list(step.lines)
+    if after == before:
+        return [
+            Eq([f"{label}⁺", label, fmt.num(after, precision)], comment="no gradient: not moved")
+        ]
+    return [
+        Eq([f"{label}⁺", f"{kind} step", fmt.num(after, precision)], comment=f"{kind}'s own rule")
+    ]

@@ -1,6 +1,7 @@
 """The derivation panel's content: ``chainrule.explain`` for the clicked element on the
 batch the next step trains on, its blocks as JSON with LaTeX for KaTeX, and the
-optimizer's update of that element (``update.py``).
+optimizer's update of that element (explain's ``rules.element_step``, with the
+playground's L1 term).
 
 Nothing is derived here: every number comes from ``explain`` (forward values, chain-rule
 factors, sums over paths, the finite-difference check) or from the optimizer's own
@@ -16,19 +17,9 @@ from typing import Any
 from ..explain import explain, fmt
 from ..explain.records import Block, Eq, Heading, Matrix, Note, Para, Table
 from ..explain.render_latex import math
-from .update import element_update
+from ..explain.rules import element_step
 
 PRECISION = 9
-# Symbols explain's LaTeX renderer has no entry for, but the update lines use.
-_EXTRA = {
-    "λ": r"\lambda ",
-    "τ": r"\tau ",
-    "ρ": r"\rho ",
-    "Δ": r"\Delta ",
-    "m̂": r"\hat{m}",
-    "v̂": r"\hat{v}",
-}
-_SPLIT = re.compile("(" + "|".join(map(re.escape, sorted(_EXTRA, key=len, reverse=True))) + ")")
 
 
 # Two spellings explain's LaTeX renderer does not turn into valid LaTeX: e^(−net_h1) and
@@ -39,21 +30,17 @@ _SPECIAL = re.compile(
 )
 
 
-def _symbols(text: str) -> str:
-    return "".join(_EXTRA.get(part) or math(part) for part in _SPLIT.split(text) if part)
-
-
 def tex(text: str) -> str:
-    """A Unicode formula as LaTeX (explain's translation, plus a few more symbols)."""
+    """A Unicode formula as LaTeX (explain's translation, with exponents and subscripts)."""
     out, at = [], 0
     for match in _SPECIAL.finditer(text):
-        out.append(_symbols(text[at : match.start()]))
+        out.append(math(text[at : match.start()]))
         if match[3] is not None:
-            out.append(_symbols(match[3]) + "_{" + match[4].replace("_", ",") + "}")
+            out.append(math(match[3]) + "_{" + match[4].replace("_", ",") + "}")
         else:
-            out.append("^{" + _symbols(match[1] if match[1] is not None else match[2]) + "}")
+            out.append("^{" + math(match[1] if match[1] is not None else match[2]) + "}")
         at = match.end()
-    out.append(_symbols(text[at:]))
+    out.append(math(text[at:]))
     return "".join(out)
 
 
@@ -97,7 +84,7 @@ def derive(session, target) -> dict[str, Any]:
     grad = float(explanation.gradients[name][index])
     param = dict(session.model.named_parameters())[name]
     l1 = session.config.l1 if name in session.weights else 0.0
-    update = element_update(session.optimizer, param, index, grad, label, l1)
+    update = element_step(session.optimizer, param, index, grad, label, precision=PRECISION, l1=l1)
     loss = explanation.losses[0]
     blocks = [block_json(b) for b in explanation.blocks]
     focus = next(
