@@ -135,7 +135,7 @@ def test_clicking_a_weight_shows_explains_derivation(page):
 
 # A piece of each optimizer's update line, to know the panel shows the new optimizer.
 UPDATE_MARKS = {
-    "sgd": "− η·g",
+    "sgd": "− η · g",
     "momentum": "− η·buf⁺",
     "nesterov": "μ·buf⁺)",
     "adagrad": "sum⁺",

@@ -113,6 +113,11 @@ class _Element:
         return value, "g"
 
 
+def _sq(symbol: str) -> str:
+    """The square of g as written: (∂E/∂w)², not ∂E/∂w² (which reads as ∂E/∂(w²))."""
+    return f"{symbol}²" if symbol == "g" else f"({symbol})²"
+
+
 def _negated(text: str, grouped: float) -> str:
     return f"−({text})" if grouped else f"−{text}"
 
@@ -180,14 +185,14 @@ def _adagrad(e: _Element, theta: np.ndarray) -> None:
         maximize=bool(e.group.get("maximize")),
     )
     s, rate, eta = float(total[0]), lr / (1 + (t - 1) * lr_decay), "η"
-    e.eq("sum⁺", f"sum + {gs}²", f"{e.n(old)} + {e.n(g)}²", s, f"t = {t}")
+    e.eq("sum⁺", f"sum + {_sq(gs)}", f"{e.n(old)} + {e.n(g)}²", s, f"t = {t}")
     if lr_decay:
         e.eq("η′", "η/(1 + (t − 1)·η_decay)", f"{e.n(lr)}/(1 + {t - 1}·{e.n(lr_decay)})", rate)
         eta = "η′"
     e.eq(
         f"{e.label}⁺",
         f"{e.label} − {eta}·{gs}/(√sum⁺ + ε)",
-        f"{e.n(e.before)} − {e.n(rate)}·{e.n(g)}/(√{e.n(s)} + {eps:g})",
+        f"{e.n(e.before)} − {e.n(rate)}·{e.n(g)}/(√{e.n(s)} + {e.n(eps)})",
         float(theta[0]),
     )
 
@@ -217,7 +222,7 @@ def _rmsprop(e: _Element, theta: np.ndarray) -> None:
     )
     e.eq(
         "v⁺",
-        f"α·v + (1 − α)·{gs}²",
+        f"α·v + (1 − α)·{_sq(gs)}",
         f"{e.n(alpha)}·{e.n(old_v)} + {e.n(1 - alpha)}·{e.n(g)}²",
         float(v[0]),
         "square_avg",
@@ -239,7 +244,7 @@ def _rmsprop(e: _Element, theta: np.ndarray) -> None:
         e.eq(
             "buf⁺",
             f"μ·buf + {gs}/(√{root} + ε)",
-            f"{e.n(mu)}·{e.n(old_buf)} + {e.n(g)}/(√{e.n(shown)} + {eps:g})",
+            f"{e.n(mu)}·{e.n(old_buf)} + {e.n(g)}/(√{e.n(shown)} + {e.n(eps)})",
             float(buf[0]),
             f"momentum_buffer, μ = {mu:g}",
         )
@@ -248,7 +253,7 @@ def _rmsprop(e: _Element, theta: np.ndarray) -> None:
     e.eq(
         f"{label}⁺",
         f"{label} − η·{gs}/(√{root} + ε)",
-        f"{e.n(e.before)} − {e.n(lr)}·{e.n(g)}/(√{e.n(shown)} + {eps:g})",
+        f"{e.n(e.before)} − {e.n(lr)}·{e.n(g)}/(√{e.n(shown)} + {e.n(eps)})",
         after,
     )
 
@@ -272,7 +277,7 @@ def _adadelta(e: _Element, theta: np.ndarray) -> None:
     delta = float(np.sqrt(old_u + eps) / np.sqrt(v[0] + eps) * g)
     e.eq(
         "v⁺",
-        f"ρ·v + (1 − ρ)·{gs}²",
+        f"ρ·v + (1 − ρ)·{_sq(gs)}",
         f"{e.n(rho)}·{e.n(old_v)} + {e.n(1 - rho)}·{e.n(g)}²",
         float(v[0]),
         "square_avg",
@@ -280,7 +285,7 @@ def _adadelta(e: _Element, theta: np.ndarray) -> None:
     e.eq(
         "Δ",
         f"√(u + ε)/√(v⁺ + ε)·{gs}",
-        f"√({e.n(old_u)} + {eps:g})/√({e.n(v[0])} + {eps:g})·{e.n(g)}",
+        f"√({e.n(old_u)} + {e.n(eps)})/√({e.n(v[0])} + {e.n(eps)})·{e.n(g)}",
         delta,
     )
     e.eq(
@@ -346,7 +351,7 @@ def _adam(e: _Element, theta: np.ndarray) -> None:
     )
     e.eq(
         "v⁺",
-        f"β₂·v + (1 − β₂)·{gs}²",
+        f"β₂·v + (1 − β₂)·{_sq(gs)}",
         f"{e.n(b2)}·{e.n(old_v)} + {e.n(1 - b2)}·{e.n(g)}²",
         float(v[0]),
         "exp_avg_sq",
@@ -368,7 +373,7 @@ def _adam(e: _Element, theta: np.ndarray) -> None:
     e.eq(
         f"{label}⁺",
         f"{label0} − η·m̂/(√v̂ + ε)",
-        f"{start} − {e.n(lr)}·{e.n(m_hat)}/(√{e.n(v_hat)} + {eps:g})",
+        f"{start} − {e.n(lr)}·{e.n(m_hat)}/(√{e.n(v_hat)} + {e.n(eps)})",
         float(theta[0]),
     )
 
