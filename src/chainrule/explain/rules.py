@@ -86,6 +86,39 @@ class _Element:
     def eq(self, name: str, rule: str, numbers: str, value: float, comment: str = "") -> None:
         self.lines.append(Eq([name, rule, numbers, self.result(value)], comment=comment))
 
+    @property
+    def lr(self) -> float:
+        return self.opt("lr")
+
+    @property
+    def decay(self) -> float:
+        return self.opt("weight_decay")
+
+    @property
+    def maximize(self) -> bool:
+        return bool(self.group.get("maximize"))
+
+    def average(
+        self, name: str, weight: str, w: float, old: float, term: str, numbers: str,
+        new: float, comment: str, keep: str = "", keep_value: float | None = None,
+    ) -> None:  # fmt: skip
+        """``name⁺ = w·name + (1 − w)·term``, a running average of the state (with
+        ``keep``, SGD's buffer: ``μ·buf + (1 − τ)·g``)."""
+        keep, keep_value = keep or weight, 1 - w if keep_value is None else keep_value
+        self.eq(f"{name}⁺", f"{weight}·{name} + (1 − {keep})·{term}",
+                f"{self.n(w)}·{self.n(old)} + {self.n(keep_value)}·{numbers}", new,
+                comment)  # fmt: skip
+
+    def moved(
+        self, rule: str, numbers: str, theta: np.ndarray, comment: str = "", *,
+        start: tuple[str, float] | None = None,
+    ) -> None:  # fmt: skip
+        """The last line, ``θ⁺ = θ − rule = θ − numbers = theta``; from ``start`` (the name
+        and value of a decayed θ′) when given."""
+        name, value = start or (self.label, self.before)
+        self.eq(f"{self.label}⁺", f"{name} − {rule}", f"{self.n(value)} − {numbers}",
+                float(theta[0]), comment)  # fmt: skip
+
     def gradient(self, decay: float) -> tuple[float, str]:
         """g as the optimizer forms it, ``±(∂E/∂θ [+ λ₁·sign θ]) [+ λ·θ]``: its value and
         the symbol the rule lines use for it (∂E/∂θ itself when nothing is added)."""
@@ -123,24 +156,16 @@ def _negated(text: str, grouped: float) -> str:
 
 
 def _sgd(e: _Element, theta: np.ndarray) -> None:
-    lr, mu, damp = e.opt("lr"), e.opt("momentum"), e.opt("dampening")
+    mu, damp = e.opt("momentum"), e.opt("dampening")
     nesterov = bool(e.group.get("nesterov"))
-    g, gs = e.gradient(e.opt("weight_decay"))
-    buf = e.state.get("momentum_buffer")
+    g, gs = e.gradient(e.decay)
+    buf = e.state.get("momentum_buffer") if mu else None
     new = functional.sgd_step(
-        theta,
-        _one(e.l1_grad),
-        None if buf is None or not mu else _one(buf),
-        lr=lr,
-        momentum=mu,
-        dampening=damp,
-        weight_decay=e.opt("weight_decay"),
-        nesterov=nesterov,
-        maximize=bool(e.group.get("maximize")),
-    )
-    after, label = float(theta[0]), e.label
-    if not mu:
-        e.eq(f"{label}⁺", f"{label} − η · {gs}", f"{e.n(e.before)} − {e.n(lr)} · {e.n(g)}", after)
+        theta, _one(e.l1_grad), None if buf is None else _one(buf), lr=e.lr, momentum=mu,
+        dampening=damp, weight_decay=e.decay, nesterov=nesterov, maximize=e.maximize,
+    )  # fmt: skip
+    if not mu:  # the tutorial's line: θ − η · ∂E/∂θ
+        e.moved(f"η · {gs}", f"{e.n(e.lr)} · {e.n(g)}", theta)
         return
     b = float(new[0])
     if buf is None:
@@ -148,234 +173,110 @@ def _sgd(e: _Element, theta: np.ndarray) -> None:
             Eq(["buf⁺", gs, e.result(b)], comment="momentum_buffer: the first step starts it at g")
         )
     else:
-        e.eq(
-            "buf⁺",
-            f"μ·buf + (1 − τ)·{gs}",
-            f"{e.n(mu)}·{e.n(buf)} + {e.n(1 - damp)}·{e.n(g)}",
-            b,
-            f"momentum_buffer, μ = {mu:g}, dampening τ = {damp:g}",
-        )
+        note = f"momentum_buffer, μ = {mu:g}, dampening τ = {damp:g}"
+        e.average("buf", "μ", mu, buf, gs, e.n(g), b, note, keep="τ", keep_value=1 - damp)
     if nesterov:  # the step looks ahead along the new buffer: g + μ·buf⁺, not buf⁺
-        e.eq(
-            f"{label}⁺",
-            f"{label} − η·({gs} + μ·buf⁺)",
-            f"{e.n(e.before)} − {e.n(lr)}·({e.n(g)} + {e.n(mu)}·{e.n(b)})",
-            after,
-            "Nesterov",
-        )
+        e.moved(f"η·({gs} + μ·buf⁺)", f"{e.n(e.lr)}·({e.n(g)} + {e.n(mu)}·{e.n(b)})", theta,
+                "Nesterov")  # fmt: skip
     else:
-        e.eq(f"{label}⁺", f"{label} − η·buf⁺", f"{e.n(e.before)} − {e.n(lr)}·{e.n(b)}", after)
+        e.moved("η·buf⁺", f"{e.n(e.lr)}·{e.n(b)}", theta)
 
 
 def _adagrad(e: _Element, theta: np.ndarray) -> None:
-    lr, eps, lr_decay = e.opt("lr"), e.opt("eps"), e.opt("lr_decay")
+    eps, lr_decay = e.opt("eps"), e.opt("lr_decay")
     t = e.state.get("step", 0) + 1
     total = _one(e.state.get("sum", e.opt("initial_accumulator_value")))
     old = float(total[0])
-    g, gs = e.gradient(e.opt("weight_decay"))
+    g, gs = e.gradient(e.decay)
     functional.adagrad_step(
-        theta,
-        _one(e.l1_grad),
-        total,
-        step=t,
-        lr=lr,
-        lr_decay=lr_decay,
-        weight_decay=e.opt("weight_decay"),
-        eps=eps,
-        maximize=bool(e.group.get("maximize")),
-    )
-    s, rate, eta = float(total[0]), lr / (1 + (t - 1) * lr_decay), "η"
+        theta, _one(e.l1_grad), total, step=t, lr=e.lr, lr_decay=lr_decay,
+        weight_decay=e.decay, eps=eps, maximize=e.maximize,
+    )  # fmt: skip
+    s, rate, eta = float(total[0]), e.lr / (1 + (t - 1) * lr_decay), "η"
     e.eq("sum⁺", f"sum + {_sq(gs)}", f"{e.n(old)} + {e.n(g)}²", s, f"t = {t}")
     if lr_decay:
-        e.eq("η′", "η/(1 + (t − 1)·η_decay)", f"{e.n(lr)}/(1 + {t - 1}·{e.n(lr_decay)})", rate)
+        e.eq("η′", "η/(1 + (t − 1)·η_decay)", f"{e.n(e.lr)}/(1 + {t - 1}·{e.n(lr_decay)})", rate)
         eta = "η′"
-    e.eq(
-        f"{e.label}⁺",
-        f"{e.label} − {eta}·{gs}/(√sum⁺ + ε)",
-        f"{e.n(e.before)} − {e.n(rate)}·{e.n(g)}/(√{e.n(s)} + {e.n(eps)})",
-        float(theta[0]),
-    )
+    e.moved(f"{eta}·{gs}/(√sum⁺ + ε)", f"{e.n(rate)}·{e.n(g)}/(√{e.n(s)} + {e.n(eps)})", theta)
 
 
 def _rmsprop(e: _Element, theta: np.ndarray) -> None:
-    lr, alpha, eps, mu = e.opt("lr"), e.opt("alpha"), e.opt("eps"), e.opt("momentum")
+    alpha, eps, mu = e.opt("alpha"), e.opt("eps"), e.opt("momentum")
     centered = bool(e.group.get("centered"))
-    v = _one(e.state.get("square_avg", 0.0))
-    gbar = _one(e.state.get("grad_avg", 0.0)) if centered else None
-    buf = _one(e.state.get("momentum_buffer", 0.0)) if mu > 0 else None
-    old_v, old_gbar = float(v[0]), e.state.get("grad_avg", 0.0)
-    old_buf = e.state.get("momentum_buffer", 0.0)
-    g, gs = e.gradient(e.opt("weight_decay"))
+    old = {k: e.state.get(k, 0.0) for k in ("square_avg", "grad_avg", "momentum_buffer")}
+    v = _one(old["square_avg"])
+    gbar = _one(old["grad_avg"]) if centered else None
+    buf = _one(old["momentum_buffer"]) if mu > 0 else None
+    g, gs = e.gradient(e.decay)
     functional.rmsprop_step(
-        theta,
-        _one(e.l1_grad),
-        v,
-        gbar,
-        buf,
-        lr=lr,
-        alpha=alpha,
-        eps=eps,
-        weight_decay=e.opt("weight_decay"),
-        momentum=mu,
-        centered=centered,
-        maximize=bool(e.group.get("maximize")),
-    )
-    e.eq(
-        "v⁺",
-        f"α·v + (1 − α)·{_sq(gs)}",
-        f"{e.n(alpha)}·{e.n(old_v)} + {e.n(1 - alpha)}·{e.n(g)}²",
-        float(v[0]),
-        "square_avg",
-    )
+        theta, _one(e.l1_grad), v, gbar, buf, lr=e.lr, alpha=alpha, eps=eps,
+        weight_decay=e.decay, momentum=mu, centered=centered, maximize=e.maximize,
+    )  # fmt: skip
+    e.average("v", "α", alpha, old["square_avg"], _sq(gs), f"{e.n(g)}²", v[0], "square_avg")
     root, shown = "v⁺", float(v[0])
     if centered:
-        e.eq(
-            "ḡ⁺",
-            f"α·ḡ + (1 − α)·{gs}",
-            f"{e.n(alpha)}·{e.n(old_gbar)} + {e.n(1 - alpha)}·{e.n(g)}",
-            float(gbar[0]),
-            "grad_avg (centered)",
-        )
+        e.average("ḡ", "α", alpha, old["grad_avg"], gs, e.n(g), gbar[0], "grad_avg (centered)")
         shown = float(v[0]) - float(gbar[0]) ** 2
         e.eq("ṽ", "v⁺ − (ḡ⁺)²", f"{e.n(v[0])} − {e.n(gbar[0])}²", shown)
         root = "ṽ"
-    after, label = float(theta[0]), e.label
+    scaled = f"{e.n(g)}/(√{e.n(shown)} + {e.n(eps)})"
     if mu > 0:
-        e.eq(
-            "buf⁺",
-            f"μ·buf + {gs}/(√{root} + ε)",
-            f"{e.n(mu)}·{e.n(old_buf)} + {e.n(g)}/(√{e.n(shown)} + {e.n(eps)})",
-            float(buf[0]),
-            f"momentum_buffer, μ = {mu:g}",
-        )
-        e.eq(f"{label}⁺", f"{label} − η·buf⁺", f"{e.n(e.before)} − {e.n(lr)}·{e.n(buf[0])}", after)
-        return
-    e.eq(
-        f"{label}⁺",
-        f"{label} − η·{gs}/(√{root} + ε)",
-        f"{e.n(e.before)} − {e.n(lr)}·{e.n(g)}/(√{e.n(shown)} + {e.n(eps)})",
-        after,
-    )
+        e.eq("buf⁺", f"μ·buf + {gs}/(√{root} + ε)", f"{e.n(mu)}·{e.n(old['momentum_buffer'])} + "
+             f"{scaled}", float(buf[0]), f"momentum_buffer, μ = {mu:g}")  # fmt: skip
+        e.moved("η·buf⁺", f"{e.n(e.lr)}·{e.n(buf[0])}", theta)
+    else:
+        e.moved(f"η·{gs}/(√{root} + ε)", f"{e.n(e.lr)}·{scaled}", theta)
 
 
 def _adadelta(e: _Element, theta: np.ndarray) -> None:
-    lr, rho, eps = e.opt("lr"), e.opt("rho"), e.opt("eps")
+    rho, eps = e.opt("rho"), e.opt("eps")
     v, u = _one(e.state.get("square_avg", 0.0)), _one(e.state.get("acc_delta", 0.0))
     old_v, old_u = float(v[0]), float(u[0])
-    g, gs = e.gradient(e.opt("weight_decay"))
+    g, gs = e.gradient(e.decay)
     functional.adadelta_step(
-        theta,
-        _one(e.l1_grad),
-        v,
-        u,
-        lr=lr,
-        rho=rho,
-        eps=eps,
-        weight_decay=e.opt("weight_decay"),
-        maximize=bool(e.group.get("maximize")),
-    )
+        theta, _one(e.l1_grad), v, u, lr=e.lr, rho=rho, eps=eps, weight_decay=e.decay,
+        maximize=e.maximize,
+    )  # fmt: skip
     delta = float(np.sqrt(old_u + eps) / np.sqrt(v[0] + eps) * g)
-    e.eq(
-        "v⁺",
-        f"ρ·v + (1 − ρ)·{_sq(gs)}",
-        f"{e.n(rho)}·{e.n(old_v)} + {e.n(1 - rho)}·{e.n(g)}²",
-        float(v[0]),
-        "square_avg",
-    )
-    e.eq(
-        "Δ",
-        f"√(u + ε)/√(v⁺ + ε)·{gs}",
-        f"√({e.n(old_u)} + {e.n(eps)})/√({e.n(v[0])} + {e.n(eps)})·{e.n(g)}",
-        delta,
-    )
-    e.eq(
-        "u⁺",
-        "ρ·u + (1 − ρ)·Δ²",
-        f"{e.n(rho)}·{e.n(old_u)} + {e.n(1 - rho)}·{e.n(delta)}²",
-        float(u[0]),
-        "acc_delta",
-    )
-    e.eq(
-        f"{e.label}⁺",
-        f"{e.label} − η·Δ",
-        f"{e.n(e.before)} − {e.n(lr)}·{e.n(delta)}",
-        float(theta[0]),
-    )
+    e.average("v", "ρ", rho, old_v, _sq(gs), f"{e.n(g)}²", v[0], "square_avg")
+    e.eq("Δ", f"√(u + ε)/√(v⁺ + ε)·{gs}",
+         f"√({e.n(old_u)} + {e.n(eps)})/√({e.n(v[0])} + {e.n(eps)})·{e.n(g)}", delta)  # fmt: skip
+    e.average("u", "ρ", rho, old_u, "Δ²", f"{e.n(delta)}²", u[0], "acc_delta")
+    e.moved("η·Δ", f"{e.n(e.lr)}·{e.n(delta)}", theta)
 
 
 def _adam(e: _Element, theta: np.ndarray) -> None:
-    lr, eps = e.opt("lr"), e.opt("eps")
+    eps, decay = e.opt("eps"), e.decay
     b1, b2 = (float(b) for b in e.group["betas"])
-    decay, decoupled = e.opt("weight_decay"), bool(e.group.get("decoupled_weight_decay"))
-    amsgrad = bool(e.group.get("amsgrad"))
+    decoupled, amsgrad = bool(e.group.get("decoupled_weight_decay")), bool(e.group.get("amsgrad"))
     t = e.state.get("step", 0) + 1
     m, v = _one(e.state.get("exp_avg", 0.0)), _one(e.state.get("exp_avg_sq", 0.0))
     vmax = _one(e.state.get("max_exp_avg_sq", 0.0)) if amsgrad else None
     old_m, old_v, old_vmax = float(m[0]), float(v[0]), e.state.get("max_exp_avg_sq", 0.0)
-    label, start = e.label, e.n(e.before)
+    start = None
     if decay and decoupled:  # AdamW: the weight shrinks first, g has no λ·θ
-        shrunk = e.before * (1 - lr * decay)
-        e.eq(
-            f"{label}′",
-            f"{label}·(1 − η·λ)",
-            f"{start}·(1 − {e.n(lr)}·{e.n(decay)})",
-            shrunk,
-            f"decoupled weight_decay λ = {decay:g}",
-        )
-        start, label0 = e.n(shrunk), f"{label}′"
-    else:
-        label0 = label
+        shrunk, label = e.before * (1 - e.lr * decay), e.label
+        e.eq(f"{label}′", f"{label}·(1 − η·λ)", f"{e.n(e.before)}·(1 − {e.n(e.lr)}·{e.n(decay)})",
+             shrunk, f"decoupled weight_decay λ = {decay:g}")  # fmt: skip
+        start = (f"{label}′", shrunk)
     g, gs = e.gradient(0.0 if decoupled else decay)
     functional.adam_step(
-        theta,
-        _one(e.l1_grad),
-        m,
-        v,
-        vmax,
-        step=t,
-        lr=lr,
-        beta1=b1,
-        beta2=b2,
-        eps=eps,
-        weight_decay=decay,
-        amsgrad=amsgrad,
-        maximize=bool(e.group.get("maximize")),
-        decoupled=decoupled,
-    )
-    e.eq(
-        "m⁺",
-        f"β₁·m + (1 − β₁)·{gs}",
-        f"{e.n(b1)}·{e.n(old_m)} + {e.n(1 - b1)}·{e.n(g)}",
-        float(m[0]),
-        f"exp_avg, t = {t}",
-    )
-    e.eq(
-        "v⁺",
-        f"β₂·v + (1 − β₂)·{_sq(gs)}",
-        f"{e.n(b2)}·{e.n(old_v)} + {e.n(1 - b2)}·{e.n(g)}²",
-        float(v[0]),
-        "exp_avg_sq",
-    )
+        theta, _one(e.l1_grad), m, v, vmax, step=t, lr=e.lr, beta1=b1, beta2=b2, eps=eps,
+        weight_decay=decay, amsgrad=amsgrad, maximize=e.maximize, decoupled=decoupled,
+    )  # fmt: skip
+    e.average("m", "β₁", b1, old_m, gs, e.n(g), m[0], f"exp_avg, t = {t}")
+    e.average("v", "β₂", b2, old_v, _sq(gs), f"{e.n(g)}²", v[0], "exp_avg_sq")
     second = "v⁺"
     if amsgrad:
-        e.eq(
-            "v_max⁺",
-            "max(v_max, v⁺)",
-            f"max({e.n(old_vmax)}, {e.n(v[0])})",
-            float(vmax[0]),
-            "max_exp_avg_sq (amsgrad)",
-        )
+        e.eq("v_max⁺", "max(v_max, v⁺)", f"max({e.n(old_vmax)}, {e.n(v[0])})", float(vmax[0]),
+             "max_exp_avg_sq (amsgrad)")  # fmt: skip
         second = "v_max⁺"
     m_hat = float(m[0]) / (1 - b1**t)
     v_hat = float((vmax if amsgrad else v)[0]) / (1 - b2**t)
     e.lines.append(Eq(["m̂", "m⁺/(1 − β₁ᵗ)", e.result(m_hat)]))
     e.lines.append(Eq(["v̂", f"{second}/(1 − β₂ᵗ)", e.result(v_hat)]))
-    e.eq(
-        f"{label}⁺",
-        f"{label0} − η·m̂/(√v̂ + ε)",
-        f"{start} − {e.n(lr)}·{e.n(m_hat)}/(√{e.n(v_hat)} + {e.n(eps)})",
-        float(theta[0]),
-    )
+    e.moved("η·m̂/(√v̂ + ε)", f"{e.n(e.lr)}·{e.n(m_hat)}/(√{e.n(v_hat)} + {e.n(eps)})", theta,
+            start=start)  # fmt: skip
 
 
 # Exact classes: a subclass may change the rule, so it gets the generic line instead.
