@@ -27,6 +27,7 @@ SEEDS = ROOT / "docs" / "seeds"  # networks of the tests shown too (outputs not 
 README_PAGES = {
     "Quick start": "index.md",
     "Explain": "guide/explain.md",
+    "Playground": "guide/playground.md",
     "A short tour": "guide/tour.md",
     "Porting from PyTorch": "guide/porting.md",
     "Command line": "guide/cli.md",
@@ -198,7 +199,7 @@ def on_config(config):
     guide = [p for p in dict.fromkeys(README_PAGES.values()) if p and p != "index.md"]
     config["nav"] = [
         {"Home": "index.md"},
-        {"Guide": [*guide, "explain-spec.md", "playground.md", "contributing.md"]},
+        {"Guide": [*guide, "explain-spec.md", "contributing.md"]},
         {"Examples": ["examples/index.md", *(f"examples/{s}.md" for s in titles)]},
         {"API reference": [f"api/{short}.md" for _, short in API]},
     ]
