@@ -729,6 +729,23 @@ case(
     rand(2, 3, 3),
     rand(2),
 )
+case(
+    "im2col",
+    "stride 2 pad 1 (the input gradient of conv2d)",
+    lambda x, w: F.conv2d(x, w, None, 2, 1),
+    rand(2, 2, 5, 4),
+    rand(3, 2, 3, 2),
+)
+case(
+    "im2col",
+    "groups 2 dilation 2 'same', stride (1, 2) pad (2, 0)",
+    lambda x, w: (
+        F.conv2d(x, w, padding="same", dilation=2, groups=2)
+        + F.conv2d(x, w, None, (1, 2), (2, 0), 1, 2).sum()
+    ),
+    rand(1, 4, 5, 5),
+    rand(2, 2, 2, 3),
+)
 case("max_pool2d", "3x3 stride 2 pad 1", lambda x: F.max_pool2d(x, 3, 2, 1), distinct(2, 2, 5, 5))
 case("max_pool2d", "2x2 dilation 2", lambda x: F.max_pool2d(x, 2, 1, 0, 2), distinct(1, 2, 5, 4))
 case("max_pool2d", "max_pool1d", lambda x: F.max_pool1d(x, 2), distinct(2, 2, 6))

@@ -15,7 +15,7 @@ from ...autodiff import Tensor
 from ...autodiff.functions import reshape
 from ...autodiff.registry import defop
 from ...autodiff.tensor import shape_of
-from .conv import _out_size, _pad, _pair, _unpad, im2col
+from .conv import _out_size, _pad, _pair, _unpad, window_view
 
 
 def _scatter(per_offset, shape, pads, stride, dilation, kernel, dtype) -> np.ndarray:
@@ -54,8 +54,32 @@ def _offsets(xp, kernel, stride, dilation):
             yield xp[:, :, rows, cols]
 
 
+def _is_tiled(kernel, stride, pads, dilation) -> bool:
+    return stride == kernel and dilation == (1, 1) and pads == ((0, 0), (0, 0))
+
+
+def _tiled_row_max(x, kernel):
+    """Non-overlapping windows, first stage: the maximum of each window's row pieces,
+    (N, C, Ho·kh, Wo), read as kw strided column views of whole rows (long inner runs)."""
+    kh, kw = kernel
+    ho, wo = x.shape[2] // kh, x.shape[3] // kw
+    x = x[:, :, : ho * kh, : wo * kw]
+    best = x[:, :, :, 0::kw]
+    if kw > 1:
+        best = np.maximum(best, x[:, :, :, 1::kw])
+        for j in range(2, kw):
+            np.maximum(best, x[:, :, :, j::kw], out=best)
+    return np.ascontiguousarray(best)
+
+
 @defop("max_pool2d", formula="dx = g at each window's (first) maximum, 0 elsewhere")
 def _max_pool2d(x, *, kernel, stride, pads, dilation):
+    if _is_tiled(kernel, stride, pads, dilation):
+        rows = _tiled_row_max(x, kernel)  # then the maximum over each window's kh rows
+        out = np.array(rows[:, :, 0 :: kernel[0]])
+        for i in range(1, kernel[0]):
+            np.maximum(out, rows[:, :, i :: kernel[0]], out=out)
+        return out
     views = _offsets(_max_padded(x, pads), kernel, stride, dilation)
     out = np.array(next(views))
     for view in views:
@@ -63,27 +87,57 @@ def _max_pool2d(x, *, kernel, stride, pads, dilation):
     return out
 
 
-def _tiled_max_vjp(g, out, x, kernel) -> np.ndarray:
-    """Non-overlapping windows (stride = kernel, no padding or dilation): each input
-    pixel sits in at most one window, so the gradient is written straight into the
-    offset's strided slice, first matching offset wins a tie (as the general path)."""
+def _first_max_masks(views) -> list[np.ndarray]:
+    """One boolean mask per view: where that view holds the elementwise maximum and no
+    earlier view does (a tie keeps the first, as PyTorch does)."""
+    if len(views) == 1:
+        return [np.ones(views[0].shape, dtype=bool)]
+    if len(views) == 2:
+        second = views[1] > views[0]
+        return [~second, second]
+    best = np.array(views[0])
+    winner = np.zeros(best.shape, dtype=np.int32)
+    for k in range(1, len(views)):
+        better = views[k] > best
+        np.copyto(best, views[k], where=better)
+        np.copyto(winner, k, where=better)
+    return [winner == k for k in range(len(views))]
+
+
+def _route(target: np.ndarray, g: np.ndarray, mask: np.ndarray, finite: bool) -> None:
+    """target = g where mask, else 0 (target starts at zero)."""
+    if finite:  # a product by the mask is 3× faster than a masked copy
+        np.multiply(g, mask, out=target)
+    else:  # 0·inf would be NaN where PyTorch gives 0
+        np.copyto(target, g, where=mask)
+
+
+def _tiled_max_vjp(g, x, kernel) -> np.ndarray:
+    """Non-overlapping windows in two stages, the forward's order backwards: first the
+    row of the window holding its maximum (the first such row), then the column
+    within that row (the first such column) — together PyTorch's first maximum in
+    row-major order. Each stage writes kh (or kw) strided slices; no scatter."""
+    kh, kw = kernel
+    ho, wo = g.shape[2:]
+    finite = bool(np.isfinite(g).all())
+    rows = _tiled_row_max(x, kernel)
+    g_rows = np.zeros(rows.shape, dtype=g.dtype)
+    row_masks = _first_max_masks([rows[:, :, i::kh] for i in range(kh)])
+    for i, mask in enumerate(row_masks):
+        _route(g_rows[:, :, i::kh], g, mask, finite)
+    crop = x[:, :, : ho * kh, : wo * kw]
+    col_masks = _first_max_masks([crop[:, :, :, j::kw] for j in range(kw)])
     grad = np.zeros(x.shape, dtype=g.dtype)
-    taken = np.zeros(out.shape, dtype=bool)
-    views = _offsets(x, kernel, kernel, (1, 1))
-    grads = _offsets(grad, kernel, kernel, (1, 1))
-    for view, target in zip(views, grads, strict=True):
-        hit = view == out
-        hit &= ~taken
-        taken |= hit
-        np.copyto(target, g, where=hit)
+    for j, mask in enumerate(col_masks):
+        _route(grad[:, :, : ho * kh, j : wo * kw : kw], g_rows, mask, finite)
     return grad
 
 
 @_max_pool2d.defvjp
 def _max_pool2d_vjp(g, out, x, *, kernel, stride, pads, dilation):
-    tiled = stride == kernel and dilation == (1, 1) and pads == ((0, 0), (0, 0))
-    if tiled and x.dtype.kind == "f" and not np.isnan(out).any():  # NaN ≠ NaN: general path
-        return _tiled_max_vjp(g, out, x, kernel)
+    tiled = _is_tiled(kernel, stride, pads, dilation)
+    if tiled and not (x.dtype.kind == "f" and np.isnan(out).any()):  # NaN wins: general path
+        return _tiled_max_vjp(g, x, kernel)
     views = _offsets(_max_padded(x, pads), kernel, stride, dilation)
     best = np.array(next(views))
     winner = np.zeros(best.shape, dtype=np.int32)
@@ -176,7 +230,7 @@ def avg_pool2d(
         divisor = float(kernel[0] * kernel[1])
     else:
         ones = np.ones((1, 1, *shape[2:]))
-        divisor = im2col(_pad(ones, pads), kernel, stride, (1, 1)).sum(axis=(4, 5))
+        divisor = window_view(_pad(ones, pads), kernel, stride, (1, 1)).sum(axis=(4, 5))
     return _avg_pool2d(input, kernel=kernel, stride=stride, pads=pads, divisor=divisor)
 
 
