@@ -910,6 +910,13 @@ case(
     lambda a: a.masked_fill(cr.tensor([True, False, False]), 0.0),
     rand(2, 3),
 )
+case(
+    "masked_fill",
+    "tensor value gets Σ g where mask",
+    lambda a, v: cr.masked_fill(a, np.array([[True, False, True], [False, False, True]]), v),
+    rand(2, 3),
+    rand(),
+)
 case("flip", "dims (0, 1)", lambda a: cr.flip(a, (0, 1)), rand(2, 3))
 case("flip", "dim -1", lambda a: a.flip(-1), rand(2, 3, 2))
 case("roll", "flat", lambda a: cr.roll(a, 2), rand(2, 3))
@@ -921,6 +928,16 @@ case("tril", "square", cr.tril, rand(3, 3))
 case("tril", "batched diagonal=-1", lambda a: a.tril(-1), rand(2, 3, 4))
 case("triu", "square", cr.triu, rand(3, 3))
 case("triu", "wide diagonal=1", lambda a: a.triu(1), rand(3, 5))
+case("einsum", "diagonal 'ii->i'", lambda a: cr.einsum("ii->i", a), rand(3, 3))
+case("einsum", "trace 'ii->'", lambda a: cr.einsum("ii", a), rand(3, 3))
+case(
+    "einsum",
+    "batched diagonal with a second operand 'bii,bj->bij'",
+    lambda a, b: cr.einsum("bii,bj->bij", a, b),
+    rand(2, 3, 3),
+    rand(2, 4),
+)
+case("einsum", "repeated and summed alone 'iij->'", lambda a: cr.einsum("iij->", a), rand(2, 2, 3))
 case("einsum", "matmul", lambda a, b: cr.einsum("ij,jk->ik", a, b), rand(2, 3), rand(3, 4))
 case(
     "einsum",

@@ -100,6 +100,31 @@ CASES = [
         [_u(3, 2), _u(2, 2), _u(3, 2)],
     ),
     (
+        "masked_fill tensor value",
+        lambda a, v: cr.masked_fill(a, _MASK, v),
+        lambda a, v: a.masked_fill(torch.from_numpy(_MASK), v),
+        [_u(2, 3), np.array(0.7)],
+    ),
+    (
+        "einsum diagonal",
+        lambda a: cr.einsum("ii->i", a),
+        lambda a: torch.einsum("ii->i", a),
+        [_u(3, 3)],
+    ),
+    ("einsum trace", lambda a: cr.einsum("ii", a), lambda a: torch.einsum("ii", a), [_u(3, 3)]),
+    (
+        "einsum batched diagonal",
+        lambda a, b: cr.einsum("bii,bj->bij", a, b),
+        lambda a, b: torch.einsum("bii,bj->bij", a, b),
+        [_u(2, 3, 3), _u(2, 4)],
+    ),
+    (
+        "einsum repeated and summed",
+        lambda a: cr.einsum("iij->", a),
+        lambda a: torch.einsum("iij->", a),
+        [_u(2, 2, 3)],
+    ),
+    (
         "einsum ellipsis broadcast",
         lambda a, b: cr.einsum("...ij,...jk", a, b),
         lambda a, b: torch.einsum("...ij,...jk", a, b),
