@@ -749,6 +749,41 @@ case(
 case("max_pool2d", "3x3 stride 2 pad 1", lambda x: F.max_pool2d(x, 3, 2, 1), distinct(2, 2, 5, 5))
 case("max_pool2d", "2x2 dilation 2", lambda x: F.max_pool2d(x, 2, 1, 0, 2), distinct(1, 2, 5, 4))
 case("max_pool2d", "max_pool1d", lambda x: F.max_pool1d(x, 2), distinct(2, 2, 6))
+case(
+    "max_pool2d",
+    "3x3 stride 2 pad 1 ceil_mode",
+    lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+    distinct(1, 2, 6, 5),
+)
+case("max_pool2d", "tiled 2x3, cropped", lambda x: F.max_pool2d(x, (2, 3)), distinct(2, 2, 5, 7))
+case(
+    "max_unpool2d",
+    "after max_pool2d 2",
+    lambda x: F.max_unpool2d(x, np.array([[[[0, 3], [9, 14]]]]), 2),
+    rand(1, 1, 2, 2),
+)
+case(
+    "max_unpool2d",
+    "max_unpool1d with output_size",
+    lambda x: F.max_unpool1d(x, np.array([[1, 2, 5]]).reshape(1, 1, 3), 2, output_size=(7,)),
+    rand(1, 1, 3),
+)
+case(
+    "avg_pool2d",
+    "ceil_mode no pad count",
+    lambda x: F.avg_pool2d(x, 2, 2, 1, ceil_mode=True, count_include_pad=False),
+    rand(1, 2, 5, 4),
+)
+case(
+    "pad_index",
+    "reflect, replicate, circular",
+    lambda x: (
+        F.pad(x, (2, 1, 1, 2), mode="reflect").sum((2, 3))
+        + F.pad(x, (3, 0), mode="replicate").sum((2, 3))
+        + F.pad(x, (1, 3, 3, 0), mode="circular").sum((2, 3))
+    ),
+    rand(1, 2, 3, 4),
+)
 case("avg_pool2d", "3x3 stride 2 pad 1", lambda x: F.avg_pool2d(x, 3, 2, 1), rand(2, 2, 5, 5))
 case(
     "avg_pool2d",

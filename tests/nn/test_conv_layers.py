@@ -118,10 +118,25 @@ def test_cnn_trains_and_round_trips_through_state_dict():
         (lambda: nn.Conv2d(3, 4, 3, stride=2, padding="same"), ValueError, "stride 1"),
         (lambda: nn.Conv2d(3, 4, 3, groups=2), ValueError, "divisible by groups"),
         (lambda: F.max_pool2d(cr.randn(1, 1, 4, 4), 2, padding=2), ValueError, "half the kernel"),
+        (lambda: nn.Conv2d(3, 4, 3, padding_mode="mirror"), ValueError, "padding_mode one of"),
+        (lambda: F.pad(cr.randn(1, 2, 3), (3, 0), mode="reflect"), ValueError, "at most 2"),
+        (lambda: F.pad(cr.randn(1, 2, 3), (1, 1), mode="wrap"), ValueError, "mode one of"),
         (
-            lambda: F.max_pool2d(cr.randn(1, 1, 4, 4), 2, ceil_mode=True),
-            NotImplementedError,
-            "ceil",
+            lambda: F.max_unpool2d(cr.randn(1, 1, 2, 2), np.full((1, 1, 2, 2), 16), 2),
+            ValueError,
+            "indices in [0, 16)",
+        ),
+        (
+            lambda: F.max_unpool2d(cr.randn(1, 1, 2, 2), np.zeros((1, 1, 2)), 2),
+            ValueError,
+            "integer indices",
+        ),
+        (
+            lambda: F.max_unpool2d(
+                cr.randn(1, 1, 2, 2), np.zeros((1, 1, 2, 2), int), 2, None, 0, (9, 4)
+            ),
+            ValueError,
+            "output_size between 2 and 6",
         ),
         (lambda: nn.GroupNorm(3, 4), ValueError, "divisible"),
         (lambda: F.layer_norm(cr.randn(2, 3), (4,)), ValueError, "(*, 4)"),
