@@ -57,7 +57,7 @@ MODELS = {
             nn.Conv2d(3, 4, 3, padding=2, padding_mode="reflect"),
             nn.MaxPool2d(3, 2, 1, ceil_mode=True),
             nn.Conv2d(4, 2, 2, padding="same", padding_mode="replicate"),
-            nn.AvgPool2d(2, ceil_mode=True),
+            nn.AvgPool2d(2),
         ),
         (4, 3, 9, 9),
     ),

@@ -96,6 +96,9 @@ def _pool(op: str, n: int) -> Callable:
         attrs: dict[str, Any] = {"kernel_shape": kernel, "strides": stride, "pads": pad + pad}
         if getattr(m, "return_indices", False):
             raise TypeError(f"ONNX export of {type(m).__name__} needs return_indices=False")
+        if m.ceil_mode and op != "MaxPool":
+            # How runtimes count ceil_mode's extra pixels in a mean differs: not exported.
+            raise TypeError(f"ONNX export of {type(m).__name__} needs ceil_mode=False")
         if m.ceil_mode:
             attrs["ceil_mode"] = 1
         if op == "MaxPool":
