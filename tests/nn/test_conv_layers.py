@@ -70,6 +70,32 @@ def test_tiled_max_pool_gradient_matches_the_general_path(dtype):
     np.testing.assert_array_equal(tiled, reference)
 
 
+@pytest.mark.parametrize("kernel", [(2, 3), (3, 1), (1, 1)])
+def test_tiled_max_pool_uneven_kernel_crops_and_keeps_the_first_maximum(kernel):
+    # 7×8 does not divide by the kernel: the last rows/columns are cropped (floor mode).
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 3, size=(2, 2, 7, 8)).astype(np.float64)
+    kh, kw = kernel
+    ho, wo = 7 // kh, 8 // kw
+    g = rng.integers(1, 9, size=(2, 2, ho, wo)).astype(np.float64)
+    out = F.max_pool2d(cr.tensor(x), kernel).data
+    reference, maxima = np.zeros_like(x), np.zeros((2, 2, ho, wo))
+    for n, c, i, j in np.ndindex(2, 2, ho, wo):
+        block = x[n, c, kh * i : kh * i + kh, kw * j : kw * j + kw]
+        a, b = np.unravel_index(int(np.argmax(block)), kernel)
+        reference[n, c, kh * i + a, kw * j + b] = g[n, c, i, j]
+        maxima[n, c, i, j] = block.max()
+    np.testing.assert_array_equal(out, maxima)
+    np.testing.assert_array_equal(_pool_grad(x, g, kernel_size=kernel), reference)
+
+
+def test_tiled_max_pool_infinite_gradient_stays_at_the_maximum():
+    # 0·inf is NaN: the gradient must be routed, not multiplied by a mask.
+    x = np.array([[[[1.0, 5.0], [3.0, 4.0]]]])
+    grad = _pool_grad(x, np.full((1, 1, 1, 1), np.inf), kernel_size=2)
+    np.testing.assert_array_equal(grad, [[[[0.0, np.inf], [0.0, 0.0]]]])
+
+
 def test_max_pool_with_nan_keeps_the_general_paths_gradient():
     x = np.array([[[[np.nan, 1.0], [3.0, 4.0]]]])
     # NaN == NaN is False, so the tiled VJP would drop it; the general path sends it to the NaN.
