@@ -11,6 +11,7 @@ kh·kw strided adds). ``conv1d`` runs the same ops on a height-1 image.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -206,6 +207,35 @@ def _check_conv(fn: str, x_shape, w_shape, groups: int, spatial: int) -> None:
         )
 
 
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+@functools.lru_cache(maxsize=512)
+def _conv_plan(x_shape, w_shape, stride, padding, dilation, groups) -> dict[str, Any]:
+    """The checked im2col arguments; cached, since a layer calls with the same ones
+    every step (the checks cost as much as a small image's convolution)."""
+    stride = _pair(stride, "stride", "conv2d")
+    dilation = _pair(dilation, "dilation", "conv2d")
+    _check_conv("conv2d", x_shape, w_shape, int(groups), 2)
+    pads = _resolve_pads(padding, w_shape[2:], stride, dilation, "conv2d")
+    for axis in (0, 1):
+        size = x_shape[2 + axis] + sum(pads[axis])
+        if _out_size(size, w_shape[2 + axis], stride[axis], dilation[axis]) < 1:
+            raise ValueError(
+                f"conv2d expected the padded input {size} to hold the dilated kernel "
+                f"{dilation[axis] * (w_shape[2 + axis] - 1) + 1}, got input {tuple(x_shape)}"
+            )
+    kernel = tuple(w_shape[2:])
+    return {
+        "kernel": kernel,
+        "pads": pads,
+        "stride": stride,
+        "dilation": dilation,
+        "groups": int(groups),
+    }
+
+
 def conv2d(
     input: Tensor,
     weight: Tensor,
@@ -221,26 +251,15 @@ def conv2d(
     -> (N, C_out, H_out, W_out), H_out = ⌊(H + 2p − d(kh − 1) − 1)/s⌋ + 1.
     ``padding`` is ints, 'valid' (none) or 'same' (stride 1; the odd pixel at the end).
     """
-    stride = _pair(stride, "stride", "conv2d")
-    dilation = _pair(dilation, "dilation", "conv2d")
-    x_shape, w_shape = shape_of(input), shape_of(weight)
-    _check_conv("conv2d", x_shape, w_shape, int(groups), 2)
-    pads = _resolve_pads(padding, w_shape[2:], stride, dilation, "conv2d")
-    for axis in (0, 1):
-        size = x_shape[2 + axis] + sum(pads[axis])
-        if _out_size(size, w_shape[2 + axis], stride[axis], dilation[axis]) < 1:
-            raise ValueError(
-                f"conv2d expected the padded input {size} to hold the dilated kernel "
-                f"{dilation[axis] * (w_shape[2 + axis] - 1) + 1}, got input {tuple(x_shape)}"
-            )
-    cols = _im2col(
-        input,
-        kernel=tuple(w_shape[2:]),
-        pads=pads,
-        stride=stride,
-        dilation=dilation,
-        groups=int(groups),
-    )
+    x_shape, w_shape = tuple(shape_of(input)), tuple(shape_of(weight))
+    options = (_hashable(stride), _hashable(padding), _hashable(dilation), groups)
+    try:
+        plan = _conv_plan(x_shape, w_shape, *options)
+    except TypeError as error:  # an unhashable argument: check it without the cache
+        if "unhashable" not in str(error):
+            raise
+        plan = _conv_plan.__wrapped__(x_shape, w_shape, stride, padding, dilation, groups)
+    cols = _im2col(input, **plan)
     return _conv2d(cols, weight, bias)
 
 
