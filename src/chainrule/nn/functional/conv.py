@@ -254,11 +254,11 @@ def conv2d(
     x_shape, w_shape = tuple(shape_of(input)), tuple(shape_of(weight))
     options = (_hashable(stride), _hashable(padding), _hashable(dilation), groups)
     try:
+        hash(options)
+    except TypeError:  # an unhashable argument: checked without the cache
+        plan = _conv_plan.__wrapped__(x_shape, w_shape, *options)
+    else:
         plan = _conv_plan(x_shape, w_shape, *options)
-    except TypeError as error:  # an unhashable argument: check it without the cache
-        if "unhashable" not in str(error):
-            raise
-        plan = _conv_plan.__wrapped__(x_shape, w_shape, stride, padding, dilation, groups)
     cols = _im2col(input, **plan)
     return _conv2d(cols, weight, bias)
 
