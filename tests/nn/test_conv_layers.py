@@ -178,3 +178,15 @@ def test_bad_arguments_are_named(call, error, message):
     with pytest.raises(error, match=None) as caught:
         call()
     assert message in str(caught.value)
+
+
+def test_conv2d_checks_every_call_with_cached_plans():
+    # The checked arguments are cached per (shapes, options): a list argument works, a
+    # shape that fails still fails after a good one, and an unhashable one is checked too.
+    w = cr.randn(3, 2, 3, 3)
+    assert F.conv2d(cr.randn(1, 2, 5, 5), w, None, [1, 1], [1, 1]).shape == (1, 3, 5, 5)
+    assert F.conv2d(cr.randn(1, 2, 5, 5), w, None, (1, 1), (1, 1)).shape == (1, 3, 5, 5)
+    with pytest.raises(ValueError, match="kernel"):
+        F.conv2d(cr.randn(1, 2, 2, 2), w, None, (1, 1), 0)
+    with pytest.raises(ValueError, match="stride an int or a pair"):
+        F.conv2d(cr.randn(1, 2, 5, 5), w, None, np.array([1, 1]))
