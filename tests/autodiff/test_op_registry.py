@@ -729,9 +729,61 @@ case(
     rand(2, 3, 3),
     rand(2),
 )
+case(
+    "im2col",
+    "stride 2 pad 1 (the input gradient of conv2d)",
+    lambda x, w: F.conv2d(x, w, None, 2, 1),
+    rand(2, 2, 5, 4),
+    rand(3, 2, 3, 2),
+)
+case(
+    "im2col",
+    "groups 2 dilation 2 'same', stride (1, 2) pad (2, 0)",
+    lambda x, w: (
+        F.conv2d(x, w, padding="same", dilation=2, groups=2)
+        + F.conv2d(x, w, None, (1, 2), (2, 0), 1, 2).sum()
+    ),
+    rand(1, 4, 5, 5),
+    rand(2, 2, 2, 3),
+)
 case("max_pool2d", "3x3 stride 2 pad 1", lambda x: F.max_pool2d(x, 3, 2, 1), distinct(2, 2, 5, 5))
 case("max_pool2d", "2x2 dilation 2", lambda x: F.max_pool2d(x, 2, 1, 0, 2), distinct(1, 2, 5, 4))
 case("max_pool2d", "max_pool1d", lambda x: F.max_pool1d(x, 2), distinct(2, 2, 6))
+case(
+    "max_pool2d",
+    "3x3 stride 2 pad 1 ceil_mode",
+    lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+    distinct(1, 2, 6, 5),
+)
+case("max_pool2d", "tiled 2x3, cropped", lambda x: F.max_pool2d(x, (2, 3)), distinct(2, 2, 5, 7))
+case(
+    "max_unpool2d",
+    "after max_pool2d 2",
+    lambda x: F.max_unpool2d(x, np.array([[[[0, 3], [9, 14]]]]), 2),
+    rand(1, 1, 2, 2),
+)
+case(
+    "max_unpool2d",
+    "max_unpool1d with output_size",
+    lambda x: F.max_unpool1d(x, np.array([[1, 2, 5]]).reshape(1, 1, 3), 2, output_size=(7,)),
+    rand(1, 1, 3),
+)
+case(
+    "avg_pool2d",
+    "ceil_mode no pad count",
+    lambda x: F.avg_pool2d(x, 2, 2, 1, ceil_mode=True, count_include_pad=False),
+    rand(1, 2, 5, 4),
+)
+case(
+    "pad_index",
+    "reflect, replicate, circular",
+    lambda x: (
+        F.pad(x, (2, 1, 1, 2), mode="reflect").sum((2, 3))
+        + F.pad(x, (3, 0), mode="replicate").sum((2, 3))
+        + F.pad(x, (1, 3, 3, 0), mode="circular").sum((2, 3))
+    ),
+    rand(1, 2, 3, 4),
+)
 case("avg_pool2d", "3x3 stride 2 pad 1", lambda x: F.avg_pool2d(x, 3, 2, 1), rand(2, 2, 5, 5))
 case(
     "avg_pool2d",
@@ -893,6 +945,13 @@ case(
     lambda a: a.masked_fill(cr.tensor([True, False, False]), 0.0),
     rand(2, 3),
 )
+case(
+    "masked_fill",
+    "tensor value gets Σ g where mask",
+    lambda a, v: cr.masked_fill(a, np.array([[True, False, True], [False, False, True]]), v),
+    rand(2, 3),
+    rand(),
+)
 case("flip", "dims (0, 1)", lambda a: cr.flip(a, (0, 1)), rand(2, 3))
 case("flip", "dim -1", lambda a: a.flip(-1), rand(2, 3, 2))
 case("roll", "flat", lambda a: cr.roll(a, 2), rand(2, 3))
@@ -904,6 +963,16 @@ case("tril", "square", cr.tril, rand(3, 3))
 case("tril", "batched diagonal=-1", lambda a: a.tril(-1), rand(2, 3, 4))
 case("triu", "square", cr.triu, rand(3, 3))
 case("triu", "wide diagonal=1", lambda a: a.triu(1), rand(3, 5))
+case("einsum", "diagonal 'ii->i'", lambda a: cr.einsum("ii->i", a), rand(3, 3))
+case("einsum", "trace 'ii->'", lambda a: cr.einsum("ii", a), rand(3, 3))
+case(
+    "einsum",
+    "batched diagonal with a second operand 'bii,bj->bij'",
+    lambda a, b: cr.einsum("bii,bj->bij", a, b),
+    rand(2, 3, 3),
+    rand(2, 4),
+)
+case("einsum", "repeated and summed alone 'iij->'", lambda a: cr.einsum("iij->", a), rand(2, 2, 3))
 case("einsum", "matmul", lambda a, b: cr.einsum("ij,jk->ik", a, b), rand(2, 3), rand(3, 4))
 case(
     "einsum",

@@ -70,6 +70,32 @@ def test_tiled_max_pool_gradient_matches_the_general_path(dtype):
     np.testing.assert_array_equal(tiled, reference)
 
 
+@pytest.mark.parametrize("kernel", [(2, 3), (3, 1), (1, 1)])
+def test_tiled_max_pool_uneven_kernel_crops_and_keeps_the_first_maximum(kernel):
+    # 7×8 does not divide by the kernel: the last rows/columns are cropped (floor mode).
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 3, size=(2, 2, 7, 8)).astype(np.float64)
+    kh, kw = kernel
+    ho, wo = 7 // kh, 8 // kw
+    g = rng.integers(1, 9, size=(2, 2, ho, wo)).astype(np.float64)
+    out = F.max_pool2d(cr.tensor(x), kernel).data
+    reference, maxima = np.zeros_like(x), np.zeros((2, 2, ho, wo))
+    for n, c, i, j in np.ndindex(2, 2, ho, wo):
+        block = x[n, c, kh * i : kh * i + kh, kw * j : kw * j + kw]
+        a, b = np.unravel_index(int(np.argmax(block)), kernel)
+        reference[n, c, kh * i + a, kw * j + b] = g[n, c, i, j]
+        maxima[n, c, i, j] = block.max()
+    np.testing.assert_array_equal(out, maxima)
+    np.testing.assert_array_equal(_pool_grad(x, g, kernel_size=kernel), reference)
+
+
+def test_tiled_max_pool_infinite_gradient_stays_at_the_maximum():
+    # 0·inf is NaN: the gradient must be routed, not multiplied by a mask.
+    x = np.array([[[[1.0, 5.0], [3.0, 4.0]]]])
+    grad = _pool_grad(x, np.full((1, 1, 1, 1), np.inf), kernel_size=2)
+    np.testing.assert_array_equal(grad, [[[[0.0, np.inf], [0.0, 0.0]]]])
+
+
 def test_max_pool_with_nan_keeps_the_general_paths_gradient():
     x = np.array([[[[np.nan, 1.0], [3.0, 4.0]]]])
     # NaN == NaN is False, so the tiled VJP would drop it; the general path sends it to the NaN.
@@ -118,10 +144,25 @@ def test_cnn_trains_and_round_trips_through_state_dict():
         (lambda: nn.Conv2d(3, 4, 3, stride=2, padding="same"), ValueError, "stride 1"),
         (lambda: nn.Conv2d(3, 4, 3, groups=2), ValueError, "divisible by groups"),
         (lambda: F.max_pool2d(cr.randn(1, 1, 4, 4), 2, padding=2), ValueError, "half the kernel"),
+        (lambda: nn.Conv2d(3, 4, 3, padding_mode="mirror"), ValueError, "padding_mode one of"),
+        (lambda: F.pad(cr.randn(1, 2, 3), (3, 0), mode="reflect"), ValueError, "at most 2"),
+        (lambda: F.pad(cr.randn(1, 2, 3), (1, 1), mode="wrap"), ValueError, "mode one of"),
         (
-            lambda: F.max_pool2d(cr.randn(1, 1, 4, 4), 2, ceil_mode=True),
-            NotImplementedError,
-            "ceil",
+            lambda: F.max_unpool2d(cr.randn(1, 1, 2, 2), np.full((1, 1, 2, 2), 16), 2),
+            ValueError,
+            "indices in [0, 16)",
+        ),
+        (
+            lambda: F.max_unpool2d(cr.randn(1, 1, 2, 2), np.zeros((1, 1, 2)), 2),
+            ValueError,
+            "integer indices",
+        ),
+        (
+            lambda: F.max_unpool2d(
+                cr.randn(1, 1, 2, 2), np.zeros((1, 1, 2, 2), int), 2, None, 0, (9, 4)
+            ),
+            ValueError,
+            "output_size between 2 and 6",
         ),
         (lambda: nn.GroupNorm(3, 4), ValueError, "divisible"),
         (lambda: F.layer_norm(cr.randn(2, 3), (4,)), ValueError, "(*, 4)"),
@@ -137,3 +178,15 @@ def test_bad_arguments_are_named(call, error, message):
     with pytest.raises(error, match=None) as caught:
         call()
     assert message in str(caught.value)
+
+
+def test_conv2d_checks_every_call_with_cached_plans():
+    # The checked arguments are cached per (shapes, options): a list argument works, a
+    # shape that fails still fails after a good one, and an unhashable one is checked too.
+    w = cr.randn(3, 2, 3, 3)
+    assert F.conv2d(cr.randn(1, 2, 5, 5), w, None, [1, 1], [1, 1]).shape == (1, 3, 5, 5)
+    assert F.conv2d(cr.randn(1, 2, 5, 5), w, None, (1, 1), (1, 1)).shape == (1, 3, 5, 5)
+    with pytest.raises(ValueError, match="kernel"):
+        F.conv2d(cr.randn(1, 2, 2, 2), w, None, (1, 1), 0)
+    with pytest.raises(ValueError, match="stride an int or a pair"):
+        F.conv2d(cr.randn(1, 2, 5, 5), w, None, np.array([1, 1]))

@@ -60,6 +60,33 @@ LAYERS = [
     ("AvgPool2d", lambda m: m.AvgPool2d(2), IMG),
     ("AvgPool1d", lambda m: m.AvgPool1d(3, 2, 1, count_include_pad=False), SEQ),
     ("AdaptiveAvgPool2d", lambda m: m.AdaptiveAvgPool2d((3, 4)), IMG),
+    ("MaxPool2d ceil_mode pad", lambda m: m.MaxPool2d(3, 2, 1, ceil_mode=True), IMG),
+    ("MaxPool2d ceil_mode tiled", lambda m: m.MaxPool2d(2, ceil_mode=True), IMG),
+    ("MaxPool1d ceil_mode", lambda m: m.MaxPool1d(2, ceil_mode=True), SEQ),
+    ("AvgPool2d ceil_mode pad", lambda m: m.AvgPool2d(3, 2, 1, ceil_mode=True), IMG),
+    (
+        "AvgPool2d ceil_mode no pad count",
+        lambda m: m.AvgPool2d(2, 2, 1, ceil_mode=True, count_include_pad=False),
+        IMG,
+    ),
+    ("AvgPool1d ceil_mode", lambda m: m.AvgPool1d(2, ceil_mode=True), SEQ),
+    ("Conv2d reflect", lambda m: m.Conv2d(4, 3, 3, padding=2, padding_mode="reflect"), IMG),
+    (
+        "Conv2d replicate strided",
+        lambda m: m.Conv2d(4, 3, (3, 2), stride=2, padding=(1, 3), padding_mode="replicate"),
+        IMG,
+    ),
+    (
+        "Conv2d circular same",
+        lambda m: m.Conv2d(4, 2, 4, padding="same", padding_mode="circular"),
+        IMG,
+    ),
+    ("Conv1d circular", lambda m: m.Conv1d(4, 5, 3, padding=4, padding_mode="circular"), SEQ),
+    (
+        "Conv1d reflect valid",
+        lambda m: m.Conv1d(4, 5, 3, padding="valid", padding_mode="reflect"),
+        SEQ,
+    ),
     ("BatchNorm2d", lambda m: m.BatchNorm2d(4), IMG),
     ("LayerNorm", lambda m: m.LayerNorm([7, 6]), IMG),
     ("GroupNorm", lambda m: m.GroupNorm(2, 4), IMG),
@@ -154,3 +181,51 @@ def test_default_init_has_pytorchs_bounds():
     assert np.abs(conv.weight.data).max() <= bound and np.abs(conv.bias.data).max() <= bound
     assert np.abs(conv.weight.data).max() > 0.8 * bound
     assert list(conv.state_dict()) == list(tnn.Conv2d(3, 8, 3).state_dict())
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"kernel_size": 2}, {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}],
+    ids=["tiled", "overlapping ceil_mode"],
+)
+def test_max_pool_indices_and_unpool_match_pytorch(kwargs):
+    # Integer values in [0, 3): ties everywhere, so the first-maximum rule is checked.
+    x = np.random.default_rng(6).integers(0, 3, size=(2, 3, 7, 6)).astype(np.float64)
+    out, idx = F.max_pool2d(cr.tensor(x), return_indices=True, **kwargs)
+    t_out, t_idx = TF.max_pool2d(torch.tensor(x), return_indices=True, **kwargs)
+    np.testing.assert_array_equal(out.data, t_out.numpy())
+    np.testing.assert_array_equal(idx.data, t_idx.numpy())
+    assert idx.dtype == np.int64
+    unpool = {k: v for k, v in kwargs.items() if k != "ceil_mode"}
+    a = cr.tensor(out.data, requires_grad=True)
+    b = torch.tensor(t_out.numpy(), requires_grad=True)
+    up = nn.MaxUnpool2d(**unpool)(a, idx, output_size=x.shape)
+    t_up = tnn.MaxUnpool2d(**unpool)(b, t_idx, output_size=x.shape)
+    np.testing.assert_array_equal(up.data, t_up.detach().numpy())
+    weights = np.random.default_rng(7).normal(size=x.shape)
+    (up * cr.tensor(weights)).sum().backward()
+    (t_up * torch.tensor(weights)).sum().backward()
+    np.testing.assert_array_equal(a.grad, b.grad.numpy())
+
+
+def test_max_pool1d_indices_and_unpool1d_match_pytorch():
+    x = np.random.default_rng(8).normal(size=(2, 3, 9))
+    out, idx = nn.MaxPool1d(2, return_indices=True)(cr.tensor(x))
+    t_out, t_idx = tnn.MaxPool1d(2, return_indices=True)(torch.tensor(x))
+    np.testing.assert_array_equal(idx.data, t_idx.numpy())
+    up = nn.MaxUnpool1d(2)(out, idx, output_size=(9,))
+    t_up = tnn.MaxUnpool1d(2)(t_out, t_idx, output_size=(9,))
+    np.testing.assert_array_equal(up.data, t_up.numpy())
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_modes_match_pytorch(mode):
+    x = np.random.default_rng(9).normal(size=(2, 3, 4, 5))
+    pads = (2, 1, 3, 0)
+    a, b = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, t_out = F.pad(a, pads, mode=mode), TF.pad(b, pads, mode=mode)
+    np.testing.assert_array_equal(out.data, t_out.detach().numpy())
+    weights = np.random.default_rng(10).normal(size=out.shape)
+    (out * cr.tensor(weights)).sum().backward()
+    (t_out * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(a.grad, b.grad.numpy(), **TOL)

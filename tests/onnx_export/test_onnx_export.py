@@ -52,6 +52,15 @@ MODELS = {
         ),
         IMG,
     ),
+    "reflect and replicate padding, ceil_mode pools": (
+        lambda: nn.Sequential(
+            nn.Conv2d(3, 4, 3, padding=2, padding_mode="reflect"),
+            nn.MaxPool2d(3, 2, 1, ceil_mode=True),
+            nn.Conv2d(4, 2, 2, padding="same", padding_mode="replicate"),
+            nn.AvgPool2d(2),
+        ),
+        (4, 3, 9, 9),
+    ),
     "adaptive global": (lambda: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), IMG),
     "adaptive even": (lambda: nn.Sequential(nn.AdaptiveAvgPool2d((2, 4))), IMG),
     "group + layer norm": (

@@ -217,11 +217,12 @@ def masked_fill(x: TensorLike, mask: TensorLike, value: Any) -> Tensor:
     if isinstance(value, Tensor):
         if value.data.ndim:
             raise ValueError(f"masked_fill expected a 0-d value, got shape {value.shape}")
-        value = value.data.item()
+        if not value.requires_grad:
+            value = value.data.item()
     shape = np.shape(_array(x))
     if np.broadcast_shapes(array.shape, shape) != shape:
         raise ValueError(f"masked_fill: mask of shape {array.shape} does not broadcast to {shape}")
-    return torch_arrays.masked_fill(x, mask=array, value=value)
+    return torch_arrays.masked_fill(x, value, mask=array)
 
 
 # -- rearrangements ------------------------------------------------------------------------
@@ -354,20 +355,13 @@ def _parse_einsum(equation: str, ndims: list[int]) -> tuple[list[str], str]:
 def einsum(equation: str, *operands: TensorLike) -> Tensor:
     """``torch.einsum``: ``einsum('ij,jk->ik', a, b)``; operands may also come as one list.
 
-    Differentiable in every operand; a letter repeated inside one operand (a diagonal,
-    ``'ii->i'``) is computed but has no gradient here.
+    Differentiable in every operand, a letter repeated inside one operand too (a
+    diagonal ``'ii->i'``, a trace ``'ii->'``: the gradient lies on the diagonal).
     """
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     arrays = [_array(o) for o in operands]
     subscripts, output = _parse_einsum(equation, [a.ndim for a in arrays])
-    if any(len(set(s)) != len(s) for s in subscripts):
-        if any(isinstance(o, Tensor) and o.requires_grad for o in operands):
-            raise NotImplementedError(
-                f"einsum {equation!r}: a subscript repeated within one operand has no "
-                "gradient here; take the diagonal with indexing first"
-            )
-        return Tensor(np.einsum(",".join(subscripts) + "->" + output, *arrays))
     return torch_arrays.einsum(*operands, subscripts=tuple(subscripts), output=output)
 
 

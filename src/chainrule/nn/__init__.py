@@ -36,7 +36,15 @@ from .loss import (
 from .module import IncompatibleKeys, Module, Parameter, StateDictKeyError
 from .normalization import BatchNorm1d
 from .normalization_extra import BatchNorm2d, GroupNorm, LayerNorm, Unflatten
-from .pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from .pooling import (
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+)
 from .sparse import Embedding
 
 __all__ = [
@@ -74,6 +82,8 @@ __all__ = [
     "MSELoss",
     "MaxPool1d",
     "MaxPool2d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
     "Mish",
     "Module",
     "ModuleDict",

@@ -10,6 +10,7 @@ import numpy as np
 from ..autodiff import Tensor
 from . import functional as F
 from . import init
+from .functional.conv import _same_pads
 from .layers import _check_size, _float_dtype
 from .module import Module, Parameter
 
@@ -19,6 +20,9 @@ def _tuple(value: Any, n: int, name: str, layer: str) -> tuple[int, ...]:
     if len(values) != n or not all(isinstance(v, (int, np.integer)) for v in values):
         raise ValueError(f"{layer} expected {name} an int or {n} ints, got {value!r}")
     return tuple(int(v) for v in values)
+
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 class _ConvNd(Module):
@@ -47,8 +51,11 @@ class _ConvNd(Module):
                 f"{layer} expected in_channels and out_channels divisible by groups, got "
                 f"{in_channels}, {out_channels} and groups={groups}"
             )
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"{layer} supports padding_mode='zeros' only")
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(
+                f"{layer} expected padding_mode one of {', '.join(_PADDING_MODES)}, "
+                f"got {padding_mode!r}"
+            )
         self.kernel_size = _tuple(kernel_size, n, "kernel_size", layer)
         self.stride = _tuple(stride, n, "stride", layer)
         if isinstance(padding, str):
@@ -82,6 +89,21 @@ class _ConvNd(Module):
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound, generator=rng)
 
+    def _padded(self, input: Tensor) -> tuple[Tensor, Any]:
+        """PyTorch's way for a non-zero ``padding_mode``: pad with F.pad, then convolve
+        without padding. Returns the input and the padding the convolution still does."""
+        if self.padding_mode == "zeros":
+            return input, self.padding
+        n = self._dims
+        if self.padding == "valid":
+            pairs = [(0, 0)] * n
+        elif self.padding == "same":
+            pairs = [_same_pads(k, d) for k, d in zip(self.kernel_size, self.dilation, strict=True)]
+        else:
+            pairs = [(p, p) for p in self.padding]
+        flat = [v for lo, hi in reversed(pairs) for v in (lo, hi)]  # last dim first
+        return F.pad(input, flat, mode=self.padding_mode), 0
+
     def extra_repr(self) -> str:
         text = (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -95,6 +117,8 @@ class _ConvNd(Module):
             text += f", groups={self.groups}"
         if self.bias is None:
             text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode!r}"
         return text
 
 
@@ -107,9 +131,8 @@ class Conv1d(_ConvNd):
     _dims = 1
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.conv1d(
-            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
-        )
+        x, padding = self._padded(input)
+        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class Conv2d(_ConvNd):
@@ -117,12 +140,12 @@ class Conv2d(_ConvNd):
 
     weight (out_channels, in_channels/groups, kh, kw); bias (out_channels,);
     H_out = ⌊(H + 2·padding − dilation·(kh − 1) − 1)/stride⌋ + 1. ``padding`` may be
-    'same' (stride 1) or 'valid'. One im2col view and one matrix product per group.
+    'same' (stride 1) or 'valid'; ``padding_mode`` 'zeros', 'reflect', 'replicate' or
+    'circular'. One im2col copy and one matrix product per group.
     """
 
     _dims = 2
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.conv2d(
-            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
-        )
+        x, padding = self._padded(input)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)

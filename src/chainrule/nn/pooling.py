@@ -20,10 +20,6 @@ class _Pool(Module):
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
-        if return_indices or ceil_mode:
-            raise NotImplementedError(
-                f"{type(self).__name__} supports return_indices=False and ceil_mode=False only"
-            )
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
@@ -39,17 +35,66 @@ class _Pool(Module):
 
 
 class MaxPool1d(_Pool):
-    """Maximum over windows: (N, C, L) -> (N, C, L_out); stride defaults to kernel_size."""
+    """Maximum over windows: (N, C, L) -> (N, C, L_out); stride defaults to kernel_size.
+    With ``return_indices`` the result is (values, int64 indices into L)."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.max_pool1d(input, self.kernel_size, self.stride, self.padding, self.dilation)
+    def forward(self, input: Tensor) -> Any:
+        return F.max_pool1d(
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.ceil_mode,
+            self.return_indices,
+        )
 
 
 class MaxPool2d(_Pool):
-    """Maximum over windows: (N, C, H, W) -> (N, C, H_out, W_out)."""
+    """Maximum over windows: (N, C, H, W) -> (N, C, H_out, W_out). With
+    ``return_indices`` the result is (values, int64 indices into H·W)."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation)
+    def forward(self, input: Tensor) -> Any:
+        return F.max_pool2d(
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.ceil_mode,
+            self.return_indices,
+        )
+
+
+class _MaxUnpool(Module):
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpool):
+    """Values back at their ``MaxPool1d`` indices, zeros elsewhere:
+    (N, C, L_in) -> (N, C, L_out)."""
+
+    def forward(self, input: Tensor, indices: Any, output_size: Any = None) -> Tensor:
+        return F.max_unpool1d(
+            input, indices, self.kernel_size, self.stride, self.padding, output_size
+        )
+
+
+class MaxUnpool2d(_MaxUnpool):
+    """Values back at their ``MaxPool2d`` indices, zeros elsewhere:
+    (N, C, H_in, W_in) -> (N, C, H_out, W_out)."""
+
+    def forward(self, input: Tensor, indices: Any, output_size: Any = None) -> Tensor:
+        return F.max_unpool2d(
+            input, indices, self.kernel_size, self.stride, self.padding, output_size
+        )
 
 
 class _AvgPool(Module):
@@ -62,8 +107,6 @@ class _AvgPool(Module):
         count_include_pad: bool = True,
     ) -> None:
         super().__init__()
-        if ceil_mode:
-            raise NotImplementedError(f"{type(self).__name__} supports ceil_mode=False only")
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
@@ -79,7 +122,12 @@ class AvgPool1d(_AvgPool):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.avg_pool1d(
-            input, self.kernel_size, self.stride, self.padding, False, self.count_include_pad
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
         )
 
 
@@ -88,7 +136,12 @@ class AvgPool2d(_AvgPool):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.avg_pool2d(
-            input, self.kernel_size, self.stride, self.padding, False, self.count_include_pad
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
         )
 
 

@@ -57,7 +57,21 @@ def _conv_pads(m) -> list[int]:
     return [lo for lo, _ in pairs] + [hi for _, hi in pairs]  # ONNX: all begins, then ends
 
 
+_ONNX_PAD_MODES = {"reflect": "reflect", "replicate": "edge"}
+
+
 def _conv(g, m, cur, x, out):
+    pads = _conv_pads(m)
+    if m.padding_mode != "zeros":
+        if m.padding_mode not in _ONNX_PAD_MODES:
+            raise TypeError(
+                f"ONNX export of {type(m).__name__} covers padding_mode 'zeros', 'reflect' "
+                f"and 'replicate' (opset 17 has no wrap padding), got {m.padding_mode!r}"
+            )
+        half = len(pads) // 2  # a Pad node first, PyTorch's way; N and C are not padded
+        full = [0, 0, *pads[:half], 0, 0, *pads[half:]]
+        cur = g.node("Pad", [cur, g.ints(full, "pads")], mode=_ONNX_PAD_MODES[m.padding_mode])
+        pads = [0] * len(pads)
     inputs = [cur, _w(g, m.weight, "weight")]
     if m.bias is not None:
         inputs.append(_w(g, m.bias, "bias"))
@@ -66,7 +80,7 @@ def _conv(g, m, cur, x, out):
         inputs,
         kernel_shape=list(m.kernel_size),
         strides=list(m.stride),
-        pads=_conv_pads(m),
+        pads=pads,
         dilations=list(m.dilation),
         group=m.groups,
     )
@@ -80,6 +94,13 @@ def _pool(op: str, n: int) -> Callable:
     def translate(g, m, cur, x, out):
         kernel, stride, pad = _n(m.kernel_size, n), _n(m.stride, n), _n(m.padding, n)
         attrs: dict[str, Any] = {"kernel_shape": kernel, "strides": stride, "pads": pad + pad}
+        if getattr(m, "return_indices", False):
+            raise TypeError(f"ONNX export of {type(m).__name__} needs return_indices=False")
+        if m.ceil_mode and op != "MaxPool":
+            # How runtimes count ceil_mode's extra pixels in a mean differs: not exported.
+            raise TypeError(f"ONNX export of {type(m).__name__} needs ceil_mode=False")
+        if m.ceil_mode:
+            attrs["ceil_mode"] = 1
         if op == "MaxPool":
             attrs["dilations"] = _n(m.dilation, n)
         else:

@@ -142,14 +142,20 @@ def _scatter_add_vjp(g, out, a, src, *, axis, index):
     return g, _grad_source(g[along(index, axis)], src)
 
 
-@defop("masked_fill", formula="da = g, 0 where mask")
-def masked_fill(a, *, mask, value):
+@defop("masked_fill", formula="da = g, 0 where mask;  dvalue = Σ g where mask")
+def masked_fill(a, value, *, mask):
+    """``value`` is a number or a 0-d array (a tensor value gets a gradient)."""
     return np.where(mask, np.asarray(value, dtype=a.dtype), a)
 
 
 @masked_fill.defvjp
-def _masked_fill_vjp(g, out, a, *, mask, value):
-    return np.where(mask, np.zeros((), dtype=g.dtype), g)
+def _masked_fill_vjp(g, out, a, value, *, mask, needs=(0, 1)):
+    grad_a = np.where(mask, np.zeros((), dtype=g.dtype), g) if 0 in needs else None
+    grad_value = None
+    if 1 in needs:  # every filled element read the one value
+        dtype = np.asarray(value).dtype
+        grad_value = np.asarray(np.where(mask, g, 0).sum(), dtype=dtype)
+    return grad_a, grad_value
 
 
 # -- rearrangements -----------------------------------------------------------------------
@@ -214,8 +220,17 @@ def _triu_vjp(g, out, a, *, diagonal=0):
 @defop("einsum", promote="common", formula="da_i = einsum(g, the other operands -> a_i)")
 def einsum(*operands, subscripts, output):
     """``subscripts``: one letter string per operand (ellipses already spelled out as
-    letters, no letter repeated within an operand); ``output``: the result's letters."""
+    letters; a letter repeated within one operand takes its diagonal); ``output``: the
+    result's letters."""
     return np.einsum(",".join(subscripts) + "->" + output, *operands)
+
+
+def _onto_diagonal(grad: np.ndarray, letters: str, unique: str, shape) -> np.ndarray:
+    """A repeated letter ('ii') read only the diagonal: its gradient lies there, zero off it."""
+    full = np.zeros(shape, dtype=grad.dtype)
+    # einsum's diagonal of a plain array is a writeable view of it.
+    np.einsum(letters + "->" + unique, full)[...] = grad
+    return full
 
 
 @einsum.defvjp
@@ -224,16 +239,19 @@ def _einsum_vjp(g, out, *operands, subscripts, output):
     for i, (operand, letters) in enumerate(zip(operands, subscripts, strict=True)):
         others = [s for j, s in enumerate(subscripts) if j != i]
         available = set(output).union(*others)
+        unique = "".join(dict.fromkeys(letters))  # first appearance order
         # Letters summed inside this operand alone: the gradient is constant along them.
-        kept = "".join(c for c in letters if c in available)
+        kept = "".join(c for c in unique if c in available)
         rest = [op for j, op in enumerate(operands) if j != i]
         grad = np.einsum(",".join([output, *others]) + "->" + kept, g, *rest)
-        for position, letter in enumerate(letters):
+        for position, letter in enumerate(unique):
             if letter not in available:
                 grad = np.expand_dims(grad, position)
                 target = list(grad.shape)
-                target[position] = np.shape(operand)[position]
+                target[position] = np.shape(operand)[letters.index(letter)]
                 grad = np.broadcast_to(grad, target)
+        if unique != letters:
+            grad = _onto_diagonal(grad, letters, unique, np.shape(operand))
         # A size-1 dim broadcast against another operand is summed back by the engine.
         grads.append(grad)
     return tuple(grads)

@@ -160,10 +160,45 @@ def _pad_vjp(g, out, a, *, widths, value):
     return g[tuple(slice(lo, g.shape[d] - hi) for d, (lo, hi) in enumerate(widths))]
 
 
+def _source_index(size: int, lo: int, hi: int, mode: str) -> np.ndarray:
+    """For each position of the padded axis, the input position it copies."""
+    positions = np.arange(-lo, size + hi)
+    if mode == "reflect":  # mirror without repeating the edge: -1 -> 1, size -> size - 2
+        period = 2 * (size - 1)
+        folded = np.abs(positions) % period if period else np.zeros_like(positions)
+        return np.where(folded < size, folded, period - folded)
+    if mode == "replicate":
+        return np.clip(positions, 0, size - 1)
+    return positions % size  # circular
+
+
+@defop("pad_index", formula="da = g summed back onto the input position each padded one copies")
+def _pad_index(a, *, indices):
+    """``indices``: (axis, source positions) per padded axis (reflect/replicate/circular)."""
+    for axis, index in indices:
+        a = np.take(a, index, axis=axis)
+    return a
+
+
+@_pad_index.defvjp
+def _pad_index_vjp(g, out, a, *, indices):
+    for axis, index in reversed(indices):
+        moved = np.moveaxis(g, axis, 0)
+        summed = np.zeros((a.shape[axis], *moved.shape[1:]), dtype=g.dtype)
+        np.add.at(summed, index, moved)  # edge positions are read more than once
+        g = np.moveaxis(summed, 0, axis)
+    return g
+
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
 def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
-    """Constant padding, PyTorch's order: (left, right) of the last dim, then the one before…"""
-    if mode != "constant":
-        raise NotImplementedError(f"pad supports mode='constant' only, got {mode!r}")
+    """Pad the last len(pad)/2 dims, PyTorch's order: (left, right) of the last dim, then
+    the one before… ``mode``: 'constant' (``value``), 'reflect' (mirror, edge not
+    repeated: pad < size), 'replicate' (the edge value), 'circular' (wrap: pad <= size)."""
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad expected mode one of {', '.join(_PAD_MODES)}, got {mode!r}")
     shape = tuple(shape_of(input))
     if len(pad) % 2 or len(pad) // 2 > len(shape):
         raise ValueError(f"pad expected an even number of at most {2 * len(shape)}, got {pad}")
@@ -173,7 +208,23 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         if lo < 0 or hi < 0:
             raise NotImplementedError(f"pad supports non-negative padding only, got {tuple(pad)}")
         widths[len(shape) - 1 - k] = (lo, hi)
-    return _pad(input, widths=tuple(widths), value=value)
+    if mode == "constant":
+        return _pad(input, widths=tuple(widths), value=value)
+    indices = []
+    for axis, (lo, hi) in enumerate(widths):
+        if lo == hi == 0:
+            continue
+        size = shape[axis]
+        limit = size - 1 if mode == "reflect" else size
+        if max(lo, hi) > limit or size == 0:
+            raise ValueError(
+                f"pad mode={mode!r} expected padding at most {limit} for dim {axis} of size "
+                f"{size}, got {(lo, hi)}"
+            )
+        indices.append((axis, _source_index(size, lo, hi, mode)))
+    if not indices:
+        return _pad(input, widths=tuple(widths), value=0.0)
+    return _pad_index(input, indices=tuple(indices))
 
 
 def _p_norm(x, p, dim):

@@ -15,7 +15,7 @@ from ...autodiff import Tensor
 from ...autodiff.functions import reshape
 from ...autodiff.registry import defop
 from ...autodiff.tensor import shape_of
-from .conv import _out_size, _pad, _pair, _unpad, im2col
+from .conv import _out_size, _pad, _pair, _unpad, window_view
 
 
 def _scatter(per_offset, shape, pads, stride, dilation, kernel, dtype) -> np.ndarray:
@@ -54,8 +54,32 @@ def _offsets(xp, kernel, stride, dilation):
             yield xp[:, :, rows, cols]
 
 
+def _is_tiled(kernel, stride, pads, dilation) -> bool:
+    return stride == kernel and dilation == (1, 1) and pads == ((0, 0), (0, 0))
+
+
+def _tiled_row_max(x, kernel):
+    """Non-overlapping windows, first stage: the maximum of each window's row pieces,
+    (N, C, Ho·kh, Wo), read as kw strided column views of whole rows (long inner runs)."""
+    kh, kw = kernel
+    ho, wo = x.shape[2] // kh, x.shape[3] // kw
+    x = x[:, :, : ho * kh, : wo * kw]
+    best = x[:, :, :, 0::kw]
+    if kw > 1:
+        best = np.maximum(best, x[:, :, :, 1::kw])
+        for j in range(2, kw):
+            np.maximum(best, x[:, :, :, j::kw], out=best)
+    return np.ascontiguousarray(best)
+
+
 @defop("max_pool2d", formula="dx = g at each window's (first) maximum, 0 elsewhere")
 def _max_pool2d(x, *, kernel, stride, pads, dilation):
+    if _is_tiled(kernel, stride, pads, dilation):
+        rows = _tiled_row_max(x, kernel)  # then the maximum over each window's kh rows
+        out = np.array(rows[:, :, 0 :: kernel[0]])
+        for i in range(1, kernel[0]):
+            np.maximum(out, rows[:, :, i :: kernel[0]], out=out)
+        return out
     views = _offsets(_max_padded(x, pads), kernel, stride, dilation)
     out = np.array(next(views))
     for view in views:
@@ -63,27 +87,57 @@ def _max_pool2d(x, *, kernel, stride, pads, dilation):
     return out
 
 
-def _tiled_max_vjp(g, out, x, kernel) -> np.ndarray:
-    """Non-overlapping windows (stride = kernel, no padding or dilation): each input
-    pixel sits in at most one window, so the gradient is written straight into the
-    offset's strided slice, first matching offset wins a tie (as the general path)."""
+def _first_max_masks(views) -> list[np.ndarray]:
+    """One boolean mask per view: where that view holds the elementwise maximum and no
+    earlier view does (a tie keeps the first, as PyTorch does)."""
+    if len(views) == 1:
+        return [np.ones(views[0].shape, dtype=bool)]
+    if len(views) == 2:
+        second = views[1] > views[0]
+        return [~second, second]
+    best = np.array(views[0])
+    winner = np.zeros(best.shape, dtype=np.int32)
+    for k in range(1, len(views)):
+        better = views[k] > best
+        np.copyto(best, views[k], where=better)
+        np.copyto(winner, k, where=better)
+    return [winner == k for k in range(len(views))]
+
+
+def _route(target: np.ndarray, g: np.ndarray, mask: np.ndarray, finite: bool) -> None:
+    """target = g where mask, else 0 (target starts at zero)."""
+    if finite:  # a product by the mask is 3× faster than a masked copy
+        np.multiply(g, mask, out=target)
+    else:  # 0·inf would be NaN where PyTorch gives 0
+        np.copyto(target, g, where=mask)
+
+
+def _tiled_max_vjp(g, x, kernel) -> np.ndarray:
+    """Non-overlapping windows in two stages, the forward's order backwards: first the
+    row of the window holding its maximum (the first such row), then the column
+    within that row (the first such column) — together PyTorch's first maximum in
+    row-major order. Each stage writes kh (or kw) strided slices; no scatter."""
+    kh, kw = kernel
+    ho, wo = g.shape[2:]
+    finite = bool(np.isfinite(g).all())
+    rows = _tiled_row_max(x, kernel)
+    g_rows = np.zeros(rows.shape, dtype=g.dtype)
+    row_masks = _first_max_masks([rows[:, :, i::kh] for i in range(kh)])
+    for i, mask in enumerate(row_masks):
+        _route(g_rows[:, :, i::kh], g, mask, finite)
+    crop = x[:, :, : ho * kh, : wo * kw]
+    col_masks = _first_max_masks([crop[:, :, :, j::kw] for j in range(kw)])
     grad = np.zeros(x.shape, dtype=g.dtype)
-    taken = np.zeros(out.shape, dtype=bool)
-    views = _offsets(x, kernel, kernel, (1, 1))
-    grads = _offsets(grad, kernel, kernel, (1, 1))
-    for view, target in zip(views, grads, strict=True):
-        hit = view == out
-        hit &= ~taken
-        taken |= hit
-        np.copyto(target, g, where=hit)
+    for j, mask in enumerate(col_masks):
+        _route(grad[:, :, : ho * kh, j : wo * kw : kw], g_rows, mask, finite)
     return grad
 
 
 @_max_pool2d.defvjp
 def _max_pool2d_vjp(g, out, x, *, kernel, stride, pads, dilation):
-    tiled = stride == kernel and dilation == (1, 1) and pads == ((0, 0), (0, 0))
-    if tiled and x.dtype.kind == "f" and not np.isnan(out).any():  # NaN ≠ NaN: general path
-        return _tiled_max_vjp(g, out, x, kernel)
+    tiled = _is_tiled(kernel, stride, pads, dilation)
+    if tiled and not (x.dtype.kind == "f" and np.isnan(out).any()):  # NaN wins: general path
+        return _tiled_max_vjp(g, x, kernel)
     views = _offsets(_max_padded(x, pads), kernel, stride, dilation)
     best = np.array(next(views))
     winner = np.zeros(best.shape, dtype=np.int32)
@@ -113,12 +167,23 @@ def _avg_pool2d_vjp(g, out, x, *, kernel, stride, pads, divisor):
     return _scatter(lambda i, j: share, x.shape, pads, stride, (1, 1), kernel, g.dtype)
 
 
+def _ceil_extra(size: int, pad: int, kernel: int, stride: int, dilation: int) -> int:
+    """Pixels ceil_mode adds past the end padding so the last, partial window fits.
+
+    PyTorch's rule: ⌈(size + 2p − d(k − 1) − 1)/s⌉ + 1 windows, less one when the last
+    would start past the input and its left padding.
+    """
+    span = dilation * (kernel - 1) + 1
+    out = -(-(size + 2 * pad - span) // stride) + 1
+    if (out - 1) * stride >= size + pad:
+        out -= 1
+    return max(0, (out - 1) * stride + span - (size + 2 * pad))
+
+
 def _pool_args(fn, input, kernel_size, stride, padding, dilation, ceil_mode):
     shape = shape_of(input)
     if len(shape) != 4:
         raise ValueError(f"{fn} expected input (N, C, H, W), got shape {tuple(shape)}")
-    if ceil_mode:
-        raise NotImplementedError(f"{fn} supports ceil_mode=False only, got ceil_mode=True")
     kernel = _pair(kernel_size, "kernel_size", fn)
     stride = kernel if stride is None or stride == () else _pair(stride, "stride", fn)
     ph, pw = _pair(padding, "padding", fn)
@@ -133,7 +198,28 @@ def _pool_args(fn, input, kernel_size, stride, padding, dilation, ceil_mode):
                 f"{fn} expected an input at least as large as the kernel {kernel}, "
                 f"got shape {tuple(shape)}"
             )
-    return kernel, stride, ((ph, ph), (pw, pw)), dilation
+    extra = [0, 0]
+    if ceil_mode:
+        for axis, p in ((0, ph), (1, pw)):
+            extra[axis] = _ceil_extra(
+                shape[2 + axis], p, kernel[axis], stride[axis], dilation[axis]
+            )
+    return kernel, stride, ((ph, ph + extra[0]), (pw, pw + extra[1])), dilation
+
+
+def _max_indices(x: np.ndarray, kernel, stride, pads, dilation) -> np.ndarray:
+    """PyTorch's ``return_indices``: each window's first maximum as a flat index into H·W."""
+    views = list(_offsets(_max_padded(x, pads), kernel, stride, dilation))
+    masks = _first_max_masks(views)
+    ho, wo = views[0].shape[2:]
+    (sh, sw), (dh, dw), (top, left) = stride, dilation, (pads[0][0], pads[1][0])
+    rows = np.arange(ho)[:, None] * sh - top
+    cols = np.arange(wo)[None, :] * sw - left
+    indices = np.zeros(views[0].shape, dtype=np.int64)
+    for k, mask in enumerate(masks):
+        i, j = divmod(k, kernel[1])
+        np.copyto(indices, (rows + i * dh) * x.shape[3] + cols + j * dw, where=mask)
+    return indices
 
 
 def max_pool2d(
@@ -146,13 +232,17 @@ def max_pool2d(
     return_indices: bool = False,
 ) -> Tensor:
     """Maximum over each window: (N, C, H, W) -> (N, C, H_out, W_out); stride defaults
-    to the kernel. Padding counts as −∞ (never the maximum)."""
-    if return_indices:
-        raise NotImplementedError("max_pool2d supports return_indices=False only")
+    to the kernel. Padding counts as −∞ (never the maximum). ``ceil_mode`` keeps a
+    last, partial window; ``return_indices`` also returns each maximum's flat index
+    into H·W (int64, as ``max_unpool2d`` takes it)."""
     kernel, stride, pads, dilation = _pool_args(
         "max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode
     )
-    return _max_pool2d(input, kernel=kernel, stride=stride, pads=pads, dilation=dilation)
+    out = _max_pool2d(input, kernel=kernel, stride=stride, pads=pads, dilation=dilation)
+    if return_indices:
+        data = input.data if isinstance(input, Tensor) else np.asarray(input)
+        return out, Tensor(_max_indices(data, kernel, stride, pads, dilation))
+    return out
 
 
 def avg_pool2d(
@@ -170,13 +260,19 @@ def avg_pool2d(
         "avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode
     )
     shape = shape_of(input)
+    (top, bottom), (left, right) = pads
+    ceil_extra = (bottom - top, right - left)
     if divisor_override is not None:
         divisor: Any = float(divisor_override)
-    elif count_include_pad or pads == ((0, 0), (0, 0)):
+    elif (count_include_pad or pads == ((0, 0), (0, 0))) and ceil_extra == (0, 0):
         divisor = float(kernel[0] * kernel[1])
-    else:
-        ones = np.ones((1, 1, *shape[2:]))
-        divisor = im2col(_pad(ones, pads), kernel, stride, (1, 1)).sum(axis=(4, 5))
+    else:  # each window's count of what it covers: padding or not; never ceil_mode's extra
+        if count_include_pad:
+            ones = np.ones((1, 1, shape[2] + 2 * top, shape[3] + 2 * left))
+            counted = _pad(ones, ((0, ceil_extra[0]), (0, ceil_extra[1])))
+        else:
+            counted = _pad(np.ones((1, 1, *shape[2:])), pads)
+        divisor = window_view(counted, kernel, stride, (1, 1)).sum(axis=(4, 5))
     return _avg_pool2d(input, kernel=kernel, stride=stride, pads=pads, divisor=divisor)
 
 
@@ -204,9 +300,9 @@ def max_pool1d(
     ceil_mode: bool = False,
     return_indices: bool = False,
 ) -> Tensor:
-    """Maximum over windows of (N, C, L) -> (N, C, L_out)."""
+    """Maximum over windows of (N, C, L) -> (N, C, L_out) (and indices into L)."""
     x, _ = _as_2d("max_pool1d", input)
-    out = max_pool2d(
+    result = max_pool2d(
         x,
         _one(kernel_size, 1),
         _one(stride if stride is not None else kernel_size, 1),
@@ -215,7 +311,11 @@ def max_pool1d(
         ceil_mode,
         return_indices,
     )
-    return reshape(out, (out.shape[0], out.shape[1], out.shape[3]))
+    if return_indices:
+        out, indices = result
+        n, c, _, length = out.shape
+        return reshape(out, (n, c, length)), Tensor(indices.data.reshape(n, c, length))
+    return reshape(result, (result.shape[0], result.shape[1], result.shape[3]))
 
 
 def avg_pool1d(
@@ -280,3 +380,100 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | tuple[int | None, int 
     if min(resolved) < 1:
         raise ValueError(f"adaptive_avg_pool2d expected output sizes >= 1, got {output_size!r}")
     return _adaptive_avg_pool2d(input, output_size=resolved)
+
+
+@defop("max_unpool2d", formula="dx = g read back at each index")
+def _max_unpool2d(x, *, indices, size):
+    n, c = x.shape[:2]
+    out = np.zeros((n, c, size[0] * size[1]), dtype=x.dtype)
+    np.put_along_axis(out, indices.reshape(n, c, -1), x.reshape(n, c, -1), axis=2)
+    return out.reshape(n, c, *size)
+
+
+@_max_unpool2d.defvjp
+def _max_unpool2d_vjp(g, out, x, *, indices, size):
+    n, c = x.shape[:2]
+    flat = np.take_along_axis(g.reshape(n, c, -1), indices.reshape(n, c, -1), axis=2)
+    return flat.reshape(x.shape)
+
+
+def _unpool_size(fn, shape, kernel, stride, padding, output_size) -> tuple[int, ...]:
+    spatial = len(shape) - 2
+    default = tuple(
+        (shape[2 + k] - 1) * stride[k] - 2 * padding[k] + kernel[k] for k in range(spatial)
+    )
+    if output_size is None:
+        return default
+    size = tuple(int(v) for v in output_size)[-spatial:]
+    if len(size) != spatial:
+        raise ValueError(f"{fn} expected output_size of {spatial} sizes, got {output_size!r}")
+    for k in range(spatial):
+        low, high = default[k] - stride[k], default[k] + stride[k]
+        if not low < size[k] < high:
+            raise ValueError(
+                f"{fn} expected output_size between {low} and {high} (exclusive) in dim "
+                f"{k}, got {size}"
+            )
+    return size
+
+
+def max_unpool2d(
+    input: Tensor,
+    indices: Any,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+    output_size: Any = None,
+) -> Tensor:
+    """The inverse of ``max_pool2d(..., return_indices=True)``: each value put back at its
+    index into H·W, zeros elsewhere. (N, C, H_in, W_in) -> (N, C, H_out, W_out) with
+    H_out = (H_in − 1)·stride − 2·padding + kernel, unless ``output_size`` says otherwise."""
+    shape = shape_of(input)
+    if len(shape) != 4:
+        raise ValueError(f"max_unpool2d expected input (N, C, H, W), got shape {tuple(shape)}")
+    kernel = _pair(kernel_size, "kernel_size", "max_unpool2d")
+    stride = kernel if stride is None else _pair(stride, "stride", "max_unpool2d")
+    pads = _pair(padding, "padding", "max_unpool2d")
+    size = _unpool_size("max_unpool2d", shape, kernel, stride, pads, output_size)
+    index = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    if index.shape != tuple(shape) or index.dtype.kind not in "iu":
+        raise ValueError(
+            f"max_unpool2d expected integer indices of the input's shape {tuple(shape)}, got "
+            f"{index.dtype} {index.shape}"
+        )
+    if index.size and (index.min() < 0 or index.max() >= size[0] * size[1]):
+        raise ValueError(
+            f"max_unpool2d expected indices in [0, {size[0] * size[1]}) for output {size}, "
+            f"got {index.min()}..{index.max()}"
+        )
+    return _max_unpool2d(input, indices=index.astype(np.int64, copy=False), size=size)
+
+
+def max_unpool1d(
+    input: Tensor,
+    indices: Any,
+    kernel_size: int,
+    stride: int | None = None,
+    padding: int = 0,
+    output_size: Any = None,
+) -> Tensor:
+    """The inverse of ``max_pool1d(..., return_indices=True)``: (N, C, L_in) -> (N, C, L_out)."""
+    x, shape = _as_2d("max_unpool1d", input)
+    index = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    length = _unpool_size(
+        "max_unpool1d",
+        shape,
+        (int(kernel_size),),
+        (int(kernel_size if stride is None else stride),),
+        (int(padding),),
+        output_size,
+    )
+    out = max_unpool2d(
+        x,
+        index.reshape(shape[0], shape[1], 1, shape[2]),
+        (1, int(kernel_size)),
+        (1, int(kernel_size if stride is None else stride)),
+        (0, int(padding)),
+        (1, length[0]),
+    )
+    return reshape(out, (shape[0], shape[1], length[0]))
