@@ -466,19 +466,28 @@ class TabularEncoder:
         """Encoded features (N, len(output_names)): numbers (gaps filled), one-hot
         text, date parts, and a 0/1 indicator after each column that had gaps."""
         self.check_columns(table)
-        parts = []
+        # Each column is written into its place: no per-column blocks to concatenate
+        # (and zeros from calloc cost no pass of their own).
+        out = np.zeros((len(table), len(self.output_names)), dtype=dtype)
+        at = 0
         for feature in self.features:
             view = _view(table, feature["name"], self.missing_set)
             kind = feature["kind"]
             if kind == "numeric":
-                parts.append(self._numeric(table, feature, view)[:, None])
+                out[:, at] = self._numeric(table, feature, view)
+                at += 1
             elif kind == "date":
-                parts.append(self._dates(table, feature, view))
+                out[:, at : at + len(DATE_PARTS)] = self._dates(table, feature, view)
+                at += len(DATE_PARTS)
             else:
-                parts.append(self._one_hot(table, feature, view))
+                slots = self._one_hot(table, feature, view)
+                rows = np.flatnonzero(slots >= 0)
+                out[rows, at + slots[rows]] = 1.0
+                at += len(feature["categories"])
             if feature.get("indicator"):
-                parts.append(view.missing.astype(np.float64)[:, None])
-        return np.concatenate(parts, axis=1).astype(dtype, copy=False)
+                out[:, at] = view.missing
+                at += 1
+        return out
 
     def _numeric(self, table: Table, feature: dict[str, Any], view: _View) -> np.ndarray:
         name = feature["name"]
@@ -516,6 +525,7 @@ class TabularEncoder:
         return parts
 
     def _one_hot(self, table: Table, feature: dict[str, Any], view: _View) -> np.ndarray:
+        """Each row's category index (N,) int64, −1 for none (all zeros)."""
         name, categories = feature["name"], feature["categories"]
         coded = view.coded if view.coded is not None else _numbers_as_text(view)
         lookup = {c: k for k, c in enumerate(categories)}
@@ -546,10 +556,7 @@ class TabularEncoder:
             if feature.get("infrequent"):
                 column = np.where(unseen, len(categories) - 1, column)
         self._count("filled", int((missing & (column >= 0)).sum()))
-        block = np.zeros((len(column), len(categories)))
-        rows = np.flatnonzero(column >= 0)
-        block[rows, column[rows]] = 1.0
-        return block
+        return column
 
     def encode_target(self, table: Table) -> np.ndarray:
         """Class indices (N,) int64, or values (N,) float64 for regression."""
