@@ -523,7 +523,8 @@ def standardize_rows(
     unfit: list[tuple[int, int, float]] = []  # (row of x, column, value)
     for index in parts:
         standardized = scaler.transform(x[index])
-        features = standardized.astype(np.float32)
+        with np.errstate(over="ignore"):  # a value beyond float32: found just below
+            features = standardized.astype(np.float32)
         # One pass over the float32 copy instead of |z| <= max on the float64 one: a value
         # beyond float32 became ±inf and NaN stays NaN (max and min propagate it); one
         # just past ±max may have been rounded to it. Only then the exact float64 test.
