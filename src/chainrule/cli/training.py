@@ -751,6 +751,7 @@ _CHUNK_CELLS = 1 << 22  # probabilities computed this many (row, class) cells at
 # matrix products rather than one per 256 rows, whose BLAS threads each wait for a CPU
 # when the machine is busy (seconds, on a shared 2-core machine, for 40,000 rows).
 _EVAL_CELLS = 1 << 21
+_MIN_BLOCK_ROWS = 256  # fit's and Pipeline's own batch for predicting
 
 
 def _block_rows(model: Any, inputs: int) -> int:
@@ -762,7 +763,7 @@ def _block_rows(model: Any, inputs: int) -> int:
             width = max(width, shape[0])
         elif len(shape) == 4:  # Conv2d (out channels, ...): a map of about `inputs` pixels
             width = max(width, shape[0] * inputs)
-    return max(256, _EVAL_CELLS // width)
+    return max(_MIN_BLOCK_ROWS, _EVAL_CELLS // width)
 
 
 def network_outputs(pipeline: Pipeline, features: np.ndarray) -> np.ndarray:

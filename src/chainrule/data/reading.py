@@ -243,16 +243,16 @@ def _column(column: Any) -> Any:
         import pyarrow.compute as pc
 
         column = pc.cast(column, pa.string())  # dates and times: their ISO text
-    if len(column) and _longest_cell(column) > FIELD_LIMIT:
+    if len(column) and _over_field_limit(column):
         return None
     return _coded(column)
 
 
-def _longest_cell(column: Any) -> int:
-    """The most characters in one cell of an Arrow text column.
+def _over_field_limit(column: Any) -> bool:
+    """Whether a cell of an Arrow text column has more than FIELD_LIMIT characters.
 
-    From the offsets buffers (bytes, never fewer than characters) in NumPy; counted in
-    characters only when some cell has more bytes than the limit."""
+    Read from the offsets buffers in NumPy (bytes, never fewer than characters); the
+    characters are counted only when some cell has more bytes than the limit."""
     import pyarrow as pa
 
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
@@ -269,9 +269,9 @@ def _longest_cell(column: Any) -> int:
         )
         longest = max(longest, int(np.diff(offsets).max()))
     if longest <= FIELD_LIMIT:
-        return longest
+        return False
     lengths = _compute("utf8_length", column)
-    return max((v for v in lengths.to_pylist() if v is not None), default=0)
+    return max((v for v in lengths.to_pylist() if v is not None), default=0) > FIELD_LIMIT
 
 
 def _numbers(column: Any) -> np.ndarray:
