@@ -178,3 +178,53 @@ def test_training_metrics_equal_evaluate_on_the_validation_rows(tmp_path, capsys
     evaluated = capsys.readouterr().out.splitlines()[0]
     assert trained.split(": ", 1)[1] == evaluated.split(": ", 1)[1]
     assert trained.startswith("classification, validation: accuracy ")
+
+
+@pytest.mark.parametrize("target, extra", [("y", ["--proba"]), ("a", [])])
+def test_predict_and_evaluate_standardize_once_and_match_the_python_api(
+    tmp_path, capsys, monkeypatch, target, extra
+):
+    import chainrule
+
+    rng = np.random.default_rng(4)
+    n = 120
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    label = np.where(a + b > 0, "yes", "no")
+    lines = ["a,b,y"] + [f"{a[i]:.5f},{b[i]:.5f},{label[i]}" for i in range(n)]
+    data = tmp_path / "d.csv"
+    data.write_text("\n".join(lines) + "\n")
+    model = tmp_path / "m.safetensors"
+    task = ["--task", "regression"] if target == "a" else []
+    train = ["train", str(data), "--target", target, "--epochs", "2", "--quiet", *task]
+    assert main([*train, "--out", str(model)]) == 0
+    capsys.readouterr()
+    calls = []
+    transform = StandardScaler.transform
+
+    def counted(self, x):
+        if np.shape(x)[1] > 1:  # the features (a regression's target is one column)
+            calls.append(len(x))
+        return transform(self, x)
+
+    monkeypatch.setattr(StandardScaler, "transform", counted)
+    assert main(["predict", str(model), str(data), *extra]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert calls == [n]  # was 2 (3 with --proba): the check, then each prediction
+    monkeypatch.setattr(StandardScaler, "transform", transform)
+    pipe = chainrule.load(str(model))
+    table = chainrule.data.read_table(str(data))
+    expected = pipe.predict(table)
+    header = rows[0].split(",")
+    cells = [row.split(",") for row in rows[1:]]
+    if target == "y":
+        assert header == ["prediction", "p(no)", "p(yes)"]
+        assert [c[0] for c in cells] == list(expected)
+        proba = pipe.predict_proba(table)
+        assert [[float(v) for v in c[1:]] for c in cells] == proba.tolist()
+    else:
+        assert header == ["prediction"]
+        assert [float(c[0]) for c in cells] == expected.tolist()
+    monkeypatch.setattr(StandardScaler, "transform", counted)
+    calls.clear()
+    assert main(["evaluate", str(model), str(data)]) == 0
+    assert calls == [n]

@@ -24,7 +24,7 @@ import numpy as np
 from .. import nn, optim
 from .._version import __version__
 from ..data import DataError, StandardScaler, TabularEncoder, parse_augment
-from ..io import Checkpoint, ModelFormatError, load, save, sweep_temporary_files
+from ..io import Checkpoint, ModelFormatError, architecture, load, save, sweep_temporary_files
 from ..io.atomic import atomic_group
 from ..io.checkpoint import to_json
 from ..pipeline import Pipeline
@@ -766,14 +766,26 @@ def _block_rows(model: Any, inputs: int) -> int:
     return max(_MIN_BLOCK_ROWS, _EVAL_CELLS // width)
 
 
-def network_outputs(pipeline: Pipeline, features: np.ndarray) -> np.ndarray:
-    """The network's outputs (N, C) for standardized ``features`` (N, F) in its dtype."""
-    return predict(
-        pipeline.model, features, batch_size=_block_rows(pipeline.model, features.shape[1])
-    )
+def network_inputs(
+    pipeline: Pipeline, x: np.ndarray, where: Callable[[int, str], str]
+) -> np.ndarray:
+    """``pipeline.transform`` of encoded ``x`` (N, F), made once: the standardized rows
+    in the network's dtype, after ``check_standardized``'s test of every value."""
+    standardized = pipeline.scaler.transform(x)
+    check_standardized(standardized, pipeline.encoder.output_names, where)
+    return standardized.astype(architecture.model_dtype(pipeline.model))
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
+def network_outputs(
+    pipeline: Pipeline, features: np.ndarray, batch_size: int | None = None
+) -> np.ndarray:
+    """The network's outputs (N, C) for standardized ``features`` (N, F) in its dtype,
+    in ``batch_size`` rows at a time (default: large blocks, ``_block_rows``)."""
+    rows = batch_size or _block_rows(pipeline.model, features.shape[1])
+    return predict(pipeline.model, features, batch_size=rows)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise probabilities in float64, as ``Pipeline.predict_proba`` computes them."""
     logits = logits.astype(np.float64)
     logits -= logits.max(axis=1, keepdims=True)
@@ -830,7 +842,7 @@ def evaluate_features(pipeline: Pipeline, features: np.ndarray, y: np.ndarray) -
     if pipeline.task == "classification":
         k = len(pipeline.classes or [])
         predicted, picked = _class_probabilities(
-            pipeline, features, y, lambda rows: _softmax(network_outputs(pipeline, rows))
+            pipeline, features, y, lambda rows: softmax(network_outputs(pipeline, rows))
         )
         return {
             "accuracy": float(M.accuracy(y, predicted)),
