@@ -154,7 +154,8 @@ def sizes(args: argparse.Namespace) -> list[tuple[int, int]]:
 
 
 def print_scaling(results: dict[tuple[int, int], dict], rows: int, columns: int) -> None:
-    """Seconds per extra million cells beyond the smallest size, by rows and by columns."""
+    """Seconds per extra million cells beyond the smallest size, by rows and by columns:
+    wall, and CPU time (which load from other processes disturbs much less)."""
     print("scaling: seconds per extra million cells (rows × columns) beyond the smallest size")
     groups = {
         "rows": sorted(size for size in results if size[1] == columns),
@@ -164,12 +165,15 @@ def print_scaling(results: dict[tuple[int, int], dict], rows: int, columns: int)
         first = group[0]
         for size in group[1:]:
             extra = (size[0] * size[1] - first[0] * first[1]) / 1e6
-            costs = [
-                f"{name.split(',')[0]} {(results[size][name]['wall'] - best['wall']) / extra:.3f}"
-                for name, best in results[first].items()
-            ]
+            costs = []
+            for name, base in results[first].items():
+                grown = results[size][name]
+                costs.append(
+                    f"{name.split(',')[0]} wall {(grown['wall'] - base['wall']) / extra:.3f}, "
+                    f"CPU {(grown['cpu'] - base['cpu']) / extra:.3f}"
+                )
             print(
-                f"  by {label}: {first[0]}×{first[1]} -> {size[0]}×{size[1]}: " + ", ".join(costs)
+                f"  by {label}: {first[0]}×{first[1]} -> {size[0]}×{size[1]}: " + "; ".join(costs)
             )
 
 
