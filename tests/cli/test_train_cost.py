@@ -37,7 +37,8 @@ def test_standardized_rows_are_the_scaler_output_as_float32():
     x = rng.normal(size=(50, 3)) * [1, 100, 1e-3] + [5, -2, 0]
     train, val = training.split(50, 0.2, 0)
     scaler = StandardScaler().fit(x[train])
-    a, b = training.standardize_rows(scaler, x, [train, val], ["p", "q", "r"], _where)
+    parts = [(x[train], train), (x[val], val)]
+    a, b = training.standardize_rows(scaler, parts, ["p", "q", "r"], _where)
     whole = scaler.transform(x).astype(np.float32)
     assert a.dtype == b.dtype == np.float32
     np.testing.assert_array_equal(a, whole[train])  # bit for bit: the same arithmetic
@@ -64,7 +65,7 @@ def test_the_first_value_beyond_float32_in_file_order_is_named(bad, parts, messa
         x[row, 0] = value
     indexes = [np.array(p, dtype=np.int64) for p in parts]
     with pytest.raises(training.DataError) as caught:
-        training.standardize_rows(_scaler(), x, indexes, ["a", "b"], _where)
+        training.standardize_rows(_scaler(), [(x[i], i) for i in indexes], ["a", "b"], _where)
     assert str(caught.value).startswith(message), caught.value
     assert "beyond the 3.4e+38 that the network's float32 inputs hold" in str(caught.value)
 
@@ -73,12 +74,12 @@ def test_a_value_that_overflows_float64_when_standardized_is_named():
     x = np.zeros((4, 2))
     x[2, 0] = 1e300  # / 1e-10: inf in float64 already
     with pytest.raises(training.DataError, match="data row 3, column 'a': the value is inf"):
-        training.standardize_rows(_scaler(1e-10), x, [np.arange(4)], ["a", "b"], _where)
+        training.standardize_rows(_scaler(1e-10), [(x, np.arange(4))], ["a", "b"], _where)
 
 
 def test_float32s_largest_value_itself_is_allowed():
     x = np.array([[F32_MAX, 0.0], [-F32_MAX, 1.0]])
-    (out,) = training.standardize_rows(_scaler(), x, [np.arange(2)], ["a", "b"], _where)
+    (out,) = training.standardize_rows(_scaler(), [(x, np.arange(2))], ["a", "b"], _where)
     np.testing.assert_array_equal(out[:, 0], [F32_MAX, -F32_MAX])
 
 

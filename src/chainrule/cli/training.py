@@ -510,19 +510,19 @@ def _unfit_error(value: float, where: str) -> DataError:
 
 def standardize_rows(
     scaler: StandardScaler,
-    x: np.ndarray,
-    parts: list[np.ndarray],
+    parts: list[tuple[np.ndarray, np.ndarray]],
     names: list[str],
     where: Callable[[int, str], str],
 ) -> list[np.ndarray]:
-    """``x[index]`` for each index array in ``parts`` (sorted), standardized by
-    ``scaler`` as float32 (N_part, F): the network's inputs, made once per row, with no
-    float64 copy of all the rows. Raises ``check_standardized``'s DataError for the
-    first value (in ``x``'s row order, over all the parts) that float32 cannot hold."""
+    """Each part ``(rows, index)`` — ``rows`` the rows ``x[index]`` of the encoded
+    data, ``index`` sorted — standardized by ``scaler`` as float32 (N_part, F): the
+    network's inputs, made once per row, with no float64 copy of all the rows. Raises
+    ``check_standardized``'s DataError for the first value (in ``x``'s row order, over
+    all the parts) that float32 cannot hold."""
     out: list[np.ndarray] = []
     unfit: list[tuple[int, int, float]] = []  # (row of x, column, value)
-    for index in parts:
-        standardized = scaler.transform(x[index])
+    for rows, index in parts:
+        standardized = scaler.transform(rows)
         with np.errstate(over="ignore"):  # a value beyond float32: found just below
             features = standardized.astype(np.float32)
         # One pass over the float32 copy instead of |z| <= max on the float64 one: a value
@@ -586,14 +586,15 @@ def run(
         check_output(checkpoint or resume, "--checkpoint" if checkpoint else "--resume")
     classification = encoder.task == "classification"
     train_index, val_index = split(len(x), options.val_split, options.seed)
-    scaler = StandardScaler().fit(x[train_index])
+    x_train = x[train_index]  # gathered once: for the scaler, then standardized
+    scaler = StandardScaler().fit(x_train)
     features_train, features_val = standardize_rows(
         scaler,
-        x,
-        [train_index, val_index],
+        [(x_train, train_index), (x[val_index], val_index)],
         encoder.output_names,
         lambda i, c: f"{source}: data row {i + 1}, column {c!r}",
     )
+    del x_train
     target_mean, target_scale = 0.0, 1.0
     if classification:
         targets = y.astype(np.int64)
