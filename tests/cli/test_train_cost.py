@@ -32,7 +32,9 @@ def _scaler(scale: float = 1.0) -> StandardScaler:
     )  # fmt: skip
 
 
-def test_standardized_rows_are_the_scaler_output_as_float32():
+@pytest.mark.parametrize("block", [3, 1 << 15])
+def test_standardized_rows_are_the_scaler_output_as_float32(monkeypatch, block):
+    monkeypatch.setattr(training, "_STANDARDIZE_ROWS", block)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(50, 3)) * [1, 100, 1e-3] + [5, -2, 0]
     train, val = training.split(50, 0.2, 0)
@@ -58,8 +60,12 @@ UNFIT_CASES = [
 ]
 
 
+@pytest.mark.parametrize("block", [1, 3, 1 << 15])
 @pytest.mark.parametrize("bad, parts, message", UNFIT_CASES)
-def test_the_first_value_beyond_float32_in_file_order_is_named(bad, parts, message):
+def test_the_first_value_beyond_float32_in_file_order_is_named(
+    monkeypatch, bad, parts, message, block
+):
+    monkeypatch.setattr(training, "_STANDARDIZE_ROWS", block)
     x = np.zeros((10, 2))
     for row, value in bad.items():
         x[row, 0] = value

@@ -522,22 +522,30 @@ def standardize_rows(
     out: list[np.ndarray] = []
     unfit: list[tuple[int, int, float]] = []  # (row of x, column, value)
     for rows, index in parts:
-        standardized = scaler.transform(rows)
-        with np.errstate(over="ignore"):  # a value beyond float32: found just below
-            features = standardized.astype(np.float32)
-        # One pass over the float32 copy instead of |z| <= max on the float64 one: a value
-        # beyond float32 became ±inf and NaN stays NaN (max and min propagate it); one
-        # just past ±max may have been rounded to it. Only then the exact float64 test.
-        if len(features) and not (features.max() < _FLOAT32_MAX and features.min() > -_FLOAT32_MAX):
-            found = _first_unfit(standardized)
-            if found is not None:
-                row, column = found
-                unfit.append((int(index[row]), column, float(standardized[row, column])))
+        features = np.empty(rows.shape, dtype=np.float32)
+        # A block of rows at a time: the float64 standardized copy never holds them all.
+        for start in range(0, len(rows), _STANDARDIZE_ROWS):
+            stop = start + _STANDARDIZE_ROWS
+            standardized = scaler.transform(rows[start:stop])
+            block = features[start:stop]
+            with np.errstate(over="ignore"):  # a value beyond float32: found just below
+                block[...] = standardized
+            # One pass over the float32 block instead of |z| <= max on the float64 one: a
+            # value beyond float32 became ±inf and NaN stays NaN (max and min propagate
+            # it); one just past ±max may have been rounded to it. Then the exact test.
+            if not (block.max() < _FLOAT32_MAX and block.min() > -_FLOAT32_MAX):
+                found = _first_unfit(standardized)
+                if found is not None:
+                    row, column = found
+                    unfit.append((int(index[start + row]), column, float(standardized[found])))
         out.append(features)
     if unfit:
         row, column, value = min(unfit)
         raise _unfit_error(value, where(row, names[column]))
     return out
+
+
+_STANDARDIZE_ROWS = 1 << 15
 
 
 def split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
