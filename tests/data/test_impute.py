@@ -156,3 +156,54 @@ def test_malformed_imputation_metadata_is_refused(feature):
     state = {"target": "y", "task": "regression", "features": [feature]}
     with pytest.raises(ValueError, match="encoder feature"):
         TabularEncoder.from_dict(state)
+
+
+# -- the matrix filled block by block (issue 12: encoding cost) ------------------------
+MIXED = table(
+    {
+        "a": ["1", "", "3", "10", "NA", "2.5", "7"],
+        "d": ["2024-03-01", "2023-12-31", "", "03/01/2024", "2024-01-02", "", "2024-05-05"],
+        "c": ["x", "y", "", "x", "z", "y", "x"],
+        "y": ["u", "v", "u", "v", "u", "v", "u"],
+    }
+)
+# Each row written out by hand: a, a:missing, 5 date parts, d:missing, c=x, c=y, c=z,
+# c=missing. The median date parts of the 5 present dates; row 5's 'w' (predict) is unseen.
+DATE_FILL = [2024, 3, 4, 61, 19783]
+EXPECTED = [
+    [1, 0, 2024, 3, 4, 61, 19783, 0, 1, 0, 0, 0],
+    [3, 1, 2023, 12, 6, 365, 19722, 0, 0, 1, 0, 0],
+    [3, 0, *DATE_FILL, 1, 0, 0, 0, 1],
+    [10, 0, 2024, 3, 4, 61, 19783, 0, 1, 0, 0, 0],
+    [3, 1, 2024, 1, 1, 2, 19724, 0, 0, 0, 1, 0],
+    [2.5, 0, *DATE_FILL, 1, 0, 1, 0, 0],
+    [7, 0, 2024, 5, 6, 126, 19848, 0, 1, 0, 0, 0],
+]
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 8192])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_matrix_is_the_same_whatever_the_block_of_rows(monkeypatch, block, dtype):
+    import chainrule.data.tabular as tabular
+
+    monkeypatch.setattr(tabular, "_BLOCK_ROWS", block)
+    encoder = TabularEncoder("y", impute="median").fit(MIXED)
+    assert encoder.output_names == [
+        "a", "a:missing", "d:year", "d:month", "d:dayofweek", "d:dayofyear", "d:ordinal",
+        "d:missing", "c=x", "c=y", "c=z", "c=missing",
+    ]  # fmt: skip
+    x = encoder.transform(MIXED, dtype=dtype)
+    assert x.dtype == dtype and x.flags.c_contiguous
+    np.testing.assert_array_equal(x, np.array(EXPECTED, dtype=dtype))
+
+
+def test_unseen_categories_are_all_zero_rows_in_any_block(monkeypatch):
+    import chainrule.data.tabular as tabular
+
+    monkeypatch.setattr(tabular, "_BLOCK_ROWS", 2)
+    encoder = TabularEncoder("y", impute="median", strict_categories=False).fit(MIXED)
+    new = table({"a": ["1", "2", "3"], "d": ["2024-03-01"] * 3, "c": ["w", "x", "q"],
+                 "y": ["u", "v", "u"]})  # fmt: skip
+    x = encoder.transform(new)
+    np.testing.assert_array_equal(x[:, -4:], [[0, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]])
+    assert encoder.warnings == {"unseen categories in 'c'": 2}

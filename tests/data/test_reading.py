@@ -219,3 +219,88 @@ def test_reading_a_numeric_csv_does_not_import_pandas(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[1.0, nan, 4.0] [2.5, 3.5, nan] False"
+
+
+# -- the fast path's shortcuts (issue 12: reading cost) ---------------------------------
+def _text_column(cells, large=False, chunks=1, offset=0):
+    kind = pa.large_string() if large else pa.string()
+    array = pa.array([None, *cells], kind).slice(offset)
+    if offset == 0:
+        array = array.slice(1)
+    if chunks == 1:
+        return array
+    step = max(1, len(array) // chunks)
+    return pa.chunked_array(
+        [array.slice(i, step) for i in range(0, len(array), step)] + [pa.array([], kind)], kind
+    )
+
+
+LIMIT = reading.FIELD_LIMIT
+OVER_LIMIT_CASES = [
+    ("short ascii", ["a", "bb", None, ""], {}, False),
+    ("exactly the limit", ["x" * LIMIT, "y"], {}, False),
+    ("one over the limit", ["y", "x" * (LIMIT + 1)], {}, True),
+    # two bytes per character: more bytes than the limit, fewer characters
+    ("multi-byte under", ["é" * (LIMIT // 2 + 10), "a"], {}, False),
+    ("multi-byte over", ["é" * (LIMIT + 1)], {}, True),
+    ("large_string chunked", ["a", "x" * (LIMIT + 1), "b"], {"large": True, "chunks": 3}, True),
+    ("sliced past the long cell", ["x" * (LIMIT + 1), "a", "b"], {"offset": 2}, False),
+    ("chunked short", ["a", "b", "c", "d"], {"chunks": 2}, False),
+]
+
+
+@pytest.mark.parametrize(
+    "cells, options, expected",
+    [case[1:] for case in OVER_LIMIT_CASES],
+    ids=[case[0] for case in OVER_LIMIT_CASES],
+)
+def test_field_limit_is_checked_in_characters(cells, options, expected):
+    column = _text_column(cells, **options)
+    assert reading._over_field_limit(column) is expected
+
+
+def test_a_long_multibyte_cell_stays_on_the_fast_path(tmp_path):
+    cell = "é" * (LIMIT // 2 + 10)  # more bytes than the limit, fewer characters
+    path = tmp_path / "d.csv"
+    path.write_text(f"a,t,y\n1,{cell},0\n2,b,1\n3,{cell},0\n", encoding="utf-8")
+    table = read_table(path)
+    assert isinstance(table.columns["a"], np.ndarray)  # Arrow read it
+    assert table.columns["t"].values == [cell, "b"]
+    np.testing.assert_array_equal(table.columns["t"].codes, [0, 1, 0])
+
+
+UNQUOTED = "age,colour,when,y\n" + "31,red,2024-01-05,yes\n45,blue,2024-02-29,no\n" * 3
+
+
+@pytest.mark.parametrize(
+    "text",
+    [UNQUOTED, '"age",colour,when,y\n31,"red\nwine",2024-01-05,yes\n45,blue,2024-02-29,no\n'],
+    ids=["unquoted: parsed in parallel", "a line break inside quotes"],
+)
+def test_quoted_and_unquoted_files_read_as_the_strict_reader(tmp_path, text):
+    path = tmp_path / "d.csv"
+    path.write_text(text)
+    fast, strict = read_table(path), read_csv(path)
+    assert isinstance(fast.columns["age"], np.ndarray)
+    e1, x1, y1 = encoded(fast)
+    e2, x2, y2 = encoded(strict)
+    assert e1.to_dict() == e2.to_dict()
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(y1, y2)
+
+
+def test_reading_text_columns_does_not_import_pyarrow_compute(tmp_path):
+    # Regression: pyarrow.compute (its wrappers for every kernel, and pydoc) cost ~0.1 s
+    # of each `chainrule train`; the kernels are called through pyarrow._compute.
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,c\n1,x,u\n2,y,\n3,x,v\n")
+    code = (
+        "import sys\n"
+        "from chainrule.data import read_table\n"
+        f"t = read_table({str(path)!r})\n"
+        "print(t.columns['b'].values, t.columns['c'].codes.tolist(), "
+        "'pyarrow.compute' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['x', 'y'] [0, -1, 1] False"

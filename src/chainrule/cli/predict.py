@@ -15,7 +15,18 @@ from ..io import ModelFormatError, atomic_write, load
 from ..pipeline import Pipeline
 from .errors import plan_outputs
 from .options import add_data_arguments
-from .training import check_standardized, evaluate_pipeline, format_confusion, format_metrics
+from .training import (
+    evaluate_features,
+    format_confusion,
+    format_metrics,
+    network_inputs,
+    network_outputs,
+    softmax,
+)
+
+# Predictions are made as Pipeline.predict makes them (its batches of rows), so the
+# CSV holds the very numbers the Python API gives.
+PREDICT_BATCH = 256
 
 PREDICT_EXAMPLES = textwrap.dedent(
     """\
@@ -103,9 +114,13 @@ def predict_command(args: argparse.Namespace) -> int:
         )
     if args.proba and pipeline.task != "classification":
         print("chainrule: note: --proba applies to classifiers only", file=sys.stderr)
-    x = encode(pipeline, table, args.data)
-    check_standardized(pipeline.scaler.transform(x), pipeline.encoder.output_names, table.where)
-    predicted = pipeline.predict(x)
+    features = network_inputs(pipeline, encode(pipeline, table, args.data), table.where)
+    outputs = network_outputs(pipeline, features, batch_size=PREDICT_BATCH)
+    if pipeline.task == "classification":
+        predicted = np.asarray(pipeline.classes)[outputs.argmax(axis=1)]
+    else:
+        predicted = outputs[:, 0].astype(np.float64) * pipeline.target_scale
+        predicted += pipeline.target_mean
     text = io.StringIO(newline="")
     writer = csv.writer(text, lineterminator="\n")
     header = ["prediction"]
@@ -115,7 +130,7 @@ def predict_command(args: argparse.Namespace) -> int:
         header.insert(0, id_column)
         columns.insert(0, np.asarray([table.cell(i, id_column) for i in range(len(table))]))
     if args.proba and pipeline.task == "classification":
-        probabilities = pipeline.predict_proba(x)
+        probabilities = softmax(outputs)
         header += [f"p({c})" for c in pipeline.classes or []]
         columns += list(probabilities.T)
     writer.writerow(header)
@@ -177,10 +192,9 @@ def encode(pipeline: Pipeline, table, data: str) -> np.ndarray:
 def evaluate_command(args: argparse.Namespace) -> int:
     pipeline = load_pipeline(args.model)
     table = read_data(pipeline, args)
-    x = encode(pipeline, table, args.data)
-    check_standardized(pipeline.scaler.transform(x), pipeline.encoder.output_names, table.where)
+    features = network_inputs(pipeline, encode(pipeline, table, args.data), table.where)
     y = pipeline.encoder.encode_target(table)
-    metrics = evaluate_pipeline(pipeline, x, y)
+    metrics = evaluate_features(pipeline, features, y)
     print(format_metrics(metrics, f"{args.data} ({len(y)} rows)"))
     confusion = format_confusion(metrics, pipeline.classes or [])
     if confusion:

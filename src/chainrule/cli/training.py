@@ -24,11 +24,11 @@ import numpy as np
 from .. import nn, optim
 from .._version import __version__
 from ..data import DataError, StandardScaler, TabularEncoder, parse_augment
-from ..io import Checkpoint, ModelFormatError, load, save, sweep_temporary_files
+from ..io import Checkpoint, ModelFormatError, architecture, load, save, sweep_temporary_files
 from ..io.atomic import atomic_group
 from ..io.checkpoint import to_json
 from ..pipeline import Pipeline
-from ..train import Callback, EarlyStopping, History, fit
+from ..train import Callback, EarlyStopping, History, fit, predict
 from ..train import metrics as M
 from .errors import UsageError, check_output
 from .options import AUTO_PATIENCE, CNN_CHANNELS, TrainOptions, check_parameter_count, image_side
@@ -69,7 +69,7 @@ def fingerprint_data(x: np.ndarray, y: np.ndarray, encoder: TabularEncoder) -> s
     for array in (x, y):
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
+        digest.update(memoryview(array).cast("B"))  # its bytes in place: no copy of x
     return digest.hexdigest()
 
 
@@ -483,15 +483,69 @@ def check_standardized(
     """Raise a DataError naming row and column if a standardized value does not fit the
     network's float32 inputs: a value far outside the training rows' range (1e308 when
     they were near 1) would become inf and stop the network with a traceback."""
-    limit = float(np.finfo(np.float32).max)
-    bad = ~(np.abs(standardized) <= limit)
-    if bad.any():
-        row, column = (int(i) for i in np.argwhere(bad)[0])
-        raise DataError(
-            f"{where(row, names[column])}: the value is {standardized[row, column]:.3g} "
-            f"standard deviations from the training rows' mean, beyond the {limit:.3g} "
-            "that the network's float32 inputs hold"
-        )
+    found = _first_unfit(standardized)
+    if found is not None:
+        row, column = found
+        raise _unfit_error(standardized[row, column], where(row, names[column]))
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _first_unfit(standardized: np.ndarray) -> tuple[int, int] | None:
+    """(row, column) of the first value (in row order) beyond float32's range, or None."""
+    bad = ~(np.abs(standardized) <= _FLOAT32_MAX)
+    if not bad.any():
+        return None
+    row, column = (int(i) for i in np.argwhere(bad)[0])
+    return row, column
+
+
+def _unfit_error(value: float, where: str) -> DataError:
+    return DataError(
+        f"{where}: the value is {value:.3g} standard deviations from the training rows' "
+        f"mean, beyond the {_FLOAT32_MAX:.3g} that the network's float32 inputs hold"
+    )
+
+
+def standardize_rows(
+    scaler: StandardScaler,
+    parts: list[tuple[np.ndarray, np.ndarray]],
+    names: list[str],
+    where: Callable[[int, str], str],
+) -> list[np.ndarray]:
+    """Each part ``(rows, index)`` — ``rows`` the rows ``x[index]`` of the encoded
+    data, ``index`` sorted — standardized by ``scaler`` as float32 (N_part, F): the
+    network's inputs, made once per row, with no float64 copy of all the rows. Raises
+    ``check_standardized``'s DataError for the first value (in ``x``'s row order, over
+    all the parts) that float32 cannot hold."""
+    out: list[np.ndarray] = []
+    unfit: list[tuple[int, int, float]] = []  # (row of x, column, value)
+    for rows, index in parts:
+        features = np.empty(rows.shape, dtype=np.float32)
+        # A block of rows at a time: the float64 standardized copy never holds them all.
+        for start in range(0, len(rows), _STANDARDIZE_ROWS):
+            stop = start + _STANDARDIZE_ROWS
+            standardized = scaler.transform(rows[start:stop])
+            block = features[start:stop]
+            with np.errstate(over="ignore"):  # a value beyond float32: found just below
+                block[...] = standardized
+            # One pass over the float32 block instead of |z| <= max on the float64 one: a
+            # value beyond float32 became ±inf and NaN stays NaN (max and min propagate
+            # it); one just past ±max may have been rounded to it. Then the exact test.
+            if not (block.max() < _FLOAT32_MAX and block.min() > -_FLOAT32_MAX):
+                found = _first_unfit(standardized)
+                if found is not None:
+                    row, column = found
+                    unfit.append((int(index[start + row]), column, float(standardized[found])))
+        out.append(features)
+    if unfit:
+        row, column, value = min(unfit)
+        raise _unfit_error(value, where(row, names[column]))
+    return out
+
+
+_STANDARDIZE_ROWS = 1 << 15
 
 
 def split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -540,13 +594,15 @@ def run(
         check_output(checkpoint or resume, "--checkpoint" if checkpoint else "--resume")
     classification = encoder.task == "classification"
     train_index, val_index = split(len(x), options.val_split, options.seed)
-    scaler = StandardScaler().fit(x[train_index])
-    standardized = scaler.transform(x)
-    check_standardized(
-        standardized, encoder.output_names, lambda i, c: f"{source}: data row {i + 1}, column {c!r}"
+    x_train = x[train_index]  # gathered once: for the scaler, then standardized
+    scaler = StandardScaler().fit(x_train)
+    features_train, features_val = standardize_rows(
+        scaler,
+        [(x_train, train_index), (x[val_index], val_index)],
+        encoder.output_names,
+        lambda i, c: f"{source}: data row {i + 1}, column {c!r}",
     )
-    features = standardized.astype(np.float32)
-    del standardized  # float64 copy of the data: not needed past here
+    del x_train
     target_mean, target_scale = 0.0, 1.0
     if classification:
         targets = y.astype(np.int64)
@@ -558,8 +614,9 @@ def run(
         targets = target_scaler.transform(y[:, None])[:, 0].astype(np.float32)
     rng = np.random.default_rng(options.seed)
     outputs_n = len(encoder.classes or []) if classification else 1
-    check_parameter_count(features.shape[1], outputs_n, options)  # before any allocation
-    model = build_model(features.shape[1], outputs_n, options, rng)
+    inputs = features_train.shape[1]
+    check_parameter_count(inputs, outputs_n, options)  # before any allocation
+    model = build_model(inputs, outputs_n, options, rng)
     optimizer = build_optimizer(model, options)
     has_val = len(val_index) > 0
     patience = options.early_stopping
@@ -589,11 +646,11 @@ def run(
         callbacks.append(_CheckpointWriter(checkpoint, state))
     for path in (outputs.model, outputs.history, outputs.plot) if write else ():
         sweep_temporary_files(path)
-    validation = (features[val_index], targets[val_index]) if has_val else None
+    validation = (features_val, targets[val_index]) if has_val else None
     augment = parse_augment(options.augment) if options.augment else None
     if augment is not None:
         try:  # image transforms need 8×8 rows: say so now, not mid-training
-            augment(features[:2], np.random.default_rng(0))
+            augment(features_train[:2], np.random.default_rng(0))
         except (TypeError, ValueError) as error:
             raise UsageError(f"--augment {options.augment}: {error}") from None
     if on_start is not None:
@@ -608,7 +665,7 @@ def run(
             print(f"Resuming from {resume} after epoch {done}", file=sys.stderr)
         new = fit(
             model,
-            features[train_index],
+            features_train,
             targets[train_index],
             loss="cross_entropy" if classification else "mse",
             optimizer=optimizer,
@@ -625,13 +682,19 @@ def run(
         )
         history = _merge(state.previous, new)
     pipeline = Pipeline(model, encoder, scaler, target_mean, target_scale)
-    evaluated = val_index if has_val else train_index
-    final = evaluate_pipeline(pipeline, x[evaluated], y[evaluated])
+    # The standardized rows are what pipeline.transform would make of x[rows] again.
+    if has_val:
+        final = evaluate_features(pipeline, features_val, y[val_index])
+    else:
+        final = evaluate_features(pipeline, features_train, y[train_index])
     refitted = None
     if refit and has_val:
         chosen = (stopping.best_epoch if stopping is not None else None) or (
             history.epoch[-1] if history.epoch else options.epochs
         )
+        features = np.empty((len(x), inputs), dtype=np.float32)  # every row, in file order
+        features[train_index], features[val_index] = features_train, features_val
+        del features_train, features_val, validation
         pipeline.model = _refit(features, targets, classification, outputs_n, options, chosen)
         refitted = {"epochs": int(chosen), "rows": len(features)}
     pipeline.provenance = {
@@ -693,16 +756,69 @@ CONFUSION_KEYS = ("confusion_matrix", "top_confusions")
 _CHUNK_CELLS = 1 << 22  # probabilities computed this many (row, class) cells at a time
 
 
-def _class_probabilities(pipeline: Pipeline, x: np.ndarray, y: np.ndarray):
+# Network activations per forward block when evaluating (8 MB of float32): a few large
+# matrix products rather than one per 256 rows, whose BLAS threads each wait for a CPU
+# when the machine is busy (seconds, on a shared 2-core machine, for 40,000 rows).
+_EVAL_CELLS = 1 << 21
+_MIN_BLOCK_ROWS = 256  # fit's and Pipeline's own batch for predicting
+
+
+def _block_rows(model: Any, inputs: int) -> int:
+    """Rows per forward block: _EVAL_CELLS over the widest activation of a row."""
+    width = max(inputs, 1)
+    for parameter in model.parameters():
+        shape = parameter.data.shape
+        if len(shape) == 2:  # Linear (out, in)
+            width = max(width, shape[0])
+        elif len(shape) == 4:  # Conv2d (out channels, ...): a map of about `inputs` pixels
+            width = max(width, shape[0] * inputs)
+    return max(_MIN_BLOCK_ROWS, _EVAL_CELLS // width)
+
+
+def network_inputs(
+    pipeline: Pipeline, x: np.ndarray, where: Callable[[int, str], str]
+) -> np.ndarray:
+    """``pipeline.transform`` of encoded ``x`` (N, F), made once: the standardized rows
+    in the network's dtype, after ``check_standardized``'s test of every value."""
+    standardized = pipeline.scaler.transform(x)
+    check_standardized(standardized, pipeline.encoder.output_names, where)
+    return standardized.astype(architecture.model_dtype(pipeline.model))
+
+
+def network_outputs(
+    pipeline: Pipeline, features: np.ndarray, batch_size: int | None = None
+) -> np.ndarray:
+    """The network's outputs (N, C) for standardized ``features`` (N, F) in its dtype,
+    in ``batch_size`` rows at a time (default: large blocks, ``_block_rows``)."""
+    rows = batch_size or _block_rows(pipeline.model, features.shape[1])
+    return predict(pipeline.model, features, batch_size=rows)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise probabilities in float64, as ``Pipeline.predict_proba`` computes them."""
+    logits = logits.astype(np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _class_probabilities(
+    pipeline: Pipeline,
+    x: np.ndarray,
+    y: np.ndarray,
+    proba: Callable[[np.ndarray], np.ndarray] | None = None,
+):
     """Predicted class indices (N,) and the probability of the true class (N,), computed
-    in chunks of rows when N × classes is large, so memory stays bounded."""
+    in chunks of rows when N × classes is large, so memory stays bounded. ``proba`` maps
+    a chunk of ``x`` to probabilities (default ``pipeline.predict_proba``)."""
+    proba = proba or pipeline.predict_proba
     n, k = len(x), len(pipeline.classes or [])
     rows = n if n * k <= _CHUNK_CELLS else max(1, _CHUNK_CELLS // max(k, 1))
     predicted = np.empty(n, dtype=np.int64)
     picked = np.empty(n, dtype=np.float64)
     for start in range(0, n, rows):
         stop = min(start + rows, n)
-        probabilities = pipeline.predict_proba(x[start:stop])
+        probabilities = proba(x[start:stop])
         predicted[start:stop] = probabilities.argmax(axis=1)
         picked[start:stop] = probabilities[np.arange(stop - start), y[start:stop]]
     return predicted, picked
@@ -727,9 +843,16 @@ def evaluate_pipeline(pipeline: Pipeline, x: np.ndarray, y: np.ndarray) -> dict[
     """Metrics on encoded features ``x`` and targets ``y`` (class indices or values).
 
     Time and memory grow linearly with the rows and the classes (never classes²)."""
+    return evaluate_features(pipeline, pipeline.transform(x), y)
+
+
+def evaluate_features(pipeline: Pipeline, features: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """``evaluate_pipeline`` for rows already standardized (``pipeline.transform(x)``)."""
     if pipeline.task == "classification":
         k = len(pipeline.classes or [])
-        predicted, picked = _class_probabilities(pipeline, x, y)
+        predicted, picked = _class_probabilities(
+            pipeline, features, y, lambda rows: softmax(network_outputs(pipeline, rows))
+        )
         return {
             "accuracy": float(M.accuracy(y, predicted)),
             "cross_entropy": float(-np.mean(np.log(np.maximum(picked, 1e-300)))),
@@ -747,7 +870,7 @@ def evaluate_pipeline(pipeline: Pipeline, x: np.ndarray, y: np.ndarray) -> dict[
         }
     )
     truth = scaler.transform(y[:, None].astype(np.float64))[:, 0]
-    predicted = pipeline.decision_function(x)[:, 0].astype(np.float64)
+    predicted = network_outputs(pipeline, features)[:, 0].astype(np.float64)
     scale = pipeline.target_scale
     return {
         "r2": float(M.r2_score(truth, predicted)),

