@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from . import engine
+from . import engine, kernels
 from .dtypes import get_default_dtype, promote
 from .engine import grad_mode, no_grad
 from .registry import tracing
@@ -310,6 +310,7 @@ def _trace_program(
             slots[id(arg.data)] = f"x{i}"
         elif isinstance(arg, np.ndarray):
             slots[id(arg)] = f"a{i}"
+    values = _values(builder)
     producer: dict[int, int] = {}  # id(result tensor) -> record index
     exprs: list[list[str]] = []  # per record: the expressions of its (promoted) arguments
     for k, rec in enumerate(trace.records):
@@ -341,9 +342,17 @@ def _trace_program(
             slots[id(rec.result.data)] = f"v{k}"
             producer[id(rec.result)] = k
             continue
+        wrap = "_asarray(" if rec.result.data.ndim == 0 else ""
+        if not cast:
+            val = _forward_kernel(values, rec, arg_exprs)
+            if val is not None:
+                builder.emit(f"v{k} = {wrap}{val.expr}{')' if wrap else ''}")
+                exprs.append(arg_exprs)
+                slots[id(rec.result.data)] = f"v{k}"
+                producer[id(rec.result)] = k
+                continue
         kw = _kwargs_text(builder, rec.kwargs)
         forward = builder.const(rec.op.forward, "F")
-        wrap = "_asarray(" if rec.result.data.ndim == 0 else ""
         if cast:
             rule = repr(rec.op.promote)
             builder.emit(
@@ -389,6 +398,36 @@ def _trace_program(
     return program, this_call, updater
 
 
+def _values(builder: _Builder) -> kernels.Values:
+    for name, function in kernels.FUNCTIONS.items():
+        builder.names.setdefault(name, function)
+    return kernels.Values(builder.const, builder.emit)
+
+
+def _arg_vals(values: kernels.Values, rec: _Record, exprs: list[str]) -> list[kernels.Val]:
+    """The arguments of a record as values; Python numbers are constants (folded)."""
+    return [
+        values.of(expr, array, array.__class__ is float or array.__class__ is int)
+        for expr, array in zip(exprs, rec.arrays, strict=True)
+    ]
+
+
+def _forward_kernel(values: kernels.Values, rec: _Record, exprs: list[str]):
+    """The op's forward written out (kernels.FORWARD), if it gives the traced bits."""
+    kernel = kernels.FORWARD.get(rec.op.name)
+    if kernel is None or len(exprs) != len(rec.arrays):
+        return None
+    args = _arg_vals(values, rec, exprs)
+    try:
+        val = kernel(values, *args, **rec.kwargs)
+    except TypeError:  # options the kernel does not take
+        return None
+    if val is None or val.const:
+        return None
+    value = val.value if rec.result.data.ndim else np.asarray(val.value)
+    return val if kernels.same_bits(value, rec.result.data) else None
+
+
 def _reachable(records, producer, root, loss) -> tuple[set[int], list[Tensor]]:
     """The records the backward visits from ``root``, and the leaves it reaches."""
     if root is None:
@@ -411,10 +450,15 @@ def _reachable(records, producer, root, loss) -> tuple[set[int], list[Tensor]]:
 
 
 class _Backward:
-    """Emits the backward pass, computing it once on the traced values to learn its shapes."""
+    """Emits the backward pass, computing it once on the traced values to learn its shapes.
+
+    Gradients are :class:`kernels.Val` objects: expression and traced value. Ops with
+    a kernel are written out inline; the others call their VJP (``r{k} = B(...)``).
+    """
 
     def __init__(self, builder, records, exprs, producer, inputs, updater) -> None:
         self.b, self.records, self.exprs, self.producer = builder, records, exprs, producer
+        self.values = _values(builder)
         self.inputs = {id(t): i for i, t in enumerate(inputs) if isinstance(t, Tensor)}
         self.updater = updater
         self.views = updater.views if updater is not None else {}
@@ -426,15 +470,15 @@ class _Backward:
         b = self.b
         seed = np.ones(loss.data.shape, loss.data.dtype)
         seed.flags.writeable = False
+        g = self.values.of(b.const(seed), seed, True)
         if root is None:  # the loss is a leaf itself
-            self._to_leaf(loss, b.const(seed), seed, b.const(seed), seed)
+            self._to_leaf(loss, g, g)
             return
-        grads: dict[int, np.ndarray] = {root: seed}
-        b.emit(f"G{root} = {b.const(seed)}")
+        grads: dict[int, kernels.Val] = {root: g}
         for k in sorted(reachable, reverse=True):
             self._node(k, grads.pop(k), grads)
 
-    def _node(self, k: int, g: np.ndarray, grads: dict[int, np.ndarray]) -> None:
+    def _node(self, k: int, g: kernels.Val, grads: dict[int, kernels.Val]) -> None:
         b, rec = self.b, self.records[k]
         op = rec.op
         positions = [i for i, a in enumerate(rec.args) if isinstance(a, Tensor) and a.requires_grad]
@@ -443,113 +487,135 @@ class _Backward:
         if op.wants_needs and len(positions) != len(rec.args):
             kwargs["needs"] = tuple(positions)
             kw = f", needs={kwargs['needs']!r}" + kw
-        results = op.vjp(g, rec.result.data, *rec.arrays, **kwargs)
+        results = op.vjp(g.value, rec.result.data, *rec.arrays, **kwargs)
         single = results.__class__ is not tuple
-        inline = None
-        if self.exprs[k] is not None and _plain_linear(rec) and g.ndim == 2:
-            inline = self._linear_vjp(k, g, positions)
-        else:
-            vjp = b.const(op.vjp, "B")
-            b.emit(f"r = {vjp}(G{k}, v{k}, {', '.join(self.exprs[k])}{kw})")
         if single:
             results = (results,)
+        grads_here = self._kernel_vjp(k, g, positions, results)
+        if grads_here is None:
+            vjp = b.const(op.vjp, "B")
+            b.emit(f"r{k} = {vjp}({g.expr}, v{k}, {', '.join(self.exprs[k])}{kw})")
+            grads_here = {
+                p: self.values.of(f"r{k}" if single else f"r{k}[{p}]", results[p])
+                for p in positions
+                if results[p] is not None
+            }
         for position in positions:
-            gi = results[position]
+            gi = grads_here.get(position)
             if gi is None:
                 continue
             parent = rec.args[position]
-            if inline is not None:
-                if self._dot_into_view(inline[position], gi, parent):
-                    continue
-                expr = f"r{position}"
-                b.emit(f"{expr} = {inline[position]}")
-            else:
-                expr = "r" if single else f"r[{position}]"
-            parent = rec.args[position]
-            gi, expr = self._fix(gi, expr, parent.data)
+            gi = self._fix(gi, parent.data)
             if parent._node is not None:
                 child = self.producer[id(parent)]
                 previous = grads.get(child)
-                if previous is None:
-                    grads[child] = gi
-                    b.emit(f"G{child} = {expr}")
-                else:
-                    grads[child] = previous + gi
-                    b.emit(f"G{child} = G{child} + {expr}")
+                total = gi if previous is None else previous + gi
+                grads[child] = self.values.bind(total, f"G{child}")
             else:
-                self._to_leaf(parent, expr, gi, f"G{k}", g)
+                self._to_leaf(parent, gi, g)
 
-    def _dot_into_view(self, expr: str, gi: Any, leaf: Tensor) -> bool:
-        """Write a matrix product straight into a parameter's flat gradient (``out=``)."""
-        view = self.views.get(id(leaf))
-        if (
-            view is None
-            or id(leaf) in self.first_store
-            or gi.__class__ is not np.ndarray
-            or gi.shape != view.shape
-            or gi.dtype != view.dtype
-        ):
-            return False
-        self.b.emit(f"{expr[:-1]}, out={self.b.const(view, 'GV')})")
-        self.first_store.add(id(leaf))
-        np.copyto(view, gi)
-        return True
+    def _kernel_vjp(self, k, g, positions, results) -> dict[int, kernels.Val] | None:
+        """The VJP written out (kernels.VJP or 2-D linear), if it gives the traced bits."""
+        rec = self.records[k]
+        V = self.values
+        if not positions:
+            return None
+        if _plain_linear(rec) and g.value.ndim == 2:
+            made = self._linear_vjp(k, g, positions)
+        else:
+            kernel = kernels.VJP.get(rec.op.name)
+            if kernel is None or len(self.exprs[k]) != len(rec.arrays):
+                return None
+            args = _arg_vals(V, rec, self.exprs[k])
+            out = V.of(f"v{k}", rec.result.data)
+            try:
+                made = kernel(V, g, out, *args, needs=tuple(positions), **rec.kwargs)
+            except TypeError:  # options the kernel does not take
+                return None
+        if made is None:
+            return None
+        for position in positions:
+            val = made.get(position)
+            expected = results[position] if position < len(results) else None
+            if not kernels.same_bits(None if val is None else val.value, expected):
+                return None
+        return made
 
-    def _linear_vjp(self, k: int, g: np.ndarray, positions: list[int]) -> dict[int, str]:
-        """linear's VJP for 2-D operands as expressions (the same three products)."""
-        x, w = self.exprs[k][0], self.exprs[k][1]
-        lines = {0: f"G{k}.dot({w})", 1: f"G{k}.T.dot({x})"}
-        if len(self.exprs[k]) == 3:
+    def _linear_vjp(self, k: int, g: kernels.Val, positions: list[int]) -> dict:
+        """linear's VJP for 2-D operands (the same three products)."""
+        V, rec = self.values, self.records[k]
+        x = V.of(self.exprs[k][0], rec.arrays[0])
+        w = V.of(self.exprs[k][1], rec.arrays[1])
+        made = {}
+        if 0 in positions:
+            made[0] = g.method("dot", w, out_ok=True)
+        if 1 in positions:
+            made[1] = g.T.method("dot", x, out_ok=True)
+        if 2 in positions and len(self.exprs[k]) == 3:
             # _batch_sum's ones-vector product, with the ones made once
-            ones = self.b.const(np.ones(g.shape[0], dtype=g.dtype), "ones")
-            lines[2] = f"{ones}.dot(G{k})"
-        return {position: lines[position] for position in positions if position in lines}
+            ones = np.ones(g.value.shape[0], dtype=g.value.dtype)
+            made[2] = V.of(self.b.const(ones, "ones"), ones, True).method("dot", g, out_ok=True)
+        return made
 
-    def _fix(self, gi: Any, expr: str, data: np.ndarray) -> tuple[np.ndarray, str]:
+    def _fix(self, gi: kernels.Val, data: np.ndarray) -> kernels.Val:
         """The engine's shape and dtype fixes, decided now, written as code."""
-        b = self.b
-        if gi.__class__ is not np.ndarray:
-            gi, expr = np.asarray(gi), f"_asarray({expr})"
+        V, value = self.values, gi.value
+        if value.__class__ is not np.ndarray:
+            gi = V.make(f"_asarray({gi.expr})", np.asarray(value), gi.const, None)
+            value = gi.value
         shape = data.shape
-        if gi.shape != shape:
-            lead = gi.ndim - len(shape)
+        if value.shape != shape:
+            lead = value.ndim - len(shape)
             if lead < 0:
-                gi, expr = _broadcast_back(gi, shape), f"_broadcast_back({expr}, {shape!r})"
+                fixed = _broadcast_back(value, shape)
+                gi = V.make(f"_broadcast_back({gi.expr}, {shape!r})", fixed, gi.const, None)
             else:
                 lead_axes = tuple(range(lead))
-                rest = gi.shape[lead:]
+                rest = value.shape[lead:]
                 kept = tuple(i for i, n in enumerate(shape) if n == 1 and rest[i] != 1)
-                gi = _sum_axes(gi, lead_axes, kept)
-                if gi.shape != shape:
+                fixed = _sum_axes(value, lead_axes, kept)
+                if fixed.shape != shape:
                     raise CompileError(
-                        f"cr.compile: a gradient of shape {gi.shape} cannot be summed down "
+                        f"cr.compile: a gradient of shape {fixed.shape} cannot be summed down "
                         f"to {shape}"
                     )
-                expr = f"_sum_axes({expr}, {lead_axes!r}, {kept!r})"
-        if gi.dtype != data.dtype:
-            gi, expr = gi.astype(data.dtype), f"{expr}.astype({b.const(data.dtype, 'd')})"
-        return gi, expr
+                expr = f"_sum_axes({gi.expr}, {lead_axes!r}, {kept!r})"
+                gi = V.make(expr, fixed, gi.const, None)
+        if gi.value.dtype != data.dtype:
+            expr = f"{gi.expr}.astype({self.b.const(data.dtype, 'd')})"
+            gi = V.make(expr, gi.value.astype(data.dtype), gi.const, None)
+        return gi
 
-    def _to_leaf(self, leaf: Tensor, expr: str, gi: np.ndarray, g_expr: str, g) -> None:
+    def _to_leaf(self, leaf: Tensor, gi: kernels.Val, g: kernels.Val) -> None:
         b = self.b
         view = self.views.get(id(leaf))
         if view is not None:  # an optimizer's parameter: into its flat gradient buffer
             name = b.const(view, "GV")
             if id(leaf) in self.first_store:
-                b.emit(f"_add({name}, {expr}, out={name})")
-                np.add(view, gi, out=view)
+                b.emit(f"_add({name}, {gi.expr}, out={name})")
+                np.add(view, gi.value, out=view)
+                return
+            self.first_store.add(id(leaf))
+            if (
+                gi.out is not None
+                and gi.value.__class__ is np.ndarray
+                and gi.value.shape == view.shape
+                and gi.value.dtype == view.dtype
+            ):
+                b.emit(gi.into(name))  # the last operation writes straight into the buffer
             else:
-                self.first_store.add(id(leaf))
-                b.emit(f"_copyto({name}, {expr})")
-                np.copyto(view, gi)
+                b.emit(f"_copyto({name}, {gi.expr})")
+            np.copyto(view, gi.value)
             return
         index = self.inputs.get(id(leaf))
         target = f"a{index}" if index is not None else b.const(leaf, "L")
         if not self.stored_made:
             self.stored_made = True
             b.lines.insert(0, "    stored = set()")
-        b.emit(f"_store({target}, {expr}, {g_expr}, stored)")
-        _store(leaf, gi, g, self.stored)
+        # A folded constant is shared between calls: .grad gets a copy of it.
+        expr = f"{gi.expr}.copy()" if gi.const else gi.expr
+        b.emit(f"_store({target}, {expr}, {g.expr}, stored)")
+        _store(leaf, gi.value.copy() if gi.const else gi.value, g.value, self.stored)
 
 
 # -- the optimizer update on flat buffers ----------------------------------------------
