@@ -344,7 +344,7 @@ def _trace_program(
             continue
         wrap = "_asarray(" if rec.result.data.ndim == 0 else ""
         if not cast:
-            val = _forward_kernel(values, rec, arg_exprs)
+            val = _forward_kernel(values, k, rec, arg_exprs)
             if val is not None:
                 builder.emit(f"v{k} = {wrap}{val.expr}{')' if wrap else ''}")
                 exprs.append(arg_exprs)
@@ -386,7 +386,7 @@ def _trace_program(
         root = producer[id(loss)] if loss._node is not None else None
         reachable, leaves = _reachable(trace.records, producer, root, loss)
         updater = updater_for(leaves) if updater_for is not None else None
-        _Backward(builder, trace.records, exprs, producer, args, updater).emit(
+        _Backward(builder, values, trace.records, exprs, producer, args, updater).emit(
             root, reachable, loss
         )
     builder.emit(f"return ({''.join(e + ', ' for e in out_exprs)})")
@@ -412,20 +412,26 @@ def _arg_vals(values: kernels.Values, rec: _Record, exprs: list[str]) -> list[ke
     ]
 
 
-def _forward_kernel(values: kernels.Values, rec: _Record, exprs: list[str]):
+def _forward_kernel(values: kernels.Values, k: int, rec: _Record, exprs: list[str]):
     """The op's forward written out (kernels.FORWARD), if it gives the traced bits."""
     kernel = kernels.FORWARD.get(rec.op.name)
     if kernel is None or len(exprs) != len(rec.arrays):
         return None
     args = _arg_vals(values, rec, exprs)
+    values.record = k
+    values.hold()
     try:
         val = kernel(values, *args, **rec.kwargs)
-    except TypeError:  # options the kernel does not take
-        return None
-    if val is None or val.const:
-        return None
-    value = val.value if rec.result.data.ndim else np.asarray(val.value)
-    return val if kernels.same_bits(value, rec.result.data) else None
+    except Exception:
+        val = None
+    if val is not None and not val.const:
+        value = val.value if rec.result.data.ndim else np.asarray(val.value)
+        if kernels.same_bits(value, rec.result.data):
+            values.release()
+            return val
+    values.drop()
+    values.saved.pop(k, None)
+    return None
 
 
 def _reachable(records, producer, root, loss) -> tuple[set[int], list[Tensor]]:
@@ -456,9 +462,9 @@ class _Backward:
     a kernel are written out inline; the others call their VJP (``r{k} = B(...)``).
     """
 
-    def __init__(self, builder, records, exprs, producer, inputs, updater) -> None:
+    def __init__(self, builder, values, records, exprs, producer, inputs, updater) -> None:
         self.b, self.records, self.exprs, self.producer = builder, records, exprs, producer
-        self.values = _values(builder)
+        self.values = values
         self.inputs = {id(t): i for i, t in enumerate(inputs) if isinstance(t, Tensor)}
         self.updater = updater
         self.views = updater.views if updater is not None else {}
@@ -528,18 +534,23 @@ class _Backward:
                 return None
             args = _arg_vals(V, rec, self.exprs[k])
             out = V.of(f"v{k}", rec.result.data)
+            V.record = k
+            V.hold()
             try:
                 made = kernel(V, g, out, *args, needs=tuple(positions), **rec.kwargs)
-            except TypeError:  # options the kernel does not take
-                return None
-        if made is None:
-            return None
-        for position in positions:
-            val = made.get(position)
-            expected = results[position] if position < len(results) else None
-            if not kernels.same_bits(None if val is None else val.value, expected):
-                return None
-        return made
+            except Exception:
+                made = None
+        if made is not None and all(
+            kernels.same_bits(
+                None if made.get(p) is None else made[p].value,
+                results[p] if p < len(results) else None,
+            )
+            for p in positions
+        ):
+            V.release()
+            return made
+        V.drop()
+        return None
 
     def _linear_vjp(self, k: int, g: kernels.Val, positions: list[int]) -> dict:
         """linear's VJP for 2-D operands (the same three products)."""

@@ -39,6 +39,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "_spread": _spread,
     "_expand_dims": np.expand_dims,
     "_asarray": np.asarray,
+    "_log": np.log,
     "_multiply": np.multiply,
     "_matmul": np.matmul,
 }
@@ -51,6 +52,35 @@ class Values:
         self._const = const  # registers a value in the generated code's namespace
         self._emit = emit
         self._temps = 0
+        self._held: list[str] | None = None
+        self.record = -1  # the index of the record a kernel is written for
+        self.saved: dict[int, dict[str, Val]] = {}  # a forward's values its VJP reuses
+
+    def hold(self) -> None:
+        """Keep the statements kernels emit until :meth:`release` (or :meth:`drop`)."""
+        self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held or [], None
+        for line in held:
+            self._emit(line)
+
+    def drop(self) -> None:
+        self._held = None
+
+    def emit(self, line: str) -> None:
+        if self._held is None:
+            self._emit(line)
+        else:
+            self._held.append(line)
+
+    def temp(self) -> str:
+        self._temps += 1
+        return f"t{self._temps}"
+
+    def constant(self, value: Any, prefix: str = "K") -> Val:
+        """A value made at trace time that nothing writes into (``arange``, ones)."""
+        return Val(self, self._const(value, prefix), value, True)
 
     def of(self, expr: str, value: Any, const: bool = False) -> Val:
         return Val(self, expr, value, const)
@@ -77,9 +107,8 @@ class Values:
         if val.const or _NAME.match(val.expr):
             return val
         if name is None:
-            self._temps += 1
-            name = f"t{self._temps}"
-        self._emit(f"{name} = {val.expr}")
+            name = self.temp()
+        self.emit(f"{name} = {val.expr}")
         return Val(self, name, val.value, False)
 
 
@@ -220,6 +249,33 @@ def _f_sigmoid(V, a):
     return V.call("_exp", V.call("_neg", V.call("_logaddexp", 0.0, V.call("_neg", a))))
 
 
+def _plain_cross_entropy(x, weight, kw) -> bool:
+    return (
+        kw.get("plain") is True
+        and kw.get("reduction") in ("mean", "sum")
+        and weight.value is None
+        and np.ndim(x.value) == 2
+    )
+
+
+def _f_cross_entropy(V, x, target, weight, **kw):
+    """losses.py's plain cross-entropy, keeping exp(shifted) and its row sums for the VJP."""
+    if not _plain_cross_entropy(x, weight, kw):
+        return None
+    n = len(x.value)
+    rows = V.constant(np.arange(n), "rows")
+    shifted = V.bind(x - x.method("max", axis=1, keepdims=True))
+    exps = V.bind(V.call("_exp", shifted))
+    sums = V.bind(exps.method("sum", axis=1))
+    picked = V.of(
+        f"{shifted.expr}[{rows.expr}, {target.expr}]", shifted.value[rows.value, target.value]
+    )
+    losses = V.bind(V.call("_log", sums) - picked)
+    total = losses.method("sum")
+    V.saved[V.record] = {"exps": exps, "sums": sums, "rows": rows}
+    return total if kw["reduction"] == "sum" else total / V.number(n)
+
+
 FORWARD: dict[str, Callable[..., Val | None]] = {
     "add": lambda V, a, b, **kw: None if kw else a + b,
     "sub": lambda V, a, b, **kw: None if kw else a - b,
@@ -233,6 +289,7 @@ FORWARD: dict[str, Callable[..., Val | None]] = {
     "sigmoid": _f_sigmoid,
     "tanh": lambda V, a: V.call("_tanh", a),
     "relu": lambda V, a: V.call("_maximum", a, 0),
+    "cross_entropy": _f_cross_entropy,
 }
 
 
@@ -291,6 +348,24 @@ def _v_mean(V, g, out, a, *, needs, axis=None, keepdims=False):
     return {0: V.call("_spread", expanded, a.value.shape)}
 
 
+def _v_cross_entropy(V, g, out, x, target, weight, *, needs, **kw):
+    """p − onehot(t), scaled, reusing the forward's exp(shifted) in place (it is unused
+    after the loss): exp(x − max) is the bits the VJP's own recomputation gives."""
+    saved = V.saved.get(V.record)
+    if saved is None or needs != (0,) or not _plain_cross_entropy(x, weight, kw):
+        return None
+    exps, sums, rows = saved["exps"], saved["sums"], saved["rows"]
+    scale = g / V.number(len(x.value)) if kw["reduction"] == "mean" else g
+    p = exps.value.copy()
+    p /= sums.value[:, None]
+    p[rows.value, target.value] -= 1
+    p *= scale.value
+    V.emit(f"{exps.expr} /= {sums.expr}[:, None]")
+    V.emit(f"{exps.expr}[{rows.expr}, {target.expr}] -= 1")
+    V.emit(f"{exps.expr} *= {scale.expr}")
+    return {0: V.of(exps.expr, p)}
+
+
 VJP: dict[str, Callable[..., dict[int, Val | None] | None]] = {
     "add": lambda V, g, out, a, b, needs: {0: g, 1: g},
     "sub": lambda V, g, out, a, b, needs: {0: g, 1: -g if 1 in needs else None},
@@ -304,4 +379,5 @@ VJP: dict[str, Callable[..., dict[int, Val | None] | None]] = {
     "sigmoid": lambda V, g, out, a, needs: {0: g * out * (V.number(1.0) - out)},
     "tanh": lambda V, g, out, a, needs: {0: g * (V.number(1.0) - out * out)},
     "relu": lambda V, g, out, a, needs: {0: V.call("_where", a <= V.number(0), 0, g)},
+    "cross_entropy": _v_cross_entropy,
 }
