@@ -805,6 +805,49 @@ class _Updater:
                     np.copyto(p.data, view)
         return None
 
+    def flat_arrays(self) -> list[np.ndarray] | None:
+        """What the next :meth:`step` writes, when it runs on the flat buffers alone.
+
+        Each group's parameters and state buffers (the ``step`` counts aside); None
+        when the step would take another way (the optimizer's own step, a rebuild, a
+        parameter given a new array), which may write elsewhere.
+        """
+        opt = self.optimizer
+        if (
+            not (self.flat and self.ready)
+            or opt.state is not self.state_obj
+            or opt.param_groups is not self.groups_obj
+        ):
+            return None
+        arrays = []
+        for fg in self.groups:
+            probe = fg.probe
+            if not fg.shared or (probe is not None and probe[0].get(probe[1]) is not probe[2]):
+                return None
+            if any(p.data is not view for p, view in fg.pairs):
+                return None
+            arrays.append(fg.pflat)
+            arrays.extend(fg.flat_state.values())
+        return arrays
+
+    def counts(self) -> list[tuple[Any, dict]]:
+        """Per group: its ``step`` count and its state's names (to undo a step)."""
+        return [
+            (fg.states[0].get("step") if fg.states else None, dict.fromkeys(fg.flat_state))
+            for fg in self.groups
+        ]
+
+    def restore_counts(self, counts: list[tuple[Any, dict]]) -> None:
+        """Put back the ``step`` counts and forget state a step created."""
+        for fg, (step, names) in zip(self.groups, counts, strict=True):
+            for name in [n for n in fg.flat_state if n not in names]:
+                del fg.flat_state[name]
+                for st in fg.states:
+                    st.pop(name, None)
+            if step is not None:
+                for st in fg.states:
+                    st["step"] = step
+
     def _rebuild(self) -> None:
         opt = self.optimizer
         self.state_obj, self.groups_obj = opt.state, opt.param_groups
