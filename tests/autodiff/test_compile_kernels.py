@@ -119,7 +119,7 @@ def test_constants_are_folded_and_a_folded_gradient_is_handed_out_as_a_copy():
     # The gradient reaching the product is 0.5 · 2.0 / 3.0 spread: computed at trace time.
     assert re.search(r"\bK\d+\b", source), source
     P = {k: Tensor(v, requires_grad=True) for k, v in _params(np.float64).items()}
-    x, y = _inputs(np.float64)
+    x, _y = _inputs(np.float64)
     step = cr.compile(lambda x: 0.5 * (2.0 * (x * 1.0)).sum() + (P["b"] * 3.0).sum())
     x.requires_grad = True
     step(x)
@@ -141,8 +141,8 @@ def test_a_kernel_that_disagrees_with_its_op_is_not_used(monkeypatch):
     monkeypatch.setitem(kernels.FORWARD, "sigmoid", lambda V, a: V.call("_exp", a))
     source = _source("matvec sigmoid")
     assert re.search(r"= B\d+\(", source) and re.search(r"= F\d+\(", source), source
-    eager, eager_losses, _ = _run("matvec sigmoid", np.float64, compiled=False)
-    replayed, replayed_losses, _ = _run("matvec sigmoid", np.float64, compiled=True)
+    eager, _eager_losses, _ = _run("matvec sigmoid", np.float64, compiled=False)
+    replayed, _replayed_losses, _ = _run("matvec sigmoid", np.float64, compiled=True)
     for name in eager:
         assert eager[name].data.tobytes() == replayed[name].data.tobytes(), name
 
