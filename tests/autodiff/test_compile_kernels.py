@@ -42,6 +42,10 @@ CASES = {
     "division and negation": lambda P, x, y: (-((x @ P["V"]) / P["p"])).sum(),
     "broadcast row": lambda P, x, y: ((x @ P["V"] - P["c"]) * P["b"]).sum(),
     "folded constants": lambda P, x, y: 0.5 * (2.0 * (x @ P["V"]).sum()) / 3.0,
+    # b's gradient has two terms: the first may not be computed into its buffer alone
+    "parameter used twice": lambda P, x, y: (
+        F.sigmoid(x @ P["V"] + P["b"]) * P["b"] + P["b"]
+    ).sum(),
     "cross entropy mean": lambda P, x, y: F.cross_entropy(x @ P["V"] + P["b"], y),
     "cross entropy sum": lambda P, x, y: F.cross_entropy(x @ P["V"], y, reduction="sum"),
     "linear and relu": lambda P, x, y: F.cross_entropy(

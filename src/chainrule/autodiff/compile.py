@@ -471,6 +471,10 @@ class _Backward:
         self.stored: set[int] = set()  # the engine's alias set, for the traced call
         self.first_store: set[int] = set()
         self.stored_made = False
+        # G-name -> (its line, the value it computes): a parameter's only gradient can
+        # be computed straight into its buffer by rewriting that line.
+        self.defined: dict[str, tuple[int, kernels.Val]] = {}
+        self.contributions: dict[int, int] = {}
 
     def emit(self, root: int | None, reachable: set[int], loss: Tensor) -> None:
         b = self.b
@@ -481,6 +485,10 @@ class _Backward:
             self._to_leaf(loss, g, g)
             return
         grads: dict[int, kernels.Val] = {root: g}
+        for k in reachable:
+            for a in self.records[k].args:
+                if isinstance(a, Tensor) and a.requires_grad and a._node is None:
+                    self.contributions[id(a)] = self.contributions.get(id(a), 0) + 1
         for k in sorted(reachable, reverse=True):
             self._node(k, grads.pop(k), grads)
 
@@ -516,7 +524,10 @@ class _Backward:
                 child = self.producer[id(parent)]
                 previous = grads.get(child)
                 total = gi if previous is None else previous + gi
-                grads[child] = self.values.bind(total, f"G{child}")
+                bound = self.values.bind(total, f"G{child}")
+                if bound is not total:
+                    self.defined[bound.expr] = (len(b.lines) - 1, total)
+                grads[child] = bound
             else:
                 self._to_leaf(parent, gi, g)
 
@@ -607,13 +618,18 @@ class _Backward:
                 np.add(view, gi.value, out=view)
                 return
             self.first_store.add(id(leaf))
-            if (
-                gi.out is not None
-                and gi.value.__class__ is np.ndarray
-                and gi.value.shape == view.shape
-                and gi.value.dtype == view.dtype
-            ):
+            defined = self.defined.get(gi.expr)
+            if _fits(gi, view):
                 b.emit(gi.into(name))  # the last operation writes straight into the buffer
+            elif (
+                defined is not None
+                and self.contributions.get(id(leaf)) == 1
+                and _fits(defined[1], view)
+                and b.lines[defined[0]] == f"    {gi.expr} = {defined[1].expr}"
+            ):
+                # The parameter's only gradient, also read further down: computed into
+                # its buffer (nothing writes there again before the update) and named.
+                b.lines[defined[0]] = f"    {gi.expr} = {defined[1].into(name)}"
             else:
                 b.emit(f"_copyto({name}, {gi.expr})")
             np.copyto(view, gi.value)
@@ -627,6 +643,16 @@ class _Backward:
         expr = f"{gi.expr}.copy()" if gi.const else gi.expr
         b.emit(f"_store({target}, {expr}, {g.expr}, stored)")
         _store(leaf, gi.value.copy() if gi.const else gi.value, g.value, self.stored)
+
+
+def _fits(val: kernels.Val, view: np.ndarray) -> bool:
+    """Whether ``val``'s last operation can write into ``view`` (``out=``) as it is."""
+    return (
+        val.out is not None
+        and val.value.__class__ is np.ndarray
+        and val.value.shape == view.shape
+        and val.value.dtype == view.dtype
+    )
 
 
 # -- the optimizer update on flat buffers ----------------------------------------------
@@ -820,12 +846,13 @@ class _Updater:
         ):
             return None
         arrays = []
-        for fg in self.groups:
+        for fg in self.groups:  # plain loops: this runs before every step of fit
             probe = fg.probe
             if not fg.shared or (probe is not None and probe[0].get(probe[1]) is not probe[2]):
                 return None
-            if any(p.data is not view for p, view in fg.pairs):
-                return None
+            for p, view in fg.pairs:
+                if p.data is not view:
+                    return None
             arrays.append(fg.pflat)
             arrays.extend(fg.flat_state.values())
         return arrays
