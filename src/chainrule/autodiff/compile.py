@@ -196,13 +196,9 @@ def _guarded(name: str, original: Callable, traced: set[int]) -> Callable:
 
 
 # -- code generation -------------------------------------------------------------------
-def _sum_axes(grad: np.ndarray, lead: tuple, kept: tuple) -> np.ndarray:
-    """``engine.unbroadcast`` with its axes found once: the same two sums, same rounding."""
-    if lead:
-        grad = grad.sum(axis=lead)
-    if kept:
-        grad = grad.sum(axis=kept, keepdims=True)
-    return grad
+def _unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """The engine's own ``unbroadcast`` (its axes, its one reduction): the same bits."""
+    return np.asarray(engine.unbroadcast(grad, shape))
 
 
 def _store(leaf: Tensor, gi: np.ndarray, g: np.ndarray, stored: set) -> None:
@@ -224,7 +220,7 @@ class _Builder:
         self.names: dict[str, Any] = {
             "_asarray": np.asarray,
             "_promote": promote,
-            "_sum_axes": _sum_axes,
+            "_unbroadcast": _unbroadcast,
             "_store": _store,
             "_copyto": np.copyto,
             "_add": np.add,
@@ -592,16 +588,14 @@ class _Backward:
                 fixed = _broadcast_back(value, shape)
                 gi = V.make(f"_broadcast_back({gi.expr}, {shape!r})", fixed, gi.const, None)
             else:
-                lead_axes = tuple(range(lead))
-                rest = value.shape[lead:]
-                kept = tuple(i for i, n in enumerate(shape) if n == 1 and rest[i] != 1)
-                fixed = _sum_axes(value, lead_axes, kept)
-                if fixed.shape != shape:
+                try:
+                    fixed = _unbroadcast(value, shape)
+                except ValueError:
                     raise CompileError(
-                        f"cr.compile: a gradient of shape {fixed.shape} cannot be summed down "
+                        f"cr.compile: a gradient of shape {value.shape} cannot be summed down "
                         f"to {shape}"
-                    )
-                expr = f"_sum_axes({gi.expr}, {lead_axes!r}, {kept!r})"
+                    ) from None
+                expr = f"_unbroadcast({gi.expr}, {shape!r})"
                 gi = V.make(expr, fixed, gi.const, None)
         if gi.value.dtype != data.dtype:
             expr = f"{gi.expr}.astype({self.b.const(data.dtype, 'd')})"
