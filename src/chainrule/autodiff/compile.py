@@ -10,6 +10,15 @@ order, gradients summed in the order the engine sums them, broadcasting undone o
 axes found once) and nothing else: no Tensor, no Node, no dict lookup per op.
 Results are bit-identical to eager ``fn(...).backward()``.
 
+The everyday ops (arithmetic, matrix products, sums and means, sigmoid, tanh, relu,
+linear, plain cross-entropy) are written out inline by ``kernels.py`` with their
+ops' own NumPy calls, in their order: no call to the VJP function, no gradient
+nothing needs (an input's), no work on values that depend only on constants (the
+loss's seed times 0.5 is computed once, at trace time), and a parameter's last
+product written straight into its gradient buffer (``out=``). Each kernel is
+checked bit for bit against its op on the traced call; a kernel that differs is
+not used (the op's functions are called instead).
+
 With an optimizer the gradients of its parameters land in one flat buffer per
 parameter group, and the update is the optimizer's own ``_update`` (the plain maths
 of ``optim/functional.py``) called once on flat views; its state arrays
