@@ -427,7 +427,7 @@ def _forward_kernel(values: kernels.Values, k: int, rec: _Record, exprs: list[st
     values.hold()
     try:
         val = kernel(values, *args, **rec.kwargs)
-    except Exception:
+    except Exception:  # operands or options the kernel does not take: the op's own call
         val = None
     if val is not None and not val.const:
         value = val.value if rec.result.data.ndim else np.asarray(val.value)
@@ -554,7 +554,7 @@ class _Backward:
             V.hold()
             try:
                 made = kernel(V, g, out, *args, needs=tuple(positions), **rec.kwargs)
-            except Exception:
+            except Exception:  # operands or options it does not take: the op's own VJP
                 made = None
         if made is not None and all(
             kernels.same_bits(
