@@ -1011,7 +1011,12 @@ class Compiled:
         No update: :meth:`update` applies it (``fit`` checks the loss and the
         gradients in between). Without an optimizer ``.grad`` is filled as eager.
         """
-        key = self._key(args)
+        try:  # the generated key function, called here: one Python call less per step
+            key = self._key_fn(*args)
+        except TypeError:  # another number of arguments
+            key = None
+        if key is None:
+            key = self._key(args)
         if key == self._last_key:
             program, updater = self._last
         else:

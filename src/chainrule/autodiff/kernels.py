@@ -323,9 +323,10 @@ def _v_matmul(V, g, out, a, b, needs):
             1: V.call("_matmul", a.T, g, out_ok=True) if 1 in needs else None,
         }
     if na == 2 and nb == 1 and np.ndim(g.value) == 1:  # (m, k) @ (k,): the engine's forms
+        column = V.bind(g[_COL]) if len(needs) == 2 else g[_COL]  # one view for both
         return {
-            0: V.call("_multiply", g[_COL], b, out_ok=True) if 0 in needs else None,
-            1: V.call("_matmul", a.T, g[_COL])[_FIRST] if 1 in needs else None,
+            0: V.call("_multiply", column, b, out_ok=True) if 0 in needs else None,
+            1: V.call("_matmul", a.T, column)[_FIRST] if 1 in needs else None,
         }
     return None
 
