@@ -176,3 +176,53 @@ def test_a_gradient_summed_over_leading_and_stretched_axes_matches_the_engine(se
     eager, c.grad = c.grad, None
     cr.compile(f)(x)
     assert c.grad.shape == (1, 3) and c.grad.tobytes() == eager.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("ignore_index", "later"),
+    [(-100, [0, -100, 2, 0, 1]), (0, [0, 1, 2, 1, 1]), (-100, [0, 1, 3, 0, 1])],
+)
+def test_cross_entropy_traced_on_plain_labels_refuses_other_labels(ignore_index, later):
+    # Regression: cross_entropy's fast path is chosen from the labels' values; the
+    # replay followed it for any labels (IndexError, or an ignored class counted).
+    rng = np.random.default_rng(0)
+    W = Tensor(rng.normal(size=(4, 3)), requires_grad=True)
+    x = Tensor(rng.normal(size=(5, 4)))
+
+    def f(x, y):
+        return F.cross_entropy(x @ W, y, ignore_index=ignore_index)
+
+    step = cr.compile(f)
+    step(x, Tensor(np.array([2, 1, 2, 1, 1])))
+    W.grad = None
+    with pytest.raises(cr.autodiff.CompileError, match="traced on labels that were all classes"):
+        step(x, Tensor(np.array(later)))
+    assert W.grad is None  # refused before any op ran
+
+
+def test_fit_goes_on_eagerly_when_a_later_batch_has_ignored_labels():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4))
+    y = rng.integers(0, 3, 32)
+    y[20] = -100  # the third batch of 8 has a label cross_entropy ignores
+    results = []
+    for compile in (True, False):
+        model = cr.nn.Sequential(cr.nn.Linear(4, 3, generator=0, dtype=np.float64))
+        opt = cr.optim.SGD(model.parameters(), lr=0.1)
+        history = cr.fit(
+            model,
+            x,
+            y,
+            loss="cross_entropy",
+            optimizer=opt,
+            batch_size=8,
+            epochs=2,
+            shuffle=False,
+            verbose=0,
+            compile=compile,
+        )
+        results.append((history.history["loss"], model.state_dict()))
+    (loss_c, state_c), (loss_e, state_e) = results
+    assert loss_c == loss_e
+    for key in state_e:
+        assert np.asarray(state_c[key]).tobytes() == np.asarray(state_e[key]).tobytes(), key

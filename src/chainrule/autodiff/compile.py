@@ -37,6 +37,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import itertools
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -316,6 +317,7 @@ def _trace_program(
         elif isinstance(arg, np.ndarray):
             slots[id(arg)] = f"a{i}"
     values = _values(builder)
+    inputs_end = len(builder.lines)  # checks of the inputs go here, before any op runs
     producer: dict[int, int] = {}  # id(result tensor) -> record index
     exprs: list[list[str]] = []  # per record: the expressions of its (promoted) arguments
     for k, rec in enumerate(trace.records):
@@ -347,6 +349,12 @@ def _trace_program(
             slots[id(rec.result.data)] = f"v{k}"
             producer[id(rec.result)] = k
             continue
+        if rec.op.name == "cross_entropy" and rec.kwargs.get("plain"):
+            check = _plain_labels_check(builder, rec, arg_exprs[1])
+            if re.fullmatch(r"[xa]\d+", arg_exprs[1]):  # labels given as an input
+                builder.lines.insert(inputs_end, "    " + check)
+            else:
+                builder.emit(check)
         wrap = "_asarray(" if rec.result.data.ndim == 0 else ""
         if not cast:
             val = _forward_kernel(values, k, rec, arg_exprs)
@@ -401,6 +409,34 @@ def _trace_program(
     program.source = program.run.source
     program.n_outputs = len(outputs)
     return program, this_call, updater
+
+
+def _plain_labels(target: np.ndarray, n_classes: int, ignore_index: int) -> None:
+    """Raise unless this call's labels allow cross_entropy's traced plain path.
+
+    cross_entropy picks its fast path from the labels' values (every label a class,
+    none equal to ``ignore_index``); a trace freezes that choice, so each replay checks
+    it again, before any op runs (``fit`` then goes on eagerly).
+    """
+    if (
+        not target.size
+        or target.min() < 0
+        or target.max() >= n_classes
+        or (0 <= ignore_index < n_classes and np.any(target == ignore_index))
+    ):
+        raise CompileError(
+            "cr.compile: cross_entropy was traced on labels that were all classes "
+            f"(0..{n_classes - 1}, none equal to ignore_index={ignore_index}); this call's "
+            "labels are not, and the traced step would count them wrongly. Call the "
+            "function uncompiled for such batches"
+        )
+
+
+def _plain_labels_check(builder: _Builder, rec: _Record, target: str) -> str:
+    n_classes = rec.arrays[0].shape[1]
+    ignore_index = int(rec.kwargs["ignore_index"])
+    builder.names["_plain_labels"] = _plain_labels
+    return f"_plain_labels({target}, {n_classes}, {ignore_index})"
 
 
 def _values(builder: _Builder) -> kernels.Values:
