@@ -204,3 +204,57 @@ def test_compiled_fit_runs_python_forward_once_per_batch_shape():
         verbose=0,
     )
     assert sizes == [16, 6]  # 3 epochs of 5 batches: two traces, 13 replays
+
+
+class _RaiseLearningRate(Callback):
+    """After batch 2, a learning rate beyond float32 and a copy of what must survive."""
+
+    def __init__(self, model, optimizer):
+        self.model, self.optimizer = model, optimizer
+
+    def on_batch_end(self, batch, logs):
+        if batch == 2:
+            self.params = {k: np.array(v) for k, v in self.model.state_dict().items()}
+            state = self.optimizer.state_dict()["state"]
+            self.state = {i: {n: np.array(v) for n, v in e.items()} for i, e in state.items()}
+            for group in self.optimizer.param_groups:
+                group["lr"] = 1e39
+
+
+@pytest.mark.parametrize("make", ["adam", "momentum"])
+@pytest.mark.parametrize("compile", [True, False])
+def test_an_overflow_in_a_later_step_undoes_it_parameters_state_and_step_count(compile, make):
+    # The compiled step snapshots its flat buffers instead of each array: the undo
+    # must still restore every parameter, every state array and Adam's step count.
+    model = nn.Sequential(nn.Linear(2, 3, generator=0), nn.ReLU(), nn.Linear(3, 2, generator=1))
+    if make == "adam":
+        optimizer = cr.optim.Adam(model.parameters(), lr=0.1)
+    else:
+        optimizer = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 2)).astype(np.float32) * 100, np.arange(64) % 2
+    spy = _RaiseLearningRate(model, optimizer)
+    with pytest.raises(TrainingDivergedError, match="step overflowed") as caught:
+        cr.fit(
+            model,
+            x,
+            y,
+            loss="cross_entropy",
+            optimizer=optimizer,
+            batch_size=16,
+            shuffle=False,
+            callbacks=[spy],
+            verbose=0,
+            compile=compile,
+        )
+    assert (caught.value.epoch, caught.value.batch) == (1, 3)
+    for key, value in model.state_dict().items():
+        assert value.tobytes() == spy.params[key].tobytes(), key
+    after = optimizer.state_dict()["state"]
+    assert sorted(after) == sorted(spy.state)
+    for index, entries in spy.state.items():
+        assert sorted(after[index]) == sorted(entries)
+        for name, value in entries.items():
+            assert np.array_equal(after[index][name], value), (index, name)
+    if make == "adam":
+        assert all(int(entries["step"]) == 2 for entries in after.values())

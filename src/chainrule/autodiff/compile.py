@@ -10,6 +10,15 @@ order, gradients summed in the order the engine sums them, broadcasting undone o
 axes found once) and nothing else: no Tensor, no Node, no dict lookup per op.
 Results are bit-identical to eager ``fn(...).backward()``.
 
+The everyday ops (arithmetic, matrix products, sums and means, sigmoid, tanh, relu,
+linear, plain cross-entropy) are written out inline by ``kernels.py`` with their
+ops' own NumPy calls, in their order: no call to the VJP function, no gradient
+nothing needs (an input's), no work on values that depend only on constants (the
+loss's seed times 0.5 is computed once, at trace time), and a parameter's last
+product written straight into its gradient buffer (``out=``). Each kernel is
+checked bit for bit against its op on the traced call; a kernel that differs is
+not used (the op's functions are called instead).
+
 With an optimizer the gradients of its parameters land in one flat buffer per
 parameter group, and the update is the optimizer's own ``_update`` (the plain maths
 of ``optim/functional.py``) called once on flat views; its state arrays
@@ -28,13 +37,14 @@ from __future__ import annotations
 import builtins
 import inspect
 import itertools
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from . import engine
+from . import engine, kernels
 from .dtypes import get_default_dtype, promote
 from .engine import grad_mode, no_grad
 from .registry import tracing
@@ -196,13 +206,9 @@ def _guarded(name: str, original: Callable, traced: set[int]) -> Callable:
 
 
 # -- code generation -------------------------------------------------------------------
-def _sum_axes(grad: np.ndarray, lead: tuple, kept: tuple) -> np.ndarray:
-    """``engine.unbroadcast`` with its axes found once: the same two sums, same rounding."""
-    if lead:
-        grad = grad.sum(axis=lead)
-    if kept:
-        grad = grad.sum(axis=kept, keepdims=True)
-    return grad
+def _unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """The engine's own ``unbroadcast`` (its axes, its one reduction): the same bits."""
+    return np.asarray(engine.unbroadcast(grad, shape))
 
 
 def _store(leaf: Tensor, gi: np.ndarray, g: np.ndarray, stored: set) -> None:
@@ -224,7 +230,7 @@ class _Builder:
         self.names: dict[str, Any] = {
             "_asarray": np.asarray,
             "_promote": promote,
-            "_sum_axes": _sum_axes,
+            "_unbroadcast": _unbroadcast,
             "_store": _store,
             "_copyto": np.copyto,
             "_add": np.add,
@@ -310,6 +316,8 @@ def _trace_program(
             slots[id(arg.data)] = f"x{i}"
         elif isinstance(arg, np.ndarray):
             slots[id(arg)] = f"a{i}"
+    values = _values(builder)
+    inputs_end = len(builder.lines)  # checks of the inputs go here, before any op runs
     producer: dict[int, int] = {}  # id(result tensor) -> record index
     exprs: list[list[str]] = []  # per record: the expressions of its (promoted) arguments
     for k, rec in enumerate(trace.records):
@@ -341,9 +349,23 @@ def _trace_program(
             slots[id(rec.result.data)] = f"v{k}"
             producer[id(rec.result)] = k
             continue
+        if rec.op.name == "cross_entropy" and rec.kwargs.get("plain"):
+            check = _plain_labels_check(builder, rec, arg_exprs[1])
+            if re.fullmatch(r"[xa]\d+", arg_exprs[1]):  # labels given as an input
+                builder.lines.insert(inputs_end, "    " + check)
+            else:
+                builder.emit(check)
+        wrap = "_asarray(" if rec.result.data.ndim == 0 else ""
+        if not cast:
+            val = _forward_kernel(values, k, rec, arg_exprs)
+            if val is not None:
+                builder.emit(f"v{k} = {wrap}{val.expr}{')' if wrap else ''}")
+                exprs.append(arg_exprs)
+                slots[id(rec.result.data)] = f"v{k}"
+                producer[id(rec.result)] = k
+                continue
         kw = _kwargs_text(builder, rec.kwargs)
         forward = builder.const(rec.op.forward, "F")
-        wrap = "_asarray(" if rec.result.data.ndim == 0 else ""
         if cast:
             rule = repr(rec.op.promote)
             builder.emit(
@@ -377,7 +399,7 @@ def _trace_program(
         root = producer[id(loss)] if loss._node is not None else None
         reachable, leaves = _reachable(trace.records, producer, root, loss)
         updater = updater_for(leaves) if updater_for is not None else None
-        _Backward(builder, trace.records, exprs, producer, args, updater).emit(
+        _Backward(builder, values, trace.records, exprs, producer, args, updater).emit(
             root, reachable, loss
         )
     builder.emit(f"return ({''.join(e + ', ' for e in out_exprs)})")
@@ -387,6 +409,70 @@ def _trace_program(
     program.source = program.run.source
     program.n_outputs = len(outputs)
     return program, this_call, updater
+
+
+def _plain_labels(target: np.ndarray, n_classes: int, ignore_index: int) -> None:
+    """Raise unless this call's labels allow cross_entropy's traced plain path.
+
+    cross_entropy picks its fast path from the labels' values (every label a class,
+    none equal to ``ignore_index``); a trace freezes that choice, so each replay checks
+    it again, before any op runs (``fit`` then goes on eagerly).
+    """
+    if (
+        not target.size
+        or target.min() < 0
+        or target.max() >= n_classes
+        or (0 <= ignore_index < n_classes and np.any(target == ignore_index))
+    ):
+        raise CompileError(
+            "cr.compile: cross_entropy was traced on labels that were all classes "
+            f"(0..{n_classes - 1}, none equal to ignore_index={ignore_index}); this call's "
+            "labels are not, and the traced step would count them wrongly. Call the "
+            "function uncompiled for such batches"
+        )
+
+
+def _plain_labels_check(builder: _Builder, rec: _Record, target: str) -> str:
+    n_classes = rec.arrays[0].shape[1]
+    ignore_index = int(rec.kwargs["ignore_index"])
+    builder.names["_plain_labels"] = _plain_labels
+    return f"_plain_labels({target}, {n_classes}, {ignore_index})"
+
+
+def _values(builder: _Builder) -> kernels.Values:
+    for name, function in kernels.FUNCTIONS.items():
+        builder.names.setdefault(name, function)
+    return kernels.Values(builder.const, builder.emit)
+
+
+def _arg_vals(values: kernels.Values, rec: _Record, exprs: list[str]) -> list[kernels.Val]:
+    """The arguments of a record as values; Python numbers are constants (folded)."""
+    return [
+        values.of(expr, array, array.__class__ is float or array.__class__ is int)
+        for expr, array in zip(exprs, rec.arrays, strict=True)
+    ]
+
+
+def _forward_kernel(values: kernels.Values, k: int, rec: _Record, exprs: list[str]):
+    """The op's forward written out (kernels.FORWARD), if it gives the traced bits."""
+    kernel = kernels.FORWARD.get(rec.op.name)
+    if kernel is None or len(exprs) != len(rec.arrays):
+        return None
+    args = _arg_vals(values, rec, exprs)
+    values.record = k
+    values.hold()
+    try:
+        val = kernel(values, *args, **rec.kwargs)
+    except Exception:  # operands or options the kernel does not take: the op's own call
+        val = None
+    if val is not None and not val.const:
+        value = val.value if rec.result.data.ndim else np.asarray(val.value)
+        if kernels.same_bits(value, rec.result.data):
+            values.release()
+            return val
+    values.drop()
+    values.saved.pop(k, None)
+    return None
 
 
 def _reachable(records, producer, root, loss) -> tuple[set[int], list[Tensor]]:
@@ -411,30 +497,43 @@ def _reachable(records, producer, root, loss) -> tuple[set[int], list[Tensor]]:
 
 
 class _Backward:
-    """Emits the backward pass, computing it once on the traced values to learn its shapes."""
+    """Emits the backward pass, computing it once on the traced values to learn its shapes.
 
-    def __init__(self, builder, records, exprs, producer, inputs, updater) -> None:
+    Gradients are :class:`kernels.Val` objects: expression and traced value. Ops with
+    a kernel are written out inline; the others call their VJP (``r{k} = B(...)``).
+    """
+
+    def __init__(self, builder, values, records, exprs, producer, inputs, updater) -> None:
         self.b, self.records, self.exprs, self.producer = builder, records, exprs, producer
+        self.values = values
         self.inputs = {id(t): i for i, t in enumerate(inputs) if isinstance(t, Tensor)}
         self.updater = updater
         self.views = updater.views if updater is not None else {}
         self.stored: set[int] = set()  # the engine's alias set, for the traced call
         self.first_store: set[int] = set()
         self.stored_made = False
+        # G-name -> (its line, the value it computes): a parameter's only gradient can
+        # be computed straight into its buffer by rewriting that line.
+        self.defined: dict[str, tuple[int, kernels.Val]] = {}
+        self.contributions: dict[int, int] = {}
 
     def emit(self, root: int | None, reachable: set[int], loss: Tensor) -> None:
         b = self.b
         seed = np.ones(loss.data.shape, loss.data.dtype)
         seed.flags.writeable = False
+        g = self.values.of(b.const(seed), seed, True)
         if root is None:  # the loss is a leaf itself
-            self._to_leaf(loss, b.const(seed), seed, b.const(seed), seed)
+            self._to_leaf(loss, g, g)
             return
-        grads: dict[int, np.ndarray] = {root: seed}
-        b.emit(f"G{root} = {b.const(seed)}")
+        grads: dict[int, kernels.Val] = {root: g}
+        for k in reachable:
+            for a in self.records[k].args:
+                if isinstance(a, Tensor) and a.requires_grad and a._node is None:
+                    self.contributions[id(a)] = self.contributions.get(id(a), 0) + 1
         for k in sorted(reachable, reverse=True):
             self._node(k, grads.pop(k), grads)
 
-    def _node(self, k: int, g: np.ndarray, grads: dict[int, np.ndarray]) -> None:
+    def _node(self, k: int, g: kernels.Val, grads: dict[int, kernels.Val]) -> None:
         b, rec = self.b, self.records[k]
         op = rec.op
         positions = [i for i, a in enumerate(rec.args) if isinstance(a, Tensor) and a.requires_grad]
@@ -443,113 +542,156 @@ class _Backward:
         if op.wants_needs and len(positions) != len(rec.args):
             kwargs["needs"] = tuple(positions)
             kw = f", needs={kwargs['needs']!r}" + kw
-        results = op.vjp(g, rec.result.data, *rec.arrays, **kwargs)
+        results = op.vjp(g.value, rec.result.data, *rec.arrays, **kwargs)
         single = results.__class__ is not tuple
-        inline = None
-        if self.exprs[k] is not None and _plain_linear(rec) and g.ndim == 2:
-            inline = self._linear_vjp(k, g, positions)
-        else:
-            vjp = b.const(op.vjp, "B")
-            b.emit(f"r = {vjp}(G{k}, v{k}, {', '.join(self.exprs[k])}{kw})")
         if single:
             results = (results,)
+        grads_here = self._kernel_vjp(k, g, positions, results)
+        if grads_here is None:
+            vjp = b.const(op.vjp, "B")
+            b.emit(f"r{k} = {vjp}({g.expr}, v{k}, {', '.join(self.exprs[k])}{kw})")
+            grads_here = {
+                p: self.values.of(f"r{k}" if single else f"r{k}[{p}]", results[p])
+                for p in positions
+                if results[p] is not None
+            }
         for position in positions:
-            gi = results[position]
+            gi = grads_here.get(position)
             if gi is None:
                 continue
             parent = rec.args[position]
-            if inline is not None:
-                if self._dot_into_view(inline[position], gi, parent):
-                    continue
-                expr = f"r{position}"
-                b.emit(f"{expr} = {inline[position]}")
-            else:
-                expr = "r" if single else f"r[{position}]"
-            parent = rec.args[position]
-            gi, expr = self._fix(gi, expr, parent.data)
+            gi = self._fix(gi, parent.data)
             if parent._node is not None:
                 child = self.producer[id(parent)]
                 previous = grads.get(child)
-                if previous is None:
-                    grads[child] = gi
-                    b.emit(f"G{child} = {expr}")
-                else:
-                    grads[child] = previous + gi
-                    b.emit(f"G{child} = G{child} + {expr}")
+                total = gi if previous is None else previous + gi
+                bound = self.values.bind(total, f"G{child}")
+                if bound is not total:
+                    self.defined[bound.expr] = (len(b.lines) - 1, total)
+                grads[child] = bound
             else:
-                self._to_leaf(parent, expr, gi, f"G{k}", g)
+                self._to_leaf(parent, gi, g)
 
-    def _dot_into_view(self, expr: str, gi: Any, leaf: Tensor) -> bool:
-        """Write a matrix product straight into a parameter's flat gradient (``out=``)."""
-        view = self.views.get(id(leaf))
-        if (
-            view is None
-            or id(leaf) in self.first_store
-            or gi.__class__ is not np.ndarray
-            or gi.shape != view.shape
-            or gi.dtype != view.dtype
+    def _kernel_vjp(self, k, g, positions, results) -> dict[int, kernels.Val] | None:
+        """The VJP written out (kernels.VJP or 2-D linear), if it gives the traced bits."""
+        rec = self.records[k]
+        V = self.values
+        if not positions:
+            return None
+        if _plain_linear(rec) and g.value.ndim == 2:
+            made = self._linear_vjp(k, g, positions)
+        else:
+            kernel = kernels.VJP.get(rec.op.name)
+            if kernel is None or len(self.exprs[k]) != len(rec.arrays):
+                return None
+            args = _arg_vals(V, rec, self.exprs[k])
+            out = V.of(f"v{k}", rec.result.data)
+            V.record = k
+            V.hold()
+            try:
+                made = kernel(V, g, out, *args, needs=tuple(positions), **rec.kwargs)
+            except Exception:  # operands or options it does not take: the op's own VJP
+                made = None
+        if made is not None and all(
+            kernels.same_bits(
+                None if made.get(p) is None else made[p].value,
+                results[p] if p < len(results) else None,
+            )
+            for p in positions
         ):
-            return False
-        self.b.emit(f"{expr[:-1]}, out={self.b.const(view, 'GV')})")
-        self.first_store.add(id(leaf))
-        np.copyto(view, gi)
-        return True
+            V.release()
+            return made
+        V.drop()
+        return None
 
-    def _linear_vjp(self, k: int, g: np.ndarray, positions: list[int]) -> dict[int, str]:
-        """linear's VJP for 2-D operands as expressions (the same three products)."""
-        x, w = self.exprs[k][0], self.exprs[k][1]
-        lines = {0: f"G{k}.dot({w})", 1: f"G{k}.T.dot({x})"}
-        if len(self.exprs[k]) == 3:
+    def _linear_vjp(self, k: int, g: kernels.Val, positions: list[int]) -> dict:
+        """linear's VJP for 2-D operands (the same three products)."""
+        V, rec = self.values, self.records[k]
+        x = V.of(self.exprs[k][0], rec.arrays[0])
+        w = V.of(self.exprs[k][1], rec.arrays[1])
+        made = {}
+        if 0 in positions:
+            made[0] = g.method("dot", w, out_ok=True)
+        if 1 in positions:
+            made[1] = g.T.method("dot", x, out_ok=True)
+        if 2 in positions and len(self.exprs[k]) == 3:
             # _batch_sum's ones-vector product, with the ones made once
-            ones = self.b.const(np.ones(g.shape[0], dtype=g.dtype), "ones")
-            lines[2] = f"{ones}.dot(G{k})"
-        return {position: lines[position] for position in positions if position in lines}
+            ones = np.ones(g.value.shape[0], dtype=g.value.dtype)
+            made[2] = V.of(self.b.const(ones, "ones"), ones, True).method("dot", g, out_ok=True)
+        return made
 
-    def _fix(self, gi: Any, expr: str, data: np.ndarray) -> tuple[np.ndarray, str]:
+    def _fix(self, gi: kernels.Val, data: np.ndarray) -> kernels.Val:
         """The engine's shape and dtype fixes, decided now, written as code."""
-        b = self.b
-        if gi.__class__ is not np.ndarray:
-            gi, expr = np.asarray(gi), f"_asarray({expr})"
+        V, value = self.values, gi.value
+        if value.__class__ is not np.ndarray:
+            gi = V.make(f"_asarray({gi.expr})", np.asarray(value), gi.const, None)
+            value = gi.value
         shape = data.shape
-        if gi.shape != shape:
-            lead = gi.ndim - len(shape)
+        if value.shape != shape:
+            lead = value.ndim - len(shape)
             if lead < 0:
-                gi, expr = _broadcast_back(gi, shape), f"_broadcast_back({expr}, {shape!r})"
+                fixed = _broadcast_back(value, shape)
+                gi = V.make(f"_broadcast_back({gi.expr}, {shape!r})", fixed, gi.const, None)
             else:
-                lead_axes = tuple(range(lead))
-                rest = gi.shape[lead:]
-                kept = tuple(i for i, n in enumerate(shape) if n == 1 and rest[i] != 1)
-                gi = _sum_axes(gi, lead_axes, kept)
-                if gi.shape != shape:
+                try:
+                    fixed = _unbroadcast(value, shape)
+                except ValueError:
                     raise CompileError(
-                        f"cr.compile: a gradient of shape {gi.shape} cannot be summed down "
+                        f"cr.compile: a gradient of shape {value.shape} cannot be summed down "
                         f"to {shape}"
-                    )
-                expr = f"_sum_axes({expr}, {lead_axes!r}, {kept!r})"
-        if gi.dtype != data.dtype:
-            gi, expr = gi.astype(data.dtype), f"{expr}.astype({b.const(data.dtype, 'd')})"
-        return gi, expr
+                    ) from None
+                expr = f"_unbroadcast({gi.expr}, {shape!r})"
+                gi = V.make(expr, fixed, gi.const, None)
+        if gi.value.dtype != data.dtype:
+            expr = f"{gi.expr}.astype({self.b.const(data.dtype, 'd')})"
+            gi = V.make(expr, gi.value.astype(data.dtype), gi.const, None)
+        return gi
 
-    def _to_leaf(self, leaf: Tensor, expr: str, gi: np.ndarray, g_expr: str, g) -> None:
+    def _to_leaf(self, leaf: Tensor, gi: kernels.Val, g: kernels.Val) -> None:
         b = self.b
         view = self.views.get(id(leaf))
         if view is not None:  # an optimizer's parameter: into its flat gradient buffer
             name = b.const(view, "GV")
             if id(leaf) in self.first_store:
-                b.emit(f"_add({name}, {expr}, out={name})")
-                np.add(view, gi, out=view)
+                b.emit(f"_add({name}, {gi.expr}, out={name})")
+                np.add(view, gi.value, out=view)
+                return
+            self.first_store.add(id(leaf))
+            defined = self.defined.get(gi.expr)
+            if _fits(gi, view):
+                b.emit(gi.into(name))  # the last operation writes straight into the buffer
+            elif (
+                defined is not None
+                and self.contributions.get(id(leaf)) == 1
+                and _fits(defined[1], view)
+                and b.lines[defined[0]] == f"    {gi.expr} = {defined[1].expr}"
+            ):
+                # The parameter's only gradient, also read further down: computed into
+                # its buffer (nothing writes there again before the update) and named.
+                b.lines[defined[0]] = f"    {gi.expr} = {defined[1].into(name)}"
             else:
-                self.first_store.add(id(leaf))
-                b.emit(f"_copyto({name}, {expr})")
-                np.copyto(view, gi)
+                b.emit(f"_copyto({name}, {gi.expr})")
+            np.copyto(view, gi.value)
             return
         index = self.inputs.get(id(leaf))
         target = f"a{index}" if index is not None else b.const(leaf, "L")
         if not self.stored_made:
             self.stored_made = True
             b.lines.insert(0, "    stored = set()")
-        b.emit(f"_store({target}, {expr}, {g_expr}, stored)")
-        _store(leaf, gi, g, self.stored)
+        # A folded constant is shared between calls: .grad gets a copy of it.
+        expr = f"{gi.expr}.copy()" if gi.const else gi.expr
+        b.emit(f"_store({target}, {expr}, {g.expr}, stored)")
+        _store(leaf, gi.value.copy() if gi.const else gi.value, g.value, self.stored)
+
+
+def _fits(val: kernels.Val, view: np.ndarray) -> bool:
+    """Whether ``val``'s last operation can write into ``view`` (``out=``) as it is."""
+    return (
+        val.out is not None
+        and val.value.__class__ is np.ndarray
+        and val.value.shape == view.shape
+        and val.value.dtype == view.dtype
+    )
 
 
 # -- the optimizer update on flat buffers ----------------------------------------------
@@ -728,6 +870,50 @@ class _Updater:
                     np.copyto(p.data, view)
         return None
 
+    def flat_arrays(self) -> list[np.ndarray] | None:
+        """What the next :meth:`step` writes, when it runs on the flat buffers alone.
+
+        Each group's parameters and state buffers (the ``step`` counts aside); None
+        when the step would take another way (the optimizer's own step, a rebuild, a
+        parameter given a new array), which may write elsewhere.
+        """
+        opt = self.optimizer
+        if (
+            not (self.flat and self.ready)
+            or opt.state is not self.state_obj
+            or opt.param_groups is not self.groups_obj
+        ):
+            return None
+        arrays = []
+        for fg in self.groups:  # plain loops: this runs before every step of fit
+            probe = fg.probe
+            if not fg.shared or (probe is not None and probe[0].get(probe[1]) is not probe[2]):
+                return None
+            for p, view in fg.pairs:
+                if p.data is not view:
+                    return None
+            arrays.append(fg.pflat)
+            arrays.extend(fg.flat_state.values())
+        return arrays
+
+    def counts(self) -> list[tuple[Any, dict]]:
+        """Per group: its ``step`` count and its state's names (to undo a step)."""
+        return [
+            (fg.states[0].get("step") if fg.states else None, dict.fromkeys(fg.flat_state))
+            for fg in self.groups
+        ]
+
+    def restore_counts(self, counts: list[tuple[Any, dict]]) -> None:
+        """Put back the ``step`` counts and forget state a step created."""
+        for fg, (step, names) in zip(self.groups, counts, strict=True):
+            for name in [n for n in fg.flat_state if n not in names]:
+                del fg.flat_state[name]
+                for st in fg.states:
+                    st.pop(name, None)
+            if step is not None:
+                for st in fg.states:
+                    st["step"] = step
+
     def _rebuild(self) -> None:
         opt = self.optimizer
         self.state_obj, self.groups_obj = opt.state, opt.param_groups
@@ -861,7 +1047,12 @@ class Compiled:
         No update: :meth:`update` applies it (``fit`` checks the loss and the
         gradients in between). Without an optimizer ``.grad`` is filled as eager.
         """
-        key = self._key(args)
+        try:  # the generated key function, called here: one Python call less per step
+            key = self._key_fn(*args)
+        except TypeError:  # another number of arguments
+            key = None
+        if key is None:
+            key = self._key(args)
         if key == self._last_key:
             program, updater = self._last
         else:

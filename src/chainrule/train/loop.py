@@ -263,7 +263,7 @@ def _compiled_step(
         scale = clip_grad_norm / (norm + 1e-6)
         for _, grad in grads.views:
             grad *= scale
-    guard.step(epoch, batch, step.update)
+    guard.step(epoch, batch, step.update, step.updater)
     return output, float(data_loss)
 
 
@@ -322,6 +322,20 @@ class _StepGuard:
                 seen.setdefault(id(parameter), parameter)
         self.positions = list(seen.values())
         self.saved_state: dict[int, dict[str, Any]] = {}
+        # The compiled step's flat snapshot: its buffers, their copies, the step counts.
+        self.flat_saved: list[tuple[np.ndarray, np.ndarray]] = []
+        self.flat_counts: Any = None
+
+    def _snapshot_flat(self, arrays: list[np.ndarray], updater: Any) -> None:
+        """Copy the compiled update's flat buffers (a few calls, not one per array)."""
+        saved = self.flat_saved
+        if len(saved) != len(arrays) or any(
+            a is not s[0] for a, s in zip(arrays, saved, strict=False)
+        ):
+            saved[:] = [(a, np.empty_like(a)) for a in arrays]
+        for array, copy in saved:
+            np.copyto(copy, array)
+        self.flat_counts = (updater, updater.counts())
 
     def _snapshot(self) -> None:
         # p.data is read each time: a flat optimizer may re-point it into its buffer.
@@ -353,6 +367,12 @@ class _StepGuard:
         self.saved_state = snapshot
 
     def _rollback(self) -> None:
+        if self.flat_counts is not None:
+            for array, copy in self.flat_saved:
+                np.copyto(array, copy)
+            updater, counts = self.flat_counts
+            updater.restore_counts(counts)
+            return
         for buffer, parameter in self.pairs:
             np.copyto(parameter.data, buffer)
         # Only chainrule's optimizers are known to keep their state by position as
@@ -367,10 +387,21 @@ class _StepGuard:
                 return name
         return None
 
-    def step(self, epoch: int, batch: int, update: Callable[[], Any] | None = None) -> None:
-        """Run ``update`` (default ``optimizer.step``), undoing it if it overflowed."""
+    def step(
+        self, epoch: int, batch: int, update: Callable[[], Any] | None = None, flat: Any = None
+    ) -> None:
+        """Run ``update`` (default ``optimizer.step``), undoing it if it overflowed.
+
+        ``flat``, a compiled step's updater, says which flat buffers its update
+        writes: then only those are copied (parameters and state in a few calls).
+        """
         update = self.optimizer.step if update is None else update
-        self._snapshot()
+        arrays = None if flat is None else flat.flat_arrays()
+        if arrays is not None:
+            self._snapshot_flat(arrays, flat)
+        else:
+            self.flat_counts = None
+            self._snapshot()
         try:
             # The floating-point flags make the check free: a step that overflows
             # raises here, and only then is anything inspected.
