@@ -393,6 +393,14 @@ class Module:
                     found.append(param)
         return iter(found)
 
+    def flatten_parameters(self) -> Any:
+        """Move this module's parameters into one flat buffer (and their gradients into
+        another): ``nn.utils.flatten_parameters(self)``. Call it once, before building
+        the optimizer; returns the :class:`~chainrule.nn.utils.FlatParameters`."""
+        from .utils import flatten_parameters
+
+        return flatten_parameters(self)
+
     def named_buffers(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
     ) -> Iterator[tuple[str, Tensor]]:
