@@ -12,8 +12,8 @@ import pytest
 
 import chainrule as cr
 import chainrule.optim as optim
-from chainrule.optim import lr_scheduler
 from chainrule.nn.utils import flatten_parameters
+from chainrule.optim import lr_scheduler
 
 torch = pytest.importorskip("torch")
 
