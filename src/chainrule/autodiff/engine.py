@@ -359,6 +359,8 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
             results = op.vjp(g, node.out, args[0], args[1])
         elif len(args) == 1:
             results = op.vjp(g, node.out, args[0])
+        elif len(args) == 3:
+            results = op.vjp(g, node.out, args[0], args[1], args[2])
         else:
             results = op.vjp(g, node.out, *args)
         if results.__class__ is not tuple:

@@ -98,6 +98,8 @@ class Op:
             out = self.forward(arrays[0], arrays[1])
         elif len(arrays) == 1:
             out = self.forward(arrays[0])
+        elif len(arrays) == 3:
+            out = self.forward(arrays[0], arrays[1], arrays[2])
         else:
             out = self.forward(*arrays)
         if out.__class__ is not np.ndarray:

@@ -137,21 +137,24 @@ class _FusedGroup:
                 np.copyto(slot, grad)
         return True
 
-    def holds(self, states: list[dict[str, Any]]) -> bool:
-        """Whether ``states`` (parameter i's state at i) are still the dicts whose
-        entries are views of the flat buffers, with no entry added or replaced, and
-        one step count (a step that skipped a parameter makes them differ)."""
+    def holds(self, state: Mapping[Tensor, dict[str, Any]]) -> bool:
+        """Whether the parameters' state (``state[p]``) still is the dicts whose entries
+        are views of the flat buffers, with no entry added or replaced, and one step
+        count (a step that skipped a parameter makes them differ)."""
         mine = self.states
         if mine is None:
             return False
-        step = states[0].get("step")
+        step = mine[0].get("step")
         size = len(self.views) + (step is not None)
-        for st, own in zip(states, mine, strict=True):
-            if st is not own or len(st) != size or st.get("step") != step:
+        get = state.get
+        for p, own in zip(self.params, mine, strict=True):
+            if get(p) is not own or len(own) != size:
+                return False
+            if step is not None and own["step"] != step:
                 return False
         for name, views in self.views.items():
-            for st, view in zip(states, views, strict=True):
-                if st[name] is not view:
+            for own, view in zip(mine, views, strict=True):
+                if own[name] is not view:
                     return False
         return True
 
@@ -430,8 +433,10 @@ class Optimizer:
         if not plan.gather(params):
             return False
         state = self.state
-        states = [state[p] for p in params]
-        if not plan.holds(states):
+        if plan.holds(state):
+            states = plan.states
+        else:
+            states = [state[p] for p in params]
             if type(self)._init_state is not Optimizer._init_state:
                 for p, st in zip(params, states, strict=True):
                     if not st:

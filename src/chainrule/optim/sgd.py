@@ -63,6 +63,9 @@ class SGD(Optimizer):
         state: MutableMapping[str, Any],
         step: int,
     ) -> None:
+        if group["momentum"] == 0 and group["weight_decay"] == 0 and not group["maximize"]:
+            param -= grad * float(group["lr"])  # sgd_step's arithmetic, without the call
+            return
         buf = sgd_step(param, grad, state.get("momentum_buffer"), **_options(group))
         if group["momentum"] != 0:
             state["momentum_buffer"] = buf
