@@ -102,6 +102,10 @@ def _shared_flat_view(datas: list[np.ndarray]) -> np.ndarray | None:
     return flat
 
 
+# What ``_FusedGroup.ready`` answers.
+LOOP, HELD, PACK = 0, 1, 2
+
+
 class _FusedGroup:
     """A flattened parameter group: its flat parameter, gradient and state buffers."""
 
@@ -117,46 +121,53 @@ class _FusedGroup:
         self.views: dict[str, tuple[np.ndarray, ...]] = {}  # name -> per-parameter views
         self.states: list[dict[str, Any]] | None = None  # the dicts the views live in
 
-    def gather(self, params: list[Tensor]) -> bool:
-        """Whether this step can be fused; gradients set by hand are copied into the
-        flat gradient buffer. Nothing is changed when the answer is no."""
+    def ready(self, params: list[Tensor], state: Mapping[Tensor, dict[str, Any]]) -> int:
+        """How this step can go: ``LOOP`` (not fused: see the module doc), ``HELD`` (fused,
+        the state already in the flat buffers) or ``PACK`` (fused once the state is
+        packed, see ``adopt``). Gradients set by hand are copied into the flat gradient
+        buffer; nothing is changed when the answer is ``LOOP``.
+
+        ``HELD`` means ``state[p]`` still is the dict whose entries are views of the
+        flat buffers, none added or replaced, and one step count for all (a step that
+        skipped a parameter makes them differ). One pass over the parameters: this is
+        most of a small model's step."""
+        mine = self.states
         if len(params) != len(self.params):
-            return False
+            return LOOP
+        answer = HELD if mine is not None else PACK
+        step = size = None
+        if mine is not None:
+            step = mine[0].get("step")
+            size = len(self.views) + (step is not None)
+        get = state.get
         copies = None
-        for p, mine, data, slot in zip(params, self.params, self.datas, self.slots, strict=True):
+        for i, p in enumerate(params):
             grad = p.grad
-            if p is not mine or p.data is not data or grad is None:
-                return False
+            if p is not self.params[i] or p.data is not self.datas[i] or grad is None:
+                return LOOP
+            slot = self.slots[i]
             if grad is not slot:
                 if grad.shape != slot.shape or grad.dtype != slot.dtype:
-                    return False
+                    return LOOP
                 copies = [] if copies is None else copies
                 copies.append((slot, grad))
+            if answer is HELD:
+                own = mine[i]  # type: ignore[index]
+                if (
+                    get(p) is not own
+                    or len(own) != size
+                    or (step is not None and own["step"] != step)
+                ):
+                    answer = PACK
+        if answer is HELD:
+            for name, views in self.views.items():
+                for own, view in zip(mine, views, strict=True):  # type: ignore[arg-type]
+                    if own[name] is not view:
+                        answer = PACK
         if copies:
             for slot, grad in copies:
                 np.copyto(slot, grad)
-        return True
-
-    def holds(self, state: Mapping[Tensor, dict[str, Any]]) -> bool:
-        """Whether the parameters' state (``state[p]``) still is the dicts whose entries
-        are views of the flat buffers, with no entry added or replaced, and one step
-        count (a step that skipped a parameter makes them differ)."""
-        mine = self.states
-        if mine is None:
-            return False
-        step = mine[0].get("step")
-        size = len(self.views) + (step is not None)
-        get = state.get
-        for p, own in zip(self.params, mine, strict=True):
-            if get(p) is not own or len(own) != size:
-                return False
-            if step is not None and own["step"] != step:
-                return False
-        for name, views in self.views.items():
-            for own, view in zip(mine, views, strict=True):
-                if own[name] is not view:
-                    return False
-        return True
+        return answer
 
     def adopt(self, states: list[dict[str, Any]]) -> bool:
         """Copy the parameters' state arrays into flat buffers and make the entries
@@ -430,10 +441,11 @@ class Optimizer:
         """The whole group in one update on its flat buffers; False (nothing done) if
         this step must take the per-parameter loop (see the module doc)."""
         params = group["params"]
-        if not plan.gather(params):
-            return False
         state = self.state
-        if plan.holds(state):
+        how = plan.ready(params, state)
+        if how == LOOP:
+            return False
+        if how == HELD:
             states = plan.states
         else:
             states = [state[p] for p in params]
