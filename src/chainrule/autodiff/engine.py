@@ -352,7 +352,10 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
         if op.wants_needs and len(inputs) != len(args):
             # Only when some argument wants no gradient; the VJP's default covers all.
             needs = (inputs[0][0],) if len(inputs) == 1 else tuple([i for i, _ in inputs])
-            results = op.vjp(g, node.out, *args, needs=needs, **kwargs)
+            if len(args) == 2 and not kwargs:
+                results = op.vjp(g, node.out, args[0], args[1], needs=needs)
+            else:
+                results = op.vjp(g, node.out, *args, needs=needs, **kwargs)
         elif kwargs:
             results = op.vjp(g, node.out, *args, **kwargs)
         elif len(args) == 2:

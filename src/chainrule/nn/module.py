@@ -151,6 +151,8 @@ class Module:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs:  # a layer's usual call, without *args unpacking
+            return self.forward(args[0])
         return self.forward(*args, **kwargs)
 
     # -- registration -------------------------------------------------------------
