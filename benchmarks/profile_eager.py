@@ -121,6 +121,20 @@ results["W-tiny step"] = (best(train_step), None)
 for _ in range(2000):
     train_step()
 results["W-tiny E after 2000+ steps"] = (float(forward().item()), None)
+
+# The same with the parameters flattened (nn.utils.flatten_parameters): backward fills
+# one flat gradient buffer and SGD updates all four parameters in one fused call.
+try:
+    from chainrule.nn.utils import flatten_parameters
+except ImportError:  # a checkout from before flat parameters
+    flatten_parameters = None
+if flatten_parameters is not None:
+    flatten_parameters([W1, b1, W2, b2])
+    opt = cr.optim.SGD([W1, b1, W2, b2], lr=0.5)
+    E = forward()
+    E.backward()
+    results["flattened: opt.step (fused)"] = (best(opt.step), None)
+    results["flattened: W-tiny step"] = (best(train_step), None)
 print(json.dumps(results))
 '''
 
@@ -159,7 +173,7 @@ def main() -> None:
                     fwd = min(fwd, old[0])
                     bwd = None if bwd is None else min(bwd, old[1])
                 column[name] = (fwd, bwd)
-    names = list(columns[0])
+    names = list(dict.fromkeys(name for column in columns for name in column))
     width = max(len(n) for n in names)
     header = f"{'µs':<{width}} " + " ".join(f"{'fwd':>8} {'bwd':>8}" for _ in sources)
     print(" | ".join(sources))
@@ -167,7 +181,7 @@ def main() -> None:
     for name in names:
         cells = []
         for col in columns:
-            fwd, bwd = col[name]
+            fwd, bwd = col.get(name, (float("nan"), None))
             value = f"{fwd:8.2f}" if not name.startswith("W-tiny E") else f"{fwd:8.6f}"
             cells.append(value + " " + (f"{bwd:8.2f}" if bwd is not None else " " * 8))
         print(f"{name:<{width}} " + " ".join(cells))
