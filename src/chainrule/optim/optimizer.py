@@ -54,8 +54,8 @@ class _RequiredParameter:
 
 required = _RequiredParameter()
 
-# Options of torch.optim groups that choose PyTorch kernels, not maths: dropped when a
-# PyTorch state dict is loaded.
+# Options of torch.optim groups that choose kernels, not maths: a loaded state dict's
+# values are ignored (``fused`` keeps this optimizer's own choice).
 _TORCH_IMPLEMENTATION_OPTIONS = frozenset({"foreach", "fused", "differentiable", "capturable"})
 
 
