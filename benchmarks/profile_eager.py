@@ -6,8 +6,9 @@ each), so before/after numbers come from one machine at one moment::
 
     python benchmarks/profile_eager.py --src /old/src --src src
 
-Each figure is the best of several timed loops (microseconds per call), which
-filters out the noise of a shared machine. Per op, a chain of 20 applications is
+Each figure is the best of several timed loops (microseconds of the process's own CPU
+time per call, with one BLAS thread), which filters out most of the noise of a shared
+machine: time spent waiting for a core is not counted. Per op, a chain of 20 applications is
 built (forward: µs per op) and backpropagated with a sum on top (backward: µs per
 node, only ``backward()`` timed). The tensors have the W-tiny shapes (2x2 weights,
 2x1 columns), so the figures are the engine's overhead plus NumPy's fixed cost.
@@ -33,10 +34,10 @@ N, REPEATS = int(sys.argv[1]), int(sys.argv[2])
 def best(fn, n=N):
     times = []
     for _ in range(REPEATS):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for _ in range(n):
             fn()
-        times.append((time.perf_counter() - t0) / n * 1e6)
+        times.append((time.process_time() - t0) / n * 1e6)
     return min(times)
 
 
@@ -61,7 +62,7 @@ steps = {
 def best_backward(make, n=N):
     """Time only ``backward()`` of graphs built by ``make`` outside the timer."""
     times = []
-    clock = time.perf_counter
+    clock = time.process_time
     for _ in range(REPEATS):
         total = 0.0
         for _ in range(n):
