@@ -74,6 +74,10 @@ class SGD(Optimizer):
         # The options are read once per group, then one plain call per parameter.
         options = _options(group)
         if options["momentum"] == 0:  # no state to read or keep
+            state = self.state
+            for p, _ in pairs:
+                if p not in state:  # an (empty) entry, as torch's and every other path
+                    state[p] = {}  # make: cr.compile packs the state by its entries
             if options["weight_decay"] == 0 and not options["maximize"]:
                 lr = options["lr"]
                 for p, grad in pairs:  # sgd_step's own arithmetic, without the call
