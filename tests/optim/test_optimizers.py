@@ -812,3 +812,14 @@ def test_plain_sgd_keeps_an_empty_state_entry_per_updated_parameter():
     assert opt.state[params[0]] == {} and params[0] in opt.state and params[2] in opt.state
     assert params[1] not in opt.state
     assert opt.state_dict()["state"] == {}
+
+
+def test_a_flattened_parameter_rebound_to_another_dtype_gets_its_own_gradient():
+    """Regression: backward copied the gradient into the flat float64 view even after
+    ``p.data`` had become float32, rounding nothing but giving ``.grad`` the wrong dtype."""
+    w = param([1.0, 2.0])
+    flat = flatten_parameters([w])
+    w.data = w.data.astype(np.float32)
+    (w * w).sum().backward()
+    assert w.grad.dtype == np.float32 and w.grad is not flat.grad_views[0]
+    np.testing.assert_array_equal(w.grad, [2.0, 4.0])

@@ -394,7 +394,9 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
                         parent.grad = old + gi
                     continue
                 slot = getattr(parent, "_grad_slot", None)
-                if slot is not None:  # a flattened parameter: its view of the flat grads
+                # A flattened parameter: its view of the flat gradients (unless its data
+                # was since rebound to another shape or dtype, e.g. by .double()).
+                if slot is not None and slot.dtype == gi.dtype and slot.shape == gi.shape:
                     np.copyto(slot, gi)
                     held.add(id(slot))
                     parent.grad = slot
