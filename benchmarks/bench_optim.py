@@ -6,11 +6,10 @@
 
 Only the ``step()`` is timed (gradients are set once and left in place), for the
 parameter shapes of W-tiny (float64), W-small and W-large (float32). chainrule runs
-four ways: the per-parameter loop, the flat fast path (state in one buffer per group,
-gradients gathered with one ``np.concatenate``), the flat path when the parameters
-already are views into one contiguous buffer, and the default (the flat path where
-``_flat_size_limit`` expects it to pay, separate parameter arrays). Absolute times drift on shared
-machines; compare the columns of one run.
+two ways: separate parameter arrays (the default per-parameter loop), and parameters
+flattened by ``nn.utils.flatten_parameters`` with their gradients in its flat buffer,
+updated by one fused call (``fused=True``). Absolute times drift on shared machines;
+compare the columns of one run.
 """
 
 from __future__ import annotations
@@ -48,24 +47,20 @@ def _arrays(shapes, dtype, seed=0):
 def chainrule_step(workload: str, optimizer: str, mode: str):
     import chainrule as cr
     import chainrule.optim as optim
-    from chainrule.optim import optimizer as base
+    from chainrule.nn.utils import flatten_parameters
 
     shapes, dtype = SHAPES[workload]
-    arrays = _arrays(shapes, dtype)
-    if mode == "shared":  # parameters as adjacent views into one buffer
-        buffer = np.concatenate([a.ravel() for a in arrays])
-        views, offset = [], 0
-        for a in arrays:
-            views.append(buffer[offset : offset + a.size].reshape(a.shape))
-            offset += a.size
-        params = [cr.Tensor(v, requires_grad=True) for v in views]
-    else:
-        params = [cr.Tensor(a, requires_grad=True) for a in arrays]
+    params = [cr.Tensor(a, requires_grad=True) for a in _arrays(shapes, dtype)]
+    fused = mode == "fused"
+    if fused:
+        flatten_parameters(params)
     for p, g in zip(params, _arrays(shapes, dtype, seed=1), strict=True):
         p.grad = g * 0.01
+        if fused:  # where backward puts it: the parameter's view of the flat gradients
+            np.copyto(p._grad_slot, p.grad)
+            p.grad = p._grad_slot
     name, kwargs = OPTIMIZERS[optimizer]
-    base.FLAT_MODE = {"loop": "never", "flat": "always", "shared": "always", "auto": "auto"}[mode]
-    opt = getattr(optim, name)(params, **kwargs)
+    opt = getattr(optim, name)(params, fused=fused, **kwargs)
     opt.step()
     return opt.step
 
@@ -99,15 +94,15 @@ def main() -> None:
         rows = []
         for optimizer in OPTIMIZERS:
             row = {"optimizer": optimizer}
-            for mode in ("loop", "flat", "shared", "auto"):
+            for mode in ("loop", "fused"):
                 seconds = measure(chainrule_step(workload, optimizer, mode), steps, repeats)
                 row[mode] = f"{seconds / steps * 1e6:.1f}"
             if has_torch:
                 seconds = measure(torch_step(workload, optimizer), steps, repeats)
                 row["torch"] = f"{seconds / steps * 1e6:.1f}"
             rows.append(row)
-        columns = [("optimizer", "optimizer"), ("loop", "cr loop µs"), ("flat", "cr flat µs")]
-        columns += [("shared", "cr shared-buffer µs"), ("auto", "cr default µs")]
+        columns = [("optimizer", "optimizer"), ("loop", "cr loop µs")]
+        columns += [("fused", "cr flattened, fused µs")]
         if has_torch:
             columns.append(("torch", "torch µs"))
         print_table(f"{workload}: one optimizer step", rows, columns)

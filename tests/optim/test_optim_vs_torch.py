@@ -12,8 +12,8 @@ import pytest
 
 import chainrule as cr
 import chainrule.optim as optim
+from chainrule.nn.utils import flatten_parameters
 from chainrule.optim import lr_scheduler
-from chainrule.optim import optimizer as optimizer_module
 
 torch = pytest.importorskip("torch")
 
@@ -110,12 +110,14 @@ SECOND_GROUP = {
 }
 
 
-@pytest.fixture(params=["flat", "loop"])
+FLAT = {"on": False}
+
+
+@pytest.fixture(params=["fused", "loop"])
 def path(request, monkeypatch):
-    """Run each comparison through the flat fast path and through the per-parameter loop."""
-    monkeypatch.setattr(
-        optimizer_module, "FLAT_MODE", "always" if request.param == "flat" else "never"
-    )
+    """Run each comparison with flattened parameters (one fused update per group, as
+    backward fills the flat gradient views) and with separate ones (the loop)."""
+    monkeypatch.setitem(FLAT, "on", request.param == "fused")
     return request.param
 
 
@@ -148,14 +150,21 @@ def _run(name, kwargs, split=None, seed=0, skip=lambda step, i: False):
     th_params, th_groups = _groups(
         start, lambda a: torch.tensor(a, dtype=torch.float64, requires_grad=True), split
     )
+    if FLAT["on"]:
+        flatten_parameters(cr_params)
     cr_opt = getattr(optim, name)(cr_groups, **kwargs)
     th_opt = getattr(torch.optim, name)(th_groups, **kwargs)
+    assert bool(cr_opt._fused) == FLAT["on"]
     for step in range(STEPS):
         for i, (cp, tp) in enumerate(zip(cr_params, th_params, strict=True)):
             if skip(step, i):
                 cp.grad, tp.grad = None, None
                 continue
-            cp.grad = _grad(cp.data, noise[step][i])
+            if FLAT["on"]:  # as backward does: into the parameter's flat gradient view
+                np.copyto(cp._grad_slot, _grad(cp.data, noise[step][i]))
+                cp.grad = cp._grad_slot
+            else:
+                cp.grad = _grad(cp.data, noise[step][i])
             tp.grad = torch.from_numpy(_grad(tp.detach().numpy(), noise[step][i]))
         cr_opt.step()
         th_opt.step()

@@ -14,8 +14,8 @@ import pytest
 
 import chainrule as cr
 import chainrule.optim as optim
+from chainrule.nn.utils import flatten_parameters
 from chainrule.optim import functional as Fo
-from chainrule.optim import optimizer as optimizer_module
 
 ALL = ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW"]
 
@@ -34,9 +34,15 @@ def param(values, dtype=np.float64):
     return cr.tensor(np.asarray(values, dtype=dtype), dtype=dtype, requires_grad=True)
 
 
-def make_params(seed=0, shapes=((3, 4), (4,), (2, 2, 3)), dtype=np.float64):
+FLATTEN = {"on": False}  # set by the ``flat_mode`` fixture: make_params flattens
+
+
+def make_params(seed=0, shapes=((3, 4), (4,), (2, 2, 3)), dtype=np.float64, flat=None):
     rng = np.random.default_rng(seed)
-    return [param(rng.normal(size=s), dtype) for s in shapes]
+    params = [param(rng.normal(size=s), dtype) for s in shapes]
+    if FLATTEN["on"] if flat is None else flat:
+        flatten_parameters(params)  # optimizers then fuse the update (fused=None)
+    return params
 
 
 def feed(params, step, seed=1):
@@ -46,9 +52,10 @@ def feed(params, step, seed=1):
         p.grad = (p.data - 0.5) + rng.normal(size=p.shape).astype(p.dtype) * 0.1
 
 
-@pytest.fixture(params=["auto", "always", "never"])
+@pytest.fixture(params=["fused", "loop"])
 def flat_mode(request, monkeypatch):
-    monkeypatch.setattr(optimizer_module, "FLAT_MODE", request.param)
+    """Run the test with flattened parameters (a fused update) and with separate ones."""
+    monkeypatch.setitem(FLATTEN, "on", request.param == "fused")
     return request.param
 
 
@@ -177,6 +184,7 @@ def test_defaults_are_torchs():
         "weight_decay": 0,
         "nesterov": False,
         "maximize": False,
+        "fused": None,
     }
     assert optim.Adagrad(p).defaults["lr"] == 1e-2
     assert optim.Adagrad(p).defaults["eps"] == 1e-10
@@ -279,42 +287,70 @@ def test_parameters_without_grad_are_untouched(name, flat_mode):
     assert all(opt.state[p]["step"] == 6 for p in (params[0], params[2]) if name != "SGD")
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_flat_and_loop_paths_are_bit_identical(name, monkeypatch):
-    results = {}
-    for mode in ("always", "never"):
-        monkeypatch.setattr(optimizer_module, "FLAT_MODE", mode)
-        params = make_params()
-        opt = getattr(optim, name)(params, **RICH[name])
-        for step in range(12):
-            feed(params, step)
-            if step == 6:
-                params[2].grad = None  # one skipped step: the flat path must step aside
-            opt.step()
-        assert (0 in opt._flat) == (mode == "always" and name in ("SGD",))
-        results[mode] = ([p.data.copy() for p in params], opt.state_dict()["state"])
-    for a, b in zip(results["always"][0], results["never"][0], strict=True):
-        np.testing.assert_array_equal(a, b)
-    for index, entries in results["always"][1].items():
+def _run(name, flat, steps=12, options=None, edits=None, fused=None):
+    """``steps`` steps of optimizer ``name``; gradients written into each parameter's
+    ``.grad`` as backward would (into the flat view when flattened)."""
+    params = make_params(flat=flat)
+    opt = getattr(optim, name)(params, fused=fused, **(RICH[name] if options is None else options))
+    for step in range(steps):
+        if edits and step in edits:
+            edits[step](opt, params)
+        rng = np.random.default_rng(1000 + step)
+        for p in params:
+            g = (p.data - 0.5) + rng.normal(size=p.shape) * 0.1
+            if p.grad is None and flat:
+                p.grad = p._grad_slot
+            if p.grad is None:
+                p.grad = g
+            else:
+                p.grad[...] = g
+        if step == 6:
+            params[2].grad = None  # one skipped step: the fused path must step aside
+        opt.step()
+        if step not in (6, 7):
+            opt.zero_grad(set_to_none=False)
+        else:
+            opt.zero_grad()
+    return params, opt
+
+
+def _assert_same_run(a, b):
+    (pa, oa), (pb, ob) = a, b
+    for x, y in zip(pa, pb, strict=True):
+        np.testing.assert_array_equal(x.data, y.data)
+    sa, sb = oa.state_dict()["state"], ob.state_dict()["state"]
+    assert sa.keys() == sb.keys()
+    for index, entries in sa.items():
+        assert entries.keys() == sb[index].keys()
         for key, value in entries.items():
-            np.testing.assert_array_equal(value, results["never"][1][index][key])
+            np.testing.assert_array_equal(value, sb[index][key])
+
+
+FUSED_OPTIONS = [
+    ("SGD", {"lr": 0.01}),
+    ("SGD", {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.01, "dampening": 0.2}),
+    ("SGD", {"lr": 0.01, "momentum": 0.9, "nesterov": True, "maximize": True}),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.1, "maximize": True}),
+    ("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True, "weight_decay": 0.1}),
+    ("RMSprop", {"lr": 0.01, "maximize": True}),
+    ("Adadelta", {"lr": 0.5, "weight_decay": 0.01, "maximize": True}),
+    ("Adam", {"lr": 0.01, "amsgrad": True, "weight_decay": 0.1}),
+    ("Adam", {"lr": 0.01, "maximize": True, "decoupled_weight_decay": True, "weight_decay": 0.1}),
+    ("AdamW", {"lr": 0.01, "amsgrad": True, "maximize": True}),
+]
+
+
+@pytest.mark.parametrize(("name", "options"), FUSED_OPTIONS)
+def test_fused_and_loop_updates_are_bit_identical(name, options):
+    fused = _run(name, True, steps=30, options=options)
+    assert 0 in fused[1]._fused
+    _assert_same_run(fused, _run(name, False, steps=30, options=options))
+    # fused=False on flattened parameters: the loop, the same numbers
+    _assert_same_run(fused, _run(name, True, steps=30, options=options, fused=False))
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_flat_state_is_readable_and_writable_by_name(name, monkeypatch):
-    def run(mode, edits):
-        monkeypatch.setattr(optimizer_module, "FLAT_MODE", mode)
-        params = make_params()
-        opt = getattr(optim, name)(params, **RICH[name])
-        for step in range(6):
-            if step in edits:
-                edits[step](opt, params)
-            feed(params, step)
-            opt.step()
-            if mode == "always" and step == 2:
-                assert 0 in opt._flat, "the flat path should be active by now"
-        return [p.data.copy() for p in params]
-
+def test_fused_state_is_views_of_flat_buffers_readable_and_writable_by_name(name):
     key = {"SGD": "momentum_buffer", "Adagrad": "sum", "RMSprop": "square_avg"}.get(
         name, "exp_avg_sq" if name.startswith("Adam") else "acc_delta"
     )
@@ -322,50 +358,73 @@ def test_flat_state_is_readable_and_writable_by_name(name, monkeypatch):
     def scale_in_place(opt, params):
         state = opt.state[params[0]]
         assert state[key].shape == params[0].shape
+        if params[0].data.base is not None:  # fused: the entries are views of one buffer
+            assert state[key].base is opt.state[params[1]][key].base is not None
         state[key] *= 0.5  # through the view: the flat buffer sees it
 
     def replace(opt, params):
         state = opt.state[params[1]]
-        state[key] = state[key] * 1.25  # a new array: the flat layout must notice
+        state[key] = state[key] * 1.25  # a new array: the fused step must notice
 
     edits = {3: scale_in_place, 4: replace}
-    flat, loop, untouched = run("always", edits), run("never", edits), run("never", {})
-    for a, b, _c in zip(flat, loop, untouched, strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert any(not np.array_equal(a, c) for a, c in zip(flat, untouched, strict=True))
-
-
-def test_flat_path_updates_a_shared_parameter_buffer_directly(monkeypatch):
-    def run(mode, make):
-        monkeypatch.setattr(optimizer_module, "FLAT_MODE", mode)
-        w, b = make()
-        opt = optim.Adam([w, b], lr=0.1)
-        for step in range(5):
-            g = np.linspace(-1, 1, 10) * (step + 1)
-            w.grad, b.grad = g[:6].reshape(2, 3), g[6:]
-            opt.step()
-        return w, b, opt
-
-    buffer = np.arange(1.0, 11.0)
-    w, b, opt = run(
-        "auto",
-        lambda: (
-            cr.Tensor(buffer[:6].reshape(2, 3), requires_grad=True),
-            cr.Tensor(buffer[6:], requires_grad=True),
-        ),
+    fused, loop = _run(name, True, edits=edits), _run(name, False, edits=edits)
+    _assert_same_run(fused, loop)
+    untouched = _run(name, False)
+    assert any(
+        not np.array_equal(a.data, c.data) for a, c in zip(fused[0], untouched[0], strict=True)
     )
-    ref_w, ref_b, _ = run(
-        "never", lambda: (param(np.arange(1.0, 7.0).reshape(2, 3)), param([7.0, 8, 9, 10]))
-    )
-    assert opt._flat[0].shared
-    assert w.data.base is buffer and b.data.base is buffer
-    np.testing.assert_array_equal(buffer[:6].reshape(2, 3), ref_w.data)
-    np.testing.assert_array_equal(buffer[6:], ref_b.data)
 
 
-def test_rebinding_param_data_still_gets_updated(monkeypatch):
-    monkeypatch.setattr(optimizer_module, "FLAT_MODE", "always")
-    params = make_params()
+def test_flatten_parameters_makes_views_and_backward_fills_the_flat_gradient():
+    w = param([[1.0, 2.0], [3.0, 4.0]])
+    b = param([0.5, -0.5])
+    flat = flatten_parameters([w, b, w])  # a repeated (tied) parameter counts once
+    assert flat.params == (w, b) and flat.data.shape == (6,)
+    assert w.data.base is flat.data and b.data.base is flat.data
+    np.testing.assert_array_equal(flat.data, [1, 2, 3, 4, 0.5, -0.5])
+    x = cr.tensor([1.0, 2.0])
+    for expected in (1, 2):  # the second backward accumulates into the same views
+        ((w @ x + b) ** 2).sum().backward()
+        assert w.grad is flat.grad_views[0] and b.grad is flat.grad_views[1]
+        np.testing.assert_array_equal(flat.grad, expected * np.array([11, 22, 21, 42, 11, 21]))
+    opt = optim.SGD([w, b], lr=0.1)
+    assert 0 in opt._fused  # fused=None: flattened parameters in their order fuse
+    opt.zero_grad()
+    assert w.grad is None and b.grad is None
+    ((w @ x + b) ** 2).sum().backward()
+    assert w.grad is flat.grad_views[0]
+    opt.step()
+    np.testing.assert_allclose(w.data, [[-0.1, -0.2], [0.9, -0.2]])
+    assert w.data.base is flat.data
+
+
+def test_module_flatten_parameters_and_fused_true():
+    model = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.Tanh(), cr.nn.Linear(4, 2))
+    with pytest.raises(ValueError, match="flatten_parameters"):
+        optim.Adam(model.parameters(), fused=True)
+    flat = model.flatten_parameters()
+    assert flat.data.size == 3 * 4 + 4 + 4 * 2 + 2
+    opt = optim.Adam(model.parameters(), lr=0.01, fused=True)
+    assert 0 in opt._fused
+    assert 0 not in optim.Adam(model.parameters(), fused=False)._fused
+    reversed_order = optim.Adam(list(model.parameters())[::-1])
+    assert not reversed_order._fused  # not back to back in order: the loop
+    with pytest.raises(ValueError, match="fused expected None, True or False"):
+        optim.SGD(model.parameters(), fused="yes")
+
+
+def test_flatten_parameters_rejects_mixed_dtypes_and_non_leaves():
+    a, b = param([1.0]), param([1.0], dtype=np.float32)
+    with pytest.raises(TypeError, match=r"one floating dtype \(float64\), got float32 at 1"):
+        flatten_parameters([a, b])
+    with pytest.raises(ValueError, match="leaf tensors, got a non-leaf at 0"):
+        flatten_parameters([a * 2])
+    with pytest.raises(ValueError, match="at least one parameter"):
+        flatten_parameters([])
+
+
+def test_fused_group_steps_aside_when_a_parameter_is_rebound():
+    params = make_params(flat=True)
     opt = optim.Adam(params, lr=0.1)
     for step in range(3):
         feed(params, step)
@@ -378,15 +437,14 @@ def test_rebinding_param_data_still_gets_updated(monkeypatch):
     assert params[0].data is new and not np.array_equal(new, before)
 
 
-def test_tied_parameters_sharing_memory_are_updated_like_the_loop(monkeypatch):
-    monkeypatch.setattr(optimizer_module, "FLAT_MODE", "always")
+def test_tied_parameters_sharing_memory_are_updated_like_the_loop():
     array = np.ones(4)
     a, b = cr.Tensor(array, requires_grad=True), cr.Tensor(array[:2], requires_grad=True)
     opt = optim.SGD([a, b], lr=0.1)
     for _ in range(3):
         a.grad, b.grad = np.ones(4), np.ones(2)
         opt.step()
-    assert not opt._flat  # overlapping memory keeps the per-parameter loop
+    assert not opt._fused  # overlapping memory keeps the per-parameter loop
     np.testing.assert_allclose(array, [0.4, 0.4, 0.7, 0.7])
 
 
@@ -627,9 +685,8 @@ def test_load_state_dict_accepts_torch_style_step_and_casts_to_param_dtype():
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_a_deep_copied_optimizer_carries_on_like_the_original(name, monkeypatch):
-    monkeypatch.setattr(optimizer_module, "FLAT_MODE", "always")
-    params = make_params()
+def test_a_deep_copied_optimizer_carries_on_like_the_original(name):
+    params = make_params(flat=True)
     opt = getattr(optim, name)(params, **RICH[name])
     for step in range(4):
         feed(params, step)
@@ -681,10 +738,9 @@ def test_duplicate_parameter_warns():
     ],
     ids=["plain", "momentum", "dampening-decay", "nesterov-maximize", "decay-maximize"],
 )
-def test_sgd_group_loop_matches_the_plain_update_function(options, monkeypatch):
+def test_sgd_group_loop_matches_the_plain_update_function(options):
     """SGD's tight per-group loop reads each group's options once: same values as
     calling ``sgd_step`` parameter by parameter, group by group."""
-    monkeypatch.setattr(optimizer_module, "FLAT_MODE", "never")
     rng = np.random.default_rng(3)
     shapes = [(2, 2), (2, 1), (3,), ()]
     params = [cr.tensor(rng.normal(size=s), requires_grad=True) for s in shapes]
@@ -712,3 +768,58 @@ def test_sgd_group_loop_matches_the_plain_update_function(options, monkeypatch):
     if options.get("momentum"):
         for p, buf in zip(params, buffers, strict=True):
             np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], buf)
+
+
+@pytest.mark.parametrize(("name", "options"), FUSED_OPTIONS)
+def test_training_a_flattened_model_is_bit_identical_to_the_plain_one(name, options):
+    """Backward into the flat gradient views plus one fused update per step gives the
+    very numbers of separate parameters updated one by one (float64, 15 steps)."""
+    rng = np.random.default_rng(4)
+    x, y = cr.tensor(rng.normal(size=(8, 3))), cr.tensor(rng.integers(0, 2, 8))
+
+    def train(flat):
+        model = cr.nn.Sequential(
+            cr.nn.Linear(3, 5, dtype=np.float64, generator=0),
+            cr.nn.Tanh(),
+            cr.nn.Linear(5, 2, dtype=np.float64, generator=1),
+        )
+        if flat:
+            model.flatten_parameters()
+        opt = getattr(optim, name)(model.parameters(), **options)
+        assert bool(opt._fused) == flat
+        for step in range(15):
+            opt.zero_grad(set_to_none=step % 2 == 0)
+            loss = cr.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+        return [p.data.copy() for p in model.parameters()], [p.grad for p in model.parameters()]
+
+    (pa, ga), (pb, gb) = train(True), train(False)
+    for a, b in zip(pa + ga, pb + gb, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_plain_sgd_keeps_an_empty_state_entry_per_updated_parameter():
+    """Regression: plain SGD (no momentum) has no state to keep, but, like every other
+    path, it leaves an empty ``state[p]`` per updated parameter: ``cr.compile`` packs
+    the state by those entries, and without them fell back to an eager step each call
+    (W-deep compiled 40% slower). ``state_dict`` still shows no state, as torch's."""
+    params = make_params()
+    opt = optim.SGD(params, lr=0.1)
+    feed(params, 0)
+    params[1].grad = None
+    opt.step()
+    assert opt.state[params[0]] == {} and params[0] in opt.state and params[2] in opt.state
+    assert params[1] not in opt.state
+    assert opt.state_dict()["state"] == {}
+
+
+def test_a_flattened_parameter_rebound_to_another_dtype_gets_its_own_gradient():
+    """Regression: backward copied the gradient into the flat float64 view even after
+    ``p.data`` had become float32, rounding nothing but giving ``.grad`` the wrong dtype."""
+    w = param([1.0, 2.0])
+    flat = flatten_parameters([w])
+    w.data = w.data.astype(np.float32)
+    (w * w).sum().backward()
+    assert w.grad.dtype == np.float32 and w.grad is not flat.grad_views[0]
+    np.testing.assert_array_equal(w.grad, [2.0, 4.0])

@@ -311,11 +311,13 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
     # Nodes are numbered as they are created, and every node is created after its
     # inputs, so visiting pending nodes from the highest number down is a reverse
     # topological order: a node is processed only after everything that used it.
-    # One heap replaces the separate sort pass. ``following`` holds the next node when
-    # it is the only one pending, off the heap: a chain never touches the heap.
-    grads: dict[Node, np.ndarray] = {root_node: seed}
+    # One heap replaces the separate sort pass. ``following`` (with its gradient
+    # ``following_g``) is the next node when it is the only one pending, kept off the
+    # heap and out of ``grads``: a chain touches neither.
+    grads: dict[Node, np.ndarray] = {}
     pending: list[tuple[int, Node]] = []
     following: Node | None = root_node
+    following_g: Any = seed
     # Non-leaf tensors that asked for their gradient (retain_grad), by node.
     retained: dict[Node, Tensor] = {root_node: root} if root._retains_grad else {}
     emit = _listeners[:] if _listeners else None
@@ -330,12 +332,12 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
 
     while True:
         if following is not None:
-            node, following = following, None
+            node, g, following = following, following_g, None
         elif pending:
             node = heappop(pending)[1]
+            g = grads.pop(node)
         else:
             break
-        g = grads.pop(node)
         inputs = node.inputs
         if inputs is None:
             raise _freed(node)
@@ -345,12 +347,25 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
                 keeper.grad = g.copy() if keeper.grad is None else keeper.grad + g
         op = node.op
         args = node.args
+        kwargs = node.kwargs
+        # Spelled out by arity: a call with ``*args`` costs more than the short VJPs.
         if op.wants_needs and len(inputs) != len(args):
             # Only when some argument wants no gradient; the VJP's default covers all.
-            needs = tuple(position for position, _ in inputs)
-            results = op.vjp(g, node.out, *args, needs=needs, **node.kwargs)
+            needs = (inputs[0][0],) if len(inputs) == 1 else tuple([i for i, _ in inputs])
+            if len(args) == 2 and not kwargs:
+                results = op.vjp(g, node.out, args[0], args[1], needs=needs)
+            else:
+                results = op.vjp(g, node.out, *args, needs=needs, **kwargs)
+        elif kwargs:
+            results = op.vjp(g, node.out, *args, **kwargs)
+        elif len(args) == 2:
+            results = op.vjp(g, node.out, args[0], args[1])
+        elif len(args) == 1:
+            results = op.vjp(g, node.out, args[0])
+        elif len(args) == 3:
+            results = op.vjp(g, node.out, args[0], args[1], args[2])
         else:
-            results = op.vjp(g, node.out, *args, **node.kwargs)
+            results = op.vjp(g, node.out, *args)
         if results.__class__ is not tuple:
             results = (results,)
         sent = [None] * len(args) if emit else None
@@ -372,36 +387,48 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
             child = parent._node
             if child is None:
                 old = parent.grad
-                if old is not None and (id(old) in held or _can_add_into(old, gi)):
-                    old += gi  # in place, as PyTorch accumulates .grad
+                if old is not None:
+                    if id(old) in held or _can_add_into(old, gi):
+                        old += gi  # in place, as PyTorch accumulates .grad
+                    else:
+                        parent.grad = old + gi
+                    continue
+                slot = getattr(parent, "_grad_slot", None)
+                # A flattened parameter: its view of the flat gradients (unless its data
+                # was since rebound to another shape or dtype, e.g. by .double()).
+                if slot is not None and slot.dtype == gi.dtype and slot.shape == gi.shape:
+                    np.copyto(slot, gi)
+                    held.add(id(slot))
+                    parent.grad = slot
                     continue
                 # Copy only what may alias another gradient or a saved array.
-                key = id(gi)
                 if (
                     gi is g
                     or gi.base is not None
-                    or key in held
+                    or id(gi) in held
                     or (len(results) > 1 and _repeated(gi, results))
                 ):
                     gi = gi.copy()
-                    key = id(gi)
-                held.add(key)
-                parent.grad = gi if old is None else old + gi
+                held.add(id(gi))
+                parent.grad = gi
+                continue
+            if child is following:
+                following_g = following_g + gi
             else:
                 previous = grads.get(child)
-                if previous is None:
-                    grads[child] = gi
-                    if following is None and not pending:
-                        following = child
-                    else:
-                        if following is not None:
-                            heappush(pending, (-following.seq, following))
-                            following = None
-                        heappush(pending, (-child.seq, child))
-                else:
+                if previous is not None:
                     grads[child] = previous + gi
-                if parent._retains_grad:
-                    retained[child] = parent
+                elif following is None and not pending:
+                    following, following_g = child, gi
+                else:
+                    if following is not None:
+                        grads[following] = following_g
+                        heappush(pending, (-following.seq, following))
+                        following = None
+                    grads[child] = gi
+                    heappush(pending, (-child.seq, child))
+            if parent._retains_grad:
+                retained[child] = parent
         if emit is not None:
             event = BackwardEvent(node, g, tuple(sent))
             for callback in emit:
@@ -426,6 +453,8 @@ def _unbroadcast_for(node: Node, position: int, grad: np.ndarray, shape: tuple) 
 
 def _repeated(array: np.ndarray, results: tuple) -> bool:
     """Whether a VJP returned ``array`` for more than one argument."""
+    if len(results) == 2:
+        return results[0] is results[1]
     count = 0
     for r in results:
         if r is array:

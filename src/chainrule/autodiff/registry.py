@@ -91,7 +91,17 @@ class Op:
         # answer is that dtype): the common case, decided without a call.
         if self.promote is not None and not (common and common.kind == "f"):
             arrays = promote(arrays, self.promote, self.promote_from)
-        out = self.forward(*arrays, **kwargs)
+        # Spelled out by arity: a call with ``*arrays`` costs more than most forwards.
+        if kwargs:
+            out = self.forward(*arrays, **kwargs)
+        elif len(arrays) == 2:
+            out = self.forward(arrays[0], arrays[1])
+        elif len(arrays) == 1:
+            out = self.forward(arrays[0])
+        elif len(arrays) == 3:
+            out = self.forward(arrays[0], arrays[1], arrays[2])
+        else:
+            out = self.forward(*arrays)
         if out.__class__ is not np.ndarray:
             out = np.asarray(out)
         # Built field by field: a call to __init__ costs more than the fields.

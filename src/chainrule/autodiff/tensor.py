@@ -55,7 +55,17 @@ class Tensor:
     without copying (like ``torch.from_numpy``); ``chainrule.tensor(...)`` copies.
     """
 
-    __slots__ = ("__weakref__", "_node", "_retains_grad", "data", "grad", "requires_grad")
+    # ``_grad_slot`` is set only on flattened parameters (``nn.utils.flatten_parameters``):
+    # the view of the flat gradient buffer that backward fills instead of a new array.
+    __slots__ = (
+        "__weakref__",
+        "_grad_slot",
+        "_node",
+        "_retains_grad",
+        "data",
+        "grad",
+        "requires_grad",
+    )
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
     __hash__ = object.__hash__
 

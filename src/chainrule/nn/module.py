@@ -151,6 +151,8 @@ class Module:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs:  # a layer's usual call, without *args unpacking
+            return self.forward(args[0])
         return self.forward(*args, **kwargs)
 
     # -- registration -------------------------------------------------------------
@@ -392,6 +394,14 @@ class Module:
                     seen.add(id(param))
                     found.append(param)
         return iter(found)
+
+    def flatten_parameters(self) -> Any:
+        """Move this module's parameters into one flat buffer (and their gradients into
+        another): ``nn.utils.flatten_parameters(self)``. Call it once, before building
+        the optimizer; returns the :class:`~chainrule.nn.utils.FlatParameters`."""
+        from .utils import flatten_parameters
+
+        return flatten_parameters(self)
 
     def named_buffers(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True

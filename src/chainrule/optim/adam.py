@@ -35,6 +35,7 @@ class Adam(Optimizer):
         *,
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
+        fused: bool | None = None,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -43,6 +44,7 @@ class Adam(Optimizer):
             "weight_decay": weight_decay,
             "amsgrad": amsgrad,
             "maximize": maximize,
+            "fused": fused,
             "decoupled_weight_decay": decoupled_weight_decay,
         }
         self._validate(defaults)
@@ -79,26 +81,57 @@ class Adam(Optimizer):
         state: MutableMapping[str, Any],
         step: int,
     ) -> None:
-        amsgrad = bool(group["amsgrad"])
-        if amsgrad and "max_exp_avg_sq" not in state:  # amsgrad switched on mid-run
+        options = _options(group)
+        if options["amsgrad"] and "max_exp_avg_sq" not in state:  # switched on mid-run
             state["max_exp_avg_sq"] = np.zeros_like(param)
-        beta1, beta2 = group["betas"]
-        adam_step(
-            param,
-            grad,
-            state["exp_avg"],
-            state["exp_avg_sq"],
-            state.get("max_exp_avg_sq"),
-            step=step,
-            lr=float(group["lr"]),
-            beta1=float(beta1),
-            beta2=float(beta2),
-            eps=float(group["eps"]),
-            weight_decay=float(group["weight_decay"]),
-            amsgrad=amsgrad,
-            maximize=bool(group["maximize"]),
-            decoupled=bool(group["decoupled_weight_decay"]),
-        )
+        _adam(param, grad, state, step, options)
+
+    def _step_group(self, group: Mapping[str, Any], pairs: list[tuple[Tensor, np.ndarray]]) -> None:
+        # The options are read once per group, then one plain call per parameter.
+        options = _options(group)
+        amsgrad = options["amsgrad"]
+        state = self.state
+        for p, grad in pairs:
+            st = state[p]
+            if not st:
+                st.update(self._init_state(p, group))
+            if amsgrad and "max_exp_avg_sq" not in st:  # switched on mid-run
+                st["max_exp_avg_sq"] = np.zeros_like(p.data)
+            st["step"] = step = st["step"] + 1
+            _adam(p.data, grad, st, step, options)
+
+
+def _options(group: Mapping[str, Any]) -> dict[str, Any]:
+    """``adam_step``'s keyword arguments (but ``step``) from a parameter group's options."""
+    beta1, beta2 = group["betas"]
+    return {
+        "lr": float(group["lr"]),
+        "beta1": float(beta1),
+        "beta2": float(beta2),
+        "eps": float(group["eps"]),
+        "weight_decay": float(group["weight_decay"]),
+        "amsgrad": bool(group["amsgrad"]),
+        "maximize": bool(group["maximize"]),
+        "decoupled": bool(group["decoupled_weight_decay"]),
+    }
+
+
+def _adam(
+    param: np.ndarray,
+    grad: np.ndarray,
+    state: MutableMapping[str, Any],
+    step: int,
+    options: dict[str, Any],
+) -> None:
+    adam_step(
+        param,
+        grad,
+        state["exp_avg"],
+        state["exp_avg_sq"],
+        state.get("max_exp_avg_sq"),
+        step=step,
+        **options,
+    )
 
 
 class AdamW(Adam):
@@ -117,6 +150,7 @@ class AdamW(Adam):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(
             params,
@@ -127,4 +161,5 @@ class AdamW(Adam):
             amsgrad=amsgrad,
             maximize=maximize,
             decoupled_weight_decay=True,
+            fused=fused,
         )

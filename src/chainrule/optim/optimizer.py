@@ -9,27 +9,29 @@ their positions, and parameters whose ``grad`` is None are skipped.
 Updates write into ``param.data`` in place and never rebind it: layers, model state
 dicts and user code all hold references to those arrays.
 
-The flat fast path
-------------------
-A step costs a handful of NumPy calls per parameter, and for small layers each call's
-fixed cost (about a microsecond) dominates. So once every parameter of a group has
-state, shares one dtype and receives a gradient (and the parameters are small enough
-for this to pay, see ``FLAT_MAX_MEAN_SIZE``), the group's state arrays are moved
-into one flat buffer per state name, and ``state[p][name]`` becomes a view into it
-(still readable and writable by name, as in PyTorch). A step then gathers the
-gradients with one ``np.concatenate``, runs the update once on the flat arrays, and
-copies the parameters back. When the parameters already are adjacent views into one
-contiguous buffer, that buffer is updated directly and no copy is needed.
-The elementwise maths is the same either way, so both paths give bit-identical
-results; the fast path is checked on every step (same parameters, same ``data``
-arrays, every gradient present, state arrays not replaced, one step count) and any
-mismatch falls back to the per-parameter loop.
+Fused updates (``fused=``, as in torch.optim)
+---------------------------------------------
+A step costs a few NumPy calls per parameter, and for small layers each call's fixed
+cost (about a microsecond) dominates. Parameters flattened by
+:func:`chainrule.nn.utils.flatten_parameters` are views of one buffer, and their
+gradients views of another; a group of such parameters (in their flat order) is
+updated with one call of the algorithm on the two buffers, the state (``exp_avg``,
+...) living in flat buffers too, ``state[p][name]`` being views of them (readable and
+writable by name, as in PyTorch). The maths is elementwise, so the result is bit for
+bit that of the per-parameter loop.
+
+``fused=None`` (the default) fuses a group exactly when it is safe: its parameters are
+flattened, back to back in one buffer; ``fused=True`` requires that (else ValueError);
+``fused=False`` never fuses. A fused group still takes the per-parameter loop for a
+step where that is the only exact choice: some parameter has no gradient (it must be
+skipped), a gradient of another dtype, a parameter whose ``data`` was rebound, state
+steps that differ. A gradient that is not the parameter's view (set by hand) is
+copied into it first.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 import numbers
 import warnings
 from collections import defaultdict
@@ -52,25 +54,8 @@ class _RequiredParameter:
 
 required = _RequiredParameter()
 
-# The flat fast path: "auto" uses it where it pays (see ``_flat_size_limit``),
-# "always" wherever the group allows it, "never" not at all (tests and benchmarks
-# switch it to compare both paths).
-FLAT_MODE = "auto"
-# Measured with benchmarks/bench_optim.py: the flat path saves a few NumPy calls per
-# parameter (about a microsecond each) but adds whole-array passes (gathering the
-# gradients and parameters, copying the parameters back) and works on arrays too big
-# for the cache. Above this many elements per parameter, on average, it stops paying
-# for algorithms with many calls per parameter (Adam, RMSprop, Adadelta, Adagrad).
-FLAT_MAX_MEAN_SIZE = 8192
-# A group whose flat layout keeps getting invalidated (say, code that rebinds
-# ``param.data`` every step) stops trying after this many rebuilds.
-FLAT_MAX_REBUILDS = 8
-# The longest wait, in steps, before a group that did not qualify is examined again.
-FLAT_MAX_WAIT = 32
-
-
-# Options of torch.optim groups that choose PyTorch kernels, not maths: dropped when a
-# PyTorch state dict is loaded.
+# Options of torch.optim groups that choose kernels, not maths: a loaded state dict's
+# values are ignored (``fused`` keeps this optimizer's own choice).
 _TORCH_IMPLEMENTATION_OPTIONS = frozenset({"foreach", "fused", "differentiable", "capturable"})
 
 
@@ -117,66 +102,118 @@ def _shared_flat_view(datas: list[np.ndarray]) -> np.ndarray | None:
     return flat
 
 
-def _overlapping(datas: list[np.ndarray]) -> bool:
-    """Whether any two arrays share memory (tied weights): the flat path would update them once."""
-    ranges = sorted(_byte_range(d) for d in datas if d.size)
-    return any(prev[1] > nxt[0] for prev, nxt in itertools.pairwise(ranges))
+# What ``_FusedGroup.ready`` answers.
+LOOP, HELD, PACK = 0, 1, 2
 
 
-class _FlatGroup:
-    """A parameter group's state packed into one flat buffer per state name (see module doc)."""
+class _FusedGroup:
+    """A flattened parameter group: its flat parameter, gradient and state buffers."""
 
-    __slots__ = (
-        "datas",
-        "gflat",
-        "grads",
-        "names",
-        "params",
-        "pflat",
-        "pviews",
-        "shapes",
-        "shared",
-        "state",
-        "views",
-    )
+    __slots__ = ("datas", "gflat", "params", "pflat", "slots", "state", "states", "views")
 
-    def __init__(self, params: list[Tensor], states: list[dict[str, Any]]) -> None:
-        datas = [p.data for p in params]
-        dtype = datas[0].dtype
+    def __init__(self, params: list[Tensor], pflat: np.ndarray, gflat: np.ndarray) -> None:
         self.params = tuple(params)
-        self.datas = tuple(datas)
-        self.shapes = tuple(d.shape for d in datas)
-        total = sum(d.size for d in datas)
-        shared = _shared_flat_view(datas)
-        self.shared = shared is not None
-        self.pflat = shared if shared is not None else np.empty(total, dtype)
-        self.pviews = self._views(self.pflat)
-        self.gflat = np.empty(total, dtype)
-        self.grads: list[np.ndarray | None] = [None] * len(params)
-        self.state: dict[str, np.ndarray] = {}
-        self.views: dict[str, tuple[np.ndarray, ...]] = {}
-        for name, value in states[0].items():
-            if isinstance(value, np.ndarray):
-                flat = np.concatenate([st[name] for st in states], axis=None, dtype=dtype)
-                self.adopt(name, flat, states)
-        self.names = tuple(self.views)
+        self.datas = tuple(p.data for p in params)
+        self.slots = tuple(p._grad_slot for p in params)
+        self.pflat = pflat
+        self.gflat = gflat
+        self.state: dict[str, np.ndarray] = {}  # name -> flat buffer
+        self.views: dict[str, tuple[np.ndarray, ...]] = {}  # name -> per-parameter views
+        self.states: list[dict[str, Any]] | None = None  # the dicts the views live in
 
-    def _views(self, flat: np.ndarray) -> tuple[np.ndarray, ...]:
+    def ready(self, params: list[Tensor], state: Mapping[Tensor, dict[str, Any]]) -> int:
+        """How this step can go: ``LOOP`` (not fused: see the module doc), ``HELD`` (fused,
+        the state already in the flat buffers) or ``PACK`` (fused once the state is
+        packed, see ``adopt``). Gradients set by hand are copied into the flat gradient
+        buffer; nothing is changed when the answer is ``LOOP``.
+
+        ``HELD`` means ``state[p]`` still is the dict whose entries are views of the
+        flat buffers, none added or replaced, and one step count for all (a step that
+        skipped a parameter makes them differ). One pass over the parameters: this is
+        most of a small model's step."""
+        mine = self.states
+        if len(params) != len(self.params):
+            return LOOP
+        answer = HELD if mine is not None else PACK
+        step = size = None
+        if mine is not None:
+            step = mine[0].get("step")
+            size = len(self.views) + (step is not None)
+        get = state.get
+        copies = None
+        for i, p in enumerate(params):
+            grad = p.grad
+            if p is not self.params[i] or p.data is not self.datas[i] or grad is None:
+                return LOOP
+            slot = self.slots[i]
+            if grad is not slot:
+                if grad.shape != slot.shape or grad.dtype != slot.dtype:
+                    return LOOP
+                copies = [] if copies is None else copies
+                copies.append((slot, grad))
+            if answer is HELD:
+                own = mine[i]  # type: ignore[index]
+                if (
+                    get(p) is not own
+                    or len(own) != size
+                    or (step is not None and own["step"] != step)
+                ):
+                    answer = PACK
+        if answer is HELD:
+            for name, views in self.views.items():
+                for own, view in zip(mine, views, strict=True):  # type: ignore[arg-type]
+                    if own[name] is not view:
+                        answer = PACK
+        if copies:
+            for slot, grad in copies:
+                np.copyto(slot, grad)
+        return answer
+
+    def adopt(self, states: list[dict[str, Any]]) -> bool:
+        """Copy the parameters' state arrays into flat buffers and make the entries
+        views of them; False (nothing changed) if the state cannot be packed: keys or
+        steps that differ, or entries that are not arrays of the parameter's shape."""
+        first = states[0]
+        for data, st in zip(self.datas, states, strict=True):
+            if st.keys() != first.keys() or st.get("step") != first.get("step"):
+                return False
+            for name, value in st.items():
+                if name != "step" and (
+                    not isinstance(value, np.ndarray) or value.shape != data.shape
+                ):
+                    return False
+        self.state, self.views, self.states = {}, {}, states
+        for name, value in first.items():
+            if name != "step":
+                flat = np.concatenate([st[name] for st in states], axis=None, dtype=value.dtype)
+                self.take(name, flat)
+        return True
+
+    def take(self, name: str, flat: np.ndarray) -> None:
+        """Make ``flat`` the buffer of state ``name``; each parameter's entry a view of it."""
         views, offset = [], 0
-        for shape in self.shapes:
-            size = int(np.prod(shape, dtype=np.int64))
-            views.append(flat[offset : offset + size].reshape(shape))
-            offset += size
-        return tuple(views)
-
-    def adopt(self, name: str, flat: np.ndarray, states: list[dict[str, Any]]) -> None:
-        """Make ``flat`` the buffer of state ``name``; each parameter's entry becomes a view."""
-        views = self._views(flat)
-        for st, view in zip(states, views, strict=True):
+        for data in self.datas:
+            views.append(flat[offset : offset + data.size].reshape(data.shape))
+            offset += data.size
+        for st, view in zip(self.states, views, strict=True):
             st[name] = view
         self.state[name] = flat
-        self.views[name] = views
-        self.names = tuple(self.views)
+        self.views[name] = tuple(views)
+
+
+def _fused_group(params: list[Tensor]) -> _FusedGroup | None:
+    """The flat buffers of ``params`` if they are flattened parameters lying back to
+    back (``nn.utils.flatten_parameters``), each once; else None."""
+    if not params or len({id(p) for p in params}) != len(params):
+        return None
+    slots = [getattr(p, "_grad_slot", None) for p in params]
+    if any(slot is None for slot in slots):
+        return None
+    pflat = _shared_flat_view([p.data for p in params])
+    gflat = _shared_flat_view(slots)  # type: ignore[arg-type]
+    if pflat is None or gflat is None or pflat.dtype.kind != "f":
+        return None
+    return _FusedGroup(params, pflat, gflat)
 
 
 class Optimizer:
@@ -195,10 +232,8 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
-        self._flat: dict[int, _FlatGroup] = {}
-        self._flat_rebuilds: dict[int, int] = {}
-        self._flat_layouts: dict[int, tuple[tuple[np.ndarray, ...], tuple[bool, bool, int]]] = {}
-        self._flat_wait: dict[int, tuple[int, int]] = {}
+        # The fused groups' flat buffers, by group index (see the module doc).
+        self._fused: dict[int, _FusedGroup] = {}
         if isinstance(params, Tensor):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of Tensors "
@@ -329,6 +364,18 @@ class Optimizer:
                     "all optimizer param groups should be with/without names. "
                     f"cannot add param group {kind} to the optimizer"
                 )
+        fused = param_group.get("fused")
+        if fused not in (None, True, False):
+            raise ValueError(f"fused expected None, True or False, got {fused!r}")
+        plan = _fused_group(params) if fused is not False else None
+        if fused and plan is None:
+            raise ValueError(
+                "fused=True needs the group's parameters flattened, back to back and each "
+                "once: call nn.utils.flatten_parameters(model) (or model.flatten_parameters()) "
+                "before building the optimizer, and pass its parameters in that order"
+            )
+        if plan is not None:
+            self._fused[len(self.param_groups)] = plan
         self.param_groups.append(param_group)
         self._on_add_group(param_group)
 
@@ -365,16 +412,15 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        fused = self._fused
         for index, group in enumerate(self.param_groups):
-            flat = self._flat.get(index)
-            if flat is not None and self._flat_step(flat, group):
-                continue
-            self._flat.pop(index, None)
-            self._loop_step(index, group)
+            plan = fused.get(index) if fused else None
+            if plan is None or not self._fused_step(plan, group):
+                self._loop_step(index, group)
         return loss
 
     def _loop_step(self, index: int, group: dict[str, Any]) -> None:
-        """One update per parameter; then set up the flat path if the group allows it."""
+        """One update per parameter that has a gradient."""
         params = group["params"]
         # check every gradient first, so that a bad one leaves no parameter half-updated
         with_grad = []
@@ -390,126 +436,37 @@ class Optimizer:
                 )
             with_grad.append((p, grad))
         self._step_group(group, with_grad)
-        if len(with_grad) == len(params) and FLAT_MODE != "never":
-            # A group that cannot use the flat path (too big, non-uniform steps, ...)
-            # is re-examined after 1, 2, 4, ... FLAT_MAX_WAIT steps, not on every step.
-            wait, interval = self._flat_wait.get(index, (0, 0))
-            if wait > 0:
-                self._flat_wait[index] = (wait - 1, interval)
-            elif self._try_flat(index, group):
-                self._flat_wait.pop(index, None)
-            else:
-                interval = min(2 * interval or 1, FLAT_MAX_WAIT)
-                self._flat_wait[index] = (interval, interval)
 
-    def _flat_size_limit(self, group: Mapping[str, Any], shared: bool) -> int:
-        """The largest mean parameter size (elements) for which the flat path pays.
-
-        ``shared``: the parameters already are one contiguous buffer, so the flat path
-        costs only the gathering of the gradients.
-        """
-        return 2 * FLAT_MAX_MEAN_SIZE if shared else FLAT_MAX_MEAN_SIZE
-
-    def _flat_layout(self, index: int, params: list[Tensor]) -> tuple[bool, bool, int]:
-        """(packable, already one shared buffer, total size) of the parameters' arrays.
-
-        Remembered per group while the parameters keep the same ``data`` arrays, so a
-        group that cannot use the flat path pays for finding out only once.
-        """
-        datas = tuple(p.data for p in params)
-        known = self._flat_layouts.get(index)
-        if known is not None and len(known[0]) == len(datas):
-            if all(a is b for a, b in zip(known[0], datas, strict=True)):
-                return known[1]
-        dtype = datas[0].dtype
-        packable = (
-            dtype.kind == "f"
-            and all(d.dtype == dtype for d in datas)
-            and len({id(p) for p in params}) == len(params)
-            and not _overlapping(list(datas))
-        )
-        layout = (
-            packable,
-            packable and _shared_flat_view(list(datas)) is not None,
-            sum(d.size for d in datas),
-        )
-        self._flat_layouts[index] = (datas, layout)
-        return layout
-
-    def _try_flat(self, index: int, group: dict[str, Any]) -> bool:
-        """Pack the group's state into flat buffers if it qualifies; whether it did."""
+    def _fused_step(self, plan: _FusedGroup, group: dict[str, Any]) -> bool:
+        """The whole group in one update on its flat buffers; False (nothing done) if
+        this step must take the per-parameter loop (see the module doc)."""
         params = group["params"]
-        if FLAT_MODE == "never" or (FLAT_MODE == "auto" and len(params) < 2):
-            return False
-        if self._flat_rebuilds.get(index, 0) >= FLAT_MAX_REBUILDS:
-            return False
-        packable, shared, total = self._flat_layout(index, params)
-        if not packable:
-            return False
-        if FLAT_MODE == "auto" and total > self._flat_size_limit(group, shared) * len(params):
-            return False
-        states = [self.state[p] for p in params]
-        first = states[0]
-        keys = first.keys()
-        for p, st in zip(params, states, strict=True):
-            if st.keys() != keys:
-                return False
-            for name, value in st.items():
-                if name == "step":
-                    if value != first["step"]:
-                        return False
-                elif not isinstance(value, np.ndarray) or value.shape != p.data.shape:
-                    return False  # an entry the flat path does not know how to pack
-        self._flat_rebuilds[index] = self._flat_rebuilds.get(index, 0) + 1
-        self._flat[index] = _FlatGroup(params, states)
-        return True
-
-    def _flat_step(self, flat: _FlatGroup, group: dict[str, Any]) -> bool:
-        """The whole group in a few calls; False (nothing done) if the layout went stale."""
-        params = group["params"]
-        if len(params) != len(flat.params):
-            return False
         state = self.state
-        grads = flat.grads
-        names = flat.names
-        views = flat.views
-        has_step = self._has_step
-        step = None
-        for i, p in enumerate(params):
-            if p is not flat.params[i] or p.data is not flat.datas[i]:
-                return False
-            grad = p.grad
-            if grad is None or grad.shape != flat.shapes[i]:
-                return False
-            st = state[p]
-            for name in names:
-                if st.get(name) is not views[name][i]:
-                    return False
-            if has_step:
-                if step is None:
-                    step = st["step"]
-                elif st["step"] != step:
-                    return False
-            grads[i] = grad
-        try:
-            np.concatenate(grads, axis=None, out=flat.gflat)
-        finally:
-            grads[:] = [None] * len(grads)  # hold no reference to the user's arrays
-        if not flat.shared:
-            np.concatenate(flat.datas, axis=None, out=flat.pflat)
-        step = step + 1 if has_step else 0
-        self._update(group, flat.pflat, flat.gflat, flat.state, step)
-        if not flat.shared:
-            for data, view in zip(flat.datas, flat.pviews, strict=True):
-                np.copyto(data, view)
-        if has_step:
-            for p in params:
-                state[p]["step"] = step
-        if len(flat.state) != len(names):  # the update created a new state array
+        how = plan.ready(params, state)
+        if how == LOOP:
+            return False
+        if how == HELD:
+            states = plan.states
+        else:
             states = [state[p] for p in params]
-            for name, value in list(flat.state.items()):
-                if name not in views:
-                    flat.adopt(name, value, states)
+            if type(self)._init_state is not Optimizer._init_state:
+                for p, st in zip(params, states, strict=True):
+                    if not st:
+                        st.update(self._init_state(p, group))
+            if not plan.adopt(states):
+                return False
+        step = 0
+        if self._has_step:
+            step = states[0]["step"] + 1
+            for st in states:
+                st["step"] = step
+        flat_state = plan.state
+        known = len(flat_state)
+        self._update(group, plan.pflat, plan.gflat, flat_state, step)
+        if len(flat_state) != known:  # the update created a state array (SGD's momentum)
+            for name, value in list(flat_state.items()):
+                if name not in plan.views:
+                    plan.take(name, value)
         return True
 
     # -- saving and loading ------------------------------------------------------
@@ -608,24 +565,25 @@ class Optimizer:
             if "param_names" in group and "param_names" not in new_group:
                 new_group["param_names"] = group["param_names"]
             new_group["params"] = group["params"]
+            if "fused" in group:  # how to update is this optimizer's choice, not the file's
+                new_group["fused"] = group["fused"]
             self._validate(new_group)
             new_groups.append(new_group)
 
         self.state = new_state
         self.param_groups = new_groups
-        self._flat.clear()
-        self._flat_rebuilds.clear()
-        self._flat_layouts.clear()
-        self._flat_wait.clear()
+        self._fused = {
+            index: plan
+            for index, group in enumerate(new_groups)
+            if group.get("fused") is not False
+            and (plan := _fused_group(group["params"])) is not None
+        }
 
     def __getstate__(self) -> dict[str, Any]:
-        # The flat layout ties state entries to buffers by identity; a copy or a pickle
-        # would keep the entries but sever the views, so it is rebuilt afterwards.
+        # The fused groups tie parameters and state entries to flat buffers by identity;
+        # a copy would keep the entries but sever the views: the copy updates by the loop.
         state = dict(self.__dict__)
-        state["_flat"] = {}
-        state["_flat_rebuilds"] = {}
-        state["_flat_layouts"] = {}
-        state["_flat_wait"] = {}
+        state["_fused"] = {}
         return state
 
     def __repr__(self) -> str:

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from ..autodiff import Tensor
-from . import optimizer as _base
 from .functional import sgd_step
 from .optimizer import Optimizer, _check_nonnegative
 
@@ -34,6 +33,7 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        fused: bool | None = None,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -42,6 +42,7 @@ class SGD(Optimizer):
             "weight_decay": weight_decay,
             "nesterov": nesterov,
             "maximize": maximize,
+            "fused": fused,
         }
         self._validate(defaults)
         super().__init__(params, defaults)
@@ -54,14 +55,6 @@ class SGD(Optimizer):
         if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
-    def _flat_size_limit(self, group: Mapping[str, Any], shared: bool) -> int:
-        # Plain SGD is two NumPy calls per parameter, so gathering and scattering
-        # separate parameters costs more than it saves; with momentum it is four.
-        limit = _base.FLAT_MAX_MEAN_SIZE
-        if group["momentum"] == 0:
-            return limit // 8 if shared else 0
-        return limit // 2 if shared else limit // 4
-
     def _update(
         self,
         group: Mapping[str, Any],
@@ -70,6 +63,9 @@ class SGD(Optimizer):
         state: MutableMapping[str, Any],
         step: int,
     ) -> None:
+        if group["momentum"] == 0 and group["weight_decay"] == 0 and not group["maximize"]:
+            param -= grad * float(group["lr"])  # sgd_step's arithmetic, without the call
+            return
         buf = sgd_step(param, grad, state.get("momentum_buffer"), **_options(group))
         if group["momentum"] != 0:
             state["momentum_buffer"] = buf
@@ -78,6 +74,15 @@ class SGD(Optimizer):
         # The options are read once per group, then one plain call per parameter.
         options = _options(group)
         if options["momentum"] == 0:  # no state to read or keep
+            state = self.state
+            for p, _ in pairs:
+                if p not in state:  # an (empty) entry, as torch's and every other path
+                    state[p] = {}  # make: cr.compile packs the state by its entries
+            if options["weight_decay"] == 0 and not options["maximize"]:
+                lr = options["lr"]
+                for p, grad in pairs:  # sgd_step's own arithmetic, without the call
+                    p.data -= grad * lr
+                return
             for p, grad in pairs:
                 sgd_step(p.data, grad, None, **options)
             return

@@ -114,7 +114,9 @@ def _pow_vjp(g, out, a, b, *, needs=(0, 1)):
     if _plain_power(b, 1):
         # The common x ** 2: a constant integer power (a number, so no gradient of its
         # own), b ≠ 0 so no mask, b − 1 ≥ 0 so nothing for errstate to silence.
-        return g * b * (a if b == 2 else a ** (b - 1)), None  # a ** 1 is a, exactly
+        if b == 2:  # g + g is g * 2 exactly (doubling only moves the exponent)
+            return (g + g) * a, None
+        return g * b * a ** (b - 1), None
     # The masked terms below may divide by zero or take log of 0; their values are unused.
     with np.errstate(divide="ignore", invalid="ignore"):
         ga = gb = None

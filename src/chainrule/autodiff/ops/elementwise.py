@@ -85,13 +85,20 @@ def _cos_vjp(g, out, a):
 @defop("sigmoid", promote="float", formula="da = g * σ(a)(1 − σ(a))")
 def sigmoid(a):
     # σ(a) = exp(−log(1 + e^−a)) and logaddexp(0, −a) = log(1 + e^−a) never
-    # overflows: no branches, exact limits 0 and 1, four ufunc calls.
-    return np.exp(np.negative(np.logaddexp(0.0, np.negative(a))))
+    # overflows: no branches, exact limits 0 and 1, four ufunc calls, one array.
+    t = np.negative(a)
+    if t.__class__ is not np.ndarray:  # a 0-d input gives a NumPy scalar: no out=
+        return np.exp(np.negative(np.logaddexp(0.0, t)))
+    np.logaddexp(0.0, t, out=t)
+    np.negative(t, out=t)
+    return np.exp(t, out=t)
 
 
 @sigmoid.defvjp
 def _sigmoid_vjp(g, out, a):
-    return g * out * (1.0 - out)
+    t = g * out
+    t *= 1.0 - out  # (g·σ)·(1−σ), the same rounding as g * out * (1.0 - out)
+    return t
 
 
 @defop("tanh", promote="float", formula="da = g * (1 − tanh²(a))")
@@ -101,7 +108,9 @@ def tanh(a):
 
 @tanh.defvjp
 def _tanh_vjp(g, out, a):
-    return g * (1.0 - out * out)
+    t = 1.0 - out * out
+    t *= g  # g·(1 − tanh²): a product rounds the same in either order
+    return t
 
 
 @defop("relu", formula="da = g * [a > 0]")

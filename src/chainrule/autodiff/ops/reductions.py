@@ -46,6 +46,11 @@ def sum(a, *, axis=None, keepdims=False):
 
 @sum.defvjp
 def _sum_vjp(g, out, a, *, axis=None, keepdims=False):
+    if axis is None and not keepdims and a.size <= SPREAD_COPY_MAX:
+        # A loss's sum: its one value everywhere, without reshaping it first.
+        full = np.empty(a.shape, g.dtype)
+        full.fill(g)
+        return full
     return _spread(_expand(g, a, axis, keepdims), a.shape)
 
 
