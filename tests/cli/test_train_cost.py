@@ -13,6 +13,7 @@ import pytest
 
 import chainrule.cli.training as training
 import chainrule.nn as nn
+import chainrule.train.loop as loop
 from chainrule.cli.main import main
 from chainrule.data import StandardScaler, TabularEncoder
 from chainrule.pipeline import Pipeline
@@ -110,9 +111,9 @@ def test_metrics_from_standardized_rows_match_the_pipeline(monkeypatch, task):
     rng = np.random.default_rng(2)
     y = rng.integers(0, 3, size=len(x)) if task == "classification" else rng.normal(size=len(x))
     features = pipe.transform(x)
-    monkeypatch.setattr(training, "_EVAL_CELLS", 8 * 700)  # blocks of 700 rows: 5 of them
-    monkeypatch.setattr(training, "_MIN_BLOCK_ROWS", 1)
-    assert training._block_rows(pipe.model, 4) == 700
+    monkeypatch.setattr(loop, "EVAL_CELLS", 8 * 700)  # blocks of 700 rows: 5 of them
+    monkeypatch.setattr(loop, "MIN_BLOCK_ROWS", 1)
+    assert loop.eval_block_rows(pipe.model, 4) == 700
     got = training.evaluate_features(pipe, features, y)
     assert got == training.evaluate_pipeline(pipe, x, y)
     # and the same as the Pipeline's own predictions (256-row batches) give
@@ -131,22 +132,22 @@ def test_metrics_from_standardized_rows_match_the_pipeline(monkeypatch, task):
 @pytest.mark.parametrize(
     "layers, inputs, rows",
     [
-        ([(4, 8), (8, 3)], 4, training._EVAL_CELLS // 8),
-        ([(33, 64), (64, 32), (32, 2)], 33, training._EVAL_CELLS // 64),
+        ([(4, 8), (8, 3)], 4, loop.EVAL_CELLS // 8),
+        ([(33, 64), (64, 32), (32, 2)], 33, loop.EVAL_CELLS // 64),
         ([(10, 100_000), (100_000, 2)], 10, 256),  # never fewer than 256 rows a block
-        ([(500, 20)], 500, training._EVAL_CELLS // 500),  # the inputs are the widest
+        ([(500, 20)], 500, loop.EVAL_CELLS // 500),  # the inputs are the widest
     ],
 )
 def test_forward_blocks_hold_a_bounded_number_of_activations(layers, inputs, rows):
     rng = np.random.default_rng(0)
     model = nn.Sequential(*[nn.Linear(i, o, generator=rng) for i, o in layers])
-    assert training._block_rows(model, inputs) == rows
+    assert loop.eval_block_rows(model, inputs) == rows
 
 
 def test_conv_activations_count_channels_times_pixels():
     rng = np.random.default_rng(0)
     model = nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 16, 3, padding=1, generator=rng))
-    assert training._block_rows(model, 64) == training._EVAL_CELLS // (16 * 64)
+    assert loop.eval_block_rows(model, 64) == loop.EVAL_CELLS // (16 * 64)
 
 
 def test_the_data_fingerprint_is_unchanged_by_hashing_in_place():

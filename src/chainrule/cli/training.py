@@ -30,6 +30,7 @@ from ..io.checkpoint import to_json
 from ..pipeline import Pipeline
 from ..train import Callback, EarlyStopping, History, fit, predict
 from ..train import metrics as M
+from ..train.loop import eval_block_rows
 from .errors import UsageError, check_output
 from .options import AUTO_PATIENCE, CNN_CHANNELS, TrainOptions, check_parameter_count, image_side
 
@@ -756,25 +757,6 @@ CONFUSION_KEYS = ("confusion_matrix", "top_confusions")
 _CHUNK_CELLS = 1 << 22  # probabilities computed this many (row, class) cells at a time
 
 
-# Network activations per forward block when evaluating (8 MB of float32): a few large
-# matrix products rather than one per 256 rows, whose BLAS threads each wait for a CPU
-# when the machine is busy (seconds, on a shared 2-core machine, for 40,000 rows).
-_EVAL_CELLS = 1 << 21
-_MIN_BLOCK_ROWS = 256  # fit's and Pipeline's own batch for predicting
-
-
-def _block_rows(model: Any, inputs: int) -> int:
-    """Rows per forward block: _EVAL_CELLS over the widest activation of a row."""
-    width = max(inputs, 1)
-    for parameter in model.parameters():
-        shape = parameter.data.shape
-        if len(shape) == 2:  # Linear (out, in)
-            width = max(width, shape[0])
-        elif len(shape) == 4:  # Conv2d (out channels, ...): a map of about `inputs` pixels
-            width = max(width, shape[0] * inputs)
-    return max(_MIN_BLOCK_ROWS, _EVAL_CELLS // width)
-
-
 def network_inputs(
     pipeline: Pipeline, x: np.ndarray, where: Callable[[int, str], str]
 ) -> np.ndarray:
@@ -789,8 +771,8 @@ def network_outputs(
     pipeline: Pipeline, features: np.ndarray, batch_size: int | None = None
 ) -> np.ndarray:
     """The network's outputs (N, C) for standardized ``features`` (N, F) in its dtype,
-    in ``batch_size`` rows at a time (default: large blocks, ``_block_rows``)."""
-    rows = batch_size or _block_rows(pipeline.model, features.shape[1])
+    in ``batch_size`` rows at a time (default: large blocks, ``eval_block_rows``)."""
+    rows = batch_size or eval_block_rows(pipeline.model, features.shape[1])
     return predict(pipeline.model, features, batch_size=rows)
 
 

@@ -629,6 +629,26 @@ def _squeeze(values: np.ndarray) -> np.ndarray:
     return values[:, 0] if values.ndim == 2 and values.shape[1] == 1 else values
 
 
+# Network activations per forward block when evaluating (8 MB of float32): a few large
+# matrix products rather than one per 256 rows, whose BLAS threads each wait for a CPU
+# when the machine is busy (seconds, on a shared 2-core machine, for 40,000 rows).
+EVAL_CELLS = 1 << 21
+MIN_BLOCK_ROWS = 256  # fit's and Pipeline's own batch for predicting
+
+
+def eval_block_rows(model: Any, inputs: int) -> int:
+    """Rows per forward block when evaluating: ``EVAL_CELLS`` over the widest activation of
+    a row, for a row of ``inputs`` features (at least ``MIN_BLOCK_ROWS``)."""
+    width = max(inputs, 1)
+    for parameter in model.parameters():
+        shape = parameter.data.shape
+        if len(shape) == 2:  # Linear (out, in)
+            width = max(width, shape[0])
+        elif len(shape) == 4:  # Conv2d (out channels, ...): a map of about `inputs` pixels
+            width = max(width, shape[0] * inputs)
+    return max(MIN_BLOCK_ROWS, EVAL_CELLS // width)
+
+
 def _batched_outputs(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
     parts = []
     with no_grad():
@@ -641,7 +661,9 @@ def _evaluate(model, x, y, loss_fn, kind, metric_fns, batch_size, prefix="") -> 
     was_training = getattr(model, "training", False)
     model.eval()
     try:
-        output = _batched_outputs(model, x, max(batch_size, 256))
+        inputs = int(np.prod(x.shape[1:])) if x.ndim > 1 else 1
+        rows = max(batch_size, eval_block_rows(model, inputs))
+        output = _batched_outputs(model, x, rows)
         with no_grad():
             logs = {f"{prefix}loss": float(loss_fn(Tensor(output), Tensor(y)).data)}
         predicted = _predictions(output, kind)
