@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .ops.elementwise import relu_grad
 from .ops.reductions import _count, _spread
 
 __all__ = ["FORWARD", "VJP", "Val", "Values", "same_bits"]
@@ -34,7 +35,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "_logaddexp": np.logaddexp,
     "_tanh": np.tanh,
     "_maximum": np.maximum,
-    "_where": np.where,
+    "_relu_grad": relu_grad,
     "_mean": np.mean,
     "_spread": _spread,
     "_expand_dims": np.expand_dims,
@@ -381,6 +382,6 @@ VJP: dict[str, Callable[..., dict[int, Val | None] | None]] = {
     "mean": _v_mean,
     "sigmoid": lambda V, g, out, a, needs: {0: g * out * (V.number(1.0) - out)},
     "tanh": lambda V, g, out, a, needs: {0: g * (V.number(1.0) - out * out)},
-    "relu": lambda V, g, out, a, needs: {0: V.call("_where", a <= V.number(0), 0, g)},
+    "relu": lambda V, g, out, a, needs: {0: V.call("_relu_grad", g, a)},
     "cross_entropy": _v_cross_entropy,
 }
