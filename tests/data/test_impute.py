@@ -207,3 +207,24 @@ def test_unseen_categories_are_all_zero_rows_in_any_block(monkeypatch):
     x = encoder.transform(new)
     np.testing.assert_array_equal(x[:, -4:], [[0, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]])
     assert encoder.warnings == {"unseen categories in 'c'": 2}
+
+
+def test_transform_of_an_empty_table_is_zero_rows_of_every_feature():
+    # Regression: a table with a header and no rows failed with numpy's "argmax of an
+    # empty sequence" (an empty column reads as neither numbers nor text).
+    rows = 40
+    cells = {
+        "when": [f"2024-01-0{i % 9 + 1}" for i in range(rows)],
+        "x": [str(i) if i % 5 else "" for i in range(rows)],  # gaps: an indicator column
+        "colour": ["red" if i % 3 else "blue" for i in range(rows)],
+        "y": ["a" if i % 2 else "b" for i in range(rows)],
+    }
+    names = list(cells)
+    encoder = TabularEncoder("y", impute="median").fit(
+        Table("t.csv", names, cells, rows=list(range(2, rows + 2)))
+    )
+    full = encoder.transform(Table("t.csv", names, cells, rows=list(range(2, rows + 2))))
+    empty = encoder.transform(Table("e.csv", names, {k: [] for k in names}, rows=[]))
+    assert full.shape == (rows, len(encoder.output_names))
+    assert empty.shape == (0, len(encoder.output_names)) and empty.dtype == np.float64
+    assert len(encoder.output_names) > 4  # date parts, indicator and one-hot all counted

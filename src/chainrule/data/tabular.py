@@ -467,6 +467,8 @@ class TabularEncoder:
         """Encoded features (N, len(output_names)): numbers (gaps filled), one-hot
         text, date parts, and a 0/1 indicator after each column that had gaps."""
         self.check_columns(table)
+        if len(table) == 0:  # no cell to parse: an empty column reads as neither numbers nor text
+            return np.empty((0, len(self.output_names)), dtype=dtype)
         pieces: list[tuple[int, np.ndarray, int]] = []  # (first column, values, one-hot width)
         at = 0
         for feature in self.features:

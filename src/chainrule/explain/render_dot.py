@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pathlib
-import shutil
-import subprocess
 
 from .records import GraphNode
 
@@ -38,6 +36,10 @@ def render(explanation) -> str:
 
 
 def render_to(explanation, path: pathlib.Path) -> pathlib.Path:
+    # Imported here: `import chainrule` should not pay for starting Graphviz's tools.
+    import shutil
+    import subprocess
+
     source = render(explanation)
     dot = shutil.which("dot")
     fmt = path.suffix.lstrip(".").lower()
