@@ -486,3 +486,55 @@ def test_freezing_a_layer_traces_again_and_leaves_it_alone():
     step(xb, yb)
     assert len(step._cache) == 2
     np.testing.assert_array_equal(model[0].weight.data, frozen)
+
+
+def test_a_long_replay_is_compiled_in_parts_and_frees_each_value_after_its_last_use():
+    # 60 layers of linear + batch norm + tanh: a body well over _PART_LINES lines, cut
+    # into parts that hand their live values on; still bit-identical to eager, with
+    # Adam (state in flat buffers).
+    def deep(seed: int) -> nn.Sequential:
+        layers = []
+        for i in range(60):
+            layers += [nn.Linear(4, 4, generator=seed + i), nn.BatchNorm1d(4), nn.Tanh()]
+        return nn.Sequential(*layers)
+
+    eager, compiled = deep(0), deep(0)
+    opt_e = cr.optim.Adam(eager.parameters(), lr=1e-2)
+    opt_c = cr.optim.Adam(compiled.parameters(), lr=1e-2)
+    step = cr.compile(lambda xb, yb: F.mse_loss(compiled(xb), yb), optimizer=opt_c)
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        xb, yb = (Tensor(rng.normal(size=(6, 4))) for _ in range(2))
+        opt_e.zero_grad()
+        loss_e = F.mse_loss(eager(xb), yb)
+        loss_e.backward()
+        opt_e.step()
+        np.testing.assert_array_equal(step(xb, yb).data, loss_e.data)
+    assert_same_model(eager, compiled)
+    assert_same_optimizer(opt_e, opt_c)
+    (program, _updater) = next(iter(step._cache.values()))
+    parts = program.source.count("def _compiled_step_part")
+    assert parts >= 2
+    assert program.source.count("\n    del ") > 100
+
+
+def test_layout_hands_on_exactly_the_values_used_later():
+    import sys
+
+    # the module, not the function ``chainrule.autodiff.compile`` that shadows its name
+    compile_module = sys.modules["chainrule.autodiff.compile"]
+    lines = [f"    v{i} = v{i - 1} + 1" for i in range(1, 9)]
+    lines.insert(0, "    v0 = a0 * 2")
+    lines.append("    return (v8, v3, )")
+    old, compile_module._PART_LINES = compile_module._PART_LINES, 4
+    try:
+        sources = compile_module._layout(lines, "a0", "f")
+    finally:
+        compile_module._PART_LINES = old
+    namespace: dict = {}
+    for source in sources.values():
+        exec(source, namespace)
+    assert namespace["f"](1) == (10, 5)
+    # v3 crosses every later part boundary (it is returned); v0 never leaves part 0
+    assert "v3" in sources["_f_part1"].splitlines()[-1]
+    assert "v0" not in sources["_f_part1"]

@@ -251,12 +251,103 @@ class _Builder:
         self.lines.append("    " + line)
 
     def build(self, params: str, name: str) -> Callable:
-        source = f"def {name}({params}):\n" + "\n".join(self.lines or ["    pass"]) + "\n"
         namespace = dict(self.names)
-        exec(builtins.compile(source, f"<cr.compile {name}>", "exec"), namespace)
+        sources = _layout(self.lines, params, name)
+        for part, source in sources.items():  # one at a time: one compiler peak at once
+            exec(builtins.compile(source, f"<cr.compile {part}>", "exec"), namespace)
         function = namespace[name]
-        function.source = source
+        function.source = "\n".join(sources.values())
         return function
+
+
+_ASSIGNED = re.compile(r"    ([A-Za-z_]\w*) *(?:=|\+=|-=|\*=|/=) ")
+_NAME_READ = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
+# Python's compiler needs ~3 KB per line at its peak: a long replay is compiled in
+# parts of this many lines, one after the other, so that peak stays small.
+_PART_LINES = 200
+
+
+def _is_plain(lines: list[str]) -> bool:
+    """Whether every line is one simple statement at the body's indent, without strings."""
+    return not any(
+        not line.startswith("    ")
+        or line[4] == " "
+        or line.endswith(":")
+        or "'" in line
+        or '"' in line
+        for line in lines
+    )
+
+
+def _last_uses(lines: list[str]) -> tuple[set[str], dict[str, int]]:
+    """The locals the lines assign, and the index of the last line naming each."""
+    local_names = set()
+    for line in lines:
+        match = _ASSIGNED.match(line)
+        if match:
+            local_names.add(match.group(1))
+    last_use: dict[str, int] = {}
+    for i, line in enumerate(lines):
+        for word in _NAME_READ.findall(line):
+            if word in local_names:
+                last_use[word] = i
+    return local_names, last_use
+
+
+def _with_frees(lines: list[str], first: int, last_use: dict[str, int]) -> list[str]:
+    """``lines`` (from index ``first`` of the whole) with a ``del`` of each local right
+    after the line that uses it last."""
+    frees: dict[int, list[str]] = {}
+    for word, i in last_use.items():
+        if first <= i < first + len(lines) and not lines[i - first].startswith("    return"):
+            frees.setdefault(i, []).append(word)
+    out = []
+    for i, line in enumerate(lines, first):
+        out.append(line)
+        if i in frees:
+            out.append(f"    del {', '.join(sorted(frees[i]))}")
+    return out
+
+
+def _layout(lines: list[str], params: str, name: str) -> dict[str, str]:
+    """The sources to compile, by function name; ``name`` is the one to call.
+
+    Eager backward frees each saved forward value once its node is done; a function
+    holds its locals until it returns unless told otherwise, so each local is deleted
+    after its last use (else a deep network's compiled step would peak higher than its
+    eager step). A long body is cut into parts that hand their live locals on.
+    """
+    if not lines or not _is_plain(lines):
+        body = lines or ["    pass"]
+        return {name: f"def {name}({params}):\n" + "\n".join(body) + "\n"}
+    local_names, last_use = _last_uses(lines)
+    if len(lines) <= _PART_LINES:
+        body = _with_frees(lines, 0, last_use)
+        return {name: f"def {name}({params}):\n" + "\n".join(body) + "\n"}
+    sources: dict[str, str] = {}
+    calls: list[str] = []
+    live: list[str] = []  # the locals handed from one part to the next
+    assigned: set[str] = set()
+    for first in range(0, len(lines), _PART_LINES):
+        chunk = lines[first : first + _PART_LINES]
+        end = first + len(chunk)
+        for line in chunk:
+            match = _ASSIGNED.match(line)
+            if match:
+                assigned.add(match.group(1))
+        part = f"_{name}_part{len(calls)}"
+        args = ", ".join(p for p in (params, *live) if p)
+        body = _with_frees(chunk, first, last_use)
+        call = f"{part}({', '.join(p for p in (params, '*s' if calls else '') if p)})"
+        if end < len(lines):
+            live = sorted(n for n in assigned & local_names if last_use[n] >= end)
+            body.append(f"    return ({''.join(n + ', ' for n in live)})")
+            calls.append(f"    s = {call}")
+        else:
+            calls.append(f"    return {call}")
+        sources[part] = f"def {part}({args}):\n" + "\n".join(body) + "\n"
+    sources[name] = f"def {name}({params}):\n" + "\n".join(calls) + "\n"
+    return sources
 
 
 def _kwargs_text(builder: _Builder, kwargs: dict) -> str:
@@ -285,13 +376,13 @@ class _Program:
     __slots__ = ("n_outputs", "run", "source")
 
 
-def _trace_program(
+def _write_program(
     fn: Callable,
     args: tuple,
     differentiate: bool,
     updater_for: Callable[[list[Tensor]], _Updater] | None,
-) -> tuple[_Program, tuple, _Updater | None]:
-    """Run ``fn`` once under the trace; return the program and this call's outputs."""
+) -> tuple[_Builder, str, tuple, _Updater | None]:
+    """Run ``fn`` once under the trace and write the replay's source into a builder."""
     inputs = [a for a in args if isinstance(a, Tensor)]
     for i, t in enumerate(args):
         if isinstance(t, Tensor) and t._node is not None and t.requires_grad:
@@ -404,10 +495,24 @@ def _trace_program(
         )
     builder.emit(f"return ({''.join(e + ', ' for e in out_exprs)})")
     params = ", ".join(f"a{i}" for i in range(len(args)))
+    return builder, params, this_call, updater
+
+
+def _trace_program(
+    fn: Callable,
+    args: tuple,
+    differentiate: bool,
+    updater_for: Callable[[list[Tensor]], _Updater] | None,
+) -> tuple[_Program, tuple, _Updater | None]:
+    """Run ``fn`` once under the trace; return the program and this call's outputs."""
+    builder, params, this_call, updater = _write_program(fn, args, differentiate, updater_for)
+    # The traced graph and the values used while writing the code went with
+    # _write_program's frame: Python compiles the source (a large peak of its own for a
+    # deep network) without them, so the two peaks do not add up.
     program = _Program()
     program.run = builder.build(params, "compiled_step")
     program.source = program.run.source
-    program.n_outputs = len(outputs)
+    program.n_outputs = len(this_call)
     return program, this_call, updater
 
 
@@ -532,6 +637,21 @@ class _Backward:
                     self.contributions[id(a)] = self.contributions.get(id(a), 0) + 1
         for k in sorted(reachable, reverse=True):
             self._node(k, grads.pop(k), grads)
+            self._release(k)
+
+    def _release(self, k: int) -> None:
+        """Let record ``k``'s traced values go once its VJP is written, as the engine
+        frees a node once it is done: tracing a deep network then peaks no higher than
+        its eager backward does. Nothing reads them again: the records still to come
+        have lower numbers and use only their own arguments and results."""
+        # G{k} can be looked up only by node k's own leaves (a gradient passed on as it
+        # came), in _node(k).
+        self.defined.pop(f"G{k}", None)
+        self.values.saved.pop(k, None)
+        node = self.records[k].result._node
+        if node is not None:
+            node.inputs = node.args = node.out = None
+        self.records[k] = None
 
     def _node(self, k: int, g: kernels.Val, grads: dict[int, kernels.Val]) -> None:
         b, rec = self.b, self.records[k]
