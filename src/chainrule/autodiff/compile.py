@@ -238,6 +238,7 @@ class _Builder:
         }
         self.lines: list[str] = []
         self._ids: dict[int, str] = {}
+        self.source = ""  # what build() compiled, for reading
 
     def const(self, value: Any, prefix: str = "c") -> str:
         name = self._ids.get(id(value))
@@ -255,9 +256,8 @@ class _Builder:
         sources = _layout(self.lines, params, name)
         for part, source in sources.items():  # one at a time: one compiler peak at once
             exec(builtins.compile(source, f"<cr.compile {part}>", "exec"), namespace)
-        function = namespace[name]
-        function.source = "\n".join(sources.values())
-        return function
+        self.source = "\n".join(sources.values())
+        return namespace[name]
 
 
 _ASSIGNED = re.compile(r"    ([A-Za-z_]\w*) *(?:=|\+=|-=|\*=|/=) ")
@@ -374,6 +374,10 @@ class _Program:
     """One traced signature: the generated function and what it writes into."""
 
     __slots__ = ("n_outputs", "run", "source")
+
+    n_outputs: int
+    run: Callable[..., tuple]
+    source: str
 
 
 def _write_program(
@@ -511,7 +515,7 @@ def _trace_program(
     # deep network) without them, so the two peaks do not add up.
     program = _Program()
     program.run = builder.build(params, "compiled_step")
-    program.source = program.run.source
+    program.source = builder.source
     program.n_outputs = len(this_call)
     return program, this_call, updater
 
@@ -692,12 +696,13 @@ class _Backward:
             else:
                 self._to_leaf(parent, gi, g)
 
-    def _kernel_vjp(self, k, g, positions, results) -> dict[int, kernels.Val] | None:
+    def _kernel_vjp(self, k, g, positions, results) -> dict[int, kernels.Val | None] | None:
         """The VJP written out (kernels.VJP or 2-D linear), if it gives the traced bits."""
         rec = self.records[k]
         V = self.values
         if not positions:
             return None
+        made: dict[int, kernels.Val | None] | None
         if _plain_linear(rec) and g.value.ndim == 2:
             made = self._linear_vjp(k, g, positions)
         else:
@@ -714,7 +719,7 @@ class _Backward:
                 made = None
         if made is not None and all(
             kernels.same_bits(
-                None if made.get(p) is None else made[p].value,
+                _value_or_none(made.get(p)),
                 results[p] if p < len(results) else None,
             )
             for p in positions
@@ -804,6 +809,10 @@ class _Backward:
         _store(leaf, gi.value.copy() if gi.const else gi.value, g.value, self.stored)
 
 
+def _value_or_none(val: kernels.Val | None) -> Any:
+    return None if val is None else val.value
+
+
 def _fits(val: kernels.Val, view: np.ndarray) -> bool:
     """Whether ``val``'s last operation can write into ``view`` (``out=``) as it is."""
     return (
@@ -891,8 +900,10 @@ class _FlatGroup:
 
     def adopt(self, state: dict) -> bool:
         """Move the parameters' state arrays into flat buffers (``state[p][name]`` views)."""
-        states = [state.get(p) for p in self.params]
-        if any(st is None or st.keys() != states[0].keys() for st in states):
+        if any(p not in state for p in self.params):
+            return False
+        states: list[dict] = [state[p] for p in self.params]
+        if any(st.keys() != states[0].keys() for st in states):
             return False
         if any(st.get("step") != states[0].get("step") for st in states):
             return False
@@ -1146,6 +1157,7 @@ class Compiled:
         if key is None:
             self._key_fn = _key_function(args, self.modules)
             key = self._key_fn(*args)
+            assert key is not None  # generated for these very arguments
         return key
 
     def _updater_for(self, params: list[Tensor]) -> _Updater:
@@ -1173,7 +1185,7 @@ class Compiled:
             key = None
         if key is None:
             key = self._key(args)
-        if key == self._last_key:
+        if key == self._last_key and self._last is not None:
             program, updater = self._last
         else:
             entry = self._cache.get(key)

@@ -68,6 +68,11 @@ class Node:
 
     __slots__ = ("args", "inputs", "kwargs", "op", "out", "seq", "trace")
 
+    # None once a backward without retain_graph has freed the node
+    inputs: list[tuple[int, Tensor]] | None
+    args: list[Any] | None
+    out: np.ndarray | None
+
     def __init__(self, op: Op, inputs: list, args: list, kwargs: dict, out: np.ndarray):
         self.op = op
         self.inputs = inputs
@@ -208,9 +213,8 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     for i, n in enumerate(shape):  # a plain loop: cheaper than a generator here
         if n == 1 and have[lead + i] != 1:
             axes.append(lead + i)
-    axes = tuple(axes)
     if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
+        grad = grad.sum(axis=tuple(axes), keepdims=True)
         if lead:
             grad = grad.reshape(grad.shape[lead:])
     if grad.shape != shape:  # never reshape silently: that would hide a wrong VJP
@@ -346,7 +350,8 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
             if keeper is not None:
                 keeper.grad = g.copy() if keeper.grad is None else keeper.grad + g
         op = node.op
-        args = node.args
+        # freed together with inputs, checked above (an assert would cost every node)
+        args: list[Any] = node.args  # type: ignore[assignment]
         kwargs = node.kwargs
         # Spelled out by arity: a call with ``*args`` costs more than the short VJPs.
         if op.wants_needs and len(inputs) != len(args):
@@ -430,7 +435,7 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
             if parent._retains_grad:
                 retained[child] = parent
         if emit is not None:
-            event = BackwardEvent(node, g, tuple(sent))
+            event = BackwardEvent(node, g, tuple(sent) if sent is not None else ())
             for callback in emit:
                 callback(event)
         if not retain_graph:

@@ -34,6 +34,13 @@ class _Tracing:
 tracing = _Tracing()
 
 
+def _no_vjp(name: str) -> Callable[..., Any]:
+    def vjp(*args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"op '{name}' has no VJP registered (defvjp)")
+
+    return vjp
+
+
 class Op:
     """A differentiable operation; calling it on tensors records a graph node."""
 
@@ -52,7 +59,7 @@ class Op:
         self.formula = formula
         self.promote = promote
         self.promote_from = promote_from
-        self.vjp: Callable[..., Any] | None = None
+        self.vjp: Callable[..., Any] = _no_vjp(name)
         self.wants_needs = False
         self.__name__ = forward.__name__
         self.__doc__ = forward.__doc__
@@ -71,9 +78,11 @@ class Op:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
         # The hot path of every model: one pass over the arguments, no extra objects.
-        arrays = []
+        arrays: list[Any] = []
         inputs = []  # (position, tensor) for each argument that wants a gradient
-        common = None  # the dtype the tensor arguments share; False once they differ
+        # The dtype the tensor arguments share, False once they differ (Any: a dtype or
+        # a flag, tested below in the cheapest form for the hot path).
+        common: Any = None
         for arg in args:
             if isinstance(arg, Tensor):
                 if arg.requires_grad:
