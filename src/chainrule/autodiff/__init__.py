@@ -2,7 +2,6 @@
 
 from . import compat as _compat
 from . import methods as _methods  # noqa: F401  (binds Tensor's operators)
-from .allocator import tune_allocator as _tune_allocator
 from .compat import *  # noqa: F403
 from .compat import __all__ as _compat_names
 from .compile import Compiled, CompileError, compile
@@ -60,5 +59,3 @@ __all__ = [
     *_torch_function_names,
     *_compat_names,
 ]
-
-_tune_allocator()  # before the first step: see allocator.py

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from . import engine, kernels
+from . import allocator, engine, kernels
 from .dtypes import get_default_dtype, promote
 from .engine import grad_mode, no_grad
 from .registry import tracing
@@ -1198,6 +1198,8 @@ class Compiled:
         return program.run(*args)
 
     def _trace(self, key: tuple, args: tuple) -> tuple:
+        if not allocator.attempted:  # once per process: see allocator.py
+            allocator.tune_allocator()
         differentiate = grad_mode.enabled and not self.inference
         updater_for = self._updater_for if self.optimizer is not None else None
         if self.inference:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import allocator
 from .errors import AnomalyError, GraphFreedError
 
 if TYPE_CHECKING:
@@ -292,6 +293,8 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
             )
         seed = seed.astype(root.data.dtype, copy=True)
 
+    if not allocator.attempted:  # once per process: see allocator.py
+        allocator.tune_allocator()
     root_node = root._node
     if root_node is None:  # backward on a leaf: its gradient is the seed itself
         root.grad = seed.copy() if root.grad is None else root.grad + seed
