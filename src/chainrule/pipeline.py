@@ -152,7 +152,8 @@ class Pipeline:
             raise ValueError(
                 f"the scaler has {scaler.n_features_in_} features, the encoder produces {width}"
             )
-        outputs = len(encoder.classes) if encoder.task == "classification" else 1
+        classes = encoder.classes if encoder.task == "classification" else None
+        outputs = 1 if classes is None else len(classes)
         _check_widths(model, width, outputs)
         scale = metadata.get("target_scale", 1.0)
         mean = metadata.get("target_mean", 0.0)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-from collections import namedtuple
 from typing import Any
 
 import numpy as np
@@ -56,9 +55,13 @@ class device:
     other devices can be named (``torch.device('cuda' if ... else 'cpu')`` runs) but
     moving a tensor or model to them raises."""
 
+    type: str
+    index: builtins.int | None
+
     def __init__(self, type: str | device, index: builtins.int | None = None) -> None:
         if isinstance(type, device):
-            type, index = type.type, type.index
+            index = type.index
+            type = type.type
         if not isinstance(type, str):
             raise TypeError(f"device expected a name such as 'cpu', got {type!r}")
         name, _, number = type.partition(":")
@@ -155,8 +158,8 @@ class inference_mode(no_grad):
 
 
 # -- max / min / argmax / argmin ---------------------------------------------------------
-MaxResult = namedtuple("max", ["values", "indices"])
-MinResult = namedtuple("min", ["values", "indices"])
+MaxResult = tf.return_type("max")
+MinResult = tf.return_type("min")
 
 
 def _extreme(name: str, x: Any, dim: Any, keepdim: Any, **kwargs: Any) -> Any:
@@ -229,12 +232,13 @@ def randperm(n: builtins.int, *, generator: Any = None, **kwargs: Any) -> Tensor
 def randint(*args: Any, generator: Any = None, size: Any = None, **kwargs: Any) -> Tensor:
     """``randint(high, size)`` / ``randint(low, high, size)``: integers in [low, high)."""
     dtype, _ = _factory_options(kwargs, "randint")
+    bounds = list(args)
     if size is None:
-        *args, size = args
-    if len(args) == 1:
-        low, high = 0, args[0]
-    elif len(args) == 2:
-        low, high = args
+        *bounds, size = bounds
+    if len(bounds) == 1:
+        low, high = 0, bounds[0]
+    elif len(bounds) == 2:
+        low, high = bounds
     else:
         raise TypeError("randint expected (high, size) or (low, high, size)")
     values = resolve_generator(generator).integers(low, high, size=fn._shape_args((size,)))

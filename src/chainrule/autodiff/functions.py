@@ -189,7 +189,9 @@ def std(
 def _softmax_dim(x: TensorLike, dim: Any, name: str) -> int | None:
     if isinstance(dim, tuple):
         raise TypeError(f"{name} expected a single dim, got {dim}")
-    return wrap_dims(-1 if dim is None else dim, np.ndim(x), name)
+    ndim = np.ndim(x)
+    axis = wrap_dim(-1 if dim is None else dim, ndim, name)
+    return None if ndim == 0 else axis  # a 0-d tensor: NumPy's axis=None
 
 
 def softmax(x: TensorLike, dim: int | None = None, *, axis: int | None = None) -> Tensor:
@@ -441,6 +443,8 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor(array)
 
 
+# max, min and div are not exported: chainrule's own are PyTorch's (compat.max and
+# compat.min return (values, indices) with a dim; torch_functions.div takes rounding_mode).
 __all__ = [
     "abs",
     "add",
@@ -452,7 +456,6 @@ __all__ = [
     "clip",
     "concatenate",
     "cos",
-    "div",
     "exp",
     "expand",
     "flatten",
@@ -463,10 +466,8 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "matmul",
-    "max",
     "maximum",
     "mean",
-    "min",
     "minimum",
     "mul",
     "neg",

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..io import Checkpoint, load
 from ..pipeline import Pipeline
 from .errors import UsageError, plan_outputs
+
+if TYPE_CHECKING:
+    from onnx import ModelProto  # the onnx extra
 
 EXAMPLES = textwrap.dedent(
     """\
@@ -60,7 +64,7 @@ def _shape(text: str | None) -> tuple[int, ...]:
     return dims
 
 
-def _pipeline_model(pipeline: Pipeline) -> object:
+def _pipeline_model(pipeline: Pipeline) -> ModelProto:
     """The ONNX graph: raw columns -> (x − mean)/scale -> network -> probabilities or values."""
     from ..autodiff import Tensor, no_grad
     from ..onnx.graph import Graph

@@ -623,7 +623,7 @@ class TabularEncoder:
         return state
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> TabularEncoder:
+    def from_dict(cls, state: object) -> TabularEncoder:
         """Rebuild from ``to_dict()``; raises ValueError for anything malformed."""
         if not isinstance(state, dict):
             raise ValueError("encoder state must be an object")

@@ -67,12 +67,16 @@ def _state_dict_entries(state: Mapping[Any, Any]) -> tuple[dict[str, Any], dict[
 def _check_state_dict(infos: dict[str, Any], state: Any) -> None:
     if not isinstance(state, dict):
         raise ModelFormatError("kind 'state_dict' has no 'state' object")
-    order, arrays = state.get("order"), state.get("arrays")
-    for name, value in (("order", order), ("arrays", arrays)):
-        if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
-            raise ModelFormatError(f"state dict {name!r} is not a list of names")
+    order, arrays = _names_list(state, "order"), _names_list(state, "arrays")
     if sorted(order) != sorted(infos) or not set(arrays) <= set(order):
         raise ModelFormatError("state dict names in the metadata do not match the tensors")
+
+
+def _names_list(state: dict[str, Any], key: str) -> list[str]:
+    value = state.get(key)
+    if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+        raise ModelFormatError(f"state dict {key!r} is not a list of names")
+    return value
 
 
 def _rebuild_state_dict(tensors: dict[str, np.ndarray], state: dict[str, Any]) -> Any:
@@ -185,6 +189,8 @@ def _check_document(document: Any) -> tuple[str, Any]:
             f"({__version__}) reads version {FORMAT_VERSION}"
         )
     kind = document.get("kind")
+    if not isinstance(kind, str):
+        raise ModelFormatError(f"unknown kind {kind!r}")
     if kind in ("module", STATE_DICT):
         return kind, None
     return kind, _resolve(kind)

@@ -81,7 +81,7 @@ def _cumprod_vjp(g, out, a, *, axis):
 def along(index: np.ndarray, axis: int) -> tuple:
     """A fancy index that picks ``a[..., index[...], ...]`` at ``axis`` and ``index``'s own
     position in every other axis (PyTorch's gather/scatter addressing)."""
-    grids = list(np.indices(index.shape, sparse=True))
+    grids: list[np.ndarray] = list(np.indices(index.shape, sparse=True))
     grids[axis] = index
     return tuple(grids)
 
