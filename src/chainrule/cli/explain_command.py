@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import UsageError
+from .parsers import add_command
 
 if TYPE_CHECKING:
     from ..autodiff import Tensor
@@ -35,15 +36,15 @@ examples:
 """
 
 
+SUMMARY = "derive and check backpropagation step by step for a small network"
+DESCRIPTION = (
+    "Forward pass, loss, every chain-rule factor, finite-difference checks "
+    "and the update, for a network given as a spec file (or a trained model)."
+)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "explain",
-        help="derive and check backpropagation step by step for a small network",
-        description="Forward pass, loss, every chain-rule factor, finite-difference checks "
-        "and the update, for a network given as a spec file (or a trained model).",
-        epilog=HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "explain", SUMMARY, DESCRIPTION, HELP, run)
     parser.add_argument("spec", nargs="?", help="network spec (.toml or .json)")
     parser.add_argument(
         "--format",
@@ -58,7 +59,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--model", default=None, help="a model saved with chainrule.save")
     parser.add_argument("--data", default=None, help="CSV: feature columns, then the target")
     parser.add_argument("--lr", type=float, default=None)
-    parser.set_defaults(handler=run)
     return parser
 
 
