@@ -9,6 +9,11 @@ import numpy as np
 from ..registry import defop
 
 
+def _reshape_back(g, out, a, **options):
+    # The VJP of every op that only reshapes (reshape, squeeze, unsqueeze).
+    return g.reshape(a.shape)
+
+
 @defop("reshape", formula="da = reshape(g, a.shape)")
 def reshape(a, *, shape):
     try:
@@ -19,9 +24,7 @@ def reshape(a, *, shape):
         ) from None
 
 
-@reshape.defvjp
-def _reshape_vjp(g, out, a, *, shape):
-    return g.reshape(a.shape)
+reshape.defvjp(_reshape_back)
 
 
 @defop("permute", formula="da = permute(g, inverse order)")
@@ -55,9 +58,7 @@ def squeeze(a, *, axis=None):
     return np.squeeze(a, axis=axis)
 
 
-@squeeze.defvjp
-def _squeeze_vjp(g, out, a, *, axis=None):
-    return g.reshape(a.shape)
+squeeze.defvjp(_reshape_back)
 
 
 @defop("unsqueeze", formula="da = reshape(g, a.shape)")
@@ -65,9 +66,7 @@ def unsqueeze(a, *, axis):
     return np.expand_dims(a, axis)
 
 
-@unsqueeze.defvjp
-def _unsqueeze_vjp(g, out, a, *, axis):
-    return g.reshape(a.shape)
+unsqueeze.defvjp(_reshape_back)
 
 
 def _is_basic(index) -> bool:
