@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -342,24 +343,40 @@ OVERRIDES = {
 
 
 # -- Tensor methods ------------------------------------------------------------------------
-def _to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    """``t.to(device)``, ``t.to(dtype)``, ``t.to(device, dtype)``, ``t.to(other)``:
-    self when nothing changes, else a differentiable converted copy. CPU only."""
+def to_arguments(
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    who: str,
+    as_dtype: Callable[[Any], Any] = lambda value: value,
+) -> Any:
+    """The dtype a ``.to(...)`` call asks for (None: keep it), for Tensor.to and Module.to.
+
+    Positional arguments are a device, a tensor (its dtype) or a dtype (through
+    ``as_dtype``); keywords ``dtype=``, ``device=``, ``non_blocking=`` (ignored). An unknown
+    keyword or a device other than the CPU raises, naming ``who``.
+    """
     dtype = kwargs.pop("dtype", None)
     where = kwargs.pop("device", None)
     kwargs.pop("non_blocking", None)
-    copy = kwargs.pop("copy", False)
     if kwargs:
-        raise TypeError(f"Tensor.to got unexpected keyword arguments {sorted(kwargs)}")
+        raise TypeError(f"{who} got unexpected keyword arguments {sorted(kwargs)}")
     for arg in args:
         if isinstance(arg, Tensor):
             dtype = arg.dtype
         elif _is_device(arg):
             where = arg
         elif arg is not None:
-            dtype = _dtype(arg, "Tensor.to")
+            dtype = as_dtype(arg)
     if where is not None:
-        check_device(where, "Tensor.to")
+        check_device(where, who)
+    return dtype
+
+
+def _to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    """``t.to(device)``, ``t.to(dtype)``, ``t.to(device, dtype)``, ``t.to(other)``:
+    self when nothing changes, else a differentiable converted copy. CPU only."""
+    copy = kwargs.pop("copy", False)
+    dtype = to_arguments(args, kwargs, "Tensor.to", lambda value: _dtype(value, "Tensor.to"))
     if dtype is not None and np.dtype(dtype) != self.dtype:
         if np.dtype(dtype).kind not in "fc":
             # Integer and bool results carry no gradient (PyTorch): no graph node.
