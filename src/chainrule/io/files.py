@@ -109,7 +109,7 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     Raises TypeError for an object this format cannot rebuild.
     """
     from ..nn import Module
-    from . import architecture
+    from .model_header import model_header
 
     document: dict[str, Any] = {
         "format": FORMAT,
@@ -117,11 +117,7 @@ def save(obj: Any, path: str | os.PathLike) -> None:
         "library_version": __version__,
     }
     if isinstance(obj, Module):
-        document.update(
-            kind="module",
-            architecture=architecture.describe(obj),
-            dtype=architecture.model_dtype(obj),
-        )
+        document.update(kind="module", **model_header(obj))
         tensors = dict(obj.state_dict())
     elif isinstance(obj, Mapping):
         document["kind"] = STATE_DICT
@@ -198,14 +194,12 @@ def _check_document(document: Any) -> tuple[str, Any]:
 
 def _check_header(infos: dict[str, Any], document: Any) -> dict[str, Any]:
     from . import architecture
+    from .model_header import check_model_header
 
     kind, cls = _check_document(document)
     resolved: dict[str, Any] = {"kind": kind, "cls": cls}
     if kind == "module":
-        spec = architecture.check(document.get("architecture"))
-        dtype = document.get("dtype")
-        if dtype not in architecture.DTYPE_NAMES:
-            raise ModelFormatError(f"unknown model dtype {dtype!r}")
+        spec, dtype = check_model_header(document)
         resolved["spec"], resolved["dtype"] = spec, dtype
         architecture.check_tensors(spec, dtype, infos)
         return resolved
