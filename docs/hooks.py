@@ -41,6 +41,7 @@ LINKS = {
     "examples/explain/": "examples/index.md",
     "CONTRIBUTING.md": "contributing.md",
     "docs/explain-spec.md": "explain-spec.md",
+    "docs/architecture.md": "architecture.md",
 }
 API = [
     ("chainrule", "chainrule"),
@@ -199,7 +200,7 @@ def on_config(config):
     guide = [p for p in dict.fromkeys(README_PAGES.values()) if p and p != "index.md"]
     config["nav"] = [
         {"Home": "index.md"},
-        {"Guide": [*guide, "explain-spec.md", "contributing.md"]},
+        {"Guide": [*guide, "explain-spec.md", "architecture.md", "contributing.md"]},
         {"Examples": ["examples/index.md", *(f"examples/{s}.md" for s in titles)]},
         {"API reference": [f"api/{short}.md" for _, short in API]},
     ]

@@ -23,7 +23,7 @@ from .data.reading import from_frame, is_frame
 from .data.scaling import StandardScaler
 from .data.tabular import TabularEncoder, columns_table
 from .io import architecture
-from .io.errors import ModelFormatError
+from .io.model_header import build_model, check_model_header, model_header
 from .train import predict as _raw_predict
 
 
@@ -119,8 +119,7 @@ class Pipeline:
     def _chainrule_save_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Tensors are the network's state_dict, under PyTorch's names (``0.weight``)."""
         metadata = {
-            "architecture": architecture.describe(self.model),
-            "dtype": architecture.model_dtype(self.model),
+            **model_header(self.model),
             "encoder": self.encoder.to_dict(),
             "scaler": self.scaler.to_dict(),
             "target_mean": self.target_mean,
@@ -131,18 +130,14 @@ class Pipeline:
 
     @classmethod
     def _chainrule_check_header(cls, infos: dict[str, Any], metadata: dict[str, Any]) -> None:
-        spec = architecture.check(metadata.get("architecture"))
-        dtype = metadata.get("dtype")
-        if dtype not in architecture.DTYPE_NAMES:
-            raise ModelFormatError(f"unknown model dtype {dtype!r}")
+        spec, dtype = check_model_header(metadata)
         architecture.check_tensors(spec, dtype, infos)
 
     @classmethod
     def _chainrule_from_state(
         cls, tensors: dict[str, np.ndarray], metadata: dict[str, Any]
     ) -> Pipeline:
-        spec = architecture.check(metadata.get("architecture"))
-        model = architecture.build(spec, metadata["dtype"])
+        model = build_model(metadata)
         model.load_state_dict(tensors)
         model.eval()
         encoder = TabularEncoder.from_dict(metadata.get("encoder"))
@@ -152,7 +147,8 @@ class Pipeline:
             raise ValueError(
                 f"the scaler has {scaler.n_features_in_} features, the encoder produces {width}"
             )
-        outputs = len(encoder.classes) if encoder.task == "classification" else 1
+        classes = encoder.classes if encoder.task == "classification" else None
+        outputs = 1 if classes is None else len(classes)
         _check_widths(model, width, outputs)
         scale = metadata.get("target_scale", 1.0)
         mean = metadata.get("target_mean", 0.0)

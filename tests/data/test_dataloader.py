@@ -192,3 +192,21 @@ def test_transform_randomness_is_reproducible_from_the_seed():
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(first[0], other[0])
     assert not np.array_equal(first[0], first[3])  # the second epoch draws new noise
+
+
+def test_a_transform_set_after_construction_gets_its_own_seeded_stream():
+    # The stream used to be made only in __init__: a transform set later got rng=None.
+    x = np.zeros((4, 2))
+    seen = []
+
+    def noise(batch, rng):
+        seen.append(rng)
+        return batch + rng.standard_normal(batch.shape)
+
+    loader = DataLoader(x, batch_size=2, generator=7)
+    loader.transform = noise
+    first = [b.data.copy() for b in loader]
+    again = DataLoader(x, batch_size=2, generator=7, transform=noise)
+    assert all(isinstance(rng, np.random.Generator) for rng in seen)
+    np.testing.assert_array_equal(np.concatenate(first), np.concatenate([b.data for b in again]))
+    assert np.any(np.concatenate(first) != 0)

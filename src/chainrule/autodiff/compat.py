@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 import functools
-from collections import namedtuple
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,9 +56,13 @@ class device:
     other devices can be named (``torch.device('cuda' if ... else 'cpu')`` runs) but
     moving a tensor or model to them raises."""
 
+    type: str
+    index: builtins.int | None
+
     def __init__(self, type: str | device, index: builtins.int | None = None) -> None:
         if isinstance(type, device):
-            type, index = type.type, type.index
+            index = type.index
+            type = type.type
         if not isinstance(type, str):
             raise TypeError(f"device expected a name such as 'cpu', got {type!r}")
         name, _, number = type.partition(":")
@@ -155,8 +159,8 @@ class inference_mode(no_grad):
 
 
 # -- max / min / argmax / argmin ---------------------------------------------------------
-MaxResult = namedtuple("max", ["values", "indices"])
-MinResult = namedtuple("min", ["values", "indices"])
+MaxResult = tf.return_type("max")
+MinResult = tf.return_type("min")
 
 
 def _extreme(name: str, x: Any, dim: Any, keepdim: Any, **kwargs: Any) -> Any:
@@ -229,12 +233,13 @@ def randperm(n: builtins.int, *, generator: Any = None, **kwargs: Any) -> Tensor
 def randint(*args: Any, generator: Any = None, size: Any = None, **kwargs: Any) -> Tensor:
     """``randint(high, size)`` / ``randint(low, high, size)``: integers in [low, high)."""
     dtype, _ = _factory_options(kwargs, "randint")
+    bounds = list(args)
     if size is None:
-        *args, size = args
-    if len(args) == 1:
-        low, high = 0, args[0]
-    elif len(args) == 2:
-        low, high = args
+        *bounds, size = bounds
+    if len(bounds) == 1:
+        low, high = 0, bounds[0]
+    elif len(bounds) == 2:
+        low, high = bounds
     else:
         raise TypeError("randint expected (high, size) or (low, high, size)")
     values = resolve_generator(generator).integers(low, high, size=fn._shape_args((size,)))
@@ -338,24 +343,40 @@ OVERRIDES = {
 
 
 # -- Tensor methods ------------------------------------------------------------------------
-def _to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    """``t.to(device)``, ``t.to(dtype)``, ``t.to(device, dtype)``, ``t.to(other)``:
-    self when nothing changes, else a differentiable converted copy. CPU only."""
+def to_arguments(
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    who: str,
+    as_dtype: Callable[[Any], Any] = lambda value: value,
+) -> Any:
+    """The dtype a ``.to(...)`` call asks for (None: keep it), for Tensor.to and Module.to.
+
+    Positional arguments are a device, a tensor (its dtype) or a dtype (through
+    ``as_dtype``); keywords ``dtype=``, ``device=``, ``non_blocking=`` (ignored). An unknown
+    keyword or a device other than the CPU raises, naming ``who``.
+    """
     dtype = kwargs.pop("dtype", None)
     where = kwargs.pop("device", None)
     kwargs.pop("non_blocking", None)
-    copy = kwargs.pop("copy", False)
     if kwargs:
-        raise TypeError(f"Tensor.to got unexpected keyword arguments {sorted(kwargs)}")
+        raise TypeError(f"{who} got unexpected keyword arguments {sorted(kwargs)}")
     for arg in args:
         if isinstance(arg, Tensor):
             dtype = arg.dtype
         elif _is_device(arg):
             where = arg
         elif arg is not None:
-            dtype = _dtype(arg, "Tensor.to")
+            dtype = as_dtype(arg)
     if where is not None:
-        check_device(where, "Tensor.to")
+        check_device(where, who)
+    return dtype
+
+
+def _to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    """``t.to(device)``, ``t.to(dtype)``, ``t.to(device, dtype)``, ``t.to(other)``:
+    self when nothing changes, else a differentiable converted copy. CPU only."""
+    copy = kwargs.pop("copy", False)
+    dtype = to_arguments(args, kwargs, "Tensor.to", lambda value: _dtype(value, "Tensor.to"))
     if dtype is not None and np.dtype(dtype) != self.dtype:
         if np.dtype(dtype).kind not in "fc":
             # Integer and bool results carry no gradient (PyTorch): no graph node.

@@ -51,5 +51,5 @@ def wrap_dims(axis: Any, ndim: int, op: str) -> int | tuple[int, ...] | None:
             if a in wrapped[:i]:
                 raise ValueError(f"{op}: dim {a} appears more than once in dims {tuple(axis)}")
         return None if ndim == 0 else wrapped
-    wrapped = wrap_dim(axis, ndim, op)
-    return None if ndim == 0 else wrapped
+    index = wrap_dim(axis, ndim, op)
+    return None if ndim == 0 else index

@@ -6,7 +6,7 @@ values into tensors where needed, and call the registered ops.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,8 @@ def resolve_keepdims(keepdims: bool, keepdim: bool | None) -> bool:
 
 def _axes(x: TensorLike, axis: Any, dim: Any, name: str) -> Any:
     """The reduction dims of ``x``: ``axis`` or ``dim``, checked and wrapped (PyTorch's range)."""
+    if axis is None and dim is None:  # all of them (a loss's sum or mean): nothing to check
+        return None
     return wrap_dims(resolve_axis(axis, dim, name), np.ndim(x), name)
 
 
@@ -65,44 +67,6 @@ def _shape_args(shape: tuple) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         return tuple(shape[0])
     return tuple(shape)
-
-
-def sum(
-    x: TensorLike,
-    axis: Any = None,
-    keepdims: bool = False,
-    *,
-    dim: Any = None,
-    keepdim: bool | None = None,
-    dtype: Any = None,
-) -> Tensor:
-    """Sum over ``axis``/``dim`` (all elements by default); ``dtype`` converts the input
-    first (PyTorch's ``sum(dtype=)``: e.g. accumulate float32 in float64)."""
-    if dtype is not None:
-        x = astype(x, dtype)
-    if axis is None and dim is None:  # the loss's sum: nothing to check or wrap
-        return reductions.sum(x, axis=None, keepdims=bool(keepdims if keepdim is None else keepdim))
-    return reductions.sum(
-        x, axis=_axes(x, axis, dim, "sum"), keepdims=resolve_keepdims(keepdims, keepdim)
-    )
-
-
-def mean(
-    x: TensorLike,
-    axis: Any = None,
-    keepdims: bool = False,
-    *,
-    dim: Any = None,
-    keepdim: bool | None = None,
-) -> Tensor:
-    """Arithmetic mean over ``axis``/``dim``."""
-    if axis is None and dim is None:  # the loss's mean: nothing to check or wrap
-        return reductions.mean(
-            x, axis=None, keepdims=bool(keepdims if keepdim is None else keepdim)
-        )
-    return reductions.mean(
-        x, axis=_axes(x, axis, dim, "mean"), keepdims=resolve_keepdims(keepdims, keepdim)
-    )
 
 
 def _nonempty_axes(x: TensorLike, axis: Any, dim: Any, name: str) -> Any:
@@ -124,39 +88,80 @@ def _nonempty_axes(x: TensorLike, axis: Any, dim: Any, name: str) -> Any:
     return axes
 
 
-def max(
-    x: TensorLike,
-    axis: Any = None,
-    keepdims: bool = False,
-    *,
-    dim: Any = None,
-    keepdim: bool | None = None,
-) -> Tensor:
+# ``body(x, axes, keep, **options)``: a reduction's work, on dims already checked.
+ReductionBody = Callable[..., Tensor]
+# ``f(x, axis=None, keepdims=False, *, dim=None, keepdim=None, **options)``.
+Reduction = Callable[..., Tensor]
+
+
+def reduction(
+    check: Callable[[TensorLike, Any, Any, str], Any] = _axes, name: str | None = None
+) -> Callable[[ReductionBody], Reduction]:
+    """Decorator: ``body(x, axes, keep, **options)`` becomes a reduction that takes NumPy's
+    and PyTorch's names alike, ``f(x, axis=None, keepdims=False, *, dim=None,
+    keepdim=None, **options)``: the one place where those arguments are resolved.
+
+    ``check(x, axis, dim, name)`` gives the wrapped dims (``_axes``) or refuses them
+    (``_nonempty_axes``); ``options`` (``dtype=``, ``correction=``, ...) go to ``body``.
+    ``name`` (default: the body's) is the one error messages give.
+    """
+
+    def decorate(body: ReductionBody) -> Reduction:
+        called = name or body.__name__
+
+        def reduce(
+            x: TensorLike,
+            axis: Any = None,
+            keepdims: bool = False,
+            *,
+            dim: Any = None,
+            keepdim: bool | None = None,
+            **options: Any,
+        ) -> Tensor:
+            keep = resolve_keepdims(keepdims, keepdim)
+            return body(x, check(x, axis, dim, called), keep, **options)
+
+        reduce.__name__ = reduce.__qualname__ = body.__name__
+        reduce.__doc__ = body.__doc__
+        reduce.__module__ = body.__module__
+        return reduce
+
+    return decorate
+
+
+@reduction()
+def sum(x: TensorLike, axes: Any, keep: bool, *, dtype: Any = None) -> Tensor:
+    """Sum over ``axis``/``dim`` (all elements by default); ``dtype`` converts the input
+    first (PyTorch's ``sum(dtype=)``: e.g. accumulate float32 in float64)."""
+    if dtype is not None:
+        x = astype(x, dtype)
+    return reductions.sum(x, axis=axes, keepdims=keep)
+
+
+@reduction()
+def mean(x: TensorLike, axes: Any, keep: bool) -> Tensor:
+    """Arithmetic mean over ``axis``/``dim``."""
+    return reductions.mean(x, axis=axes, keepdims=keep)
+
+
+@reduction(_nonempty_axes)
+def max(x: TensorLike, axes: Any, keep: bool) -> Tensor:
     """Largest value over ``axis``/``dim`` — the values only, like ``torch.amax``/``np.max``."""
-    axes = _nonempty_axes(x, axis, dim, "max")
-    return reductions.max(x, axis=axes, keepdims=resolve_keepdims(keepdims, keepdim))
+    return reductions.max(x, axis=axes, keepdims=keep)
 
 
-def min(
-    x: TensorLike,
-    axis: Any = None,
-    keepdims: bool = False,
-    *,
-    dim: Any = None,
-    keepdim: bool | None = None,
-) -> Tensor:
+@reduction(_nonempty_axes)
+def min(x: TensorLike, axes: Any, keep: bool) -> Tensor:
     """Smallest value over ``axis``/``dim`` — the values only, like ``torch.amin``/``np.min``."""
-    axes = _nonempty_axes(x, axis, dim, "min")
-    return reductions.min(x, axis=axes, keepdims=resolve_keepdims(keepdims, keepdim))
+    return reductions.min(x, axis=axes, keepdims=keep)
 
 
+@reduction()
 def var(
     x: TensorLike,
-    axis: Any = None,
-    keepdims: bool = False,
+    axes: Any,
+    keep: bool,
     *,
-    dim: Any = None,
-    keepdim: bool | None = None,
     correction: int | None = None,
     unbiased: bool | None = None,
     ddof: int | None = None,
@@ -171,12 +176,7 @@ def var(
     if len(given) > 1:
         raise TypeError("var: pass only one of correction=, unbiased= or ddof=")
     chosen = given[0] if given else 1
-    return reductions.var(
-        x,
-        axis=_axes(x, axis, dim, "var"),
-        correction=chosen,
-        keepdims=resolve_keepdims(keepdims, keepdim),
-    )
+    return reductions.var(x, axis=axes, correction=chosen, keepdims=keep)
 
 
 def std(
@@ -189,7 +189,9 @@ def std(
 def _softmax_dim(x: TensorLike, dim: Any, name: str) -> int | None:
     if isinstance(dim, tuple):
         raise TypeError(f"{name} expected a single dim, got {dim}")
-    return wrap_dims(-1 if dim is None else dim, np.ndim(x), name)
+    ndim = np.ndim(x)
+    axis = wrap_dim(-1 if dim is None else dim, ndim, name)
+    return None if ndim == 0 else axis  # a 0-d tensor: NumPy's axis=None
 
 
 def softmax(x: TensorLike, dim: int | None = None, *, axis: int | None = None) -> Tensor:
@@ -204,18 +206,18 @@ def log_softmax(x: TensorLike, dim: int | None = None, *, axis: int | None = Non
     return reductions.log_softmax(x, axis=_softmax_dim(x, chosen, "log_softmax"))
 
 
-def logsumexp(
-    x: TensorLike,
-    dim: Any = None,
-    keepdims: bool = False,
-    *,
-    axis: Any = None,
-    keepdim: bool | None = None,
-) -> Tensor:
-    """log Σ exp(x) along ``dim``, computed with the max factored out."""
-    return reductions.logsumexp(
-        x, axis=_axes(x, axis, dim, "logsumexp"), keepdims=resolve_keepdims(keepdims, keepdim)
-    )
+@reduction(name="logsumexp")
+def _logsumexp(x: TensorLike, axes: Any, keep: bool) -> Tensor:
+    return reductions.logsumexp(x, axis=axes, keepdims=keep)
+
+
+def logsumexp(x: TensorLike, dim: Any = None, keepdims: bool = False, **names: Any) -> Tensor:
+    """log Σ exp(x) along ``dim``, computed with the max factored out.
+
+    PyTorch's order (``dim`` second); NumPy's ``axis=`` and PyTorch's ``keepdim=`` are
+    accepted by name.
+    """
+    return _logsumexp(x, dim=dim, keepdims=keepdims, **names)
 
 
 def reshape(x: TensorLike, *shape: Any) -> Tensor:
@@ -441,6 +443,8 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor(array)
 
 
+# max, min and div are not exported: chainrule's own are PyTorch's (compat.max and
+# compat.min return (values, indices) with a dim; torch_functions.div takes rounding_mode).
 __all__ = [
     "abs",
     "add",
@@ -452,7 +456,6 @@ __all__ = [
     "clip",
     "concatenate",
     "cos",
-    "div",
     "exp",
     "expand",
     "flatten",
@@ -463,10 +466,8 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "matmul",
-    "max",
     "maximum",
     "mean",
-    "min",
     "minimum",
     "mul",
     "neg",

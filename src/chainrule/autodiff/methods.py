@@ -60,28 +60,14 @@ def _iter(self: Tensor):
         yield self[i]
 
 
-def _argmax(
-    self: Tensor,
-    axis: Any = None,
-    keepdims: bool = False,
-    *,
-    dim: Any = None,
-    keepdim: bool | None = None,
-) -> Tensor:
-    keep = fn.resolve_keepdims(keepdims, keepdim)
-    return Tensor(np.argmax(self.data, axis=fn._axes(self, axis, dim, "argmax"), keepdims=keep))
+@fn.reduction()
+def argmax(self: Tensor, axes: Any, keep: bool) -> Tensor:
+    return Tensor(np.argmax(self.data, axis=axes, keepdims=keep))
 
 
-def _argmin(
-    self: Tensor,
-    axis: Any = None,
-    keepdims: bool = False,
-    *,
-    dim: Any = None,
-    keepdim: bool | None = None,
-) -> Tensor:
-    keep = fn.resolve_keepdims(keepdims, keepdim)
-    return Tensor(np.argmin(self.data, axis=fn._axes(self, axis, dim, "argmin"), keepdims=keep))
+@fn.reduction()
+def argmin(self: Tensor, axes: Any, keep: bool) -> Tensor:
+    return Tensor(np.argmin(self.data, axis=axes, keepdims=keep))
 
 
 def _expand_as(self: Tensor, other: Any) -> Tensor:
@@ -132,8 +118,8 @@ _BINDINGS = {
     "amin": lambda self, *args, **kwargs: fn.min(self, *args, **kwargs),
     "var": lambda self, *args, **kwargs: fn.var(self, *args, **kwargs),
     "std": lambda self, *args, **kwargs: fn.std(self, *args, **kwargs),
-    "argmax": _argmax,
-    "argmin": _argmin,
+    "argmax": argmax,
+    "argmin": argmin,
     "any": _any,
     "all": _all,
     "exp": lambda self: fn.exp(self),

@@ -7,7 +7,8 @@ and the engine.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -73,6 +74,28 @@ class Tensor:
     grad: np.ndarray | None
     requires_grad: bool
     _node: Node | None
+    _grad_slot: np.ndarray
+
+    if TYPE_CHECKING:
+        # Bound at import by methods.py; declared here so that type checkers know them.
+        # Binary operators take a Tensor, an ndarray or a Python number on either side.
+        __add__: Callable[[Tensor, Any], Tensor]
+        __radd__: Callable[[Tensor, Any], Tensor]
+        __sub__: Callable[[Tensor, Any], Tensor]
+        __rsub__: Callable[[Tensor, Any], Tensor]
+        __mul__: Callable[[Tensor, Any], Tensor]
+        __rmul__: Callable[[Tensor, Any], Tensor]
+        __truediv__: Callable[[Tensor, Any], Tensor]
+        __rtruediv__: Callable[[Tensor, Any], Tensor]
+        __pow__: Callable[[Tensor, Any], Tensor]
+        __matmul__: Callable[[Tensor, Any], Tensor]
+
+        def __neg__(self) -> Tensor: ...
+        def __getitem__(self, index: Any) -> Tensor: ...
+        def __iter__(self) -> Iterator[Tensor]: ...
+        # The arguments of functions.sum and functions.mean (axis/dim, keepdims/keepdim).
+        def sum(self, *args: Any, **kwargs: Any) -> Tensor: ...
+        def mean(self, *args: Any, **kwargs: Any) -> Tensor: ...
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, np.ndarray) and dtype is None:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import namedtuple
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -41,9 +40,21 @@ trunc = torch_math.trunc
 fix = trunc
 remainder = torch_math.remainder
 
-# PyTorch's result types of sort/topk/max(dim)/min(dim): tuples with named fields.
-SortResult = namedtuple("sort", ["values", "indices"])
-TopkResult = namedtuple("topk", ["values", "indices"])
+
+class ValuesIndices(NamedTuple):
+    """What sort, topk, max(dim) and min(dim) return: ``(values, indices)``."""
+
+    values: Tensor
+    indices: Tensor
+
+
+def return_type(name: str) -> type[ValuesIndices]:
+    """PyTorch's ``torch.return_types.<name>``: a ValuesIndices printed as ``name(...)``."""
+    return type(name, (ValuesIndices,), {"__slots__": ()})
+
+
+SortResult = return_type("sort")
+TopkResult = return_type("topk")
 
 
 def _array(x: TensorLike) -> np.ndarray:
@@ -384,7 +395,7 @@ def argsort(x: TensorLike, dim: int = -1, descending: bool = False, stable: bool
 
 def sort(
     x: TensorLike, dim: int = -1, descending: bool = False, stable: bool = False
-) -> SortResult:
+) -> ValuesIndices:
     """``(values, indices)`` sorted along ``dim``; values are differentiable (a gather)."""
     array = _array(x)
     d = _dim(x, dim, "sort")
@@ -396,7 +407,7 @@ def sort(
 
 def topk(
     x: TensorLike, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
-) -> TopkResult:
+) -> ValuesIndices:
     """The ``k`` largest (or smallest) values along ``dim`` and their indices."""
     array = _array(x)
     d = _dim(x, dim, "topk")

@@ -14,8 +14,11 @@ from ..data import TabularEncoder, load_digits, train_test_split
 from ..io import atomic_write
 from .errors import UsageError, check_output, plan_outputs
 from .options import TrainOptions, check
+from .parsers import add_command
 from .training import Outputs, evaluate_pipeline, format_confusion, run
 
+HELP = "train on the bundled handwritten digits (no data needed)"
+DESCRIPTION = "Train a network on the bundled 8×8 handwritten digits and report on it."
 EXAMPLES = textwrap.dedent(
     """\
     examples:
@@ -34,13 +37,7 @@ EXAMPLES = textwrap.dedent(
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "demo",
-        help="train on the bundled handwritten digits (no data needed)",
-        description="Train a network on the bundled 8×8 handwritten digits and report on it.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "demo", HELP, DESCRIPTION, EXAMPLES, command)
     parser.add_argument(
         "--out",
         metavar="DIR",
@@ -50,7 +47,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--epochs", type=int, default=30, help="epochs (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
-    parser.set_defaults(handler=command)
     return parser
 
 

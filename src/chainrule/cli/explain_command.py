@@ -5,6 +5,21 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import UsageError
+from .parsers import add_command
+
+if TYPE_CHECKING:
+    from ..autodiff import Tensor
+    from ..explain import Explanation
+    from ..pipeline import Pipeline
+
+# A loss function of nn.functional: (output, target, ...) -> the loss.
+Loss = Callable[..., "Tensor"]
 
 FORMATS = ("text", "markdown", "latex", "html")
 
@@ -21,15 +36,15 @@ examples:
 """
 
 
+SUMMARY = "derive and check backpropagation step by step for a small network"
+DESCRIPTION = (
+    "Forward pass, loss, every chain-rule factor, finite-difference checks "
+    "and the update, for a network given as a spec file (or a trained model)."
+)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "explain",
-        help="derive and check backpropagation step by step for a small network",
-        description="Forward pass, loss, every chain-rule factor, finite-difference checks "
-        "and the update, for a network given as a spec file (or a trained model).",
-        epilog=HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "explain", SUMMARY, DESCRIPTION, HELP, run)
     parser.add_argument("spec", nargs="?", help="network spec (.toml or .json)")
     parser.add_argument(
         "--format",
@@ -44,11 +59,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--model", default=None, help="a model saved with chainrule.save")
     parser.add_argument("--data", default=None, help="CSV: feature columns, then the target")
     parser.add_argument("--lr", type=float, default=None)
-    parser.set_defaults(handler=run)
     return parser
 
 
-def _render(explanation, form: str) -> str:
+def _render(explanation: Explanation, form: str) -> str:
     return {
         "text": explanation.to_text,
         "markdown": explanation.to_markdown,
@@ -57,17 +71,11 @@ def _render(explanation, form: str) -> str:
     }[form]()
 
 
-def _from_model(args: argparse.Namespace):
-    import numpy as np
-
+def _from_model(args: argparse.Namespace) -> Explanation:
     import chainrule
-    import chainrule.nn.functional as F
     from chainrule.explain import explain
 
-    from .._regular_file import read_regular_file
-    from ..data import read_csv
     from ..pipeline import Pipeline
-    from .main import UsageError
 
     load = getattr(chainrule, "load", None)
     if load is None:
@@ -82,52 +90,9 @@ def _from_model(args: argparse.Namespace):
         raise UsageError(f"cannot load model {args.model}: {error}") from None
     model = getattr(obj, "model", obj)
     if isinstance(obj, Pipeline):
-        # A trained pipeline reads its CSV as `chainrule evaluate` does (columns by name,
-        # categories one-hot, the target mapped to class indices or standardized), so the
-        # loss explained is the one it was trained on.
-        table = read_csv(args.data)
-        x = obj.transform(table)
-        target = obj.encoder.encode_target(table)
-        if obj.task == "classification":
-            y, loss = target, F.cross_entropy
-        else:
-            y = ((target - obj.target_mean) / obj.target_scale)[:, None]
-            loss = F.mse_loss
+        x, y, loss = _pipeline_rows(obj, args.data)
     else:
-        # A few rows of numbers: read as a regular file (a FIFO must not block), capped.
-        raw = read_regular_file(
-            args.data, what="a CSV file of rows", error=UsageError, max_bytes=64 << 20
-        )
-        try:
-            text = raw.decode("utf-8-sig")
-            try:
-                table = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2)
-            except ValueError:
-                table = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, skiprows=1)
-        except ValueError as error:
-            raise UsageError(
-                f"--data {args.data}: expected rows of numbers (features, then the target), "
-                f"with an optional header ({error})"
-            ) from None
-        if table.shape[0] < 1 or table.shape[1] < 2:
-            raise UsageError(
-                f"--data {args.data}: expected rows of features then the target, "
-                f"got shape {table.shape}"
-            )
-        x, target = table[:, :-1], table[:, -1]
-        try:
-            outputs = model(chainrule.tensor(np.asarray(x, dtype=np.float64))).shape[-1]
-        except ValueError as error:  # the network names the shape it expected
-            raise UsageError(f"--data {args.data}: {error}") from None
-        if outputs > 1:
-            y, loss = target.astype(np.int64), F.cross_entropy
-            if not np.all((y == target) & (y >= 0) & (y < outputs)):
-                raise UsageError(
-                    f"--data {args.data}: the last column must hold class indices 0 to "
-                    f"{outputs - 1}, got {target.tolist()}"
-                )
-        else:
-            y, loss = target[:, None], F.mse_loss
+        x, y, loss = _numeric_rows(model, args.data)
     try:
         return explain(
             model,
@@ -143,12 +108,68 @@ def _from_model(args: argparse.Namespace):
         raise UsageError(str(error)) from None
 
 
+def _pipeline_rows(pipeline: Pipeline, path: str) -> tuple[np.ndarray, np.ndarray, Loss]:
+    """(x, y, loss) of a CSV file read as ``chainrule evaluate`` reads it (columns by name,
+    categories one-hot, the target mapped to class indices or standardized), so the loss
+    explained is the one the pipeline was trained on."""
+    import chainrule.nn.functional as F
+
+    from ..data import read_csv
+
+    table = read_csv(path)
+    x = pipeline.transform(table)
+    target = pipeline.encoder.encode_target(table)
+    if pipeline.task == "classification":
+        return x, target, F.cross_entropy
+    return x, ((target - pipeline.target_mean) / pipeline.target_scale)[:, None], F.mse_loss
+
+
+def _numeric_rows(model: Any, path: str) -> tuple[np.ndarray, np.ndarray, Loss]:
+    """(x, y, loss) of a few rows of numbers: features, then the target (a class index when
+    the network has several outputs, a value when it has one)."""
+    import chainrule
+    import chainrule.nn.functional as F
+
+    from .._regular_file import read_regular_file
+
+    # Read as a regular file (a FIFO must not block), capped.
+    raw = read_regular_file(path, what="a CSV file of rows", error=UsageError, max_bytes=64 << 20)
+    try:
+        text = raw.decode("utf-8-sig")
+        try:
+            rows = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2)
+        except ValueError:
+            rows = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, skiprows=1)
+    except ValueError as error:
+        raise UsageError(
+            f"--data {path}: expected rows of numbers (features, then the target), "
+            f"with an optional header ({error})"
+        ) from None
+    if rows.shape[0] < 1 or rows.shape[1] < 2:
+        raise UsageError(
+            f"--data {path}: expected rows of features then the target, got shape {rows.shape}"
+        )
+    x, target = rows[:, :-1], rows[:, -1]
+    try:
+        outputs = model(chainrule.tensor(np.asarray(x, dtype=np.float64))).shape[-1]
+    except ValueError as error:  # the network names the shape it expected
+        raise UsageError(f"--data {path}: {error}") from None
+    if outputs == 1:
+        return x, target[:, None], F.mse_loss
+    y = target.astype(np.int64)
+    if not np.all((y == target) & (y >= 0) & (y < outputs)):
+        raise UsageError(
+            f"--data {path}: the last column must hold class indices 0 to "
+            f"{outputs - 1}, got {target.tolist()}"
+        )
+    return x, y, F.cross_entropy
+
+
 def run(args: argparse.Namespace) -> int:
     from chainrule.explain.spec import MAX_STEPS, SpecError, explain_spec
 
     from ..io import atomic_write
     from .errors import plan_outputs
-    from .main import UsageError
 
     if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
         raise UsageError(f"--steps expected an integer from 1 to {MAX_STEPS}, got {args.steps}")

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..io import Checkpoint, load
 from ..pipeline import Pipeline
 from .errors import UsageError, plan_outputs
+from .parsers import add_command
 
+if TYPE_CHECKING:
+    from onnx import ModelProto  # the onnx extra
+
+HELP = "export a model file to ONNX"
+DESCRIPTION = "Export a chainrule model file to another format (ONNX)."
 EXAMPLES = textwrap.dedent(
     """\
     examples:
@@ -29,13 +36,7 @@ EXAMPLES = textwrap.dedent(
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "export",
-        help="export a model file to ONNX",
-        description="Export a chainrule model file to another format (ONNX).",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "export", HELP, DESCRIPTION, EXAMPLES, command)
     parser.add_argument("model", metavar="MODEL", help="a .safetensors file written by chainrule")
     parser.add_argument("--format", choices=("onnx",), default="onnx", help="(default: onnx)")
     parser.add_argument("--out", required=True, metavar="FILE", help="the file to write")
@@ -44,7 +45,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="DIMS",
         help="shape of one sample for a bare network, comma-separated (e.g. 64 or 1,8,8)",
     )
-    parser.set_defaults(handler=command)
     return parser
 
 
@@ -60,7 +60,7 @@ def _shape(text: str | None) -> tuple[int, ...]:
     return dims
 
 
-def _pipeline_model(pipeline: Pipeline) -> object:
+def _pipeline_model(pipeline: Pipeline) -> ModelProto:
     """The ONNX graph: raw columns -> (x − mean)/scale -> network -> probabilities or values."""
     from ..autodiff import Tensor, no_grad
     from ..onnx.graph import Graph

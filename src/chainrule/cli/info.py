@@ -8,7 +8,10 @@ import textwrap
 
 from ..io import Checkpoint, load
 from ..pipeline import Pipeline
+from .parsers import add_command
 
+HELP = "describe a model or checkpoint file"
+DESCRIPTION = "Describe a chainrule model or checkpoint file."
 EXAMPLES = textwrap.dedent(
     """\
     examples:
@@ -24,15 +27,8 @@ EXAMPLES = textwrap.dedent(
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "info",
-        help="describe a model or checkpoint file",
-        description="Describe a chainrule model or checkpoint file.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "info", HELP, DESCRIPTION, EXAMPLES, command)
     parser.add_argument("model", metavar="MODEL", help="a .safetensors file written by chainrule")
-    parser.set_defaults(handler=command)
     return parser
 
 

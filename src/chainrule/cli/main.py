@@ -6,7 +6,8 @@ model files (``ModelFormatError``), a missing optional package. A training run t
 diverges exits with 1; Ctrl-C exits with 130, leaving no half-written file. Every
 command checks all the files it will write before any work (``errors.plan_outputs``),
 and a closed stdout or stderr (``| head``) never stops a run. Each subcommand lives in
-its own module with an ``add_parser(subparsers)`` function; ``COMMANDS`` lists them.
+its own module with an ``add_parser(subparsers)`` function (made with
+``parsers.add_command``); ``COMMANDS`` lists them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, TextIO
 from .._version import __version__
 from . import demo, explain_command, export, info, playground, predict, train
 from .errors import UsageError
+from .parsers import add_command
 
 EPILOG = textwrap.dedent(
     """\
@@ -37,6 +39,11 @@ EPILOG = textwrap.dedent(
       chainrule --version
     """
 )
+
+
+OPS_HELP = "list the differentiable ops and their vector-Jacobian products"
+OPS_DESCRIPTION = "List every registered op with the formula of its backward pass."
+OPS_EXAMPLE = "example:\n  chainrule ops linear sigmoid mse_loss"
 
 
 def _ops_command(args: argparse.Namespace) -> int:
@@ -81,15 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chainrule {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    ops = commands.add_parser(
-        "ops",
-        help="list the differentiable ops and their vector-Jacobian products",
-        description="List every registered op with the formula of its backward pass.",
-        epilog="example:\n  chainrule ops linear sigmoid mse_loss",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ops = add_command(commands, "ops", OPS_HELP, OPS_DESCRIPTION, OPS_EXAMPLE, _ops_command)
     ops.add_argument("names", nargs="*", metavar="OP", help="ops to show (default: all)")
-    ops.set_defaults(handler=_ops_command)
     for add_parser in COMMANDS:
         add_parser(commands)
     return parser

@@ -448,7 +448,7 @@ class DataOptions:
 def _names(text: Any) -> list[str]:
     """``"a,b"`` or ``["a", "b"]`` (repeated flags) -> ["a", "b"]."""
     items = text if isinstance(text, list) else [text]
-    found = []
+    found: list[str] = []
     for item in items:
         found.extend(part.strip() for part in str(item).split(",") if part.strip())
     return found

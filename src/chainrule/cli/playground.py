@@ -7,8 +7,11 @@ import sys
 import textwrap
 
 from .errors import UsageError
+from .parsers import add_command
 
 LOCAL = ("127.0.0.1", "localhost", "::1")
+HELP = "train a network in the browser and see each weight's derivation"
+DESCRIPTION = "Start the local playground web app (needs the 'playground' extra)."
 EXAMPLES = textwrap.dedent(
     """\
     examples:
@@ -25,13 +28,7 @@ EXAMPLES = textwrap.dedent(
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "playground",
-        help="train a network in the browser and see each weight's derivation",
-        description="Start the local playground web app (needs the 'playground' extra).",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = add_command(subparsers, "playground", HELP, DESCRIPTION, EXAMPLES, command)
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -42,7 +39,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--port", type=int, default=8000, help="port (default: %(default)s; 0 picks a free one)"
     )
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    parser.set_defaults(handler=command)
     return parser
 
 

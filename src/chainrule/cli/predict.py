@@ -15,6 +15,7 @@ from ..io import ModelFormatError, atomic_write, load
 from ..pipeline import Pipeline
 from .errors import plan_outputs
 from .options import add_data_arguments
+from .parsers import add_command
 from .training import (
     evaluate_features,
     format_confusion,
@@ -58,35 +59,39 @@ EVALUATE_EXAMPLES = textwrap.dedent(
 )
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "predict",
-        help="predict with a trained model on a CSV file",
-        description="Predict the target for every row of a CSV file.",
-        epilog=PREDICT_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+PREDICT_HELP = "predict with a trained model on a CSV file"
+PREDICT_DESCRIPTION = "Predict the target for every row of a CSV file."
+EVALUATE_HELP = "metrics and confusion matrix of a trained model on a CSV file"
+EVALUATE_DESCRIPTION = "Evaluate a trained model on labelled rows of a CSV file."
+
+
+def _add_model_and_data(parser: argparse.ArgumentParser, data_help: str) -> None:
     parser.add_argument("model", metavar="MODEL", help="a model file written by chainrule train")
-    parser.add_argument("data", metavar="DATA.csv", help="rows to predict")
+    parser.add_argument("data", metavar="DATA.csv", help=data_help)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = add_command(
+        subparsers, "predict", PREDICT_HELP, PREDICT_DESCRIPTION, PREDICT_EXAMPLES, predict_command
+    )
+    _add_model_and_data(parser, "rows to predict")
     parser.add_argument("--out", metavar="PREDS.csv", help="write here instead of stdout")
     parser.add_argument("--proba", action="store_true", help="add class probabilities")
     add_data_arguments(parser, training=False)
-    parser.set_defaults(handler=predict_command)
     return parser
 
 
 def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "evaluate",
-        help="metrics and confusion matrix of a trained model on a CSV file",
-        description="Evaluate a trained model on labelled rows of a CSV file.",
-        epilog=EVALUATE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        EVALUATE_HELP,
+        EVALUATE_DESCRIPTION,
+        EVALUATE_EXAMPLES,
+        evaluate_command,
     )
-    parser.add_argument("model", metavar="MODEL", help="a model file written by chainrule train")
-    parser.add_argument("data", metavar="DATA.csv", help="rows with the target column")
+    _add_model_and_data(parser, "rows with the target column")
     add_data_arguments(parser, training=False)
-    parser.set_defaults(handler=evaluate_command)
     return parser
 
 

@@ -235,7 +235,10 @@ def _check_rng(name: str, rng: Any) -> np.random.Generator:
     return rng
 
 
-def _check_number(name: str, arg: str, value: Any, integer: bool = False) -> float:
+def _check_number(
+    name: str, arg: str, value: Any, integer: bool = False
+) -> int | float | np.number:
+    """``value`` itself (an int or float, NumPy's too) once it is a finite number >= 0."""
     kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
     if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
         kind = "an int" if integer else "a number"
@@ -299,12 +302,12 @@ class RandomFlip:
     ) -> None:
         if not (horizontal or vertical):
             raise ValueError("RandomFlip expected horizontal=True or vertical=True, got neither")
-        p = _check_number("RandomFlip", "p", p)
-        if p > 1:
+        checked = _check_number("RandomFlip", "p", p)
+        if checked > 1:
             raise ValueError(f"RandomFlip expected a probability p in [0, 1], got {p}")
         self.horizontal = bool(horizontal)
         self.vertical = bool(vertical)
-        self.p = float(p)
+        self.p = float(checked)
         self.image_shape = _check_image_shape("RandomFlip", image_shape)
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -393,9 +396,9 @@ def parse_augment(spec: str, image_shape: tuple[int, ...] = (8, 8)) -> Compose:
         item = raw.strip()
         if not item:
             raise ValueError(f"parse_augment found an empty item in {spec!r} (a stray comma?)")
-        name, _, value = item.partition(":")
+        name, colon, text = item.partition(":")
         name = name.strip().lower()
-        value = value.strip() if _ else None
+        value = text.strip() if colon else None
         if name == "noise":
             transforms.append(GaussianNoise(_spec_number(item, name, value, "STD", False)))
         elif name == "shift":

@@ -101,7 +101,7 @@ class Table:
         import numpy as np
 
         indices = np.asarray(indices, dtype=np.int64)
-        columns = {}
+        columns: dict[str, Any] = {}
         for name, values in self.columns.items():
             if isinstance(values, list):
                 columns[name] = [values[i] for i in indices]

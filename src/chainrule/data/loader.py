@@ -156,7 +156,7 @@ class DataLoader:
             stop = min(start + self.batch_size, n)
             fields, single = self._fetch(start, stop, order)
             if self.transform is not None:
-                fields[0] = self._apply_transform(fields[0])
+                fields[0] = self._apply_transform(self.transform, fields[0])
             batch = tuple(Tensor(f) for f in fields)
             yield batch[0] if single else batch
 
@@ -176,12 +176,14 @@ class DataLoader:
             return collated, False
         return [collated], True
 
-    def _apply_transform(self, x: np.ndarray) -> np.ndarray:
-        out = self.transform(x, self._transform_rng)
+    def _apply_transform(self, transform: Transform, x: np.ndarray) -> np.ndarray:
+        if self._transform_rng is None:  # a transform set after construction
+            self._transform_rng = child_generator(self.generator)
+        out = transform(x, self._transform_rng)
         if not isinstance(out, np.ndarray) or out.shape[0] != x.shape[0]:
             got = out.shape if isinstance(out, np.ndarray) else type(out).__name__
             raise ValueError(
-                f"DataLoader transform {self.transform!r} expected to return an ndarray with "
+                f"DataLoader transform {transform!r} expected to return an ndarray with "
                 f"{x.shape[0]} rows, got {got}"
             )
         return out

@@ -171,22 +171,29 @@ class StandardScaler:
         array = self._check_input(x, "transform")
         self._check_features(array, "transform")
         out = self._float(array)
+        mean, scale = self._used_statistics()
         # Cast the statistics to the output dtype first (as scikit-learn), so float32 data
         # is standardized in float32 arithmetic and equals theirs.
         with np.errstate(over="ignore", invalid="ignore"):
-            if self.with_mean:
-                out -= self.mean_.astype(out.dtype)
-            if self.with_std:
-                out /= self.scale_.astype(out.dtype)
-        if self.with_mean and self.with_std and not np.isfinite(out).all():
+            if mean is not None:
+                out -= mean.astype(out.dtype)
+            if scale is not None:
+                out /= scale.astype(out.dtype)
+        if mean is not None and scale is not None and not np.isfinite(out).all():
             # x − mean overflowed (values near ±1.8e308 on both sides of the mean): divide
             # first, x/scale − mean/scale, for the columns where it happened.
             columns = ~np.isfinite(out).all(axis=0)
-            scale = self.scale_[columns]
             values = array[:, columns].astype(np.float64)
             with np.errstate(over="ignore"):  # still inf: far outside the fitted range
-                out[:, columns] = values / scale - self.mean_[columns] / scale
+                out[:, columns] = values / scale[columns] - mean[columns] / scale[columns]
         return out
+
+    def _used_statistics(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(mean_ if with_mean, scale_ if with_std): what transform applies (None: not)."""
+        return (
+            self.mean_ if self.with_mean else None,
+            self.scale_ if self.with_std else None,
+        )
 
     def fit_transform(self, x: Any, y: Any = None) -> np.ndarray:
         """``fit(x)`` then ``transform(x)``."""
@@ -197,10 +204,11 @@ class StandardScaler:
         array = self._check_input(x, "inverse_transform")
         self._check_features(array, "inverse_transform")
         out = self._float(array)
-        if self.with_std:
-            out *= self.scale_.astype(out.dtype)
-        if self.with_mean:
-            out += self.mean_.astype(out.dtype)
+        mean, scale = self._used_statistics()
+        if scale is not None:
+            out *= scale.astype(out.dtype)
+        if mean is not None:
+            out += mean.astype(out.dtype)
         return out
 
     # -- storage ------------------------------------------------------------------------
@@ -229,7 +237,7 @@ class StandardScaler:
         }
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> StandardScaler:
+    def from_dict(cls, state: object) -> StandardScaler:
         """Rebuild a fitted scaler from ``to_dict()``'s output (lists or arrays), checking it."""
         if not isinstance(state, dict):
             raise TypeError(f"StandardScaler.from_dict expected a dict, got {type(state).__name__}")

@@ -229,6 +229,18 @@ class TabularEncoder:
             "fill them in, drop the row, or let chainrule train --impute fill them)"
         )
 
+    def _target_numbers(self, table: Table, view: _View) -> np.ndarray:
+        """A regression target's values; a DataError names the first cell that is not a
+        number, or not a finite one."""
+        if view.numbers is None:
+            index = _first_unparsed(view.coded)
+            raise DataError(
+                f"{table.where(index, self.target)}: "
+                f"{table.cell(index, self.target)!r} is not a number"
+            )
+        self._check_finite(table, self.target, view.numbers)
+        return view.numbers
+
     def _check_finite(self, table: Table, name: str, numbers: np.ndarray) -> None:
         bad = np.isinf(numbers)
         if bad.any():
@@ -408,13 +420,7 @@ class TabularEncoder:
                     else "regression"
                 )
         if task == "regression":
-            if view.numbers is None:
-                index = _first_unparsed(view.coded)
-                raise DataError(
-                    f"{table.where(index, self.target)}: "
-                    f"{table.cell(index, self.target)!r} is not a number"
-                )
-            self._check_finite(table, self.target, view.numbers)
+            self._target_numbers(table, view)
             self.classes = None
         else:
             labels = set(_labels(view))
@@ -569,14 +575,7 @@ class TabularEncoder:
         if view.missing.any():
             raise self._missing_error(table, self.target, int(np.argmax(view.missing)))
         if self.task == "regression":
-            if view.numbers is None:
-                index = _first_unparsed(view.coded)
-                raise DataError(
-                    f"{table.where(index, self.target)}: "
-                    f"{table.cell(index, self.target)!r} is not a number"
-                )
-            self._check_finite(table, self.target, view.numbers)
-            return view.numbers.astype(np.float64)
+            return self._target_numbers(table, view).astype(np.float64)
         classes = self.classes or []
         lookup = {c: k for k, c in enumerate(classes)}
         # Numeric classes were stored in one written form: read these cells the same way.
@@ -623,7 +622,7 @@ class TabularEncoder:
         return state
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> TabularEncoder:
+    def from_dict(cls, state: object) -> TabularEncoder:
         """Rebuild from ``to_dict()``; raises ValueError for anything malformed."""
         if not isinstance(state, dict):
             raise ValueError("encoder state must be an object")

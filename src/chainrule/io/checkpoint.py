@@ -21,6 +21,7 @@ import numpy as np
 from . import architecture
 from .atomic import sweep_stale_temporaries
 from .errors import ModelFormatError
+from .model_header import build_model, check_model_header, model_header
 
 
 def to_json(value: Any) -> Any:
@@ -109,8 +110,7 @@ class Checkpoint:
         for name, value in self.tensors.items():
             tensors[f"extra.{name}"] = value
         metadata = {
-            "architecture": architecture.describe(self.model),
-            "dtype": architecture.model_dtype(self.model),
+            **model_header(self.model),
             "optimizer": {
                 "param_groups": to_json(self.optimizer_state["param_groups"]),
                 "scalars": scalars,
@@ -122,10 +122,7 @@ class Checkpoint:
 
     @classmethod
     def _chainrule_check_header(cls, infos: dict[str, Any], metadata: dict[str, Any]) -> None:
-        spec = architecture.check(metadata.get("architecture"))
-        dtype = metadata.get("dtype")
-        if dtype not in architecture.DTYPE_NAMES:
-            raise ModelFormatError(f"unknown model dtype {dtype!r}")
+        spec, dtype = check_model_header(metadata)
         model_infos = {k[6:]: v for k, v in infos.items() if k.startswith("model.")}
         architecture.check_tensors(spec, dtype, model_infos)
         # Optimizer buffers have their parameter's shape (or are scalars).
@@ -150,8 +147,7 @@ class Checkpoint:
     def _chainrule_from_state(
         cls, tensors: dict[str, np.ndarray], metadata: dict[str, Any]
     ) -> Checkpoint:
-        spec = architecture.check(metadata.get("architecture"))
-        model = architecture.build(spec, metadata["dtype"])
+        model = build_model(metadata)
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         optimizer = metadata.get("optimizer")
         if not isinstance(optimizer, dict):

@@ -67,12 +67,16 @@ def _state_dict_entries(state: Mapping[Any, Any]) -> tuple[dict[str, Any], dict[
 def _check_state_dict(infos: dict[str, Any], state: Any) -> None:
     if not isinstance(state, dict):
         raise ModelFormatError("kind 'state_dict' has no 'state' object")
-    order, arrays = state.get("order"), state.get("arrays")
-    for name, value in (("order", order), ("arrays", arrays)):
-        if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
-            raise ModelFormatError(f"state dict {name!r} is not a list of names")
+    order, arrays = _names_list(state, "order"), _names_list(state, "arrays")
     if sorted(order) != sorted(infos) or not set(arrays) <= set(order):
         raise ModelFormatError("state dict names in the metadata do not match the tensors")
+
+
+def _names_list(state: dict[str, Any], key: str) -> list[str]:
+    value = state.get(key)
+    if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+        raise ModelFormatError(f"state dict {key!r} is not a list of names")
+    return value
 
 
 def _rebuild_state_dict(tensors: dict[str, np.ndarray], state: dict[str, Any]) -> Any:
@@ -105,7 +109,7 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     Raises TypeError for an object this format cannot rebuild.
     """
     from ..nn import Module
-    from . import architecture
+    from .model_header import model_header
 
     document: dict[str, Any] = {
         "format": FORMAT,
@@ -113,11 +117,7 @@ def save(obj: Any, path: str | os.PathLike) -> None:
         "library_version": __version__,
     }
     if isinstance(obj, Module):
-        document.update(
-            kind="module",
-            architecture=architecture.describe(obj),
-            dtype=architecture.model_dtype(obj),
-        )
+        document.update(kind="module", **model_header(obj))
         tensors = dict(obj.state_dict())
     elif isinstance(obj, Mapping):
         document["kind"] = STATE_DICT
@@ -185,6 +185,8 @@ def _check_document(document: Any) -> tuple[str, Any]:
             f"({__version__}) reads version {FORMAT_VERSION}"
         )
     kind = document.get("kind")
+    if not isinstance(kind, str):
+        raise ModelFormatError(f"unknown kind {kind!r}")
     if kind in ("module", STATE_DICT):
         return kind, None
     return kind, _resolve(kind)
@@ -192,14 +194,12 @@ def _check_document(document: Any) -> tuple[str, Any]:
 
 def _check_header(infos: dict[str, Any], document: Any) -> dict[str, Any]:
     from . import architecture
+    from .model_header import check_model_header
 
     kind, cls = _check_document(document)
     resolved: dict[str, Any] = {"kind": kind, "cls": cls}
     if kind == "module":
-        spec = architecture.check(document.get("architecture"))
-        dtype = document.get("dtype")
-        if dtype not in architecture.DTYPE_NAMES:
-            raise ModelFormatError(f"unknown model dtype {dtype!r}")
+        spec, dtype = check_model_header(document)
         resolved["spec"], resolved["dtype"] = spec, dtype
         architecture.check_tensors(spec, dtype, infos)
         return resolved

@@ -18,12 +18,15 @@ dimension is left free ("N"); the others are the example's.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .graph import OPSET, Graph, onnx_module
 from .layers import emit
+
+if TYPE_CHECKING:
+    from onnx import ModelProto
 
 __all__ = ["OPSET", "export", "to_model"]
 
@@ -36,7 +39,7 @@ def to_model(
     output_name: str = "output",
     graph: Graph | None = None,
     input_from: str | None = None,
-) -> Any:
+) -> ModelProto:
     """The ``onnx.ModelProto`` of ``model`` run on inputs shaped like ``example_input``.
 
     ``graph``/``input_from`` let a caller prepend its own nodes (the CLI's preprocessing):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from onnx import ModelProto  # the onnx extra
 
 # Opset 17: LayerNormalization is in, and ReduceMean still takes its axes as an attribute.
 OPSET = 17
@@ -62,7 +65,7 @@ class Graph:
         elem = self.onnx.TensorProto.FLOAT
         self.outputs.append(self.onnx.helper.make_tensor_value_info(name, elem, list(shape)))
 
-    def to_model(self, onnx: Any) -> Any:
+    def to_model(self, onnx: Any) -> ModelProto:
         graph = onnx.helper.make_graph(
             self.nodes, "chainrule", self.inputs, self.outputs, self.initializers
         )

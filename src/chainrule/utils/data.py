@@ -16,7 +16,9 @@ class DataLoader(_DataLoader):
     """``chainrule.data.DataLoader`` that also accepts PyTorch's worker options.
 
     Batches are always made in this process: ``num_workers``, ``pin_memory`` and
-    ``persistent_workers`` are accepted so scripts run unchanged, and ignored.
+    ``persistent_workers`` are accepted so scripts run unchanged, and ignored. The other
+    options (``drop_last=``, ``generator=``, ``transform=``) are ``chainrule.data``'s, by
+    keyword only: PyTorch's fourth positional argument is a sampler.
     """
 
     def __init__(
@@ -25,13 +27,9 @@ class DataLoader(_DataLoader):
         batch_size: int = 1,
         shuffle: bool = False,
         *,
-        drop_last: bool = False,
-        generator: Any = None,
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,
-        **kwargs: Any,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            dataset, batch_size, shuffle, drop_last=drop_last, generator=generator, **kwargs
-        )
+        super().__init__(dataset, batch_size, shuffle, **options)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..registry import defop
 
 
-def _broadcast_error(name: str, a: object, b: object) -> ValueError:
+def _broadcast_error(name: str, a: ArrayLike, b: ArrayLike) -> ValueError:
     return ValueError(
         f"{name}: cannot broadcast shapes {np.shape(a)} and {np.shape(b)} "
         "(trailing dimensions must be equal or 1)"

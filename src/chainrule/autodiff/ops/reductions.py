@@ -70,8 +70,8 @@ def _mean_vjp(g, out, a, *, axis=None, keepdims=False):
     return _spread(_expand(g, a, axis, keepdims) * scale, a.shape)
 
 
-def _extreme_vjp(g, out, a, axis, keepdims):
-    # Ties share the gradient equally (the subgradient torch.amax uses).
+def _extreme_vjp(g, out, a, *, axis=None, keepdims=False):
+    # The VJP of max and of min: ties share the gradient equally (torch.amax's subgradient).
     hit = a == _expand(out, a, axis, keepdims)
     share = _expand(g, a, axis, keepdims) / np.sum(hit, axis=axis, keepdims=True)
     return share * hit
@@ -82,9 +82,7 @@ def max(a, *, axis=None, keepdims=False):
     return np.max(a, axis=axis, keepdims=keepdims)
 
 
-@max.defvjp
-def _max_vjp(g, out, a, *, axis=None, keepdims=False):
-    return _extreme_vjp(g, out, a, axis, keepdims)
+max.defvjp(_extreme_vjp)
 
 
 @defop("min", formula="da = g at the minimum (shared among ties), 0 elsewhere")
@@ -92,9 +90,7 @@ def min(a, *, axis=None, keepdims=False):
     return np.min(a, axis=axis, keepdims=keepdims)
 
 
-@min.defvjp
-def _min_vjp(g, out, a, *, axis=None, keepdims=False):
-    return _extreme_vjp(g, out, a, axis, keepdims)
+min.defvjp(_extreme_vjp)
 
 
 @defop("var", promote="float", formula="da = g * 2 (a − mean) / (n − correction)")

@@ -9,19 +9,37 @@ import numpy as np
 from ..registry import defop
 
 
+def _reshape_back(g, out, a, **options):
+    # The VJP of every op that only reshapes (reshape, squeeze, unsqueeze).
+    return g.reshape(a.shape)
+
+
+def _numpy(numpy_op, a, option, message):
+    """``numpy_op(a, option)``, NumPy's ValueError replaced by ours, ``message(a, option)``,
+    which names the op and the shapes."""
+    try:
+        return numpy_op(a, option)
+    except ValueError:
+        raise ValueError(message(a, option)) from None
+
+
+def _cannot_reshape(a, shape) -> str:
+    return f"reshape cannot turn shape {np.shape(a)} ({np.size(a)} elements) into {shape}"
+
+
+def _cannot_expand(a, shape) -> str:
+    return (
+        f"expand cannot broadcast shape {np.shape(a)} to {shape} "
+        "(each dimension must match or be 1)"
+    )
+
+
 @defop("reshape", formula="da = reshape(g, a.shape)")
 def reshape(a, *, shape):
-    try:
-        return np.reshape(a, shape)
-    except ValueError:
-        raise ValueError(
-            f"reshape cannot turn shape {np.shape(a)} ({np.size(a)} elements) into {shape}"
-        ) from None
+    return _numpy(np.reshape, a, shape, _cannot_reshape)
 
 
-@reshape.defvjp
-def _reshape_vjp(g, out, a, *, shape):
-    return g.reshape(a.shape)
+reshape.defvjp(_reshape_back)
 
 
 @defop("permute", formula="da = permute(g, inverse order)")
@@ -36,13 +54,7 @@ def _permute_vjp(g, out, a, *, axes):
 
 @defop("expand", formula="da = g summed over the expanded axes")
 def expand(a, *, shape):
-    try:
-        return np.broadcast_to(a, shape)
-    except ValueError:
-        raise ValueError(
-            f"expand cannot broadcast shape {np.shape(a)} to {shape} "
-            "(each dimension must match or be 1)"
-        ) from None
+    return _numpy(np.broadcast_to, a, shape, _cannot_expand)
 
 
 @expand.defvjp
@@ -55,9 +67,7 @@ def squeeze(a, *, axis=None):
     return np.squeeze(a, axis=axis)
 
 
-@squeeze.defvjp
-def _squeeze_vjp(g, out, a, *, axis=None):
-    return g.reshape(a.shape)
+squeeze.defvjp(_reshape_back)
 
 
 @defop("unsqueeze", formula="da = reshape(g, a.shape)")
@@ -65,9 +75,7 @@ def unsqueeze(a, *, axis):
     return np.expand_dims(a, axis)
 
 
-@unsqueeze.defvjp
-def _unsqueeze_vjp(g, out, a, *, axis):
-    return g.reshape(a.shape)
+unsqueeze.defvjp(_reshape_back)
 
 
 def _is_basic(index) -> bool:
@@ -156,15 +164,21 @@ def _getitem_vjp(g, out, a, *, index):
     return grad
 
 
+def _shapes(arrays) -> str:
+    return ", ".join(str(np.shape(x)) for x in arrays)
+
+
+def _cannot_cat(arrays, axis) -> str:
+    return f"cat expected shapes that agree except along axis {axis}, got {_shapes(arrays)}"
+
+
+def _cannot_stack(arrays, axis) -> str:
+    return f"stack expected tensors of one shape, got {_shapes(arrays)}"
+
+
 @defop("cat", promote="common", formula="da_i = the slice of g that came from a_i")
 def cat(*arrays, axis=0):
-    try:
-        return np.concatenate(arrays, axis=axis)
-    except ValueError:
-        shapes = ", ".join(str(np.shape(x)) for x in arrays)
-        raise ValueError(
-            f"cat expected shapes that agree except along axis {axis}, got {shapes}"
-        ) from None
+    return _numpy(np.concatenate, arrays, axis, _cannot_cat)
 
 
 @cat.defvjp
@@ -175,11 +189,7 @@ def _cat_vjp(g, out, *arrays, axis=0):
 
 @defop("stack", promote="common", formula="da_i = g[..., i, ...] along the new axis")
 def stack(*arrays, axis=0):
-    try:
-        return np.stack(arrays, axis=axis)
-    except ValueError:
-        shapes = ", ".join(str(np.shape(x)) for x in arrays)
-        raise ValueError(f"stack expected tensors of one shape, got {shapes}") from None
+    return _numpy(np.stack, arrays, axis, _cannot_stack)
 
 
 @stack.defvjp

@@ -7,9 +7,11 @@ checks them), and index arrays arrive as keywords, so they are never promoted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from ..registry import defop
+from ..registry import Op, defop
 
 
 # -- products and running sums ----------------------------------------------------------
@@ -81,7 +83,7 @@ def _cumprod_vjp(g, out, a, *, axis):
 def along(index: np.ndarray, axis: int) -> tuple:
     """A fancy index that picks ``a[..., index[...], ...]`` at ``axis`` and ``index``'s own
     position in every other axis (PyTorch's gather/scatter addressing)."""
-    grids = list(np.indices(index.shape, sparse=True))
+    grids: list[np.ndarray] = list(np.indices(index.shape, sparse=True))
     grids[axis] = index
     return tuple(grids)
 
@@ -196,24 +198,25 @@ def _repeat_vjp(g, out, a, *, repeats):
     return summed.reshape(a.shape)
 
 
-@defop("tril", formula="da = tril(g)")
-def tril(a, *, diagonal=0):
-    return np.tril(a, diagonal)
+def _triangle(mask: Callable[..., np.ndarray]) -> Op:
+    """The op ``tril`` or ``triu`` (``mask`` is NumPy's): a mask of the input, so its VJP
+    is the same mask of ``g``."""
+    name = mask.__name__
+
+    def forward(a, *, diagonal=0):
+        return mask(a, diagonal)
+
+    def vjp(g, out, a, *, diagonal=0):
+        return mask(g, diagonal)
+
+    forward.__name__ = forward.__qualname__ = name
+    op = defop(name, formula=f"da = {name}(g)")(forward)
+    op.defvjp(vjp)
+    return op
 
 
-@tril.defvjp
-def _tril_vjp(g, out, a, *, diagonal=0):
-    return np.tril(g, diagonal)
-
-
-@defop("triu", formula="da = triu(g)")
-def triu(a, *, diagonal=0):
-    return np.triu(a, diagonal)
-
-
-@triu.defvjp
-def _triu_vjp(g, out, a, *, diagonal=0):
-    return np.triu(g, diagonal)
+tril = _triangle(np.tril)
+triu = _triangle(np.triu)
 
 
 # -- einsum ------------------------------------------------------------------------------

@@ -9,10 +9,11 @@ with a zero VJP rather than an error.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
-from ..registry import defop
+from ..registry import Op, defop
 
 # math.erf is exact to double precision; NumPy has no erf and SciPy is not a dependency.
 _erf = np.frompyfunc(math.erf, 1, 1)
@@ -71,24 +72,24 @@ def _erf_vjp(g, out, a):
     return g * (_TWO_OVER_SQRT_PI * np.exp(-a * a))
 
 
-@defop("log2", promote="float", formula="da = g / (a ln 2)")
-def log2(a):
-    return np.log2(a)
+def _log_base(base: int, log: Callable[..., np.ndarray]) -> Op:
+    """The op ``log<base>`` (``log`` is NumPy's): d/da log_b(a) = 1 / (a ln b)."""
+    ln_base = math.log(float(base))
+
+    def forward(a):
+        return log(a)
+
+    def vjp(g, out, a):
+        return g / (a * ln_base)
+
+    forward.__name__ = forward.__qualname__ = f"log{base}"
+    op = defop(f"log{base}", promote="float", formula=f"da = g / (a ln {base})")(forward)
+    op.defvjp(vjp)
+    return op
 
 
-@log2.defvjp
-def _log2_vjp(g, out, a):
-    return g / (a * math.log(2.0))
-
-
-@defop("log10", promote="float", formula="da = g / (a ln 10)")
-def log10(a):
-    return np.log10(a)
-
-
-@log10.defvjp
-def _log10_vjp(g, out, a):
-    return g / (a * math.log(10.0))
+log2 = _log_base(2, np.log2)
+log10 = _log_base(10, np.log10)
 
 
 @defop("rsqrt", promote="float", formula="da = −g / (2 a^{3/2})")
@@ -117,62 +118,47 @@ def _zero(g, a):
     return np.zeros(np.shape(a), dtype=g.dtype)
 
 
-@defop("sign", formula="da = 0 (piecewise constant)")
+def _zero_vjp(g, out, a, **options):
+    return _zero(g, a)
+
+
+def piecewise_constant(name: str) -> Callable[[Callable[..., np.ndarray]], Op]:
+    """Register ``forward`` as the op ``name`` whose gradient is zero: a step function
+    (sign, floor, ...) has derivative 0 almost everywhere, and PyTorch gives 0."""
+
+    def register(forward: Callable[..., np.ndarray]) -> Op:
+        op = defop(name, formula="da = 0 (piecewise constant)")(forward)
+        op.defvjp(_zero_vjp)
+        return op
+
+    return register
+
+
+@piecewise_constant("sign")
 def sign(a):
     return np.sign(a)
 
 
-@sign.defvjp
-def _sign_vjp(g, out, a):
-    return _zero(g, a)
-
-
 def _keep_integers(fn):
     # Rounding an integer tensor returns it unchanged, in its own dtype (PyTorch).
-    return lambda a: a.copy() if a.dtype.kind in "biu" else fn(a)
+    def forward(a):
+        return a.copy() if a.dtype.kind in "biu" else fn(a)
+
+    forward.__name__ = forward.__qualname__ = fn.__name__
+    return forward
 
 
-@defop("floor", formula="da = 0 (piecewise constant)")
-def floor(a):
-    return _keep_integers(np.floor)(a)
+floor = piecewise_constant("floor")(_keep_integers(np.floor))
+ceil = piecewise_constant("ceil")(_keep_integers(np.ceil))
+trunc = piecewise_constant("trunc")(_keep_integers(np.trunc))
 
 
-@floor.defvjp
-def _floor_vjp(g, out, a):
-    return _zero(g, a)
-
-
-@defop("ceil", formula="da = 0 (piecewise constant)")
-def ceil(a):
-    return _keep_integers(np.ceil)(a)
-
-
-@ceil.defvjp
-def _ceil_vjp(g, out, a):
-    return _zero(g, a)
-
-
-@defop("trunc", formula="da = 0 (piecewise constant)")
-def trunc(a):
-    return _keep_integers(np.trunc)(a)
-
-
-@trunc.defvjp
-def _trunc_vjp(g, out, a):
-    return _zero(g, a)
-
-
-@defop("round", formula="da = 0 (piecewise constant)")
+@piecewise_constant("round")
 def round(a, *, decimals=0):
     # np.round rounds half to even, like torch.round.
     if a.dtype.kind in "biu":
         return a.copy()
     return np.round(a, decimals)
-
-
-@round.defvjp
-def _round_vjp(g, out, a, *, decimals=0):
-    return _zero(g, a)
 
 
 def _trunc_divide(a, b):
