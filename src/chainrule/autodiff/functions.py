@@ -108,6 +108,7 @@ def reduction(
 
     def decorate(body: ReductionBody) -> Reduction:
         called = name or body.__name__
+        plain = check is _axes  # all dims need no check (max/min refuse empty tensors)
 
         def reduce(
             x: TensorLike,
@@ -118,6 +119,9 @@ def reduction(
             keepdim: bool | None = None,
             **options: Any,
         ) -> Tensor:
+            if axis is None and dim is None and plain and not options:
+                # a loss's sum or mean, the hot path of every step: nothing to check
+                return body(x, None, bool(keepdims if keepdim is None else keepdim))
             keep = resolve_keepdims(keepdims, keepdim)
             return body(x, check(x, axis, dim, called), keep, **options)
 
