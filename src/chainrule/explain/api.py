@@ -59,11 +59,9 @@ def _as_float64(value: Any, name: str) -> Tensor:
 
 
 def _parse_params(
-    selected: Iterable[str] | None, shapes: Mapping[str, tuple], aliases: Mapping[str, tuple]
-) -> list[tuple[str, tuple]] | None:
+    selected: Iterable[str], shapes: Mapping[str, tuple], aliases: Mapping[str, tuple]
+) -> list[tuple[str, tuple]]:
     """Names like "2.weight[0,0]", "2.weight" (every element) or aliases like "w5"."""
-    if selected is None:
-        return None
     if isinstance(selected, str):
         selected = [selected]
     elements: list[tuple[str, tuple]] = []
@@ -72,10 +70,10 @@ def _parse_params(
             elements.append(aliases[item])
             continue
         match = _ELEMENT.match(item.replace(" ", ""))
-        name = match["name"] if match else None
-        if name not in shapes:
+        if match is None or match["name"] not in shapes:
             known = ", ".join([*shapes, *list(aliases)[:4], "…"])
             raise ValueError(f"explain got unknown parameter {item!r}; known: {known}")
+        name: str = match["name"]
         shape = shapes[name]
         if match["index"] is None:
             elements.extend((name, tuple(int(i) for i in idx)) for idx in np.ndindex(shape))
@@ -161,7 +159,7 @@ def explain(
     }
     if net is not None:
         net.aliases = aliases
-    chosen = _parse_params(params, shapes, aliases)
+    chosen = None if params is None else _parse_params(params, shapes, aliases)
     N = xt.data.shape[0]
     small = (
         net is not None
@@ -264,6 +262,7 @@ def explain(
     losses = [trace.loss]
     grad_norms = [float(np.sqrt(sum(float(np.sum(g * g)) for g in trace.grads.values())))]
     for _ in range(1, steps):
+        assert opt is not None  # steps > 1 without lr= or optimizer= was refused above
         loss, norm = _plain_step(work, loss_fn, xt, yt, named)
         losses.append(loss)
         grad_norms.append(norm)

@@ -223,16 +223,17 @@ def svg(diagram: Diagram, precision: int) -> str:
             final = layer.finals[j]
             if single and final in rows:
                 lines.append(f"{final} = {fmt.num(rows[final][0], precision)}")
-            if layer.bias is not None and labelled:
+            bias = layer.bias_at(j)
+            if bias is not None and labelled:
                 b = layer.bias_label(j)
-                lines.append(f"{b} = {fmt.num(layer.bias[j], precision)}")
-                lines.append(f"∂E/∂{b} = {fmt.num(layer.bias_grad[j], precision)}")
+                lines.append(f"{b} = {fmt.num(bias[0], precision)}")
+                lines.append(f"∂E/∂{b} = {fmt.num(bias[1], precision)}")
             tip = f"unit {unit}" + (" (its activation's input sits on a kink)" * layer.kinked[j])
-            if layer.bias is not None:
+            if bias is not None:
                 b = layer.bias_label(j)
                 tip += (
-                    f"; {b} = {fmt.num(layer.bias[j], precision)}, "
-                    f"∂E/∂{b} = {fmt.num(layer.bias_grad[j], precision)}"
+                    f"; {b} = {fmt.num(bias[0], precision)}, "
+                    f"∂E/∂{b} = {fmt.num(bias[1], precision)}"
                 )
             parts.append(_unit(unit, x, y, lines, layer.kinked[j], tip))
     parts.append("</svg>")
@@ -282,14 +283,15 @@ def _weights_table(diagram: Diagram, precision: int) -> str:
                         fmt.num(layer.weight_grad[j, k], precision),
                     ]
                 )
-            if layer.bias is not None:
+            bias = layer.bias_at(j)
+            if bias is not None:
                 rows.append(
                     [
                         layer.bias_label(j),
                         f"{layer.bias_name}[{j}]",
                         f"bias → {unit}",
-                        fmt.num(layer.bias[j], precision),
-                        fmt.num(layer.bias_grad[j], precision),
+                        fmt.num(bias[0], precision),
+                        fmt.num(bias[1], precision),
                     ]
                 )
     shown = rows[:MAX_WEIGHT_ROWS]

@@ -3,6 +3,7 @@ parameters, and its step of one element as shown (the rule lines are ``rules.py`
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,7 +54,12 @@ def make_optimizer(
             if lr is not None:
                 options["lr"] = lr
             groups.append(options)
-        clone = type(optimizer)(groups)
+        # Not ``type(optimizer)(groups)``: a user's subclass may need constructor arguments
+        # (``def __init__(self, params, lr)``). A shallow copy keeps the class and any
+        # attributes its constructor set; the base constructor then gives it fresh groups
+        # and state over the copied parameters (every group carries all its options).
+        clone = copy.copy(optimizer)
+        optim.Optimizer.__init__(clone, groups, optimizer.defaults)
         clone.load_state_dict(optimizer.state_dict())
         for state in clone.state.values():
             for key, value in state.items():
