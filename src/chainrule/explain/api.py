@@ -17,7 +17,7 @@ from .diagram import build as build_diagram
 from .explanation import Explanation
 from .formulas import describe_loss
 from .kinks import find_kinks
-from .records import Block, Eq, Heading, Note, Para, Table
+from .records import Block, Check, Eq, Heading, Note, Para, Table
 from .render_dot import graph_nodes
 from .rules import element_step
 from .structure import find_layers
@@ -289,7 +289,13 @@ def explain(
     )
 
 
-def _plain_step(model: Module, loss_fn, x: Tensor, y: Tensor, named) -> tuple[float, float]:
+def _plain_step(
+    model: Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    x: Tensor,
+    y: Tensor,
+    named: Mapping[str, Tensor],
+) -> tuple[float, float]:
     """One backward() for the later steps: only the loss and ‖∇E‖ are shown, so nothing
     is recorded (recording every node costs several times the pass itself)."""
     for p in named.values():
@@ -300,7 +306,9 @@ def _plain_step(model: Module, loss_fn, x: Tensor, y: Tensor, named) -> tuple[fl
     return float(loss.item()), float(np.sqrt(squares))
 
 
-def _loss_after(model: Module, loss_fn, x: Tensor, y: Tensor) -> float:
+def _loss_after(
+    model: Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor
+) -> float:
     from ..autodiff import no_grad
 
     with no_grad():
@@ -349,7 +357,9 @@ def _largest(name: str, grad: np.ndarray) -> tuple[str, tuple] | None:
     return name, tuple(int(i) for i in np.unravel_index(first, grad.shape))
 
 
-def _check_summary(checks, chosen, wanted: int) -> list[Block]:
+def _check_summary(
+    checks: list[Check], chosen: list[tuple[str, tuple]], wanted: int
+) -> list[Block]:
     """The count of agreeing checks, kinks told apart, and the sampling if any."""
     if not checks:
         return []
@@ -386,7 +396,9 @@ def _check_summary(checks, chosen, wanted: int) -> list[Block]:
     return [Heading("Finite-difference check"), Para(text)]
 
 
-def _steps_table(losses, norms, final_loss, precision, kind) -> list[Block]:
+def _steps_table(
+    losses: list[float], norms: list[float], final_loss: float, precision: int, kind: str
+) -> list[Block]:
     rows = [
         [str(k + 1), fmt.num(loss, precision), fmt.num(norm, precision)]
         for k, (loss, norm) in enumerate(zip(losses, norms, strict=False))

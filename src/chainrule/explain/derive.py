@@ -8,9 +8,11 @@ the factors shown multiply out to the engine's gradient, and the check is printe
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import fmt
 from .formulas import LossInfo, derivative_formula, forward_formula
@@ -50,15 +52,15 @@ class Deriver:
         self.quantities: dict[str, np.ndarray | float] = {}
 
     # -- helpers ------------------------------------------------------------------
-    def n(self, value) -> str:
+    def n(self, value: ArrayLike) -> str:
         return fmt.vec(value, self.p)
 
-    def t(self, value) -> str:
+    def t(self, value: ArrayLike) -> str:
         """A number as a term of a product or sum: negatives in parentheses."""
         text = fmt.vec(value, self.p)
         return f"({text})" if text.startswith("−") else text
 
-    def keep(self, name: str, value) -> None:
+    def keep(self, name: str, value: ArrayLike) -> None:
         array = np.asarray(value, dtype=np.float64)
         self.quantities[name] = float(array.ravel()[0]) if array.size == 1 else array.copy()
 
@@ -517,7 +519,7 @@ class Deriver:
             Para("The model is not a plain chain of layers, so each recorded op is listed."),
         ]
 
-        def ref(src, arg) -> str:
+        def ref(src: tuple[str, Any], arg: Any) -> str:
             kind, value = src
             if kind == "node":
                 return f"v{value}"
@@ -560,7 +562,10 @@ def _close(a: float, b: float) -> bool:
 
 
 def fd_checks(
-    trace: Trace, elements: Iterable[tuple[str, tuple]], label, net: Network | None = None
+    trace: Trace,
+    elements: Iterable[tuple[str, tuple]],
+    label: Callable[[str, tuple], str],
+    net: Network | None = None,
 ) -> list[Check]:
     """Each element's gradient against its central difference, kinks told apart.
 
