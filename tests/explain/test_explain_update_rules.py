@@ -216,3 +216,28 @@ def test_an_optimizer_of_the_users_gets_one_line_with_the_real_value():
     (line,) = _update_lines(e, ELEMENT)
     assert line.parts[1] == "Halving step"
     assert line.parts[-1] == fmt.num(e.updated[NAME][INDEX], 9)
+
+
+def test_an_optimizer_whose_constructor_needs_arguments_is_carried_over():
+    # Regression: explain rebuilt the optimizer as type(opt)(groups), a TypeError for a
+    # subclass whose constructor takes a required argument (found by mypy).
+    class Scaled(cr.optim.Optimizer):
+        def __init__(self, params, lr, scale):
+            super().__init__(params, {"lr": lr})
+            self.scale = scale
+
+        def _update(self, group, param, grad, state, step):
+            param -= self.scale * group["lr"] * grad
+
+    model = nn.Sequential(nn.Linear(2, 3, generator=21), nn.Tanh(), nn.Linear(3, 1, generator=22))
+    model.double()
+    opt = Scaled(model.parameters(), 0.1, scale=0.5)
+    before = {name: p.data.copy() for name, p in model.named_parameters()}
+    e = cr.explain(model, F.mse_loss, X, Y, optimizer=opt, params=[ELEMENT], form="matrix")
+    (line,) = _update_lines(e, ELEMENT)
+    assert line.parts[1] == "Scaled step"
+    theta, grad = before[NAME][INDEX], e.gradients[NAME][INDEX]
+    assert e.updated[NAME][INDEX] == theta - 0.5 * 0.1 * grad
+    for name, p in model.named_parameters():  # the user's model and optimizer are untouched
+        np.testing.assert_array_equal(p.data, before[name])
+    assert not opt.state and opt.scale == 0.5

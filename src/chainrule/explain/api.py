@@ -17,7 +17,7 @@ from .diagram import build as build_diagram
 from .explanation import Explanation
 from .formulas import describe_loss
 from .kinks import find_kinks
-from .records import Block, Eq, Heading, Note, Para, Table
+from .records import Block, Check, Eq, Heading, Note, Para, Table
 from .render_dot import graph_nodes
 from .rules import element_step
 from .structure import find_layers
@@ -59,11 +59,9 @@ def _as_float64(value: Any, name: str) -> Tensor:
 
 
 def _parse_params(
-    selected: Iterable[str] | None, shapes: Mapping[str, tuple], aliases: Mapping[str, tuple]
-) -> list[tuple[str, tuple]] | None:
+    selected: Iterable[str], shapes: Mapping[str, tuple], aliases: Mapping[str, tuple]
+) -> list[tuple[str, tuple]]:
     """Names like "2.weight[0,0]", "2.weight" (every element) or aliases like "w5"."""
-    if selected is None:
-        return None
     if isinstance(selected, str):
         selected = [selected]
     elements: list[tuple[str, tuple]] = []
@@ -72,10 +70,10 @@ def _parse_params(
             elements.append(aliases[item])
             continue
         match = _ELEMENT.match(item.replace(" ", ""))
-        name = match["name"] if match else None
-        if name not in shapes:
+        if match is None or match["name"] not in shapes:
             known = ", ".join([*shapes, *list(aliases)[:4], "…"])
             raise ValueError(f"explain got unknown parameter {item!r}; known: {known}")
+        name: str = match["name"]
         shape = shapes[name]
         if match["index"] is None:
             elements.extend((name, tuple(int(i) for i in idx)) for idx in np.ndindex(shape))
@@ -161,7 +159,7 @@ def explain(
     }
     if net is not None:
         net.aliases = aliases
-    chosen = _parse_params(params, shapes, aliases)
+    chosen = None if params is None else _parse_params(params, shapes, aliases)
     N = xt.data.shape[0]
     small = (
         net is not None
@@ -264,6 +262,7 @@ def explain(
     losses = [trace.loss]
     grad_norms = [float(np.sqrt(sum(float(np.sum(g * g)) for g in trace.grads.values())))]
     for _ in range(1, steps):
+        assert opt is not None  # steps > 1 without lr= or optimizer= was refused above
         loss, norm = _plain_step(work, loss_fn, xt, yt, named)
         losses.append(loss)
         grad_norms.append(norm)
@@ -290,7 +289,13 @@ def explain(
     )
 
 
-def _plain_step(model: Module, loss_fn, x: Tensor, y: Tensor, named) -> tuple[float, float]:
+def _plain_step(
+    model: Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    x: Tensor,
+    y: Tensor,
+    named: Mapping[str, Tensor],
+) -> tuple[float, float]:
     """One backward() for the later steps: only the loss and ‖∇E‖ are shown, so nothing
     is recorded (recording every node costs several times the pass itself)."""
     for p in named.values():
@@ -301,7 +306,9 @@ def _plain_step(model: Module, loss_fn, x: Tensor, y: Tensor, named) -> tuple[fl
     return float(loss.item()), float(np.sqrt(squares))
 
 
-def _loss_after(model: Module, loss_fn, x: Tensor, y: Tensor) -> float:
+def _loss_after(
+    model: Module, loss_fn: Callable[[Tensor, Tensor], Tensor], x: Tensor, y: Tensor
+) -> float:
     from ..autodiff import no_grad
 
     with no_grad():
@@ -350,7 +357,9 @@ def _largest(name: str, grad: np.ndarray) -> tuple[str, tuple] | None:
     return name, tuple(int(i) for i in np.unravel_index(first, grad.shape))
 
 
-def _check_summary(checks, chosen, wanted: int) -> list[Block]:
+def _check_summary(
+    checks: list[Check], chosen: list[tuple[str, tuple]], wanted: int
+) -> list[Block]:
     """The count of agreeing checks, kinks told apart, and the sampling if any."""
     if not checks:
         return []
@@ -387,7 +396,9 @@ def _check_summary(checks, chosen, wanted: int) -> list[Block]:
     return [Heading("Finite-difference check"), Para(text)]
 
 
-def _steps_table(losses, norms, final_loss, precision, kind) -> list[Block]:
+def _steps_table(
+    losses: list[float], norms: list[float], final_loss: float, precision: int, kind: str
+) -> list[Block]:
     rows = [
         [str(k + 1), fmt.num(loss, precision), fmt.num(norm, precision)]
         for k, (loss, norm) in enumerate(zip(losses, norms, strict=False))

@@ -8,9 +8,11 @@ the factors shown multiply out to the engine's gradient, and the check is printe
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import fmt
 from .formulas import LossInfo, derivative_formula, forward_formula
@@ -50,15 +52,15 @@ class Deriver:
         self.quantities: dict[str, np.ndarray | float] = {}
 
     # -- helpers ------------------------------------------------------------------
-    def n(self, value) -> str:
+    def n(self, value: ArrayLike) -> str:
         return fmt.vec(value, self.p)
 
-    def t(self, value) -> str:
+    def t(self, value: ArrayLike) -> str:
         """A number as a term of a product or sum: negatives in parentheses."""
         text = fmt.vec(value, self.p)
         return f"({text})" if text.startswith("−") else text
 
-    def keep(self, name: str, value) -> None:
+    def keep(self, name: str, value: ArrayLike) -> None:
         array = np.asarray(value, dtype=np.float64)
         self.quantities[name] = float(array.ravel()[0]) if array.size == 1 else array.copy()
 
@@ -227,8 +229,10 @@ class Deriver:
                             )
                         )
                     upstream = sent
-                if not layer.post:
-                    blocks[-1].parts[0] = f"δ_{unit} = ∂E/∂net_{unit}"
+                if not layer.post:  # the line just written, ∂E/∂net_unit, is δ itself
+                    last = blocks[-1]
+                    assert isinstance(last, Eq)  # both branches above end with an Eq
+                    last.parts[0] = f"δ_{unit} = ∂E/∂net_{unit}"
                 self.keep(f"δ_{unit}", layer.affine.grad_output[:, j])
             if layer.number < len(layers):
                 blocks.append(
@@ -244,6 +248,7 @@ class Deriver:
     def sum_over_paths(self, layer: Layer, j: int, total: np.ndarray) -> list[Block]:
         """∂E/∂out_h = Σ_m ∂E_m/∂out_h, one term per unit m of the next layer."""
         net = self.net
+        assert net is not None
         above = net.layers[layer.number]
         final = layer.final(j)
         W = above.affine.args[1]
@@ -282,6 +287,8 @@ class Deriver:
         return blocks
 
     def param_layer(self, name: str) -> tuple[Layer, str] | None:
+        if self.net is None:
+            return None
         for layer in self.net.layers:
             if layer.weight == name:
                 return layer, "weight"
@@ -293,7 +300,8 @@ class Deriver:
         """The chain for one parameter element: delta form, then path by path."""
         grad = float(self.trace.grads[name][index])
         label = self.label(name, index)
-        found = self.param_layer(name) if self.net is not None else None
+        net = self.net
+        found = self.param_layer(name)
         blocks: list[Block] = [
             Heading(
                 f"∂E/∂{label}"
@@ -305,7 +313,7 @@ class Deriver:
                 3,
             )
         ]
-        if found is None:  # batch-norm scale/shift or a non-layered graph: the op's own rule
+        if found is None or net is None:  # batch-norm scale/shift, no layers: the op's rule
             blocks.append(Eq([f"∂E/∂{label}", self.n(grad)], comment=self._owner_formula(name)))
         else:
             layer, role = found
@@ -313,8 +321,8 @@ class Deriver:
             unit = layer.units[j]
             if role == "weight":
                 k = index[1]
-                source = self.net.prev_final(layer, k)
-                inputs = self.net.prev_values(layer)[:, k]
+                source = net.prev_final(layer, k)
+                inputs = net.prev_values(layer)[:, k]
             else:
                 source, inputs = "1", np.ones(self.trace.x.shape[0])
             delta = layer.affine.grad_output[:, j]
@@ -345,8 +353,11 @@ class Deriver:
                 return f"{node.name}: {node.op.formula}"
         return ""
 
-    def paths(self, layer: Layer, j: int, label: str, inputs, grad: float) -> list[Block]:
+    def paths(
+        self, layer: Layer, j: int, label: str, inputs: np.ndarray, grad: float
+    ) -> list[Block]:
         """Every path from E down to the parameter, factor by factor, and their sum."""
+        assert self.net is not None
         layers = self.net.layers
         above = layers[layer.number :]
         if not above or len(above) > MAX_PATH_LAYERS:
@@ -357,6 +368,12 @@ class Deriver:
         if count > MAX_PATHS or count < 2:
             return []
         blocks: list[Block] = [Para(f"Path by path ({count} paths from E to {label}):")]
+
+        def local(lay: Layer, unit: int) -> list[tuple[str, np.ndarray]]:
+            factors = self.local_factors(lay, unit)
+            assert factors is not None  # every stage from this layer up is elementwise (above)
+            return factors
+
         total = np.zeros_like(inputs)
         for combo in itertools.product(*(range(lay.width) for lay in above)):
             units = [j, *combo]  # unit index per layer, from this layer up
@@ -369,7 +386,7 @@ class Deriver:
             ]
             for depth in range(len(above), 0, -1):
                 lay = layers[layer.number - 1 + depth]
-                factors += self.local_factors(lay, units[depth])
+                factors += local(lay, units[depth])
                 below = layers[layer.number - 2 + depth]
                 factors.append(
                     (
@@ -377,7 +394,7 @@ class Deriver:
                         np.full_like(inputs, lay.affine.args[1][units[depth], units[depth - 1]]),
                     )
                 )
-            factors += self.local_factors(layer, j)
+            factors += local(layer, j)
             factors.append((f"∂net_{layer.units[j]}/∂{label}", inputs))
             value = np.prod([v for _, v in factors], axis=0)
             total = total + value
@@ -472,7 +489,7 @@ class Deriver:
             )
             blocks += self.show(f"δ{sup(l)}", delta)
             prev = net.prev_values(layer).T
-            gW = self.trace.grads.get(layer.weight)
+            gW = self.trace.grads[layer.weight]  # every parameter of the pass has one
             blocks.append(
                 Eq(
                     [f"∂E/∂W{sup(l)}", f"δ{sup(l)} (a{sup(l - 1)})ᵀ"],
@@ -502,7 +519,7 @@ class Deriver:
             Para("The model is not a plain chain of layers, so each recorded op is listed."),
         ]
 
-        def ref(src, arg) -> str:
+        def ref(src: tuple[str, Any], arg: Any) -> str:
             kind, value = src
             if kind == "node":
                 return f"v{value}"
@@ -545,7 +562,10 @@ def _close(a: float, b: float) -> bool:
 
 
 def fd_checks(
-    trace: Trace, elements: Iterable[tuple[str, tuple]], label, net: Network | None = None
+    trace: Trace,
+    elements: Iterable[tuple[str, tuple]],
+    label: Callable[[str, tuple], str],
+    net: Network | None = None,
 ) -> list[Check]:
     """Each element's gradient against its central difference, kinks told apart.
 
@@ -599,6 +619,8 @@ def check_block(check: Check, precision: int, loss: float) -> Eq:
     lhs = f"(E({check.label} + h) − E({check.label} − h)) / 2h"
     shown = fmt.finite_difference(check.numeric, loss)
     if check.kink:
+        # A kink is only named after both one-sided differences were computed.
+        assert check.left is not None and check.right is not None
         sides = (
             f"one-sided: right {fmt.finite_difference(check.right, loss)}, "
             f"left {fmt.finite_difference(check.left, loss)}"

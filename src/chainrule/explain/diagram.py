@@ -40,6 +40,12 @@ class DiagramLayer:
     def bias_label(self, j: int) -> str:
         return self.bias_aliases.get((j,)) or f"{self.bias_name}[{j}]"
 
+    def bias_at(self, j: int) -> tuple[float, float] | None:
+        """(b_j, ∂E/∂b_j) of unit j, or None for a layer without a bias."""
+        if self.bias is None or self.bias_grad is None:  # ``build`` sets both or neither
+            return None
+        return float(self.bias[j]), float(self.bias_grad[j])
+
 
 @dataclass
 class Diagram:

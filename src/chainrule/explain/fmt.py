@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 def num(value: float, precision: int) -> str:
@@ -29,7 +30,7 @@ def num(value: float, precision: int) -> str:
     return text.replace("-", "−")
 
 
-def vec(values: np.ndarray, precision: int) -> str:
+def vec(values: ArrayLike, precision: int) -> str:
     """A 1-D array as ``[a, b, c]``; a single value prints without brackets."""
     flat = np.asarray(values, dtype=np.float64).ravel()
     if flat.size == 1:
@@ -37,7 +38,7 @@ def vec(values: np.ndarray, precision: int) -> str:
     return "[" + ", ".join(num(v, precision) for v in flat) + "]"
 
 
-def matrix(values: np.ndarray, precision: int) -> list[str]:
+def matrix(values: ArrayLike, precision: int) -> list[str]:
     """A 2-D array as lines of aligned rows (for matrix form)."""
     array = np.atleast_2d(np.asarray(values, dtype=np.float64))
     cells = [[num(v, precision) for v in row] for row in array]

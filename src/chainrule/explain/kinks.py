@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .structure import Network
+from .structure import Layer, Network
 from .trace import RecordedNode, Trace, replay_values
 
 
@@ -107,12 +107,20 @@ def _names(net: Network | None) -> dict[int, Callable[[tuple], str]]:
     namers: dict[int, Callable[[tuple], str]] = {}
     if net is None:
         return namers
+    batched = net.x.shape[0] > 1
     for layer in net.layers:
         for s, stage in enumerate(layer.post):
-            namers[stage.node.index] = lambda idx, layer=layer, s=s: (
-                layer.names(idx[-1])[s] + (f"[sample {idx[0] + 1}]" if net.x.shape[0] > 1 else "")
-            )
+            namers[stage.node.index] = _stage_namer(layer, s, batched)
     return namers
+
+
+def _stage_namer(layer: Layer, s: int, batched: bool) -> Callable[[tuple], str]:
+    """The namer of stage ``s``'s input elements: unit quantity, plus the sample if batched."""
+
+    def name(idx: tuple) -> str:
+        return layer.names(idx[-1])[s] + (f"[sample {idx[0] + 1}]" if batched else "")
+
+    return name
 
 
 def _value(x: float) -> str:

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .records import GraphNode
+
+if TYPE_CHECKING:  # numpy is imported when a graph is built, not with the module
+    import numpy as np
+
+    from .explanation import Explanation
+    from .trace import Trace
 
 _SHAPES = {"op": "box", "param": "ellipse", "input": "plaintext"}
 
@@ -13,7 +21,7 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render(explanation) -> str:
+def render(explanation: Explanation) -> str:
     lines = [
         "digraph chainrule {",
         "  rankdir=BT;",
@@ -35,7 +43,7 @@ def render(explanation) -> str:
     return "\n".join(lines).replace("\\\\n", "\\n") + "\n"
 
 
-def render_to(explanation, path: pathlib.Path) -> pathlib.Path:
+def render_to(explanation: Explanation, path: pathlib.Path) -> pathlib.Path:
     # Imported here: `import chainrule` should not pay for starting Graphviz's tools.
     import shutil
     import subprocess
@@ -51,17 +59,19 @@ def render_to(explanation, path: pathlib.Path) -> pathlib.Path:
     return path
 
 
-def graph_nodes(trace, label, precision: int) -> list[GraphNode]:
+def graph_nodes(
+    trace: Trace, label: Callable[[str, tuple], str], precision: int
+) -> list[GraphNode]:
     """One GraphNode per recorded op and per parameter, values and gradients summarized."""
     import numpy as np
 
     from . import fmt as f
 
-    def short(array) -> str:
+    def short(array: np.ndarray) -> str:
         array = np.asarray(array)
         if array.size <= 4:
             return f.vec(array, min(precision, 6))
-        return f"{f.shape(array.shape)} ‖·‖={f.num(np.linalg.norm(array), 4)}"
+        return f"{f.shape(array.shape)} ‖·‖={f.num(float(np.linalg.norm(array)), 4)}"
 
     nodes: list[GraphNode] = []
     seen: set[str] = set()

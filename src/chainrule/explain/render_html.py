@@ -14,15 +14,19 @@ import base64
 import functools
 import html
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import fmt
 from .diagram import Diagram, DiagramLayer
 from .kinks import KINK_EXPLANATION
-from .records import Eq, Heading, Matrix, Note, Para, Table
+from .records import Block, Eq, Heading, Matrix, Note, Para, Table
 from .render_latex import equation as latex_equation
 from .render_latex import matrix as latex_matrix
+
+if TYPE_CHECKING:  # explanation.py imports the renderers when it renders
+    from .explanation import Explanation
 
 STYLE = """
 body { font-family: Georgia, serif; max-width: 64rem; margin: 2rem auto; padding: 0 1rem;
@@ -126,7 +130,15 @@ def _gap(diagram: Diagram, precision: int) -> float:
     return max(150.0, (half + 26) / nearest)
 
 
-def _edge(layer: DiagramLayer, j: int, k: int, ends, labelled: bool, p: int, scale: float):
+def _edge(
+    layer: DiagramLayer,
+    j: int,
+    k: int,
+    ends: tuple[tuple[float, float], tuple[float, float]],
+    labelled: bool,
+    p: int,
+    scale: float,
+) -> str:
     (x1, y1), (x2, y2) = ends
     w, g = float(layer.weight[j, k]), float(layer.weight_grad[j, k])
     name = layer.weight_label(j, k)
@@ -157,7 +169,7 @@ def _edge(layer: DiagramLayer, j: int, k: int, ends, labelled: bool, p: int, sca
     return "".join(parts)
 
 
-def _unit(name, x, y, head_lines, kink: bool, tip: str) -> str:
+def _unit(name: str, x: float, y: float, head_lines: list[str], kink: bool, tip: str) -> str:
     cls = "unit kink" if kink else "unit"
     out = [
         f'<g class="{cls}" data-unit="{_e(name)}"><title>{_e(tip)}</title>',
@@ -223,16 +235,17 @@ def svg(diagram: Diagram, precision: int) -> str:
             final = layer.finals[j]
             if single and final in rows:
                 lines.append(f"{final} = {fmt.num(rows[final][0], precision)}")
-            if layer.bias is not None and labelled:
+            bias = layer.bias_at(j)
+            if bias is not None and labelled:
                 b = layer.bias_label(j)
-                lines.append(f"{b} = {fmt.num(layer.bias[j], precision)}")
-                lines.append(f"∂E/∂{b} = {fmt.num(layer.bias_grad[j], precision)}")
+                lines.append(f"{b} = {fmt.num(bias[0], precision)}")
+                lines.append(f"∂E/∂{b} = {fmt.num(bias[1], precision)}")
             tip = f"unit {unit}" + (" (its activation's input sits on a kink)" * layer.kinked[j])
-            if layer.bias is not None:
+            if bias is not None:
                 b = layer.bias_label(j)
                 tip += (
-                    f"; {b} = {fmt.num(layer.bias[j], precision)}, "
-                    f"∂E/∂{b} = {fmt.num(layer.bias_grad[j], precision)}"
+                    f"; {b} = {fmt.num(bias[0], precision)}, "
+                    f"∂E/∂{b} = {fmt.num(bias[1], precision)}"
                 )
             parts.append(_unit(unit, x, y, lines, layer.kinked[j], tip))
     parts.append("</svg>")
@@ -282,14 +295,15 @@ def _weights_table(diagram: Diagram, precision: int) -> str:
                         fmt.num(layer.weight_grad[j, k], precision),
                     ]
                 )
-            if layer.bias is not None:
+            bias = layer.bias_at(j)
+            if bias is not None:
                 rows.append(
                     [
                         layer.bias_label(j),
                         f"{layer.bias_name}[{j}]",
                         f"bias → {unit}",
-                        fmt.num(layer.bias[j], precision),
-                        fmt.num(layer.bias_grad[j], precision),
+                        fmt.num(bias[0], precision),
+                        fmt.num(bias[1], precision),
                     ]
                 )
     shown = rows[:MAX_WEIGHT_ROWS]
@@ -330,7 +344,7 @@ def network_section(diagram: Diagram | None, precision: int) -> str:
     return "\n".join(parts)
 
 
-def kink_section(explanation) -> str:
+def kink_section(explanation: Explanation) -> str:
     """Why a check at a kink differs from backprop, and each such check, when any."""
     kinked = [c for c in explanation.checks if c.kink]
     if not kinked:
@@ -363,7 +377,7 @@ def _maths(tex: str, plain: str, tag: str = "span") -> str:
     )
 
 
-def block_html(block, katex: bool) -> str:
+def block_html(block: Block, katex: bool) -> str:
     """One derivation block as HTML; with ``katex`` formulas carry their LaTeX."""
     e = _e
     if isinstance(block, Heading):
@@ -400,7 +414,7 @@ def block_html(block, katex: bool) -> str:
     raise TypeError(f"render_html expected a derivation block, got {type(block).__name__}")
 
 
-def render(explanation, katex: bool = True) -> str:
+def render(explanation: Explanation, katex: bool = True) -> str:
     """The page. ``katex=False`` leaves out KaTeX (a page of ~10 kB, formulas in Unicode)."""
     e = _e
     body = [f"<h1>{e(explanation.title)}</h1>"]

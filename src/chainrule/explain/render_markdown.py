@@ -7,7 +7,12 @@ site (pymdownx.arithmatex), GitHub, Jupyter.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .records import Eq, Heading, Matrix, Note, Para, Table
+
+if TYPE_CHECKING:  # explanation.py imports the renderers when it renders
+    from .explanation import Explanation
 from .render_text import equation
 
 
@@ -28,7 +33,7 @@ def _math_equation(block: Eq) -> str:
     return line + (f" [{_escape(block.comment)}]" if block.comment else "")
 
 
-def render(explanation, math: bool = False) -> str:
+def render(explanation: Explanation, math: bool = False) -> str:
     out = [f"# {explanation.title}", ""]
     for block in explanation.blocks:
         if math and isinstance(block, Eq):

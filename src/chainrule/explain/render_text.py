@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .records import Eq, Heading, Matrix, Note, Para, Table
+
+if TYPE_CHECKING:  # explanation.py imports the renderers when it renders
+    from .explanation import Explanation
 
 MARK = {True: "  ✓", False: "  ✗", None: ""}
 
@@ -14,7 +19,7 @@ def equation(block: Eq) -> str:
     return line
 
 
-def render(explanation) -> str:
+def render(explanation: Explanation) -> str:
     lines = [explanation.title, "=" * len(explanation.title), ""]
     for block in explanation.blocks:
         if isinstance(block, Heading):

@@ -61,7 +61,10 @@ def _one(value: float) -> np.ndarray:
 class _Element:
     """The element being stepped: its numbers, its group's options, and how to print them."""
 
-    def __init__(self, group, state, label, before, grad, l1, precision):
+    def __init__(
+        self, group: dict[str, Any], state: dict[str, Any], label: str, before: float,
+        grad: float, l1: float, precision: int,
+    ) -> None:  # fmt: skip
         self.group, self.state, self.label = group, state, label
         self.before, self.grad, self.l1, self.precision = before, grad, l1, precision
         self.lines: list[Eq] = []
@@ -164,7 +167,7 @@ def _sgd(e: _Element, theta: np.ndarray) -> None:
         theta, _one(e.l1_grad), None if buf is None else _one(buf), lr=e.lr, momentum=mu,
         dampening=damp, weight_decay=e.decay, nesterov=nesterov, maximize=e.maximize,
     )  # fmt: skip
-    if not mu:  # the tutorial's line: θ − η · ∂E/∂θ
+    if new is None:  # momentum 0, no buffer: the tutorial's line θ − η · ∂E/∂θ
         e.moved(f"η · {gs}", f"{e.n(e.lr)} · {e.n(g)}", theta)
         return
     b = float(new[0])
@@ -214,13 +217,13 @@ def _rmsprop(e: _Element, theta: np.ndarray) -> None:
     )  # fmt: skip
     e.average("v", "α", alpha, old["square_avg"], _sq(gs), f"{e.n(g)}²", v[0], "square_avg")
     root, shown = "v⁺", float(v[0])
-    if centered:
+    if gbar is not None:  # centered
         e.average("ḡ", "α", alpha, old["grad_avg"], gs, e.n(g), gbar[0], "grad_avg (centered)")
         shown = float(v[0]) - float(gbar[0]) ** 2
         e.eq("ṽ", "v⁺ − (ḡ⁺)²", f"{e.n(v[0])} − {e.n(gbar[0])}²", shown)
         root = "ṽ"
     scaled = f"{e.n(g)}/(√{e.n(shown)} + {e.n(eps)})"
-    if mu > 0:
+    if buf is not None:  # momentum > 0
         e.eq("buf⁺", f"μ·buf + {gs}/(√{root} + ε)", f"{e.n(mu)}·{e.n(old['momentum_buffer'])} + "
              f"{scaled}", float(buf[0]), f"momentum_buffer, μ = {mu:g}")  # fmt: skip
         e.moved("η·buf⁺", f"{e.n(e.lr)}·{e.n(buf[0])}", theta)
@@ -267,12 +270,12 @@ def _adam(e: _Element, theta: np.ndarray) -> None:
     e.average("m", "β₁", b1, old_m, gs, e.n(g), m[0], f"exp_avg, t = {t}")
     e.average("v", "β₂", b2, old_v, _sq(gs), f"{e.n(g)}²", v[0], "exp_avg_sq")
     second = "v⁺"
-    if amsgrad:
+    if vmax is not None:  # amsgrad
         e.eq("v_max⁺", "max(v_max, v⁺)", f"max({e.n(old_vmax)}, {e.n(v[0])})", float(vmax[0]),
              "max_exp_avg_sq (amsgrad)")  # fmt: skip
         second = "v_max⁺"
     m_hat = float(m[0]) / (1 - b1**t)
-    v_hat = float((vmax if amsgrad else v)[0]) / (1 - b2**t)
+    v_hat = float((v if vmax is None else vmax)[0]) / (1 - b2**t)
     e.lines.append(Eq(["m̂", "m⁺/(1 − β₁ᵗ)", e.result(m_hat)]))
     e.lines.append(Eq(["v̂", f"{second}/(1 − β₂ᵗ)", e.result(v_hat)]))
     e.moved("η·m̂/(√v̂ + ε)", f"{e.n(e.lr)}·{e.n(m_hat)}/(√{e.n(v_hat)} + {e.n(eps)})", theta,

@@ -3,8 +3,10 @@ parameters, and its step of one element as shown (the rule lines are ``rules.py`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import copy
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import numpy as np
 
@@ -53,7 +55,7 @@ def make_optimizer(
             if lr is not None:
                 options["lr"] = lr
             groups.append(options)
-        clone = type(optimizer)(groups)
+        clone = _rebuilt(optimizer, groups)
         clone.load_state_dict(optimizer.state_dict())
         for state in clone.state.values():
             for key, value in state.items():
@@ -64,6 +66,25 @@ def make_optimizer(
         f"explain expected optimizer None, a name, a dict or a chainrule.optim optimizer, "
         f"got {type(optimizer).__name__}"
     )
+
+
+def _rebuilt(optimizer: optim.Optimizer, groups: list[dict[str, Any]]) -> optim.Optimizer:
+    """An optimizer of ``optimizer``'s class over ``groups``, which carry every option.
+
+    Built by its class from the groups alone when its constructor allows that (all of
+    ``chainrule.optim``'s do). A user's subclass may need more (``__init__(self, params,
+    lr)``): then a shallow copy keeps its class and the attributes its constructor set,
+    and the base constructor gives it fresh groups and state.
+    """
+    cls = type(optimizer)
+    try:
+        inspect.signature(cls).bind(groups)
+    except TypeError:  # the constructor needs arguments besides the parameters
+        clone = copy.copy(optimizer)
+        optim.Optimizer.__init__(clone, groups, optimizer.defaults)
+        return clone
+    # The check above is what mypy cannot see: the base class's own signature differs.
+    return cast(Callable[..., optim.Optimizer], cls)(groups)
 
 
 def update_lines(

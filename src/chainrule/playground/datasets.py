@@ -46,7 +46,9 @@ class Dataset:
         return self.y_train.shape[1]
 
 
-def split(x: np.ndarray, y: np.ndarray, train_ratio: float, rng: np.random.Generator):
+def split(
+    x: np.ndarray, y: np.ndarray, train_ratio: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Shuffle, then the first ``train_ratio`` of the rows for training (at least one)."""
     order = rng.permutation(len(x))
     cut = min(len(x), max(1, round(train_ratio * len(x))))

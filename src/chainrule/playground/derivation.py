@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..explain import explain, fmt
 from ..explain.records import Block, Eq, Heading, Matrix, Note, Para, Table
 from ..explain.render_latex import math
 from ..explain.rules import element_step
+
+if TYPE_CHECKING:  # session imports this module when a derivation is asked for
+    from .session import Session, Target
 
 PRECISION = 9
 
@@ -68,7 +71,7 @@ def block_json(block: Block) -> dict[str, Any]:
     raise TypeError(f"unknown block {type(block).__name__}")
 
 
-def derive(session, target) -> dict[str, Any]:
+def derive(session: Session, target: Target) -> dict[str, Any]:
     """explain's derivation of ``target`` (a session.Target) for the session's next step."""
     started = time.perf_counter()
     name, index = session.element(target)
@@ -85,6 +88,8 @@ def derive(session, target) -> dict[str, Any]:
     param = dict(session.model.named_parameters())[name]
     l1 = session.config.l1 if name in session.weights else 0.0
     update = element_step(session.optimizer, param, index, grad, label, precision=PRECISION, l1=l1)
+    # The playground builds only chainrule.optim's own optimizers, whose rules explain knows.
+    assert update is not None, type(session.optimizer).__name__
     loss = explanation.losses[0]
     blocks = [block_json(b) for b in explanation.blocks]
     focus = next(

@@ -21,12 +21,14 @@ import binascii
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
 from starlette.responses import FileResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -50,13 +52,13 @@ LOCAL_NAMES = ["127.0.0.1", "localhost", "[::1]", "::1", "testserver"]
 ENGINE = threading.Lock()
 
 
-def locked(fn, *args) -> Any:
+def locked(fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args)`` while holding ENGINE (called in a worker thread)."""
     with ENGINE:
         return fn(*args)
 
 
-async def index(request) -> FileResponse:
+async def index(request: Request) -> FileResponse:
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
 
@@ -84,7 +86,7 @@ class Tab:
     async def error(self, text: str) -> None:
         await self.send({"type": "error", "message": text})
 
-    async def run(self, fn, *args) -> Any:
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         async with self.lock:
             return await asyncio.to_thread(locked, fn, *args)
 

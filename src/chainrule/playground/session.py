@@ -126,7 +126,7 @@ class Session:
         self.position = 0  # of the next batch in this epoch's order
         self.order = self._permutation()
         self.grads: dict[str, np.ndarray] = {}
-        self.history: list[list[float]] = []  # [step, train loss, test loss or NaN]
+        self.history: list[list[float | None]] = []  # [step, train loss, test loss or None]
         self._record()
 
     def _load_preset_weights(self) -> None:
