@@ -6,10 +6,9 @@ import json
 import subprocess
 import sys
 
+import mpi_helpers as _mpi
 import numpy as np
 import pytest
-
-import mpi_helpers as _mpi
 
 
 def test_import_chainrule_starts_no_mpi():

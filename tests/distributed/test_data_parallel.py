@@ -10,10 +10,9 @@ import subprocess
 import sys
 import time
 
+import mpi_helpers as _mpi
 import numpy as np
 import pytest
-
-import mpi_helpers as _mpi
 
 # The loop a user (or the Trainer) writes: each rank its part of every global batch,
 # local mean loss × local_weight, one Allreduce of the flat gradient, the same step.
@@ -216,8 +215,8 @@ def test_json_metadata_round_trips_without_pickle(tmp_path):
         from chainrule.data import StandardScaler
         import numpy as np
 
-        state = StandardScaler().fit(np.arange(12.0).reshape(4, 3)).to_dict() if d.is_main() else None
-        state = d.broadcast_object(state)
+        fitted = StandardScaler().fit(np.arange(12.0).reshape(4, 3))
+        state = d.broadcast_object(fitted.to_dict() if d.is_main() else None)
         scaler = StandardScaler.from_dict(state)
         with open(f"{sys.argv[1]}/{d.rank()}.json", "w") as out:
             json.dump(scaler.to_dict(), out)

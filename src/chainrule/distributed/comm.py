@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "all_finite",
     "allreduce_",
     "allreduce_scalars",
-    "all_finite",
     "barrier",
     "broadcast_array_",
     "broadcast_object",
