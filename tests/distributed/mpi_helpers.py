@@ -27,8 +27,6 @@ def environment() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
-    # Both ranks on a shared 2-core machine: do not spin-wait on the other one.
-    env.setdefault("MPIR_CVAR_CH3_NOLOCAL", "0")
     return env
 
 
