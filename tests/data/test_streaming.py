@@ -254,3 +254,18 @@ def test_any_buffer_batch_and_read_sizes_give_every_row_once(tmp_path, buffer, b
     np.testing.assert_array_equal(np.sort(rows), np.arange(700))
     sizes = [len(x) for x, _ in dataset.batches(batch)]
     assert all(size == batch for size in sizes[:-1])
+
+
+@pytest.mark.parametrize(
+    ("last", "message"),
+    [
+        ("oops,1", "column 'x' holds numbers in some record batches and text in others"),
+        ("1,2,3", "Expected 2 columns, got 3"),  # Arrow's own message, one line
+    ],
+)
+def test_a_csv_that_goes_wrong_late_is_a_data_error(tmp_path, last, message):
+    lines = ["x,y"] + [f"{i},{i % 2}" for i in range(50000)] + [last]
+    path = tmp_path / "late.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"late\.csv: .*" + message):
+        StreamingDataset(path, "y", read_rows=1000).fit()

@@ -78,10 +78,16 @@ COLLECTIVES = """
     d.broadcast_array_(weights)
     meta = d.broadcast_object({"classes": ["a", "b"], "from": r} if r == 0 else None)
     ok = d.all_finite(r != 1)
+    import chainrule.nn as nn
+    layer = nn.Linear(3, 2, generator=np.random.default_rng(r))  # different on each rank
+    d.broadcast_parameters(layer)  # a Module: one Bcast per parameter
+    rank0 = nn.Linear(3, 2, generator=np.random.default_rng(0))
+    same = all(np.array_equal(p.data, q.data)
+               for p, q in zip(layer.parameters(), rank0.parameters()))
     with open(f"{sys.argv[1]}/{r}.json", "w") as out:
         json.dump({"rank": r, "size": n, "main": d.is_main(), "dist": d.is_distributed(),
                       "grads": grads.tolist(), "mean": mean.tolist(), "sums": sums.tolist(),
-                      "weights": weights.tolist(), "meta": meta, "ok": ok}, out)
+                      "weights": weights.tolist(), "meta": meta, "ok": ok, "same": same}, out)
 """
 
 
@@ -99,6 +105,7 @@ def test_allreduce_and_broadcast_over_two_ranks(tmp_path):
         assert result["weights"] == [0.0] * 4  # rank 0's values
         assert result["meta"] == {"classes": ["a", "b"], "from": 0}
         assert result["ok"] is False  # rank 1 saw a non-finite value: nobody steps
+        assert result["same"] is True  # the module's parameters are rank 0's
 
 
 MISMATCH = """

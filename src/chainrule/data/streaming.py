@@ -189,6 +189,14 @@ class StreamingDataset:
     def _pieces(self) -> list[Any]:
         """Every piece this dataset can read, in a fixed order: the Parquet row groups
         of each file (sorted names), or the CSV file as one piece."""
+        import pyarrow as pa
+
+        try:
+            return self._arrow_pieces()
+        except (pa.ArrowInvalid, pa.ArrowException, OSError) as error:
+            raise DataError(f"{self.path}: {_one_line(error)}") from None
+
+    def _arrow_pieces(self) -> list[Any]:
         ds = _arrow_dataset()
         if self._format == "csv":
             import pyarrow.csv as pacsv
@@ -215,14 +223,24 @@ class StreamingDataset:
         self, pieces: Sequence[Any], deal: tuple[int, int] | None = None
     ) -> Iterator[Any]:
         """Arrow record batches of ``pieces``; ``deal=(rank, size)`` keeps every size-th."""
+        import pyarrow as pa
+
         index = 0
         for piece in pieces:
             # No read-ahead: Arrow's default decodes up to 16 record batches ahead of
             # the consumer, which is memory the bound above does not allow.
-            batches = piece.to_batches(
-                batch_size=self.read_rows, batch_readahead=0, fragment_readahead=0
+            batches = iter(
+                piece.to_batches(batch_size=self.read_rows, batch_readahead=0, fragment_readahead=0)
             )
-            for batch in batches:
+            while True:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                except (pa.ArrowInvalid, pa.ArrowException) as error:
+                    # e.g. a CSV column typed from its first block that later holds text
+                    where = getattr(piece, "path", self.path)
+                    raise DataError(f"{where}: {_one_line(error)}") from None
                 if batch.num_rows == 0:
                     continue
                 if deal is None or index % deal[1] == deal[0]:
@@ -476,6 +494,13 @@ class StreamingDataset:
             f"StreamingDataset({self.path!r}, target={self.encoder.target!r}, "
             f"{len(self._files)} {self._format} file(s), rank {self.rank}/{self.world_size})"
         )
+
+
+def _one_line(error: BaseException) -> str:
+    """Arrow's message without its repetitions: the part after the last 'Invalid: '
+    (the parse error itself), on one line."""
+    text = " ".join(str(error).split())
+    return text.rsplit("Invalid: ", 1)[-1] or type(error).__name__
 
 
 class _Buffer:
