@@ -53,6 +53,8 @@ API = [
     ("chainrule.explain", "explain"),
     ("chainrule.io", "io"),
     ("chainrule.sklearn", "sklearn"),
+    ("chainrule.distributed", "distributed"),
+    ("chainrule.data.streaming", "data.streaming"),
 ]
 _FENCE = re.compile(r"^(```|~~~)")
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")

@@ -43,9 +43,9 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # ``cr.sklearn`` and ``cr.onnx`` load on first use: ``import chainrule`` must not import
-    # scikit-learn (nor need onnx)
-    if name in ("sklearn", "onnx"):
+    # ``cr.sklearn``, ``cr.onnx`` and ``cr.distributed`` load on first use: ``import
+    # chainrule`` must not import scikit-learn (nor need onnx, nor look for MPI)
+    if name in ("sklearn", "onnx", "distributed"):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)

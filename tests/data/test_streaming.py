@@ -1,0 +1,271 @@
+"""Streaming data sets: the one-pass statistics equal the in-memory ones, batches cover
+every row once per epoch (shuffled, seeded), shards partition the rows, and training on
+data several times larger than the memory it may use keeps peak RSS bounded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+from chainrule.data import DataError, StandardScaler, TabularEncoder, from_frame  # noqa: E402
+from chainrule.data.streaming import StreamingDataset  # noqa: E402
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def _table(n: int = 3000, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(3.0, 2.0, n)
+    a[rng.random(n) < 0.1] = np.nan
+    c = np.array(["red", "green", "blue"], dtype=object)[rng.integers(0, 3, n)]
+    c[rng.random(n) < 0.05] = None
+    return pa.table(
+        {
+            "id": np.arange(n, dtype=np.int64),
+            "a": a,
+            "b": rng.integers(0, 50, n).astype(np.float64),
+            "c": c,
+            "y": np.array(["yes", "no"])[rng.integers(0, 2, n)],
+        }
+    )
+
+
+def _folder(tmp_path: Path, table, files: int = 4, row_group: int = 200) -> Path:
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    step = -(-table.num_rows // files)
+    for i in range(files):
+        pq.write_table(
+            table.slice(i * step, step), folder / f"part{i:02d}.parquet", row_group_size=row_group
+        )
+    return folder
+
+
+def _rows(dataset: StreamingDataset, batch_size: int, epoch: int = 0) -> np.ndarray:
+    """The 'id' column (the first feature, unscaled) of every row the batches give."""
+    return np.concatenate([x[:, 0] for x, _ in dataset.batches(batch_size, epoch=epoch)])
+
+
+def test_one_pass_statistics_equal_the_in_memory_encoder_and_scaler(tmp_path):
+    table = _table()
+    streamed = StreamingDataset(
+        _folder(tmp_path, table), "y", impute="mean", drop=["id"], read_rows=128
+    ).fit()
+    encoder = TabularEncoder("y", impute="mean", drop=["id"]).fit(from_frame(table))
+    ours, theirs = streamed.encoder.to_dict(), encoder.to_dict()
+    # Mean fills are summed in another order: equal to rounding, the rest exactly.
+    for mine, reference in zip(ours["features"], theirs["features"], strict=True):
+        if mine["kind"] == "numeric":
+            assert mine["fill"] == pytest.approx(reference["fill"], rel=1e-13)
+            mine["fill"] = reference["fill"]
+    assert ours == theirs
+    scaler = StandardScaler().fit(encoder.transform(from_frame(table)))
+    np.testing.assert_allclose(streamed.scaler.mean_, scaler.mean_, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(streamed.scaler.scale_, scaler.scale_, rtol=1e-12)
+    assert streamed.rows_seen == 3000
+    assert streamed.encoder.output_names == [
+        "a", "a:missing", "b", "c=blue", "c=green", "c=red", "c=missing"
+    ]  # fmt: skip
+
+
+def test_batches_cover_every_row_once_shuffled_and_seeded(tmp_path):
+    folder = _folder(tmp_path, _table())
+    dataset = StreamingDataset(
+        folder, "y", impute="mean", scale=False, read_rows=100, shuffle_buffer=500
+    ).fit()
+    first = _rows(dataset, 64, epoch=0)
+    np.testing.assert_array_equal(np.sort(first), np.arange(3000))
+    assert not np.array_equal(first, np.arange(3000))  # shuffled
+    np.testing.assert_array_equal(_rows(dataset, 64, epoch=0), first)  # seeded
+    assert not np.array_equal(_rows(dataset, 64, epoch=1), first)  # a new order per epoch
+    sizes = [len(x) for x, _ in dataset.batches(64)]
+    assert sizes[:-1] == [64] * (len(sizes) - 1) and sizes[-1] == 3000 % 64
+    assert all(len(x) == 64 for x, _ in dataset.batches(64, drop_last=True))
+    in_order = np.concatenate([x[:, 0] for x, _ in dataset.batches(64, shuffle=False)])
+    np.testing.assert_array_equal(in_order, np.arange(3000))  # files and rows as written
+
+
+def test_ranks_read_disjoint_row_groups_that_cover_the_data(tmp_path):
+    folder = _folder(tmp_path, _table())
+    state = StreamingDataset(folder, "y", impute="mean", scale=False).fit().state_dict()
+    seen = []
+    for rank in range(3):
+        part = StreamingDataset(folder, "y", impute="mean", scale=False, rank=rank, world_size=3)
+        part.load_state_dict(state)
+        rows = _rows(part, 50)
+        assert 800 <= len(rows) <= 1200  # 16 row groups of 200 rows: 5 or 6 each
+        seen.append(rows)
+    np.testing.assert_array_equal(np.sort(np.concatenate(seen)), np.arange(3000))
+
+
+def test_a_csv_streams_with_the_same_statistics_and_is_dealt_to_ranks(tmp_path):
+    table = _table(2000)
+    import pyarrow.csv as pacsv
+
+    path = tmp_path / "big.csv"
+    pacsv.write_csv(table, path)
+    from_parquet = StreamingDataset(_folder(tmp_path, table), "y", impute="mean", drop=["id"]).fit()
+    from_csv = StreamingDataset(path, "y", impute="mean", drop=["id"], read_rows=300).fit()
+    assert from_csv.encoder.output_names == from_parquet.encoder.output_names
+    np.testing.assert_allclose(from_csv.scaler.mean_, from_parquet.scaler.mean_, rtol=1e-12)
+    state = StreamingDataset(path, "y", impute="mean", scale=False).fit().state_dict()
+    seen = []
+    for rank in range(2):
+        part = StreamingDataset(path, "y", scale=False, rank=rank, world_size=2, read_rows=300)
+        seen.append(_rows(part.load_state_dict(state), 32))
+    np.testing.assert_array_equal(np.sort(np.concatenate(seen)), np.arange(2000))
+
+
+def test_regression_target_gets_its_scaler(tmp_path):
+    rng = np.random.default_rng(1)
+    table = pa.table({"x": rng.normal(size=500), "y": rng.normal(10.0, 3.0, 500)})
+    dataset = StreamingDataset(_folder(tmp_path, table, files=2, row_group=64), "y").fit()
+    assert dataset.encoder.task == "regression"
+    np.testing.assert_allclose(dataset.target_scaler.mean_, [table["y"].to_numpy().mean()])
+    np.testing.assert_allclose(dataset.target_scaler.scale_, [table["y"].to_numpy().std()])
+    y = np.concatenate([y for _, y in dataset.batches(100)])
+    assert abs(y.mean()) < 1e-12 and y.std() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"impute": "median"}, ValueError, "one pass cannot keep every value for a median"),
+        ({"read_rows": 0}, ValueError, "read_rows expected a positive int, got 0"),
+        ({"rank": 2, "world_size": 2}, ValueError, r"rank expected an int in \[0, 2\), got 2"),
+    ],
+)
+def test_bad_options_say_what_was_expected(tmp_path, options, error, message):
+    folder = _folder(tmp_path, _table(100), files=1)
+    with pytest.raises(error, match=message):
+        StreamingDataset(folder, "y", **options)
+
+
+def test_data_errors_name_the_file_and_column(tmp_path):
+    folder = _folder(tmp_path, _table(300), files=1)
+    with pytest.raises(DataError, match=r"column 'a' has \d+ missing cells"):
+        StreamingDataset(folder, "y").fit()
+    with pytest.raises(DataError, match="no column 'nope' to use as the target"):
+        StreamingDataset(folder, "nope").fit()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match=r"a folder with no \.parquet files to stream"):
+        StreamingDataset(empty, "y")
+    with pytest.raises(RuntimeError, match="called before fit"):
+        next(StreamingDataset(folder, "y").batches(4))
+
+
+# Peak memory of streaming training. One subprocess writes Parquet files several times
+# larger than the memory the pipeline may add; a second one (so that writing them does
+# not set its high-water mark) fits the statistics and trains a small model for one
+# epoch over all rows, and reports its peak RSS before and after.
+WRITE = """
+    import os, sys
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder, files, rows, features = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), 32
+    os.makedirs(folder)
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=features)
+    for i in range(files):
+        x = rng.normal(size=(rows, features))
+        columns = {f"x{j}": x[:, j] for j in range(features)}
+        columns["y"] = (x @ w > 0).astype(np.int64)
+        pq.write_table(pa.table(columns), f"{folder}/part{i:03d}.parquet",
+                       row_group_size=8192, compression="none")
+    print(sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)))
+"""
+
+TRAIN = """
+    import resource, sys
+    import numpy as np
+    import chainrule as cr
+    import chainrule.nn as nn
+    import chainrule.nn.functional as F
+    from chainrule.data.streaming import StreamingDataset
+
+    model = nn.Sequential(nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 2))
+    opt = cr.optim.SGD(model.parameters(), lr=0.05)
+    data = StreamingDataset(sys.argv[1], "y", read_rows=8192, shuffle_buffer=32768)
+    # Arrow's fixed cost of reading Parquet (~25 MiB here, whatever the data's size:
+    # modules, thread pools, allocator arenas) is part of the baseline: one record batch.
+    next(data._record_batches(data._pieces()))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    data.fit()
+    seen, correct = 0, 0
+    for x, y in data.batches(256):
+        opt.zero_grad()
+        out = model(cr.tensor(x))
+        F.cross_entropy(out, y).backward()
+        opt.step()
+        seen += len(y)
+        correct += int((out.data.argmax(axis=1) == y).sum())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(before, peak, seen, correct)
+"""
+
+
+def _python(tmp_path: Path, code: str, *args: str) -> str:
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(code))
+    env = dict(os.environ, PYTHONPATH=SRC, OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_training_on_data_four_times_the_memory_cap_keeps_rss_bounded(tmp_path):
+    cap = 64 * 2**20  # what streaming may add to the process's peak RSS
+    folder = str(tmp_path / "data")
+    on_disk = int(_python(tmp_path, WRITE, folder, "9", "110000"))
+    before, peak, seen, correct = map(int, _python(tmp_path, TRAIN, folder).split())
+    assert on_disk >= 4 * cap, on_disk
+    assert seen == 9 * 110000
+    assert correct > 0.9 * seen  # it learned (a linear rule): the batches are real data
+    assert peak - before < cap, f"peak RSS grew by {(peak - before) / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize(("buffer", "batch", "read"), [(100, 80, 37), (1, 1, 1), (7, 500, 64)])
+def test_any_buffer_batch_and_read_sizes_give_every_row_once(tmp_path, buffer, batch, read):
+    folder = _folder(tmp_path, _table(700), files=2, row_group=90)
+    dataset = StreamingDataset(
+        folder, "y", impute="mean", scale=False, read_rows=read, shuffle_buffer=buffer
+    ).fit()
+    rows = _rows(dataset, batch)
+    np.testing.assert_array_equal(np.sort(rows), np.arange(700))
+    sizes = [len(x) for x, _ in dataset.batches(batch)]
+    assert all(size == batch for size in sizes[:-1])
+
+
+@pytest.mark.parametrize(
+    ("last", "message"),
+    [
+        ("oops,1", "column 'x' holds numbers in some record batches and text in others"),
+        ("1,2,3", "Expected 2 columns, got 3"),  # Arrow's own message, one line
+    ],
+)
+def test_a_csv_that_goes_wrong_late_is_a_data_error(tmp_path, last, message):
+    lines = ["x,y"] + [f"{i},{i % 2}" for i in range(50000)] + [last]
+    path = tmp_path / "late.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"late\.csv: .*" + message):
+        StreamingDataset(path, "y", read_rows=1000).fit()
