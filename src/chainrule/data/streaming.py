@@ -295,10 +295,11 @@ class StreamingDataset:
                 "in others; a streamed column needs one kind (fix the cells, or write the "
                 "column as text)"
             )
-        if numeric:
-            present = view.numbers[~view.missing] if gaps else view.numbers
+        if view.numbers is not None:
+            numbers = view.numbers
+            present = numbers[~view.missing] if gaps else numbers
             if not np.isfinite(present).all():
-                index = int(np.argmax(~np.isfinite(view.numbers) & ~view.missing))
+                index = int(np.argmax(~np.isfinite(numbers) & ~view.missing))
                 raise DataError(
                     f"{table.where(index, name)}: {table.cell(index, name)!r} is not "
                     "a finite number"
@@ -306,10 +307,11 @@ class StreamingDataset:
             column.moments.add(present)
             return
         coded = view.coded
+        assert coded is not None  # a column without numbers is coded (_view)
         counts = np.bincount(coded.codes[~view.missing], minlength=len(coded.values))
-        for index in np.flatnonzero(counts):
-            value = coded.values[index]
-            column.counts[value] = column.counts.get(value, 0) + int(counts[index])
+        for code in np.flatnonzero(counts):
+            value = coded.values[int(code)]
+            column.counts[value] = column.counts.get(value, 0) + int(counts[code])
 
     def _build_encoder(self, stats: dict[str, _Column], target: _Target, rows: int) -> None:
         encoder = self.encoder
@@ -513,7 +515,7 @@ class _Buffer:
         self.y: np.ndarray | None = None
 
     def append(self, x: np.ndarray, y: np.ndarray) -> None:
-        if self.x is None:
+        if self.x is None or self.y is None:
             self.x = np.empty((self.capacity, *x.shape[1:]), dtype=x.dtype)
             self.y = np.empty((self.capacity, *y.shape[1:]), dtype=y.dtype)
         stop = self.held + len(x)
@@ -530,21 +532,22 @@ class _Buffer:
         rng: np.random.Generator | None,
         drop_last: bool = False,
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        if self.held == 0 or count <= 0:
+        if self.held == 0 or count <= 0 or self.x is None or self.y is None:
             return
+        x, y = self.x, self.y
         order = np.arange(self.held) if rng is None else rng.permutation(self.held)
         for start in range(0, count, batch_size):
             if drop_last and start + batch_size > count:
                 break
             rows = order[start : min(start + batch_size, count)]
-            yield self.x[rows], self.y[rows]  # fancy indexing: copies, the buffer moves on
+            yield x[rows], y[rows]  # fancy indexing: copies, the buffer moves on
         kept = order[count:]
         if rng is None:  # in order: the kept rows are a block, moved to the front
-            self.x[: len(kept)] = self.x[count : self.held]
-            self.y[: len(kept)] = self.y[count : self.held]
+            x[: len(kept)] = x[count : self.held]
+            y[: len(kept)] = y[count : self.held]
         else:
-            self.x[: len(kept)] = self.x[kept]
-            self.y[: len(kept)] = self.y[kept]
+            x[: len(kept)] = x[kept]
+            y[: len(kept)] = y[kept]
         self.held = len(kept)
 
 

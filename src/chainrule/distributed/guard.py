@@ -15,7 +15,7 @@ import sys
 import threading
 import traceback
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from . import comm
 
@@ -42,7 +42,7 @@ class _Guard:
         kind: type[BaseException] | None,
         error: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         if error is None:
             return False
         if isinstance(error, SystemExit):

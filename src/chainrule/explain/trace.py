@@ -89,6 +89,7 @@ def record(
     def listen(event: BackwardEvent) -> None:
         node = event.node
         # The engine frees the node's saved values after this call: keep references.
+        assert node.args is not None  # listeners run before the engine frees the node
         captured[id(node)] = (node.op, list(node.args), dict(node.kwargs), node.out, node.inputs)
         events.append(event)
 

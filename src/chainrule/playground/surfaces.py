@@ -113,9 +113,7 @@ def trajectory(
     diverged = False
     for _ in range(steps + 1):
         opt.zero_grad()
-        # Tensor's operators (indexing too) are bound at import in autodiff/methods.py, so a
-        # type checker sees no __getitem__ on Tensor until autodiff declares them.
-        value = surface.fn(theta[0], theta[1])  # type: ignore[index]
+        value = surface.fn(theta[0], theta[1])
         f = float(value.item())
         if not np.isfinite(f) or np.max(np.abs(theta.data)) > ESCAPE:
             diverged = True
