@@ -28,7 +28,7 @@ OUTPUTS = ("none", "sigmoid", "tanh")
 # "half_sse" is the tutorials' E = ½ Σ (target − out)² (summed over the batch).
 LOSSES = ("bce_with_logits", "mse", "half_sse", "l1", "huber")
 # Every optimizer of chainrule.optim; SGD also with (Nesterov) momentum 0.9.
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
+OPTIMIZERS = tuple(optim.OPTIMIZERS)
 MAX_LAYERS = 6
 MAX_UNITS = 16
 
@@ -169,18 +169,4 @@ def make_loss(name: str) -> Callable[[Tensor, Tensor], Tensor]:
 
 def make_optimizer(config: Config, params: list) -> optim.Optimizer:
     """The chainrule.optim optimizer named by ``config.optimizer``, L2 as weight_decay."""
-    lr, decay = config.lr, config.l2
-    name = config.optimizer
-    if name in ("sgd", "momentum", "nesterov"):
-        momentum = 0.0 if name == "sgd" else 0.9
-        return optim.SGD(
-            params, lr=lr, momentum=momentum, nesterov=name == "nesterov", weight_decay=decay
-        )
-    kind = {
-        "adagrad": optim.Adagrad,
-        "rmsprop": optim.RMSprop,
-        "adadelta": optim.Adadelta,
-        "adam": optim.Adam,
-        "adamw": optim.AdamW,
-    }[name]
-    return kind(params, lr=lr, weight_decay=decay)
+    return optim.create(config.optimizer, params, lr=config.lr, weight_decay=config.l2)
