@@ -45,12 +45,27 @@ from .pooling import (
     MaxUnpool1d,
     MaxUnpool2d,
 )
+from .registry import (
+    ACTIVATIONS,
+    CLASS_LOSSES,
+    IDENTITY_NAMES,
+    LAYERS,
+    LOSSES,
+    activation_names,
+    get_activation,
+    get_loss,
+)
 from .sparse import Embedding
 
 __all__ = [
+    "ACTIVATIONS",
     "CELU",
+    "CLASS_LOSSES",
     "ELU",
     "GELU",
+    "IDENTITY_NAMES",
+    "LAYERS",
+    "LOSSES",
     "SELU",
     "AdaptiveAvgPool2d",
     "AvgPool1d",
@@ -103,7 +118,10 @@ __all__ = [
     "StateDictKeyError",
     "Tanh",
     "Unflatten",
+    "activation_names",
     "functional",
+    "get_activation",
+    "get_loss",
     "init",
     "utils",
 ]

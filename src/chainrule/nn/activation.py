@@ -7,127 +7,126 @@ computation never overwrites its input.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, ClassVar
+
 from ..autodiff import Tensor
 from . import functional as F
 from .module import Module
 
 
-def _inplace_repr(inplace: bool) -> str:
-    return "inplace=True" if inplace else ""
+class _FunctionLayer(Module):
+    """A layer that is one call of ``nn.functional``, without parameters.
+
+    The constructor's arguments are kept as attributes of the same names;
+    ``forward(x)`` is ``_fn(x, *arguments named in _config)``, and the repr shows them
+    (and ``inplace=True`` when set). Subclasses declare ``_fn`` and ``_config``.
+    """
+
+    _fn: ClassVar[Callable[..., Any]]
+    _config: ClassVar[dict[str, str] | None] = {}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__()
+        for name, value in options.items():
+            setattr(self, name, value)
+
+    def forward(self, input: Tensor) -> Any:
+        return type(self)._fn(input, *[getattr(self, name) for name in self._config or ()])
+
+    def extra_repr(self) -> str:
+        parts = [
+            f"{name}={value!r}" if isinstance(value, str) else f"{name}={value}"
+            for name, value in self.get_config().items()
+        ]
+        if getattr(self, "inplace", False):
+            parts.append("inplace=True")
+        return ", ".join(parts)
 
 
-class ReLU(Module):
-    """max(0, x)."""
+class _Pointwise(_FunctionLayer):
+    """A layer whose only argument is ``inplace``."""
 
     def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.relu(input)
-
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
+        super().__init__(inplace=inplace)
 
 
-class LeakyReLU(Module):
+class _AlongDim(_FunctionLayer):
+    """A layer that normalizes along ``dim``."""
+
+    _config: ClassVar[dict[str, str] | None] = {"dim": "int_or_none"}
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__(dim=dim)
+
+
+class ReLU(_Pointwise):
+    """max(0, x)."""
+
+    _fn = staticmethod(F.relu)
+
+
+class LeakyReLU(_FunctionLayer):
     """max(0, x) + negative_slope · min(0, x)."""
 
+    _fn = staticmethod(F.leaky_relu)
+    _config: ClassVar[dict[str, str] | None] = {"negative_slope": "float"}
+
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
-        super().__init__()
-        self.negative_slope = negative_slope
-        self.inplace = inplace
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.leaky_relu(input, self.negative_slope)
-
-    def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+        super().__init__(negative_slope=negative_slope, inplace=inplace)
 
 
-class ELU(Module):
+class ELU(_FunctionLayer):
     """x for x > 0, alpha · (eˣ − 1) otherwise."""
 
+    _fn = staticmethod(F.elu)
+    _config: ClassVar[dict[str, str] | None] = {"alpha": "float"}
+
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
-        super().__init__()
-        self.alpha = alpha
-        self.inplace = inplace
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.elu(input, self.alpha)
-
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+        super().__init__(alpha=alpha, inplace=inplace)
 
 
-class GELU(Module):
+class GELU(_FunctionLayer):
     """x · Φ(x); ``approximate='tanh'`` for the tanh approximation."""
 
+    _fn = staticmethod(F.gelu)
+    _config: ClassVar[dict[str, str] | None] = {"approximate": "approximate"}
+
     def __init__(self, approximate: str = "none") -> None:
-        super().__init__()
         if approximate not in ("none", "tanh"):
             raise ValueError(f"GELU expected approximate='none' or 'tanh', got {approximate!r}")
-        self.approximate = approximate
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.gelu(input, approximate=self.approximate)
-
-    def extra_repr(self) -> str:
-        return f"approximate={self.approximate!r}"
+        super().__init__(approximate=approximate)
 
 
-class Sigmoid(Module):
+class Sigmoid(_FunctionLayer):
     """1 / (1 + e^(−x))."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.sigmoid(input)
+    _fn = staticmethod(F.sigmoid)
 
 
-class Tanh(Module):
+class Tanh(_FunctionLayer):
     """tanh(x)."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.tanh(input)
+    _fn = staticmethod(F.tanh)
 
 
-class Softplus(Module):
+class Softplus(_FunctionLayer):
     """log(1 + e^(beta·x)) / beta, linear above ``threshold``."""
 
+    _fn = staticmethod(F.softplus)
+    _config: ClassVar[dict[str, str] | None] = {"beta": "float", "threshold": "float"}
+
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
-        super().__init__()
-        self.beta = beta
-        self.threshold = threshold
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.softplus(input, self.beta, self.threshold)
-
-    def extra_repr(self) -> str:
-        return f"beta={self.beta}, threshold={self.threshold}"
+        super().__init__(beta=beta, threshold=threshold)
 
 
-class Softmax(Module):
+class Softmax(_AlongDim):
     """exp(x) / Σ exp(x) along ``dim`` (None: the last dimension, chainrule's default)."""
 
-    def __init__(self, dim: int | None = None) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.softmax(input, dim=self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+    _fn = staticmethod(F.softmax)
 
 
-class LogSoftmax(Module):
+class LogSoftmax(_AlongDim):
     """x − logsumexp(x) along ``dim`` (None: the last dimension)."""
 
-    def __init__(self, dim: int | None = None) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.log_softmax(input, dim=self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+    _fn = staticmethod(F.log_softmax)

@@ -5,28 +5,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..autodiff import Tensor
 from . import functional as F
+from .activation import _AlongDim, _FunctionLayer, _Pointwise
 from .layers import _float_dtype
 from .module import Module, Parameter
-
-
-class _Pointwise(Module):
-    _fn: Any = None
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input: Tensor) -> Tensor:
-        return type(self)._fn(input)
-
-    def extra_repr(self) -> str:
-        return "inplace=True" if self.inplace else ""
 
 
 class SiLU(_Pointwise):
@@ -65,62 +52,44 @@ class Hardswish(_Pointwise):
     _fn = staticmethod(F.hardswish)
 
 
-class LogSigmoid(Module):
+class LogSigmoid(_FunctionLayer):
     """log σ(x)."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.logsigmoid(input)
+    _fn = staticmethod(F.logsigmoid)
 
 
-class CELU(Module):
+class CELU(_FunctionLayer):
     """x for x > 0, alpha · (e^(x/alpha) − 1) otherwise."""
 
+    _fn = staticmethod(F.celu)
+    _config: ClassVar[dict[str, str] | None] = {"alpha": "float"}
+
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
-        super().__init__()
-        self.alpha = alpha
-        self.inplace = inplace
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.celu(input, self.alpha)
-
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        super().__init__(alpha=alpha, inplace=inplace)
 
 
-class Hardtanh(Module):
+class Hardtanh(_FunctionLayer):
     """x clipped to [min_val, max_val]."""
 
+    _fn = staticmethod(F.hardtanh)
+    _config: ClassVar[dict[str, str] | None] = {"min_val": "float", "max_val": "float"}
+
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
-        super().__init__()
         if min_val > max_val:
             raise ValueError(f"Hardtanh expected min_val <= max_val, got {min_val} > {max_val}")
-        self.min_val = min_val
-        self.max_val = max_val
-        self.inplace = inplace
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.hardtanh(input, self.min_val, self.max_val)
-
-    def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        super().__init__(min_val=min_val, max_val=max_val, inplace=inplace)
 
 
-class Softmin(Module):
+class Softmin(_AlongDim):
     """softmax(−x) along ``dim`` (None: the last dimension)."""
 
-    def __init__(self, dim: int | None = None) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, input: Tensor) -> Tensor:
-        return F.softmin(input, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+    _fn = staticmethod(F.softmin)
 
 
 class PReLU(Module):
     """max(0, x) + a · min(0, x) with a learned slope ``weight`` (num_parameters,), all ``init``."""
+
+    _config: ClassVar[dict[str, str] | None] = {"num_parameters": "size"}
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, dtype: Any = None) -> None:
         super().__init__()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -26,6 +26,16 @@ _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 class _ConvNd(Module):
+    _config: ClassVar[dict[str, str] | None] = {
+        "in_channels": "size",
+        "out_channels": "size",
+        "kernel_size": "ints",
+        "stride": "ints",
+        "padding": "padding",
+        "dilation": "ints",
+        "groups": "size",
+        "bias": "bool",
+    }
     _dims = 2
 
     def __init__(

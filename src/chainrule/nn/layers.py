@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -38,6 +38,12 @@ class Linear(Module):
     Generator or an int seed) makes the initialization reproducible; ``dtype``
     defaults to ``chainrule.get_default_dtype()``.
     """
+
+    _config: ClassVar[dict[str, str] | None] = {
+        "in_features": "size",
+        "out_features": "size",
+        "bias": "bool",
+    }
 
     def __init__(
         self,
@@ -81,6 +87,8 @@ class Linear(Module):
 class Identity(Module):
     """Returns its input unchanged; arguments are accepted and ignored (as PyTorch)."""
 
+    _config: ClassVar[dict[str, str] | None] = {}
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
 
@@ -90,6 +98,8 @@ class Identity(Module):
 
 class Flatten(Module):
     """Merge dimensions ``start_dim`` … ``end_dim``: (N, C, L) -> (N, C·L) by default."""
+
+    _config: ClassVar[dict[str, str] | None] = {"start_dim": "int", "end_dim": "int"}
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -136,6 +136,12 @@ class Module:
     _buffers: dict[str, Tensor | None]
     _non_persistent_buffers: set[str]
     _modules: dict[str, Module | None]
+
+    # The constructor arguments ``get_config`` returns, each with the kind of value a
+    # model file may give it (checked by ``chainrule.io.architecture``): "size", "float",
+    # "bool", "ints", ... None: the module is not rebuilt from arguments (a custom
+    # module, a container, a loss).
+    _config: ClassVar[dict[str, str] | None] = None
 
     def __init__(self) -> None:
         setattr_ = object.__setattr__
@@ -571,6 +577,25 @@ class Module:
         for tensor, array in values:
             tensor.data[...] = array
         return IncompatibleKeys(missing, unexpected)
+
+    # -- configuration --------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this layer, as Keras' ``get_config``:
+        ``type(m)(**m.get_config())`` is the same layer with fresh weights (dtype aside).
+        ``bias`` is whether the layer has one.
+
+        >>> nn.Linear(3, 2, bias=False).get_config()  # doctest: +SKIP
+        {'in_features': 3, 'out_features': 2, 'bias': False}
+        """
+        names = type(self)._config
+        if names is None:
+            raise TypeError(
+                f"{type(self).__qualname__} has no config: only chainrule.nn's layers "
+                "are rebuilt from their constructor arguments"
+            )
+        return {
+            name: self.bias is not None if name == "bias" else getattr(self, name) for name in names
+        }
 
     # -- printing -------------------------------------------------------------------
     def extra_repr(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -26,6 +26,15 @@ class BatchNorm1d(Module):
     bias (zeros); ``bias=False`` keeps only the weight (PyTorch 2.13's keyword). ``dtype``
     defaults to ``chainrule.get_default_dtype()``.
     """
+
+    _config: ClassVar[dict[str, str] | None] = {
+        "num_features": "size",
+        "eps": "float",
+        "momentum": "float_or_none",
+        "affine": "bool",
+        "track_running_stats": "bool",
+        "bias": "bool",
+    }
 
     def __init__(
         self,

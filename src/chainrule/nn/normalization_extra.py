@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -33,6 +33,13 @@ class BatchNorm2d(BatchNorm1d):
 
 class LayerNorm(Module):
     """Normalize over the trailing ``normalized_shape`` dims; weight ones, bias zeros."""
+
+    _config: ClassVar[dict[str, str] | None] = {
+        "normalized_shape": "ints",
+        "eps": "float",
+        "elementwise_affine": "bool",
+        "bias": "bool",
+    }
 
     def __init__(
         self,
@@ -69,6 +76,13 @@ class LayerNorm(Module):
 class GroupNorm(Module):
     """Normalize each sample's ``num_groups`` channel groups: (N, C, *) -> same shape."""
 
+    _config: ClassVar[dict[str, str] | None] = {
+        "num_groups": "size",
+        "num_channels": "size",
+        "eps": "float",
+        "affine": "bool",
+    }
+
     def __init__(
         self,
         num_groups: int,
@@ -104,6 +118,8 @@ class GroupNorm(Module):
 
 class Unflatten(Module):
     """Split dimension ``dim`` into ``unflattened_size``: (N, 64) -> (N, 1, 8, 8)."""
+
+    _config: ClassVar[dict[str, str] | None] = {"dim": "int", "unflattened_size": "ints"}
 
     def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
         super().__init__()

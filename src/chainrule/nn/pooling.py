@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from ..autodiff import Tensor
 from . import functional as F
@@ -10,6 +10,13 @@ from .module import Module
 
 
 class _Pool(Module):
+    _config: ClassVar[dict[str, str] | None] = {
+        "kernel_size": "ints",
+        "stride": "ints",
+        "padding": "ints0",
+        "dilation": "ints",
+    }
+
     def __init__(
         self,
         kernel_size: Any,
@@ -98,6 +105,13 @@ class MaxUnpool2d(_MaxUnpool):
 
 
 class _AvgPool(Module):
+    _config: ClassVar[dict[str, str] | None] = {
+        "kernel_size": "ints",
+        "stride": "ints",
+        "padding": "ints0",
+        "count_include_pad": "bool",
+    }
+
     def __init__(
         self,
         kernel_size: Any,
@@ -147,6 +161,8 @@ class AvgPool2d(_AvgPool):
 
 class AdaptiveAvgPool2d(Module):
     """Average over adaptive bins: (N, C, H, W) -> (N, C, *output_size)."""
+
+    _config: ClassVar[dict[str, str] | None] = {"output_size": "ints"}
 
     def __init__(self, output_size: Any) -> None:
         super().__init__()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -18,6 +18,12 @@ class Embedding(Module):
 
     ``padding_idx``'s row starts at zero and never receives a gradient.
     """
+
+    _config: ClassVar[dict[str, str] | None] = {
+        "num_embeddings": "size",
+        "embedding_dim": "size",
+        "padding_idx": "int_or_none",
+    }
 
     def __init__(
         self,
