@@ -14,16 +14,8 @@ from .. import nn, optim
 from ..autodiff import Tensor
 from ..nn import functional as F
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module] | None] = {
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-    "sigmoid": nn.Sigmoid,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "softplus": nn.Softplus,
-    "linear": None,
-}
+# The activations the page offers (names of nn.ACTIVATIONS; "linear": none).
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "leaky_relu", "elu", "gelu", "softplus", "linear")
 OUTPUTS = ("none", "sigmoid", "tanh")
 # "half_sse" is the tutorials' E = ½ Σ (target − out)² (summed over the batch).
 LOSSES = ("bce_with_logits", "mse", "half_sse", "l1", "huber")
@@ -142,9 +134,9 @@ def build_model(config: Config, inputs: int, outputs: int) -> tuple[nn.Sequentia
             break
         if config.batch_norm:
             modules.append(nn.BatchNorm1d(size, dtype=np.float64))
-        make = ACTIVATIONS[config.activation]
-        if make is not None:
-            modules.append(make())
+        activation = nn.get_activation(config.activation)
+        if activation is not None:
+            modules.append(activation)
         if config.dropout > 0:
             modules.append(nn.Dropout(config.dropout, generator=config.seed + 100 + k))
         width = size
@@ -159,12 +151,7 @@ def make_loss(name: str) -> Callable[[Tensor, Tensor], Tensor]:
             return 0.5 * F.mse_loss(output, target, reduction="sum")
 
         return half_sse
-    return {
-        "bce_with_logits": F.binary_cross_entropy_with_logits,
-        "mse": F.mse_loss,
-        "l1": F.l1_loss,
-        "huber": F.huber_loss,
-    }[name]
+    return nn.get_loss(name)
 
 
 def make_optimizer(config: Config, params: list) -> optim.Optimizer:
