@@ -7,41 +7,10 @@ computation never overwrites its input.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from ..autodiff import Tensor
 from . import functional as F
-from .module import Module
-
-
-class _FunctionLayer(Module):
-    """A layer that is one call of ``nn.functional``, without parameters.
-
-    The constructor's arguments are kept as attributes of the same names;
-    ``forward(x)`` is ``_fn(x, *arguments named in _config)``, and the repr shows them
-    (and ``inplace=True`` when set). Subclasses declare ``_fn`` and ``_config``.
-    """
-
-    _fn: ClassVar[Callable[..., Any]]
-    _config: ClassVar[dict[str, str] | None] = {}
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__()
-        for name, value in options.items():
-            setattr(self, name, value)
-
-    def forward(self, input: Tensor) -> Any:
-        return type(self)._fn(input, *[getattr(self, name) for name in self._config or ()])
-
-    def extra_repr(self) -> str:
-        parts = [
-            f"{name}={value!r}" if isinstance(value, str) else f"{name}={value}"
-            for name, value in self.get_config().items()
-        ]
-        if getattr(self, "inplace", False):
-            parts.append("inplace=True")
-        return ", ".join(parts)
+from .layers import _FunctionLayer
 
 
 class _Pointwise(_FunctionLayer):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -91,13 +90,8 @@ class _ConvNd(Module):
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: Any = None) -> None:
-        """PyTorch's scheme: kaiming_uniform_(a=√5) weight, bias on U(±1/√fan_in)."""
-        rng = init._rng(generator)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=rng)
-        if self.bias is not None:
-            fan_in = int(np.prod(self.weight.shape[1:]))
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound, generator=rng)
+        """Draw fresh weights (and bias) with PyTorch's default scheme (``init._default_``)."""
+        init._default_(self.weight, self.bias, generator)
 
     def _padded(self, input: Tensor) -> tuple[Tensor, Any]:
         """PyTorch's way for a non-zero ``padding_mode``: pad with F.pad, then convolve

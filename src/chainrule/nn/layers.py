@@ -1,8 +1,9 @@
-"""Shape-level layers: Linear, Identity, Flatten."""
+"""Shape-level layers: Linear, Identity, Flatten; the base of layers that are one call of
+``nn.functional`` (activations, pools)."""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,6 +26,40 @@ def _float_dtype(layer: str, dtype: Any) -> np.dtype:
     if resolved.kind != "f":
         raise TypeError(f"{layer} expected a floating-point dtype, got {resolved}")
     return resolved
+
+
+class _FunctionLayer(Module):
+    """A layer that is one call of ``nn.functional``, without parameters.
+
+    The constructor's arguments are kept as attributes of the same names;
+    ``forward(x)`` is ``_fn(x, *arguments named in _args or _config)``, and the repr
+    shows the config (and ``inplace=True`` when set). Subclasses declare ``_fn`` and
+    ``_config``, and a constructor with the layer's signature that passes its
+    arguments on by name.
+    """
+
+    _fn: ClassVar[Callable[..., Any]]
+    _config: ClassVar[dict[str, str] | None] = {}
+    # The attributes passed to ``_fn`` after the input; None: the ``_config`` names.
+    _args: ClassVar[tuple[str, ...] | None] = None
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__()
+        for name, value in options.items():
+            setattr(self, name, value)
+
+    def forward(self, input: Tensor) -> Any:
+        names = self._config or () if self._args is None else self._args
+        return type(self)._fn(input, *[getattr(self, name) for name in names])
+
+    def extra_repr(self) -> str:
+        parts = [
+            f"{name}={value!r}" if isinstance(value, str) else f"{name}={value}"
+            for name, value in self.get_config().items()
+        ]
+        if getattr(self, "inplace", False):
+            parts.append("inplace=True")
+        return ", ".join(parts)
 
 
 class Linear(Module):
@@ -65,14 +100,8 @@ class Linear(Module):
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: Any = None) -> None:
-        """Draw fresh weights (and bias) with PyTorch's default scheme."""
-        rng = init._rng(generator)
-        # a = √5 makes the gain √(2 / (1 + 5)) = 1/√3, so the bound is 1/√fan_in.
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=rng)
-        if self.bias is not None:
-            fan_in = self.in_features
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound, generator=rng)
+        """Draw fresh weights (and bias) with PyTorch's default scheme (``init._default_``)."""
+        init._default_(self.weight, self.bias, generator)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.linear(input, self.weight, self.bias)

@@ -12,6 +12,17 @@ from .layers import _check_size, _float_dtype
 from .module import Module, Parameter
 
 
+def add_affine(
+    module: Module, shape: tuple[int, ...], dtype: np.dtype, affine: bool, bias: bool = True
+) -> None:
+    """Register a normalization layer's ``weight`` (ones) and ``bias`` (zeros) of
+    ``shape``, or None for each that ``affine`` / ``bias`` switch off."""
+    weight = Parameter(np.ones(shape, dtype=dtype)) if affine else None
+    module.register_parameter("weight", weight)
+    shift = Parameter(np.zeros(shape, dtype=dtype)) if affine and bias else None
+    module.register_parameter("bias", shift)
+
+
 class BatchNorm1d(Module):
     """Normalize each of ``num_features`` channels over the batch, then scale and shift.
 
@@ -54,14 +65,7 @@ class BatchNorm1d(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         dtype = _float_dtype("BatchNorm1d", dtype)
-        if affine:
-            self.weight = Parameter(np.ones(self.num_features, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-        if affine and bias:
-            self.bias = Parameter(np.zeros(self.num_features, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        add_affine(self, (self.num_features,), dtype, affine, bias)
         if track_running_stats:
             self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))
             self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype))

@@ -11,8 +11,8 @@ from ..autodiff import Tensor
 from ..autodiff.functions import reshape
 from . import functional as F
 from .layers import _check_size, _float_dtype
-from .module import Module, Parameter
-from .normalization import BatchNorm1d
+from .module import Module
+from .normalization import BatchNorm1d, add_affine
 
 
 class BatchNorm2d(BatchNorm1d):
@@ -55,14 +55,7 @@ class LayerNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         dtype = _float_dtype("LayerNorm", dtype)
-        if elementwise_affine:
-            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-        if elementwise_affine and bias:
-            self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        add_affine(self, self.normalized_shape, dtype, elementwise_affine, bias)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -102,12 +95,7 @@ class GroupNorm(Module):
         self.eps = eps
         self.affine = affine
         dtype = _float_dtype("GroupNorm", dtype)
-        if affine:
-            self.weight = Parameter(np.ones(num_channels, dtype=dtype))
-            self.bias = Parameter(np.zeros(num_channels, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        add_affine(self, (num_channels,), dtype, affine)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
