@@ -10,8 +10,8 @@ from ..autodiff import Tensor
 from . import functional as F
 from . import init
 from .functional.conv import _same_pads
-from .layers import _check_size, _float_dtype
-from .module import Module, Parameter
+from .layers import _add_weight_and_bias, _check_size, _float_dtype
+from .module import Module
 
 
 def _tuple(value: Any, n: int, name: str, layer: str) -> tuple[int, ...]:
@@ -82,12 +82,7 @@ class _ConvNd(Module):
         self.padding_mode = padding_mode
         dtype = _float_dtype(layer, dtype)
         shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
-        self.weight = Parameter(np.empty(shape, dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.empty((self.out_channels,), dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters(generator)
+        _add_weight_and_bias(self, shape, dtype, bias, generator)
 
     def reset_parameters(self, generator: Any = None) -> None:
         """Draw fresh weights (and bias) with PyTorch's default scheme (``init._default_``)."""

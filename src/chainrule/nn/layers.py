@@ -28,6 +28,17 @@ def _float_dtype(layer: str, dtype: Any) -> np.dtype:
     return resolved
 
 
+def _add_weight_and_bias(
+    module: Module, shape: tuple[int, ...], dtype: np.dtype, bias: bool, generator: Any
+) -> None:
+    """Register ``weight`` of ``shape`` and ``bias`` of (shape[0],) (None without
+    one), then draw them by the layer's ``reset_parameters`` (a subclass may override it,
+    as in PyTorch)."""
+    module.register_parameter("weight", Parameter(np.empty(shape, dtype=dtype)))
+    module.register_parameter("bias", Parameter(np.empty(shape[:1], dtype=dtype)) if bias else None)
+    module.reset_parameters(generator)
+
+
 class _FunctionLayer(Module):
     """A layer that is one call of ``nn.functional``, without parameters.
 
@@ -92,12 +103,7 @@ class Linear(Module):
         self.in_features = _check_size("Linear", "in_features", in_features)
         self.out_features = _check_size("Linear", "out_features", out_features)
         dtype = _float_dtype("Linear", dtype)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.empty((self.out_features,), dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters(generator)
+        _add_weight_and_bias(self, (self.out_features, self.in_features), dtype, bias, generator)
 
     def reset_parameters(self, generator: Any = None) -> None:
         """Draw fresh weights (and bias) with PyTorch's default scheme (``init._default_``)."""

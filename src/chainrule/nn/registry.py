@@ -20,7 +20,6 @@ from typing import Any
 from ..autodiff import Tensor
 from . import (
     activation,
-    activation_extra,
     conv,
     dropout,
     layers,
@@ -52,7 +51,6 @@ def _layers() -> dict[str, type[Module]]:
         normalization,
         dropout,
         activation,
-        activation_extra,
         conv,
         pooling,
         normalization_extra,
@@ -84,16 +82,16 @@ ACTIVATIONS: Mapping[str, type[Module]] = MappingProxyType(
         "softplus": activation.Softplus,
         "softmax": activation.Softmax,
         "log_softmax": activation.LogSoftmax,
-        "silu": activation_extra.SiLU,
-        "mish": activation_extra.Mish,
-        "selu": activation_extra.SELU,
-        "relu6": activation_extra.ReLU6,
-        "hardsigmoid": activation_extra.Hardsigmoid,
-        "hardswish": activation_extra.Hardswish,
-        "logsigmoid": activation_extra.LogSigmoid,
-        "celu": activation_extra.CELU,
-        "hardtanh": activation_extra.Hardtanh,
-        "softmin": activation_extra.Softmin,
+        "silu": activation.SiLU,
+        "mish": activation.Mish,
+        "selu": activation.SELU,
+        "relu6": activation.ReLU6,
+        "hardsigmoid": activation.Hardsigmoid,
+        "hardswish": activation.Hardswish,
+        "logsigmoid": activation.LogSigmoid,
+        "celu": activation.CELU,
+        "hardtanh": activation.Hardtanh,
+        "softmin": activation.Softmin,
     }
 )
 
