@@ -213,6 +213,22 @@ def _leaves(spec: dict[str, Any], where: str = "") -> list[tuple[str, dict[str, 
     return found
 
 
+# Layers of (N, features) rows: (option of the width taken, of the width given, the
+# message when the width taken is not what the layer before gives).
+_WIDTHS = {
+    "Linear": (
+        "in_features",
+        "out_features",
+        "expects {n} inputs but the layer before it gives {width}",
+    ),
+    "BatchNorm1d": (
+        "num_features",
+        "num_features",
+        "has num_features {n} but the layer before it gives {width} features",
+    ),
+}
+
+
 def _check_chain(spec: dict[str, Any]) -> None:
     """Follow (rank, width) of the activations through the layers; None where unknown.
 
@@ -230,20 +246,12 @@ def _check_chain(spec: dict[str, Any]) -> None:
         name = f"layer {where} ({kind})"
         if kind in SHAPE_CHANGING:
             rank = width = None  # not followed past here (documented above)
-        elif kind == "Linear":
-            if width is not None and layer["in_features"] != width:
-                raise ModelFormatError(
-                    f"architecture {name}: expects {layer['in_features']} inputs but the "
-                    f"layer before it gives {width}"
-                )
-            rank, width = rank or 2, layer["out_features"]
-        elif kind == "BatchNorm1d":
-            if width is not None and layer["num_features"] != width:
-                raise ModelFormatError(
-                    f"architecture {name}: has num_features {layer['num_features']} but "
-                    f"the layer before it gives {width} features"
-                )
-            rank, width = rank or 2, layer["num_features"]
+        elif kind in _WIDTHS:
+            takes, gives, message = _WIDTHS[kind]
+            if width is not None and layer[takes] != width:
+                said = message.format(n=layer[takes], width=width)
+                raise ModelFormatError(f"architecture {name}: {said}")
+            rank, width = rank or 2, layer[gives]
         elif kind in ("Softmax", "LogSoftmax", "Softmin") and layer["dim"] is not None:
             dim, known = layer["dim"], rank or 2
             if not -known <= dim < known:

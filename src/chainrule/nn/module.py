@@ -248,18 +248,14 @@ class Module:
         # A name moving between kinds (attribute, buffer, module, parameter) is forgotten
         # first; one re-assigned within its kind keeps its place in the order.
         if isinstance(value, Parameter) or (name in params and value is None):
-            if name not in params:
-                self._forget(name)
-            self.register_parameter(name, value)
+            self._claim(name, params, self.register_parameter, value)
         elif name in params:
             raise TypeError(
                 f"cannot assign {_describe(value)} as parameter '{name}' "
                 "(nn.Parameter or None expected)"
             )
         elif isinstance(value, Module) or (name in modules and value is None):
-            if name not in modules:
-                self._forget(name)
-            self.add_module(name, value)
+            self._claim(name, modules, self.add_module, value)
         elif name in buffers:
             tensor = self._as_buffer(name, value)
             buffers[name] = tensor
@@ -267,9 +263,7 @@ class Module:
         else:
             container = _module_container(name, value)
             if container is not None:
-                if name not in modules:
-                    self._forget(name)
-                self.add_module(name, container)
+                self._claim(name, modules, self.add_module, container)
             elif name in modules:
                 raise TypeError(
                     f"cannot assign {_describe(value)} as child module '{name}' "
@@ -277,6 +271,15 @@ class Module:
                 )
             else:
                 object.__setattr__(self, name, value)
+
+    def _claim(
+        self, name: str, store: dict, register: Callable[[str, Any], None], value: Any
+    ) -> None:
+        """Register ``value`` under ``name`` in ``store``'s kind, forgetting first what the
+        name was of another kind (so a re-assignment within its kind keeps its place)."""
+        if name not in store:
+            self._forget(name)
+        register(name, value)
 
     def __getattr__(self, name: str) -> Any:
         # Registered names are mirrored in __dict__, so this is only a fallback (e.g. for
