@@ -10,7 +10,7 @@ from ..autodiff import Tensor
 from . import functional as F
 from . import init
 from .functional.conv import _same_pads
-from .layers import _add_weight_and_bias, _check_size, _float_dtype
+from .layers import _add_weight_and_bias, _float_dtype, _set_sizes
 from .module import Module
 
 
@@ -53,8 +53,7 @@ class _ConvNd(Module):
     ) -> None:
         super().__init__()
         layer, n = type(self).__name__, self._dims
-        self.in_channels = _check_size(layer, "in_channels", in_channels)
-        self.out_channels = _check_size(layer, "out_channels", out_channels)
+        _set_sizes(self, in_channels=in_channels, out_channels=out_channels)
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"{layer} expected in_channels and out_channels divisible by groups, got "

@@ -21,6 +21,13 @@ def _check_size(layer: str, name: str, value: Any) -> int:
     return int(value)
 
 
+def _set_sizes(module: Module, **sizes: Any) -> None:
+    """Check each size (an int >= 0, else ValueError naming the layer) and keep it as
+    the module's attribute of that name."""
+    for name, value in sizes.items():
+        setattr(module, name, _check_size(type(module).__name__, name, value))
+
+
 def _float_dtype(layer: str, dtype: Any) -> np.dtype:
     resolved = get_default_dtype() if dtype is None else np.dtype(dtype)
     if resolved.kind != "f":
@@ -100,8 +107,7 @@ class Linear(Module):
         generator: Any = None,
     ) -> None:
         super().__init__()
-        self.in_features = _check_size("Linear", "in_features", in_features)
-        self.out_features = _check_size("Linear", "out_features", out_features)
+        _set_sizes(self, in_features=in_features, out_features=out_features)
         dtype = _float_dtype("Linear", dtype)
         _add_weight_and_bias(self, (self.out_features, self.in_features), dtype, bias, generator)
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..autodiff import Tensor
 from . import functional as F
-from .layers import _check_size, _float_dtype
+from .layers import _float_dtype, _set_sizes
 from .module import Module, Parameter
 
 
@@ -59,12 +59,12 @@ class BatchNorm1d(Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        self.num_features = _check_size("BatchNorm1d", "num_features", num_features)
+        _set_sizes(self, num_features=num_features)
         self.eps = eps
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        dtype = _float_dtype("BatchNorm1d", dtype)
+        dtype = _float_dtype(type(self).__name__, dtype)
         add_affine(self, (self.num_features,), dtype, affine, bias)
         if track_running_stats:
             self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))

@@ -10,7 +10,7 @@ import numpy as np
 from ..autodiff import Tensor
 from ..autodiff.functions import reshape
 from . import functional as F
-from .layers import _check_size, _float_dtype
+from .layers import _check_size, _float_dtype, _set_sizes
 from .module import Module
 from .normalization import BatchNorm1d, add_affine
 
@@ -85,8 +85,7 @@ class GroupNorm(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        self.num_groups = _check_size("GroupNorm", "num_groups", num_groups)
-        self.num_channels = _check_size("GroupNorm", "num_channels", num_channels)
+        _set_sizes(self, num_groups=num_groups, num_channels=num_channels)
         if num_groups == 0 or num_channels % num_groups:
             raise ValueError(
                 f"GroupNorm expected num_channels divisible by num_groups, got {num_channels} "
