@@ -78,13 +78,11 @@ def test_get_activation_builds_a_fresh_layer(name, cls):
 def test_get_activation_passes_options_and_identity_names_mean_no_layer():
     assert nn.get_activation("leaky_relu", negative_slope=0.2).negative_slope == 0.2
     assert [nn.get_activation(n) for n in nn.IDENTITY_NAMES] == [None, None, None]
-    assert nn.activation_names()[:4] == ["none", "identity", "linear", "sigmoid"]
+    assert nn.activation_names()[:4] == ["none", "identity", "linear", "relu"]
 
 
 def test_get_activation_rejects_an_unknown_name_listing_the_known():
-    with pytest.raises(
-        ValueError, match=r"one of none, identity, linear, sigmoid, .*; got 'swish'"
-    ):
+    with pytest.raises(ValueError, match=r"one of none, identity, linear, relu, .*; got 'swish'"):
         nn.get_activation("swish")
 
 

@@ -2,7 +2,8 @@
 
 - ``LAYERS``: class name -> layer class, for every layer that ``get_config`` describes
   and its constructor rebuilds (what a model file may hold).
-- ``ACTIVATIONS``: snake_case name -> activation layer class (``get_activation``);
+- ``ACTIVATIONS``: name of its ``nn.functional`` op -> activation layer class
+  (``get_activation``), PReLU aside (it has a weight);
   ``IDENTITY_NAMES`` ("none", "identity", "linear") mean no activation layer at all.
 - ``LOSSES``: name -> loss function of ``nn.functional`` (``get_loss``);
   ``CLASS_LOSSES`` are those whose targets are class indices.
@@ -71,27 +72,12 @@ def _layers() -> dict[str, type[Module]]:
 LAYERS: Mapping[str, type[Module]] = MappingProxyType(_layers())
 
 IDENTITY_NAMES = ("none", "identity", "linear")
+# Named as their nn.functional op (torch's names): LeakyReLU is "leaky_relu".
 ACTIVATIONS: Mapping[str, type[Module]] = MappingProxyType(
     {
-        "sigmoid": activation.Sigmoid,
-        "tanh": activation.Tanh,
-        "relu": activation.ReLU,
-        "leaky_relu": activation.LeakyReLU,
-        "elu": activation.ELU,
-        "gelu": activation.GELU,
-        "softplus": activation.Softplus,
-        "softmax": activation.Softmax,
-        "log_softmax": activation.LogSoftmax,
-        "silu": activation.SiLU,
-        "mish": activation.Mish,
-        "selu": activation.SELU,
-        "relu6": activation.ReLU6,
-        "hardsigmoid": activation.Hardsigmoid,
-        "hardswish": activation.Hardswish,
-        "logsigmoid": activation.LogSigmoid,
-        "celu": activation.CELU,
-        "hardtanh": activation.Hardtanh,
-        "softmin": activation.Softmin,
+        cls._fn.__name__: cls
+        for cls in LAYERS.values()
+        if issubclass(cls, activation._FunctionLayer) and cls.__module__ == activation.__name__
     }
 )
 
