@@ -57,22 +57,6 @@ def _square_average(avg: np.ndarray, g: np.ndarray, decay: float, tmp: np.ndarra
     avg += tmp
 
 
-def _graded_square_average(
-    grad: np.ndarray,
-    param: np.ndarray,
-    square_avg: np.ndarray,
-    decay: float,
-    weight_decay: float,
-    maximize: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """RMSprop's and Adadelta's first two lines: ``g ← ±∇ + λθ`` and
-    ``v ← decay·v + (1−decay)·g²`` (in place); returns g and a scratch array."""
-    g, _ = _effective_grad(grad, param, weight_decay, maximize)
-    tmp = np.empty_like(square_avg)
-    _square_average(square_avg, g, decay, tmp)
-    return g, tmp
-
-
 def _lerp(avg: np.ndarray, g: np.ndarray, weight: float, tmp: np.ndarray) -> None:
     """``avg ← avg + w·(g − avg)`` in place, torch's ``lerp_`` form for weights below ½."""
     np.subtract(g, avg, out=tmp)
@@ -188,7 +172,9 @@ def rmsprop_step(
 
     ``grad_avg`` is required when ``centered``, ``momentum_buffer`` when ``momentum > 0``.
     """
-    g, tmp = _graded_square_average(grad, param, square_avg, alpha, weight_decay, maximize)
+    g, _ = _effective_grad(grad, param, weight_decay, maximize)
+    tmp = np.empty_like(square_avg)
+    _square_average(square_avg, g, alpha, tmp)
     if centered:
         _lerp(grad_avg, g, 1 - alpha, tmp)
         np.multiply(grad_avg, grad_avg, out=tmp)
@@ -230,7 +216,9 @@ def adadelta_step(
     The ratio of the two running RMS values gives the step its units, so ``lr`` is
     usually left at 1.
     """
-    g, tmp = _graded_square_average(grad, param, square_avg, rho, weight_decay, maximize)
+    g, _ = _effective_grad(grad, param, weight_decay, maximize)
+    tmp = np.empty_like(square_avg)
+    _square_average(square_avg, g, rho, tmp)
     np.add(square_avg, eps, out=tmp)
     np.sqrt(tmp, out=tmp)  # std
     delta = np.add(acc_delta, eps, out=np.empty_like(acc_delta))

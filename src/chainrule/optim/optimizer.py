@@ -247,11 +247,16 @@ class Optimizer:
     # The options torch checks to be >= 0, in its order.
     _nonnegative: tuple[str, ...] = ()
 
-    # Whether ``_kernel`` takes ``step=`` (Adam's bias correction, Adagrad's lr decay).
+    # Whether ``_kernel`` takes ``step=`` (Adam's bias correction, Adagrad's lr decay);
+    # the names of ``_arrays``, and those switched by an option: read by ``_apply``.
     _kernel_step: bool = False
+    _array_names: tuple[str, ...] = ()
+    _switched: tuple[tuple[str, str], ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls._array_names = tuple(name for name, _ in cls._arrays)
+        cls._switched = tuple((name, on) for name, on in cls._arrays if on is not None)
         kernel = cls.__dict__.get("_kernel")
         if kernel is not None:
             parameters = inspect.signature(kernel.__func__).parameters
@@ -323,19 +328,20 @@ class Optimizer:
         """Apply one update in place; ``state`` holds the arrays named as in PyTorch.
 
         ``param`` is one parameter's array, or a fused group's flat buffer."""
-        self._run_kernel(self._kernel_options(group), [(param, grad, state, step)])
+        self._apply(self._kernel_options(group), param, grad, state, step)
 
     def _step_group(self, group: Mapping[str, Any], pairs: list[tuple[Tensor, np.ndarray]]) -> None:
         """Update each ``(param, grad)`` of ``group`` in place: the per-parameter loop.
 
-        The options are read once per group (for a small model that is most of a step's
-        cost); SGD overrides it with a loop of its own.
+        The options are read once per group (for a small model that is most of a
+        step's cost), then one ``_apply`` per parameter.
         """
         state = self.state
         has_step = self._has_step
         # an optimizer without state (plain SGD) needs no call per parameter
         init = self._init_state if has_step or self._arrays else None
-        updates = []
+        options = self._kernel_options(group)
+        apply = self._apply
         for p, grad in pairs:
             st = state[p]  # an entry even if empty, as torch makes: compile packs by them
             if not st and init is not None:
@@ -343,28 +349,25 @@ class Optimizer:
             step = 0
             if has_step:
                 step = st["step"] = st["step"] + 1
-            updates.append((p.data, grad, st, step))
-        self._run_kernel(self._kernel_options(group), updates)
+            apply(options, p.data, grad, st, step)
 
-    def _run_kernel(
+    def _apply(
         self,
         options: dict[str, Any],
-        updates: list[tuple[np.ndarray, np.ndarray, MutableMapping[str, Any], int]],
+        param: np.ndarray,
+        grad: np.ndarray,
+        state: MutableMapping[str, Any],
+        step: int,
     ) -> None:
-        """``_kernel`` on each ``(param, grad, state, step)``, with the group's ``options``."""
-        kernel = self._kernel
-        if kernel is None:
-            raise NotImplementedError(f"{type(self).__name__} defines no update")
-        names = [name for name, _ in self._arrays]
-        lazy = [name for name, switch in self._arrays if switch is not None and options[switch]]
-        kernel_step = self._kernel_step
-        for param, grad, state, step in updates:
-            for name in lazy:  # switched on after the first step
-                if name not in state:
-                    state[name] = np.zeros_like(param)
-            if kernel_step:
-                options["step"] = step
-            kernel(param, grad, *[state.get(name) for name in names], **options)
+        """One update by ``_kernel`` with a group's ``options``: the arrays of ``_arrays``
+        in order (one switched on after the first step is created now), ``step=`` if
+        the kernel takes it."""
+        for name, switch in self._switched:
+            if options[switch] and name not in state:
+                state[name] = np.zeros_like(param)
+        if self._kernel_step:
+            options["step"] = step
+        self._kernel(param, grad, *map(state.get, self._array_names), **options)  # type: ignore[misc]
 
     # -- parameter groups --------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autodiff import Tensor
 from .functional import sgd_step
 from .optimizer import Optimizer
 
@@ -48,20 +49,43 @@ class SGD(Optimizer):
         if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
-    def _run_kernel(
+    def _step_group(self, group: Mapping[str, Any], pairs: list[tuple[Tensor, np.ndarray]]) -> None:
+        options = self._kernel_options(group)
+        if options["momentum"] != 0 or options["weight_decay"] != 0 or options["maximize"]:
+            super()._step_group(group, pairs)
+            return
+        # plain SGD, the most common step: no state, no call per parameter
+        state, lr = self.state, options["lr"]
+        for p, grad in pairs:
+            if p not in state:  # an (empty) entry, as torch makes: compile packs by them
+                state[p] = {}
+            p.data -= grad * lr  # sgd_step's own arithmetic, without the call
+
+    def _update(
+        self,
+        group: Mapping[str, Any],
+        param: np.ndarray,
+        grad: np.ndarray,
+        state: MutableMapping[str, Any],
+        step: int,
+    ) -> None:
+        if group["momentum"] == 0 and group["weight_decay"] == 0 and not group["maximize"]:
+            param -= grad * float(group["lr"])  # the fused plain step, without the options
+            return
+        super()._update(group, param, grad, state, step)
+
+    def _apply(
         self,
         options: dict[str, Any],
-        updates: list[tuple[np.ndarray, np.ndarray, MutableMapping[str, Any], int]],
+        param: np.ndarray,
+        grad: np.ndarray,
+        state: MutableMapping[str, Any],
+        step: int,
     ) -> None:
-        # sgd_step returns the momentum buffer (a new array on the first step)
-        if options["momentum"] != 0:
-            for param, grad, state, _ in updates:
-                buf = state.get("momentum_buffer")
-                state["momentum_buffer"] = sgd_step(param, grad, buf, **options)
+        if options["momentum"] != 0:  # sgd_step returns the buffer (new on the first step)
+            buf = state.get("momentum_buffer")
+            state["momentum_buffer"] = sgd_step(param, grad, buf, **options)
         elif options["weight_decay"] == 0 and not options["maximize"]:
-            lr = options["lr"]
-            for param, grad, _, _ in updates:  # sgd_step's own arithmetic, without the call
-                param -= grad * lr
+            param -= grad * options["lr"]  # sgd_step's own arithmetic, without the call
         else:
-            for param, grad, _, _ in updates:
-                sgd_step(param, grad, None, **options)
+            sgd_step(param, grad, None, **options)
