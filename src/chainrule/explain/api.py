@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 
 from ..autodiff import Tensor
+from ..autodiff.registry import REGISTRY
 from ..nn import Module
 from . import fmt
 from .derive import Deriver, check_block, fd_checks
 from .diagram import build as build_diagram
 from .explanation import Explanation
-from .formulas import describe_loss
+from .formulas import describe_loss, op_derivative
 from .kinks import find_kinks
 from .records import Block, Check, Eq, Heading, Note, Para, Table
 from .render_dot import graph_nodes
@@ -44,8 +45,8 @@ class ExplainLimitError(ValueError):
 _ELEMENT = re.compile(r"^(?P<name>[\w.]+?)(?:\[(?P<index>[\d,\s]*)\])?$")
 
 SIGMOID_NOTE = (
-    "σ'(z) = σ(z)(1 − σ(z)) = out(1 − out): the derivative is evaluated at the activation "
-    "σ(z), not at z. Tutorials that write dσ/dz = z(1 − z) get a wrong number."
+    f"σ'(z) = {op_derivative(REGISTRY['sigmoid'], 'z', 'out')}: the derivative is evaluated "
+    "at the activation σ(z), not at z. Tutorials that write dσ/dz = z(1 − z) get a wrong number."
 )
 
 

@@ -3,7 +3,10 @@ these formulas comes from the recorded backward pass, never from these strings."
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,19 +31,54 @@ def forward_formula(node: RecordedNode, z: str) -> str:
     }.get(node.name, f"{node.name}({z})")
 
 
+# How the forward formulas above write an op's own output, where not by its name.
+_SYMBOLS = {"sigmoid": "σ"}
+_COMMENT = re.compile(r"\s{2,}\(.*\)$")  # "  (tanh form: ...)" after a formula
+
+
 def derivative_formula(node: RecordedNode, z: str, a: str) -> str:
-    """∂a/∂z of an elementwise stage, written with its input z and output a."""
-    kw = node.kwargs
-    return {
-        "sigmoid": f"σ({z})(1 − σ({z})) = {a}(1 − {a})",
-        "tanh": f"1 − tanh²({z}) = 1 − {a}²",
-        "relu": f"[{z} > 0]",
-        "leaky_relu": f"1 if {z} > 0 else {kw.get('negative_slope')}",
-        "elu": f"1 if {z} > 0 else {kw.get('alpha')}·e^{z}",
-        "gelu": f"Φ({z}) + {z}·φ({z})",
-        "softplus": f"σ({kw.get('beta')}·{z})",
-        "dropout": "m/(1 − p)",
-    }.get(node.name, node.op.formula)
+    """∂a/∂z of an elementwise stage, written with its input z and output a.
+
+    Read from the op's own formula (``defop(..., formula="da = g * σ(a)(1 − σ(a))")``,
+    where ``a`` is the op's input): see ``op_derivative``. An op that is not
+    elementwise (its formula is no ``da = ...``) shows its formula as it stands.
+    """
+    return op_derivative(node.op, z, a, node.kwargs)
+
+
+def op_derivative(op: Any, z: str, a: str, kwargs: Mapping[str, Any] | None = None) -> str:
+    """The derivative in ``op.formula`` (``da = g * f'(a)``) as ``f'(z)``, the options
+    in ``kwargs`` written as their values; when it is written with the op's own output
+    (σ' = σ(1 − σ), tanh' = 1 − tanh²) also as a formula of the output ``a``:
+    ``σ(z)(1 − σ(z)) = a(1 − a)``."""
+    formula = op.formula
+    if not formula.startswith("da = ") or ";" in formula:  # not one input's derivative
+        return formula
+    text = _COMMENT.sub("", formula[len("da = ") :])
+    text = re.sub(r"\bg [*·] ", "", text)  # the incoming gradient g: the derivative is its factor
+    text = re.sub(r"\bg\b", "1", text)
+    text = _unwrap(text)
+    for name, value in (kwargs or {}).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            text = re.sub(rf"\b{re.escape(name)}\b", f"{value}", text)
+    symbol = _SYMBOLS.get(op.name, op.name)
+    in_output = None
+    if f"{symbol}(a)" in text or f"{symbol}²(a)" in text:
+        in_output = text.replace(f"{symbol}(a)", a).replace(f"{symbol}²(a)", f"{a}²")
+    text = re.sub(r"\ba\b", z, text)
+    return text if in_output is None else f"{text} = {in_output}"
+
+
+def _unwrap(text: str) -> str:
+    """``text`` without parentheses around all of it."""
+    while text.startswith("(") and text.endswith(")"):
+        depth = 0
+        for index, char in enumerate(text):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth == 0 and index < len(text) - 1:
+                return text  # "(a)(b)": the first pair closes early
+        text = text[1:-1]
+    return text
 
 
 @dataclass

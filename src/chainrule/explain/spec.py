@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import pathlib
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,7 +17,6 @@ import numpy as np
 from .. import nn
 from .._regular_file import read_regular_file
 from ..autodiff import Tensor
-from ..nn import functional as F
 from .api import MAX_PARAMETERS
 
 
@@ -26,31 +24,12 @@ class SpecError(ValueError):
     """A malformed spec; the message names the field."""
 
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module] | None] = {
-    "none": None,
-    "identity": None,
-    "linear": None,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "softplus": nn.Softplus,
-    "softmax": lambda: nn.Softmax(dim=-1),
-    "log_softmax": lambda: nn.LogSoftmax(dim=-1),
-}
-LOSSES = {
-    "mse": F.mse_loss,
-    "l1": F.l1_loss,
-    "huber": F.huber_loss,
-    "smooth_l1": F.smooth_l1_loss,
-    "bce": F.binary_cross_entropy,
-    "bce_with_logits": F.binary_cross_entropy_with_logits,
-    "cross_entropy": F.cross_entropy,
-    "nll": F.nll_loss,
-}
-CLASS_LOSSES = {"cross_entropy", "nll"}
+# Activation and loss names are chainrule.nn's registries; the softmaxes of a spec
+# normalize along the last dimension, said explicitly.
+ACTIVATIONS = nn.activation_names()
+_ACTIVATION_OPTIONS = {"softmax": {"dim": -1}, "log_softmax": {"dim": -1}, "softmin": {"dim": -1}}
+LOSSES = nn.LOSSES
+CLASS_LOSSES = nn.CLASS_LOSSES
 MAX_STEPS = 10_000  # explain follows steps one by one: more is a typo, not a lesson
 KNOWN = {
     "title",
@@ -235,8 +214,9 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
         modules.append(linear)
         count += sum(p.data.size for p in linear.parameters())
         activation = _name(layer.get("activation", "none"), f"{where}.activation", ACTIVATIONS)
-        if ACTIVATIONS[activation] is not None:
-            modules.append(ACTIVATIONS[activation]())
+        unit = nn.get_activation(activation, **_ACTIVATION_OPTIONS.get(activation, {}))
+        if unit is not None:
+            modules.append(unit)
         if "names" in layer:
             grid = np.array(layer["names"], dtype=object)
             if grid.shape != linear.weight.shape:

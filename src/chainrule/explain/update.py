@@ -15,8 +15,6 @@ from . import fmt
 from .records import Block, Eq
 from .rules import ElementStep
 
-_NAMES = {name.lower(): name for name in ("SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW")}
-
 
 def make_optimizer(
     optimizer: Any, lr: float | None, params: Mapping[str, Any], originals: Mapping[int, str]
@@ -33,17 +31,13 @@ def make_optimizer(
         options = dict(optimizer) if isinstance(optimizer, dict) else {"name": optimizer}
         if "name" not in options:
             raise ValueError(
-                f"explain expected an optimizer table with a 'name' (one of {sorted(_NAMES)}), "
-                f"got the keys {sorted(options)}"
+                "explain expected an optimizer table with a 'name' "
+                f"(one of {sorted(optim.OPTIMIZERS)}), got the keys {sorted(options)}"
             )
-        name = str(options.pop("name")).lower()
-        if name not in _NAMES:
-            raise ValueError(f"explain expected optimizer one of {sorted(_NAMES)}, got {name!r}")
+        name = str(options.pop("name"))
         if lr is not None:
             options.setdefault("lr", lr)
-        if "betas" in options:
-            options["betas"] = tuple(options["betas"])
-        return getattr(optim, _NAMES[name])(list(params.values()), **options)
+        return optim.create(name, list(params.values()), **options)
     if isinstance(optimizer, optim.Optimizer):
         groups = []
         for group in optimizer.param_groups:

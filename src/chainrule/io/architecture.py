@@ -3,13 +3,17 @@
 Supported: ``Sequential`` (nested too) of ``Linear``, ``BatchNorm1d``, ``Dropout``,
 ``Flatten``, ``Identity``, the activations, and the conv-net layers (``Conv1d/2d``,
 the pools, ``BatchNorm2d``, ``LayerNorm``, ``GroupNorm``, ``Embedding``,
-``Unflatten``). A spec is checked, and the tensor shapes it implies are computed,
-before any layer is built — so a file that claims a
-huge layer is refused before anything of that size is allocated.
+``Unflatten``): the layers of ``nn.LAYERS``. Each layer's options are its
+``get_config()`` (the value kinds it declares are checked on load, the defaults are
+its constructor's), and loading rebuilds it by that registry. A spec is checked, and
+the tensor shapes it implies are computed, before any layer is built — so a file that
+claims a huge layer is refused before anything of that size is allocated.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 import numpy as np
@@ -17,98 +21,21 @@ import numpy as np
 from .. import nn
 from .errors import ModelFormatError
 
-_PLAIN_ACTIVATIONS = (
-    "SiLU",
-    "Mish",
-    "SELU",
-    "ReLU6",
-    "Hardsigmoid",
-    "Hardswish",
-    "LogSigmoid",
-)
-_CONV = {
-    "in_channels": ("size", None),
-    "out_channels": ("size", None),
-    "kernel_size": ("ints", None),
-    "stride": ("ints", 1),
-    "padding": ("padding", 0),
-    "dilation": ("ints", 1),
-    "groups": ("size", 1),
-}
-_MAX_POOL = {
-    "kernel_size": ("ints", None),
-    "stride": ("ints", None),
-    "padding": ("ints0", 0),
-    "dilation": ("ints", 1),
-}
-_AVG_POOL = {
-    "kernel_size": ("ints", None),
-    "stride": ("ints", None),
-    "padding": ("ints0", 0),
-    "count_include_pad": ("bool", True),
-}
-_BATCH_NORM = {
-    "num_features": ("size", None),
-    "eps": ("float", 1e-5),
-    "momentum": ("float_or_none", 0.1),
-    "affine": ("bool", True),
-    "track_running_stats": ("bool", True),
-}
-# type name -> (class, {option: (kind, default)}); kinds are checked on load.
-_OPTIONS: dict[str, tuple[type, dict[str, tuple[str, Any]]]] = {
-    "Linear": (nn.Linear, {"in_features": ("size", None), "out_features": ("size", None)}),
-    "BatchNorm1d": (nn.BatchNorm1d, dict(_BATCH_NORM)),
-    "Dropout": (nn.Dropout, {"p": ("probability", 0.5)}),
-    "ReLU": (nn.ReLU, {}),
-    "Tanh": (nn.Tanh, {}),
-    "Sigmoid": (nn.Sigmoid, {}),
-    "LeakyReLU": (nn.LeakyReLU, {"negative_slope": ("float", 0.01)}),
-    "ELU": (nn.ELU, {"alpha": ("float", 1.0)}),
-    "GELU": (nn.GELU, {"approximate": ("approximate", "none")}),
-    "Softplus": (nn.Softplus, {"beta": ("float", 1.0), "threshold": ("float", 20.0)}),
-    "Softmax": (nn.Softmax, {"dim": ("int_or_none", None)}),
-    "LogSoftmax": (nn.LogSoftmax, {"dim": ("int_or_none", None)}),
-    "Identity": (nn.Identity, {}),
-    "Flatten": (nn.Flatten, {"start_dim": ("int", 1), "end_dim": ("int", -1)}),
-    **{name: (getattr(nn, name), {}) for name in _PLAIN_ACTIVATIONS},
-    "CELU": (nn.CELU, {"alpha": ("float", 1.0)}),
-    "Hardtanh": (nn.Hardtanh, {"min_val": ("float", -1.0), "max_val": ("float", 1.0)}),
-    "Softmin": (nn.Softmin, {"dim": ("int_or_none", None)}),
-    "PReLU": (nn.PReLU, {"num_parameters": ("size", 1)}),
-    **{name: (getattr(nn, name), dict(_CONV)) for name in ("Conv1d", "Conv2d")},
-    **{name: (getattr(nn, name), dict(_MAX_POOL)) for name in ("MaxPool1d", "MaxPool2d")},
-    **{name: (getattr(nn, name), dict(_AVG_POOL)) for name in ("AvgPool1d", "AvgPool2d")},
-    "AdaptiveAvgPool2d": (nn.AdaptiveAvgPool2d, {"output_size": ("ints", None)}),
-    "BatchNorm2d": (nn.BatchNorm2d, dict(_BATCH_NORM)),
-    "LayerNorm": (
-        nn.LayerNorm,
-        {
-            "normalized_shape": ("ints", None),
-            "eps": ("float", 1e-5),
-            "elementwise_affine": ("bool", True),
-        },
-    ),
-    "GroupNorm": (
-        nn.GroupNorm,
-        {
-            "num_groups": ("size", None),
-            "num_channels": ("size", None),
-            "eps": ("float", 1e-5),
-            "affine": ("bool", True),
-        },
-    ),
-    "Embedding": (
-        nn.Embedding,
-        {
-            "num_embeddings": ("size", None),
-            "embedding_dim": ("size", None),
-            "padding_idx": ("int_or_none", None),
-        },
-    ),
-    "Unflatten": (nn.Unflatten, {"dim": ("int", None), "unflattened_size": ("ints", None)}),
-}
-# Layers with a ``bias=`` switch that the spec records.
-_WITH_BIAS = ("Linear", "BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "LayerNorm")
+
+@functools.cache
+def _options(kind: str) -> dict[str, tuple[str, Any]]:
+    """``{option: (value kind, default)}`` of layer ``kind`` (a name of ``nn.LAYERS``):
+    its ``get_config`` names with their kinds, defaults from its constructor (None for
+    an argument without one). The kinds are checked on load."""
+    cls = nn.LAYERS[kind]
+    parameters = inspect.signature(cls.__init__).parameters
+    options = {}
+    for name, value_kind in (cls._config or {}).items():
+        default = parameters[name].default
+        options[name] = (value_kind, None if default is inspect.Parameter.empty else default)
+    return options
+
+
 # Layers after which the (rank, width) chain check stops: they change the shape in ways
 # the chain of widths does not follow (spatial sizes); it resumes at the next Linear.
 SHAPE_CHANGING = (
@@ -142,7 +69,7 @@ def describe(module: Any) -> dict[str, Any]:
     kind = type(module).__name__
     if isinstance(module, nn.Sequential):
         return {"type": "Sequential", "layers": [describe(child) for child in module]}
-    if kind not in _OPTIONS or type(module) is not _OPTIONS[kind][0]:
+    if nn.LAYERS.get(kind) is not type(module):
         raise TypeError(
             f"chainrule.save can rebuild Sequential networks of Linear, Conv1d/2d, pooling, "
             f"normalization, Embedding, Dropout, Flatten, Unflatten, Identity and activation "
@@ -150,11 +77,8 @@ def describe(module: Any) -> dict[str, Any]:
             "its weights with chainrule.io.save_state(path, model.state_dict()) instead"
         )
     spec: dict[str, Any] = {"type": kind}
-    for option in _OPTIONS[kind][1]:
-        value = getattr(module, option)
+    for option, value in module.get_config().items():
         spec[option] = list(value) if isinstance(value, tuple) else value  # JSON has lists
-    if kind in _WITH_BIAS:
-        spec["bias"] = module.bias is not None
     return spec
 
 
@@ -219,24 +143,23 @@ def _walk(spec: Any, where: str, count: list[int], depth: int = 0) -> dict[str, 
                 for i, child in enumerate(layers)
             ],
         }
-    if kind not in _OPTIONS:
+    if kind not in nn.LAYERS:
         raise ModelFormatError(
             f"architecture {where or 'root'}: unknown layer type {kind!r} "
-            f"(known: Sequential, {', '.join(_OPTIONS)})"
+            f"(known: Sequential, {', '.join(nn.LAYERS)})"
         )
-    allowed = set(_OPTIONS[kind][1]) | {"type"} | ({"bias"} if kind in _WITH_BIAS else set())
+    options = _options(kind)
+    allowed = set(options) | {"type"}
     unexpected = set(spec) - allowed
     if unexpected:
         raise ModelFormatError(
             f"architecture {where or 'root'} ({kind}): unexpected options {sorted(unexpected)}"
         )
     checked: dict[str, Any] = {"type": kind}
-    for name, (option_kind, default) in _OPTIONS[kind][1].items():
+    for name, (option_kind, default) in options.items():
         if name not in spec and default is None and option_kind in ("size", "ints"):
             raise ModelFormatError(f"architecture {where or 'root'} ({kind}): missing {name}")
         checked[name] = _option(option_kind, name, spec.get(name, default), f"{where} ({kind})")
-    if "bias" in allowed:
-        checked["bias"] = _option("bool", "bias", spec.get("bias", True), f"{where} ({kind})")
     _check_consistent(checked, f"{where or 'root'} ({kind})")
     return checked
 
@@ -290,6 +213,22 @@ def _leaves(spec: dict[str, Any], where: str = "") -> list[tuple[str, dict[str, 
     return found
 
 
+# Layers of (N, features) rows: (option of the width taken, of the width given, the
+# message when the width taken is not what the layer before gives).
+_WIDTHS = {
+    "Linear": (
+        "in_features",
+        "out_features",
+        "expects {n} inputs but the layer before it gives {width}",
+    ),
+    "BatchNorm1d": (
+        "num_features",
+        "num_features",
+        "has num_features {n} but the layer before it gives {width} features",
+    ),
+}
+
+
 def _check_chain(spec: dict[str, Any]) -> None:
     """Follow (rank, width) of the activations through the layers; None where unknown.
 
@@ -307,20 +246,12 @@ def _check_chain(spec: dict[str, Any]) -> None:
         name = f"layer {where} ({kind})"
         if kind in SHAPE_CHANGING:
             rank = width = None  # not followed past here (documented above)
-        elif kind == "Linear":
-            if width is not None and layer["in_features"] != width:
-                raise ModelFormatError(
-                    f"architecture {name}: expects {layer['in_features']} inputs but the "
-                    f"layer before it gives {width}"
-                )
-            rank, width = rank or 2, layer["out_features"]
-        elif kind == "BatchNorm1d":
-            if width is not None and layer["num_features"] != width:
-                raise ModelFormatError(
-                    f"architecture {name}: has num_features {layer['num_features']} but "
-                    f"the layer before it gives {width} features"
-                )
-            rank, width = rank or 2, layer["num_features"]
+        elif kind in _WIDTHS:
+            takes, gives, message = _WIDTHS[kind]
+            if width is not None and layer[takes] != width:
+                said = message.format(n=layer[takes], width=width)
+                raise ModelFormatError(f"architecture {name}: {said}")
+            rank, width = rank or 2, layer[gives]
         elif kind in ("Softmax", "LogSoftmax", "Softmin") and layer["dim"] is not None:
             dim, known = layer["dim"], rank or 2
             if not -known <= dim < known:
@@ -431,17 +362,15 @@ def build(spec: dict[str, Any], dtype: str) -> Any:
     kind = spec["type"]
     if kind == "Sequential":
         return nn.Sequential(*(build(child, dtype) for child in spec["layers"]))
-    cls, options = _OPTIONS[kind]
+    cls = nn.LAYERS[kind]
     # JSON lists back to the tuples the constructors store (kernel sizes, shapes).
     kwargs = {
-        name: tuple(spec[name]) if isinstance(spec[name], list) else spec[name] for name in options
+        name: tuple(spec[name]) if isinstance(spec[name], list) else spec[name]
+        for name in _options(kind)
     }
-    if kind in ("Linear", "Conv1d", "Conv2d"):
-        return cls(**kwargs, bias=spec["bias"], dtype=np.dtype(dtype), generator=0)
-    if kind in ("Embedding",):
-        return cls(**kwargs, dtype=np.dtype(dtype), generator=0)
-    if kind in ("BatchNorm1d", "BatchNorm2d", "LayerNorm"):
-        return cls(**kwargs, dtype=np.dtype(dtype), bias=spec["bias"])
-    if kind in ("GroupNorm", "PReLU"):
-        return cls(**kwargs, dtype=np.dtype(dtype))
+    parameters = inspect.signature(cls.__init__).parameters
+    if "dtype" in parameters:  # a layer with weights
+        kwargs["dtype"] = np.dtype(dtype)
+        if "generator" in parameters:  # drawn at random: a fixed seed, the file's replace them
+            kwargs["generator"] = 0
     return cls(**kwargs)

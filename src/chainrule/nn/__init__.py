@@ -4,19 +4,27 @@
 """
 
 from . import functional, init, utils
-from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
-from .activation_extra import (
+from .activation import (
     CELU,
+    ELU,
+    GELU,
     SELU,
     Hardsigmoid,
     Hardswish,
     Hardtanh,
+    LeakyReLU,
     LogSigmoid,
+    LogSoftmax,
     Mish,
     PReLU,
+    ReLU,
     ReLU6,
+    Sigmoid,
     SiLU,
+    Softmax,
     Softmin,
+    Softplus,
+    Tanh,
 )
 from .containers import ModuleDict, ModuleList, Sequential
 from .conv import Conv1d, Conv2d
@@ -45,12 +53,27 @@ from .pooling import (
     MaxUnpool1d,
     MaxUnpool2d,
 )
+from .registry import (
+    ACTIVATIONS,
+    CLASS_LOSSES,
+    IDENTITY_NAMES,
+    LAYERS,
+    LOSSES,
+    activation_names,
+    get_activation,
+    get_loss,
+)
 from .sparse import Embedding
 
 __all__ = [
+    "ACTIVATIONS",
     "CELU",
+    "CLASS_LOSSES",
     "ELU",
     "GELU",
+    "IDENTITY_NAMES",
+    "LAYERS",
+    "LOSSES",
     "SELU",
     "AdaptiveAvgPool2d",
     "AvgPool1d",
@@ -103,7 +126,10 @@ __all__ = [
     "StateDictKeyError",
     "Tanh",
     "Unflatten",
+    "activation_names",
     "functional",
+    "get_activation",
+    "get_loss",
     "init",
     "utils",
 ]

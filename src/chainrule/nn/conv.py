@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -11,8 +10,8 @@ from ..autodiff import Tensor
 from . import functional as F
 from . import init
 from .functional.conv import _same_pads
-from .layers import _check_size, _float_dtype
-from .module import Module, Parameter
+from .layers import _add_weight_and_bias, _float_dtype, _set_sizes
+from .module import Module
 
 
 def _tuple(value: Any, n: int, name: str, layer: str) -> tuple[int, ...]:
@@ -26,6 +25,16 @@ _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 class _ConvNd(Module):
+    _config: ClassVar[dict[str, str] | None] = {
+        "in_channels": "size",
+        "out_channels": "size",
+        "kernel_size": "ints",
+        "stride": "ints",
+        "padding": "padding",
+        "dilation": "ints",
+        "groups": "size",
+        "bias": "bool",
+    }
     _dims = 2
 
     def __init__(
@@ -44,8 +53,7 @@ class _ConvNd(Module):
     ) -> None:
         super().__init__()
         layer, n = type(self).__name__, self._dims
-        self.in_channels = _check_size(layer, "in_channels", in_channels)
-        self.out_channels = _check_size(layer, "out_channels", out_channels)
+        _set_sizes(self, in_channels=in_channels, out_channels=out_channels)
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"{layer} expected in_channels and out_channels divisible by groups, got "
@@ -73,21 +81,11 @@ class _ConvNd(Module):
         self.padding_mode = padding_mode
         dtype = _float_dtype(layer, dtype)
         shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
-        self.weight = Parameter(np.empty(shape, dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.empty((self.out_channels,), dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters(generator)
+        _add_weight_and_bias(self, shape, dtype, bias, generator)
 
     def reset_parameters(self, generator: Any = None) -> None:
-        """PyTorch's scheme: kaiming_uniform_(a=√5) weight, bias on U(±1/√fan_in)."""
-        rng = init._rng(generator)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=rng)
-        if self.bias is not None:
-            fan_in = int(np.prod(self.weight.shape[1:]))
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound, generator=rng)
+        """Draw fresh weights (and bias) with PyTorch's default scheme (``init._default_``)."""
+        init._default_(self.weight, self.bias, generator)
 
     def _padded(self, input: Tensor) -> tuple[Tensor, Any]:
         """PyTorch's way for a non-zero ``padding_mode``: pad with F.pad, then convolve

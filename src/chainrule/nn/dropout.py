@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -24,6 +24,8 @@ class Dropout(Module):
     Generator. ``inplace`` is accepted for PyTorch compatibility; the input is never
     overwritten.
     """
+
+    _config: ClassVar[dict[str, str] | None] = {"p": "probability"}
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *, generator: Any = None) -> None:
         super().__init__()

@@ -179,6 +179,19 @@ def kaiming_normal_(
     return normal_(tensor, 0.0, std, generator)
 
 
+def _default_(weight: Tensor, bias: Tensor | None, generator: Any = None) -> None:
+    """PyTorch's default for Linear and the convolutions: ``kaiming_uniform_(a=√5)`` on
+    the weight (bound 1/√fan_in, as the gain is √(2 / (1 + 5)) = 1/√3), the bias on
+    U(±1/√fan_in); fan_in is the weight's size per output (in_features, or
+    in_channels/groups × kernel), both drawn from one generator."""
+    rng = _rng(generator)
+    kaiming_uniform_(weight, a=math.sqrt(5), generator=rng)
+    if bias is not None:
+        fan_in = int(np.prod(weight.shape[1:]))
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound, generator=rng)
+
+
 __all__ = [
     "calculate_gain",
     "constant_",

@@ -1,9 +1,10 @@
-"""Shape-level layers: Linear, Identity, Flatten."""
+"""Shape-level layers: Linear, Identity, Flatten; the base of layers that are one call of
+``nn.functional`` (activations, pools)."""
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -20,11 +21,63 @@ def _check_size(layer: str, name: str, value: Any) -> int:
     return int(value)
 
 
+def _set_sizes(module: Module, **sizes: Any) -> None:
+    """Check each size (an int >= 0, else ValueError naming the layer) and keep it as
+    the module's attribute of that name."""
+    for name, value in sizes.items():
+        setattr(module, name, _check_size(type(module).__name__, name, value))
+
+
 def _float_dtype(layer: str, dtype: Any) -> np.dtype:
     resolved = get_default_dtype() if dtype is None else np.dtype(dtype)
     if resolved.kind != "f":
         raise TypeError(f"{layer} expected a floating-point dtype, got {resolved}")
     return resolved
+
+
+def _add_weight_and_bias(
+    module: Module, shape: tuple[int, ...], dtype: np.dtype, bias: bool, generator: Any
+) -> None:
+    """Register ``weight`` of ``shape`` and ``bias`` of (shape[0],) (None without
+    one), then draw them by the layer's ``reset_parameters`` (a subclass may override it,
+    as in PyTorch)."""
+    module.register_parameter("weight", Parameter(np.empty(shape, dtype=dtype)))
+    module.register_parameter("bias", Parameter(np.empty(shape[:1], dtype=dtype)) if bias else None)
+    module.reset_parameters(generator)
+
+
+class _FunctionLayer(Module):
+    """A layer that is one call of ``nn.functional``, without parameters.
+
+    The constructor's arguments are kept as attributes of the same names;
+    ``forward(x)`` is ``_fn(x, *arguments named in _args or _config)``, and the repr
+    shows the config (and ``inplace=True`` when set). Subclasses declare ``_fn`` and
+    ``_config``, and a constructor with the layer's signature that passes its
+    arguments on by name.
+    """
+
+    _fn: ClassVar[Callable[..., Any]]
+    _config: ClassVar[dict[str, str] | None] = {}
+    # The attributes passed to ``_fn`` after the input; None: the ``_config`` names.
+    _args: ClassVar[tuple[str, ...] | None] = None
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__()
+        for name, value in options.items():
+            setattr(self, name, value)
+
+    def forward(self, input: Tensor) -> Any:
+        names = self._config or () if self._args is None else self._args
+        return type(self)._fn(input, *[getattr(self, name) for name in names])
+
+    def extra_repr(self) -> str:
+        parts = [
+            f"{name}={value!r}" if isinstance(value, str) else f"{name}={value}"
+            for name, value in self.get_config().items()
+        ]
+        if getattr(self, "inplace", False):
+            parts.append("inplace=True")
+        return ", ".join(parts)
 
 
 class Linear(Module):
@@ -39,6 +92,12 @@ class Linear(Module):
     defaults to ``chainrule.get_default_dtype()``.
     """
 
+    _config: ClassVar[dict[str, str] | None] = {
+        "in_features": "size",
+        "out_features": "size",
+        "bias": "bool",
+    }
+
     def __init__(
         self,
         in_features: int,
@@ -48,25 +107,13 @@ class Linear(Module):
         generator: Any = None,
     ) -> None:
         super().__init__()
-        self.in_features = _check_size("Linear", "in_features", in_features)
-        self.out_features = _check_size("Linear", "out_features", out_features)
+        _set_sizes(self, in_features=in_features, out_features=out_features)
         dtype = _float_dtype("Linear", dtype)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
-        if bias:
-            self.bias = Parameter(np.empty((self.out_features,), dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters(generator)
+        _add_weight_and_bias(self, (self.out_features, self.in_features), dtype, bias, generator)
 
     def reset_parameters(self, generator: Any = None) -> None:
-        """Draw fresh weights (and bias) with PyTorch's default scheme."""
-        rng = init._rng(generator)
-        # a = √5 makes the gain √(2 / (1 + 5)) = 1/√3, so the bound is 1/√fan_in.
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=rng)
-        if self.bias is not None:
-            fan_in = self.in_features
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound, generator=rng)
+        """Draw fresh weights (and bias) with PyTorch's default scheme (``init._default_``)."""
+        init._default_(self.weight, self.bias, generator)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.linear(input, self.weight, self.bias)
@@ -81,6 +128,8 @@ class Linear(Module):
 class Identity(Module):
     """Returns its input unchanged; arguments are accepted and ignored (as PyTorch)."""
 
+    _config: ClassVar[dict[str, str] | None] = {}
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
 
@@ -90,6 +139,8 @@ class Identity(Module):
 
 class Flatten(Module):
     """Merge dimensions ``start_dim`` … ``end_dim``: (N, C, L) -> (N, C·L) by default."""
+
+    _config: ClassVar[dict[str, str] | None] = {"start_dim": "int", "end_dim": "int"}
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()

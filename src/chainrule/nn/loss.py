@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from ..autodiff import Tensor
 from . import functional as F
@@ -10,77 +11,87 @@ from .module import Module
 
 
 class _Loss(Module):
-    def __init__(self, reduction: str = "mean") -> None:
+    """A loss module: ``forward(input, target)`` is ``_fn(input, target, **options)``,
+    the options being the constructor's arguments, kept as attributes of their names
+    (set one later and the next call uses it, as in PyTorch)."""
+
+    _fn: ClassVar[Callable[..., Tensor]]
+
+    def __init__(self, reduction: str = "mean", **options: Any) -> None:
         super().__init__()
         self.reduction = reduction
+        for name, value in options.items():
+            setattr(self, name, value)
+        self._options = ("reduction", *options)
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        return type(self)._fn(
+            input, target, **{name: getattr(self, name) for name in self._options}
+        )
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
 
 
-class MSELoss(_Loss):
+class _Pointwise(_Loss):
+    """A loss with no option but ``reduction``."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+
+
+class MSELoss(_Pointwise):
     """Mean squared error (input, target of one shape)."""
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:
-        return F.mse_loss(input, target, reduction=self.reduction)
+    _fn = staticmethod(F.mse_loss)
 
 
-class L1Loss(_Loss):
+class L1Loss(_Pointwise):
     """Mean absolute error."""
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:
-        return F.l1_loss(input, target, reduction=self.reduction)
+    _fn = staticmethod(F.l1_loss)
 
 
 class SmoothL1Loss(_Loss):
     """Quadratic below ``beta``, linear above (divided by beta)."""
 
-    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
-        super().__init__(reduction)
-        self.beta = beta
+    _fn = staticmethod(F.smooth_l1_loss)
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:
-        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(reduction, beta=beta)
 
 
 class HuberLoss(_Loss):
     """Quadratic below ``delta``, linear above."""
 
-    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
-        super().__init__(reduction)
-        self.delta = delta
+    _fn = staticmethod(F.huber_loss)
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:
-        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction, delta=delta)
 
 
 class BCELoss(_Loss):
     """Binary cross-entropy of probabilities."""
 
-    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        self.weight = weight
+    _fn = staticmethod(F.binary_cross_entropy)
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:
-        return F.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
+    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__(reduction, weight=weight)
 
 
 class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy of logits (sigmoid inside, stable)."""
 
-    def __init__(self, weight: Any = None, reduction: str = "mean", pos_weight: Any = None) -> None:
-        super().__init__(reduction)
-        self.weight = weight
-        self.pos_weight = pos_weight
+    _fn = staticmethod(F.binary_cross_entropy_with_logits)
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:
-        return F.binary_cross_entropy_with_logits(
-            input, target, weight=self.weight, reduction=self.reduction, pos_weight=self.pos_weight
-        )
+    def __init__(self, weight: Any = None, reduction: str = "mean", pos_weight: Any = None) -> None:
+        super().__init__(reduction, weight=weight, pos_weight=pos_weight)
 
 
 class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy of logits (N, C) against class indices or probabilities."""
+
+    _fn = staticmethod(F.cross_entropy)
 
     def __init__(
         self,
@@ -89,46 +100,23 @@ class CrossEntropyLoss(_Loss):
         reduction: str = "mean",
         label_smoothing: float = 0.0,
     ) -> None:
-        super().__init__(reduction)
-        self.weight = weight
-        self.ignore_index = ignore_index
-        self.label_smoothing = label_smoothing
-
-    def forward(self, input: Tensor, target: Any) -> Tensor:
-        return F.cross_entropy(
-            input,
-            target,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            reduction=self.reduction,
-            label_smoothing=self.label_smoothing,
-        )
+        options = {"weight": weight, "ignore_index": ignore_index}
+        super().__init__(reduction, **options, label_smoothing=label_smoothing)
 
 
 class NLLLoss(_Loss):
     """Negative log-likelihood of log-probabilities (N, C) against class indices."""
 
-    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean"):
-        super().__init__(reduction)
-        self.weight = weight
-        self.ignore_index = ignore_index
+    _fn = staticmethod(F.nll_loss)
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:
-        return F.nll_loss(
-            input,
-            target,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            reduction=self.reduction,
-        )
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__(reduction, weight=weight, ignore_index=ignore_index)
 
 
 class KLDivLoss(_Loss):
     """KL divergence of log-probabilities ``input`` from ``target``."""
 
-    def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
-        super().__init__(reduction)
-        self.log_target = log_target
+    _fn = staticmethod(F.kl_div)
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:
-        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+    def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
+        super().__init__(reduction, log_target=log_target)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -137,6 +137,12 @@ class Module:
     _non_persistent_buffers: set[str]
     _modules: dict[str, Module | None]
 
+    # The constructor arguments ``get_config`` returns, each with the kind of value a
+    # model file may give it (checked by ``chainrule.io.architecture``): "size", "float",
+    # "bool", "ints", ... None: the module is not rebuilt from arguments (a custom
+    # module, a container, a loss).
+    _config: ClassVar[dict[str, str] | None] = None
+
     def __init__(self) -> None:
         setattr_ = object.__setattr__
         setattr_(self, "training", True)
@@ -242,18 +248,14 @@ class Module:
         # A name moving between kinds (attribute, buffer, module, parameter) is forgotten
         # first; one re-assigned within its kind keeps its place in the order.
         if isinstance(value, Parameter) or (name in params and value is None):
-            if name not in params:
-                self._forget(name)
-            self.register_parameter(name, value)
+            self._claim(name, params, self.register_parameter, value)
         elif name in params:
             raise TypeError(
                 f"cannot assign {_describe(value)} as parameter '{name}' "
                 "(nn.Parameter or None expected)"
             )
         elif isinstance(value, Module) or (name in modules and value is None):
-            if name not in modules:
-                self._forget(name)
-            self.add_module(name, value)
+            self._claim(name, modules, self.add_module, value)
         elif name in buffers:
             tensor = self._as_buffer(name, value)
             buffers[name] = tensor
@@ -261,9 +263,7 @@ class Module:
         else:
             container = _module_container(name, value)
             if container is not None:
-                if name not in modules:
-                    self._forget(name)
-                self.add_module(name, container)
+                self._claim(name, modules, self.add_module, container)
             elif name in modules:
                 raise TypeError(
                     f"cannot assign {_describe(value)} as child module '{name}' "
@@ -271,6 +271,15 @@ class Module:
                 )
             else:
                 object.__setattr__(self, name, value)
+
+    def _claim(
+        self, name: str, store: dict, register: Callable[[str, Any], None], value: Any
+    ) -> None:
+        """Register ``value`` under ``name`` in ``store``'s kind, forgetting first what the
+        name was of another kind (so a re-assignment within its kind keeps its place)."""
+        if name not in store:
+            self._forget(name)
+        register(name, value)
 
     def __getattr__(self, name: str) -> Any:
         # Registered names are mirrored in __dict__, so this is only a fallback (e.g. for
@@ -571,6 +580,25 @@ class Module:
         for tensor, array in values:
             tensor.data[...] = array
         return IncompatibleKeys(missing, unexpected)
+
+    # -- configuration --------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this layer, as Keras' ``get_config``:
+        ``type(m)(**m.get_config())`` is the same layer with fresh weights (dtype aside).
+        ``bias`` is whether the layer has one.
+
+        >>> nn.Linear(3, 2, bias=False).get_config()  # doctest: +SKIP
+        {'in_features': 3, 'out_features': 2, 'bias': False}
+        """
+        names = type(self)._config
+        if names is None:
+            raise TypeError(
+                f"{type(self).__qualname__} has no config: only chainrule.nn's layers "
+                "are rebuilt from their constructor arguments"
+            )
+        return {
+            name: self.bias is not None if name == "bias" else getattr(self, name) for name in names
+        }
 
     # -- printing -------------------------------------------------------------------
     def extra_repr(self) -> str:

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..autodiff import Tensor
 from . import functional as F
-from .layers import _check_size, _float_dtype
+from .layers import _float_dtype, _set_sizes
 from .module import Module, Parameter
+
+
+def add_affine(
+    module: Module, shape: tuple[int, ...], dtype: np.dtype, affine: bool, bias: bool = True
+) -> None:
+    """Register a normalization layer's ``weight`` (ones) and ``bias`` (zeros) of
+    ``shape``, or None for each that ``affine`` / ``bias`` switch off."""
+    weight = Parameter(np.ones(shape, dtype=dtype)) if affine else None
+    module.register_parameter("weight", weight)
+    shift = Parameter(np.zeros(shape, dtype=dtype)) if affine and bias else None
+    module.register_parameter("bias", shift)
 
 
 class BatchNorm1d(Module):
@@ -27,6 +38,15 @@ class BatchNorm1d(Module):
     defaults to ``chainrule.get_default_dtype()``.
     """
 
+    _config: ClassVar[dict[str, str] | None] = {
+        "num_features": "size",
+        "eps": "float",
+        "momentum": "float_or_none",
+        "affine": "bool",
+        "track_running_stats": "bool",
+        "bias": "bool",
+    }
+
     def __init__(
         self,
         num_features: int,
@@ -39,20 +59,13 @@ class BatchNorm1d(Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        self.num_features = _check_size("BatchNorm1d", "num_features", num_features)
+        _set_sizes(self, num_features=num_features)
         self.eps = eps
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        dtype = _float_dtype("BatchNorm1d", dtype)
-        if affine:
-            self.weight = Parameter(np.ones(self.num_features, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-        if affine and bias:
-            self.bias = Parameter(np.zeros(self.num_features, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        dtype = _float_dtype(type(self).__name__, dtype)
+        add_affine(self, (self.num_features,), dtype, affine, bias)
         if track_running_stats:
             self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))
             self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype))

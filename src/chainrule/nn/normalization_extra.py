@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..autodiff import Tensor
 from ..autodiff.functions import reshape
 from . import functional as F
-from .layers import _check_size, _float_dtype
-from .module import Module, Parameter
-from .normalization import BatchNorm1d
+from .layers import _check_size, _float_dtype, _set_sizes
+from .module import Module
+from .normalization import BatchNorm1d, add_affine
 
 
 class BatchNorm2d(BatchNorm1d):
@@ -34,6 +34,13 @@ class BatchNorm2d(BatchNorm1d):
 class LayerNorm(Module):
     """Normalize over the trailing ``normalized_shape`` dims; weight ones, bias zeros."""
 
+    _config: ClassVar[dict[str, str] | None] = {
+        "normalized_shape": "ints",
+        "eps": "float",
+        "elementwise_affine": "bool",
+        "bias": "bool",
+    }
+
     def __init__(
         self,
         normalized_shape: int | Sequence[int],
@@ -48,14 +55,7 @@ class LayerNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         dtype = _float_dtype("LayerNorm", dtype)
-        if elementwise_affine:
-            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-        if elementwise_affine and bias:
-            self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        add_affine(self, self.normalized_shape, dtype, elementwise_affine, bias)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -69,6 +69,13 @@ class LayerNorm(Module):
 class GroupNorm(Module):
     """Normalize each sample's ``num_groups`` channel groups: (N, C, *) -> same shape."""
 
+    _config: ClassVar[dict[str, str] | None] = {
+        "num_groups": "size",
+        "num_channels": "size",
+        "eps": "float",
+        "affine": "bool",
+    }
+
     def __init__(
         self,
         num_groups: int,
@@ -78,8 +85,7 @@ class GroupNorm(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        self.num_groups = _check_size("GroupNorm", "num_groups", num_groups)
-        self.num_channels = _check_size("GroupNorm", "num_channels", num_channels)
+        _set_sizes(self, num_groups=num_groups, num_channels=num_channels)
         if num_groups == 0 or num_channels % num_groups:
             raise ValueError(
                 f"GroupNorm expected num_channels divisible by num_groups, got {num_channels} "
@@ -88,12 +94,7 @@ class GroupNorm(Module):
         self.eps = eps
         self.affine = affine
         dtype = _float_dtype("GroupNorm", dtype)
-        if affine:
-            self.weight = Parameter(np.ones(num_channels, dtype=dtype))
-            self.bias = Parameter(np.zeros(num_channels, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        add_affine(self, (num_channels,), dtype, affine)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
@@ -104,6 +105,8 @@ class GroupNorm(Module):
 
 class Unflatten(Module):
     """Split dimension ``dim`` into ``unflattened_size``: (N, 64) -> (N, 1, 8, 8)."""
+
+    _config: ClassVar[dict[str, str] | None] = {"dim": "int", "unflattened_size": "ints"}
 
     def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
         super().__init__()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..autodiff import Tensor
 from . import functional as F
 from . import init
-from .layers import _check_size, _float_dtype
+from .layers import _float_dtype, _set_sizes
 from .module import Module, Parameter
 
 
@@ -18,6 +18,12 @@ class Embedding(Module):
 
     ``padding_idx``'s row starts at zero and never receives a gradient.
     """
+
+    _config: ClassVar[dict[str, str] | None] = {
+        "num_embeddings": "size",
+        "embedding_dim": "size",
+        "padding_idx": "int_or_none",
+    }
 
     def __init__(
         self,
@@ -28,8 +34,7 @@ class Embedding(Module):
         generator: Any = None,
     ) -> None:
         super().__init__()
-        self.num_embeddings = _check_size("Embedding", "num_embeddings", num_embeddings)
-        self.embedding_dim = _check_size("Embedding", "embedding_dim", embedding_dim)
+        _set_sizes(self, num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(

@@ -7,6 +7,7 @@ the classes keep the per-parameter state under PyTorch's names (``step``,
 >>> import chainrule.optim as optim
 >>> opt = optim.Adam(model.parameters(), lr=1e-3)       # doctest: +SKIP
 >>> opt.zero_grad(); loss.backward(); opt.step()         # doctest: +SKIP
+>>> opt = optim.create("adam", model.parameters())      # doctest: +SKIP  (by name)
 """
 
 from . import functional, lr_scheduler
@@ -14,10 +15,12 @@ from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .optimizer import Optimizer
+from .registry import OPTIMIZERS, create, optimizer_options
 from .rmsprop import RMSprop
 from .sgd import SGD
 
 __all__ = [
+    "OPTIMIZERS",
     "SGD",
     "Adadelta",
     "Adagrad",
@@ -25,6 +28,8 @@ __all__ = [
     "AdamW",
     "Optimizer",
     "RMSprop",
+    "create",
     "functional",
     "lr_scheduler",
+    "optimizer_options",
 ]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 from ..autodiff import Tensor
 from .functional import adagrad_step
-from .optimizer import Optimizer, _check_nonnegative
+from .optimizer import Optimizer
 
 __all__ = ["Adagrad"]
 
@@ -23,6 +23,11 @@ class Adagrad(Optimizer):
     """
 
     _has_step = True
+    _kernel = staticmethod(adagrad_step)
+    _arrays = (("sum", None),)
+    _floats = ("lr", "lr_decay", "weight_decay", "eps")
+    _flags = ("maximize",)
+    _nonnegative = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
     def __init__(
         self,
@@ -36,25 +41,9 @@ class Adagrad(Optimizer):
         maximize: bool = False,
         fused: bool | None = None,
     ) -> None:
-        defaults = {
-            "lr": lr,
-            "lr_decay": lr_decay,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "initial_accumulator_value": initial_accumulator_value,
-            "maximize": maximize,
-            "fused": fused,
-        }
-        self._validate(defaults)
-        super().__init__(params, defaults)
-
-    @classmethod
-    def _validate(cls, options: Mapping[str, Any]) -> None:
-        _check_nonnegative(options["lr"], "learning rate")
-        _check_nonnegative(options["lr_decay"], "lr_decay value")
-        _check_nonnegative(options["weight_decay"], "weight_decay value")
-        _check_nonnegative(options["initial_accumulator_value"], "initial_accumulator_value value")
-        _check_nonnegative(options["eps"], "epsilon value")
+        options = {"lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay}
+        options["initial_accumulator_value"] = initial_accumulator_value
+        super().__init__(params, {**options, "maximize": maximize, "fused": fused})
 
     def _on_add_group(self, group: dict[str, Any]) -> None:
         for p in group["params"]:
@@ -64,23 +53,3 @@ class Adagrad(Optimizer):
     def _init_state(self, param: Tensor, group: Mapping[str, Any]) -> dict[str, Any]:
         value = float(group["initial_accumulator_value"])
         return {"step": 0, "sum": np.full_like(param.data, value)}
-
-    def _update(
-        self,
-        group: Mapping[str, Any],
-        param: np.ndarray,
-        grad: np.ndarray,
-        state: MutableMapping[str, Any],
-        step: int,
-    ) -> None:
-        adagrad_step(
-            param,
-            grad,
-            state["sum"],
-            step=step,
-            lr=float(group["lr"]),
-            lr_decay=float(group["lr_decay"]),
-            weight_decay=float(group["weight_decay"]),
-            eps=float(group["eps"]),
-            maximize=bool(group["maximize"]),
-        )

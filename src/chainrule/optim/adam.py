@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
-
-from ..autodiff import Tensor
 from .functional import adam_step
 from .optimizer import Optimizer, _check_nonnegative
 
@@ -23,6 +20,11 @@ class Adam(Optimizer):
     """
 
     _has_step = True
+    _kernel = staticmethod(adam_step)
+    _arrays = (("exp_avg", None), ("exp_avg_sq", None), ("max_exp_avg_sq", "amsgrad"))
+    _floats = ("lr", "eps", "weight_decay")
+    _flags = ("amsgrad", "maximize")
+    _nonnegative = ("lr", "eps")
 
     def __init__(
         self,
@@ -37,101 +39,29 @@ class Adam(Optimizer):
         decoupled_weight_decay: bool = False,
         fused: bool | None = None,
     ) -> None:
-        defaults = {
-            "lr": lr,
-            "betas": betas,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "amsgrad": amsgrad,
-            "maximize": maximize,
-            "fused": fused,
-            "decoupled_weight_decay": decoupled_weight_decay,
-        }
-        self._validate(defaults)
-        defaults["betas"] = (float(betas[0]), float(betas[1]))
-        super().__init__(params, defaults)
+        options = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
+        self._validate(options)
+        options.update(betas=(float(betas[0]), float(betas[1])), amsgrad=amsgrad)
+        options.update(maximize=maximize, fused=fused)
+        super().__init__(params, {**options, "decoupled_weight_decay": decoupled_weight_decay})
 
     @classmethod
     def _validate(cls, options: Mapping[str, Any]) -> None:
-        _check_nonnegative(options["lr"], "learning rate")
-        _check_nonnegative(options["eps"], "epsilon value")
+        super()._validate(options)
         betas = options["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         for index, beta in enumerate(betas):
             if not 0.0 <= beta < 1.0:
                 raise ValueError(f"Invalid beta parameter at index {index}: {beta}")
-        _check_nonnegative(options["weight_decay"], "weight_decay value")
+        _check_nonnegative(options["weight_decay"], "weight_decay")  # after betas, as torch
 
-    def _init_state(self, param: Tensor, group: Mapping[str, Any]) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "step": 0,
-            "exp_avg": np.zeros_like(param.data),
-            "exp_avg_sq": np.zeros_like(param.data),
-        }
-        if group["amsgrad"]:
-            state["max_exp_avg_sq"] = np.zeros_like(param.data)
-        return state
-
-    def _update(
-        self,
-        group: Mapping[str, Any],
-        param: np.ndarray,
-        grad: np.ndarray,
-        state: MutableMapping[str, Any],
-        step: int,
-    ) -> None:
-        options = _options(group)
-        if options["amsgrad"] and "max_exp_avg_sq" not in state:  # switched on mid-run
-            state["max_exp_avg_sq"] = np.zeros_like(param)
-        _adam(param, grad, state, step, options)
-
-    def _step_group(self, group: Mapping[str, Any], pairs: list[tuple[Tensor, np.ndarray]]) -> None:
-        # The options are read once per group, then one plain call per parameter.
-        options = _options(group)
-        amsgrad = options["amsgrad"]
-        state = self.state
-        for p, grad in pairs:
-            st = state[p]
-            if not st:
-                st.update(self._init_state(p, group))
-            if amsgrad and "max_exp_avg_sq" not in st:  # switched on mid-run
-                st["max_exp_avg_sq"] = np.zeros_like(p.data)
-            st["step"] = step = st["step"] + 1
-            _adam(p.data, grad, st, step, options)
-
-
-def _options(group: Mapping[str, Any]) -> dict[str, Any]:
-    """``adam_step``'s keyword arguments (but ``step``) from a parameter group's options."""
-    beta1, beta2 = group["betas"]
-    return {
-        "lr": float(group["lr"]),
-        "beta1": float(beta1),
-        "beta2": float(beta2),
-        "eps": float(group["eps"]),
-        "weight_decay": float(group["weight_decay"]),
-        "amsgrad": bool(group["amsgrad"]),
-        "maximize": bool(group["maximize"]),
-        "decoupled": bool(group["decoupled_weight_decay"]),
-    }
-
-
-def _adam(
-    param: np.ndarray,
-    grad: np.ndarray,
-    state: MutableMapping[str, Any],
-    step: int,
-    options: dict[str, Any],
-) -> None:
-    adam_step(
-        param,
-        grad,
-        state["exp_avg"],
-        state["exp_avg_sq"],
-        state.get("max_exp_avg_sq"),
-        step=step,
-        **options,
-    )
+    def _kernel_options(self, group: Mapping[str, Any]) -> dict[str, Any]:
+        options = super()._kernel_options(group)
+        beta1, beta2 = group["betas"]
+        options.update(beta1=float(beta1), beta2=float(beta2))
+        options["decoupled"] = bool(group["decoupled_weight_decay"])
+        return options
 
 
 class AdamW(Adam):

@@ -97,6 +97,13 @@ class LRScheduler:
         finally:
             self._is_initial = False
 
+    def _lrs(self, factor: float | None = None) -> list[float]:
+        """The optimizer's current lr per group, times ``factor`` when given."""
+        groups = self.optimizer.param_groups
+        if factor is None:
+            return [group["lr"] for group in groups]
+        return [group["lr"] * factor for group in groups]
+
     def get_lr(self) -> list[float]:
         """The lrs for the current ``last_epoch`` (called by :meth:`step`).
 
@@ -124,7 +131,7 @@ class LRScheduler:
             values = closed_form() if closed_form is not None else self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, values, strict=True):
             group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = self._lrs()
 
     def get_last_lr(self) -> list[float]:
         """The lrs written by the latest :meth:`step`, one per parameter group."""
@@ -154,10 +161,9 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        groups = self.optimizer.param_groups
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
-            return [group["lr"] for group in groups]
-        return [group["lr"] * self.gamma for group in groups]
+            return self._lrs()
+        return self._lrs(self.gamma)
 
     def _closed_form_lr(self) -> list[float]:
         return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
@@ -184,11 +190,10 @@ class MultiStepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        groups = self.optimizer.param_groups
         if self.last_epoch not in self.milestones:
-            return [group["lr"] for group in groups]
+            return self._lrs()
         factor = self.gamma ** self.milestones[self.last_epoch]
-        return [group["lr"] * factor for group in groups]
+        return self._lrs(factor)
 
     def _closed_form_lr(self) -> list[float]:
         passed = bisect_right(sorted(self.milestones.elements()), self.last_epoch)
@@ -203,10 +208,9 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        groups = self.optimizer.param_groups
         if self._is_initial:
-            return [group["lr"] for group in groups]
-        return [group["lr"] * self.gamma for group in groups]
+            return self._lrs()
+        return self._lrs(self.gamma)
 
     def _closed_form_lr(self) -> list[float]:
         return [base * self.gamma**self.last_epoch for base in self.base_lrs]
@@ -233,7 +237,7 @@ class CosineAnnealingLR(LRScheduler):
         groups = self.optimizer.param_groups
         t, period, eta_min = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
-            return [group["lr"] for group in groups]
+            return self._lrs()
         if self._step_count == 1 and t > 0:  # resumed mid-schedule: closed form once
             return [
                 eta_min + (base - eta_min) * (1 + math.cos(t * math.pi / period)) / 2
@@ -283,17 +287,16 @@ class LinearLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        groups = self.optimizer.param_groups
         if self.last_epoch == 0:
-            return [group["lr"] * self.start_factor for group in groups]
+            return self._lrs(self.start_factor)
         if self._is_initial or self.last_epoch > self.total_iters:
-            return [group["lr"] for group in groups]
+            return self._lrs()
         change = self.end_factor - self.start_factor
         # the ratio factor(t)/factor(t−1), so the schedule is recursive like PyTorch's
         ratio = 1.0 + change / (
             self.total_iters * self.start_factor + (self.last_epoch - 1) * change
         )
-        return [group["lr"] * ratio for group in groups]
+        return self._lrs(ratio)
 
     def _closed_form_lr(self) -> list[float]:
         done = min(self.total_iters, self.last_epoch) / self.total_iters
@@ -341,7 +344,7 @@ class MultiplicativeLR(LambdaLR):
                 group["lr"] * factor(self.last_epoch)
                 for group, factor in zip(groups, self.lr_lambdas, strict=True)
             ]
-        return [group["lr"] for group in groups]
+        return self._lrs()
 
 
 class ConstantLR(LRScheduler):
@@ -361,12 +364,11 @@ class ConstantLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        groups = self.optimizer.param_groups
         if self.last_epoch == 0:
-            return [group["lr"] * self.factor for group in groups]
+            return self._lrs(self.factor)
         if self.last_epoch != self.total_iters:
-            return [group["lr"] for group in groups]
-        return [group["lr"] * (1.0 / self.factor) for group in groups]
+            return self._lrs()
+        return self._lrs(1.0 / self.factor)
 
     def _closed_form_lr(self) -> list[float]:
         factor = 1.0 if self.last_epoch >= self.total_iters else self.factor
@@ -388,14 +390,13 @@ class PolynomialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
-        groups = self.optimizer.param_groups
         if self.last_epoch == 0 or self.last_epoch > self.total_iters:
-            return [group["lr"] for group in groups]
+            return self._lrs()
         # Recursive form: the ratio of this epoch's decay to the previous one's.
         ratio = (1.0 - self.last_epoch / self.total_iters) / (
             1.0 - (self.last_epoch - 1) / self.total_iters
         )
-        return [group["lr"] * ratio**self.power for group in groups]
+        return self._lrs(ratio**self.power)
 
     def _closed_form_lr(self) -> list[float]:
         left = 1.0 - min(self.total_iters, self.last_epoch) / self.total_iters
@@ -465,7 +466,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.last_epoch = math.floor(epoch)
         for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
             group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = self._lrs()
 
 
 class OneCycleLR(LRScheduler):
@@ -689,7 +690,7 @@ class ReduceLROnPlateau(LRScheduler):
             self._reduce_lr()
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = self._lrs()
 
     def _reduce_lr(self) -> None:
         groups = self.optimizer.param_groups
@@ -833,4 +834,4 @@ class ChainedScheduler(_Composite):
         for scheduler in self._schedulers:
             scheduler.step()
         self.last_epoch = self._schedulers[-1].last_epoch
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = self._lrs()

@@ -32,6 +32,7 @@ copied into it first.
 from __future__ import annotations
 
 import copy
+import inspect
 import numbers
 import warnings
 from collections import defaultdict
@@ -59,8 +60,13 @@ required = _RequiredParameter()
 _TORCH_IMPLEMENTATION_OPTIONS = frozenset({"foreach", "fused", "differentiable", "capturable"})
 
 
-def _check_nonnegative(value: Any, label: str) -> None:
+# How torch.optim's messages name an option: ``Invalid learning rate: -1``.
+_LABELS = {"lr": "learning rate", "eps": "epsilon value"}
+
+
+def _check_nonnegative(value: Any, option: str) -> None:
     """torch.optim's argument check and message, e.g. ``Invalid learning rate: -1``."""
+    label = _LABELS.get(option, f"{option} value")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"expected a number for the {label}, got {value!r}")
     if not 0.0 <= value:
@@ -227,8 +233,37 @@ class Optimizer:
 
     # Whether the state holds a step counter ("step"), incremented before each update.
     _has_step: bool = False
+    # The algorithm, a function of ``chainrule.optim.functional`` called as
+    # ``_kernel(param, grad, *state arrays, [step=t,] **_kernel_options(group))``
+    # (a ``staticmethod`` in the subclass); None for an optimizer that updates itself.
+    _kernel: Callable[..., Any] | None = None
+    # The kernel's state arrays, in the order it takes them, each with the option that
+    # switches it on (None: always there). They start as zeros, and one switched on after
+    # the first step (a schedule may do that) is created then.
+    _arrays: tuple[tuple[str, str | None], ...] = ()
+    # The kernel's keyword arguments, read from a parameter group: numbers and flags.
+    _floats: tuple[str, ...] = ()
+    _flags: tuple[str, ...] = ()
+    # The options torch checks to be >= 0, in its order.
+    _nonnegative: tuple[str, ...] = ()
+
+    # Whether ``_kernel`` takes ``step=`` (Adam's bias correction, Adagrad's lr decay);
+    # the names of ``_arrays``, and those switched by an option: read by ``_apply``.
+    _kernel_step: bool = False
+    _array_names: tuple[str, ...] = ()
+    _switched: tuple[tuple[str, str], ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._array_names = tuple(name for name, _ in cls._arrays)
+        cls._switched = tuple((name, on) for name, on in cls._arrays if on is not None)
+        kernel = cls.__dict__.get("_kernel")
+        if kernel is not None:
+            parameters = inspect.signature(kernel.__func__).parameters
+            cls._kernel_step = "step" in parameters
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        self._validate(defaults)
         self.defaults = dict(defaults)
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
@@ -263,10 +298,24 @@ class Optimizer:
     @classmethod
     def _validate(cls, options: Mapping[str, Any]) -> None:
         """Raise ValueError, in torch's words, for an invalid option value."""
+        for option in cls._nonnegative:
+            _check_nonnegative(options[option], option)
+
+    def _kernel_options(self, group: Mapping[str, Any]) -> dict[str, Any]:
+        """The kernel's keyword arguments (``step`` aside) from a group's options."""
+        options = {name: float(group[name]) for name in self._floats}
+        for name in self._flags:
+            options[name] = bool(group[name])
+        return options
 
     def _init_state(self, param: Tensor, group: Mapping[str, Any]) -> dict[str, Any]:
-        """The state of a parameter before its first update (empty by default)."""
-        return {}
+        """The state of a parameter before its first update: ``step`` 0 (if counted)
+        and a zero array per switched-on entry of ``_arrays``."""
+        state: dict[str, Any] = {"step": 0} if self._has_step else {}
+        for name, switch in self._arrays:
+            if switch is None or group[switch]:
+                state[name] = np.zeros_like(param.data)
+        return state
 
     def _update(
         self,
@@ -276,28 +325,49 @@ class Optimizer:
         state: MutableMapping[str, Any],
         step: int,
     ) -> None:
-        """Apply one update in place; ``state`` holds the arrays named as in PyTorch."""
-        raise NotImplementedError
+        """Apply one update in place; ``state`` holds the arrays named as in PyTorch.
+
+        ``param`` is one parameter's array, or a fused group's flat buffer."""
+        self._apply(self._kernel_options(group), param, grad, state, step)
 
     def _step_group(self, group: Mapping[str, Any], pairs: list[tuple[Tensor, np.ndarray]]) -> None:
         """Update each ``(param, grad)`` of ``group`` in place: the per-parameter loop.
 
-        Subclasses may override it with a tighter loop that reads the group's options
-        once (SGD does: for a small model that is most of a step's cost).
+        The options are read once per group (for a small model that is most of a
+        step's cost), then one ``_apply`` per parameter.
         """
         state = self.state
         has_step = self._has_step
-        # Optimizers whose initial state is empty (plain SGD) need no call per parameter.
-        init = self._init_state if type(self)._init_state is not Optimizer._init_state else None
-        update = self._update
+        # an optimizer without state (plain SGD) needs no call per parameter
+        init = self._init_state if has_step or self._arrays else None
+        options = self._kernel_options(group)
+        apply = self._apply
         for p, grad in pairs:
-            st = state[p]
+            st = state[p]  # an entry even if empty, as torch makes: compile packs by them
             if not st and init is not None:
                 st.update(init(p, group))
             step = 0
             if has_step:
                 step = st["step"] = st["step"] + 1
-            update(group, p.data, grad, st, step)
+            apply(options, p.data, grad, st, step)
+
+    def _apply(
+        self,
+        options: dict[str, Any],
+        param: np.ndarray,
+        grad: np.ndarray,
+        state: MutableMapping[str, Any],
+        step: int,
+    ) -> None:
+        """One update by ``_kernel`` with a group's ``options``: the arrays of ``_arrays``
+        in order (one switched on after the first step is created now), ``step=`` if
+        the kernel takes it."""
+        for name, switch in self._switched:
+            if options[switch] and name not in state:
+                state[name] = np.zeros_like(param)
+        if self._kernel_step:
+            options["step"] = step
+        self._kernel(param, grad, *map(state.get, self._array_names), **options)  # type: ignore[misc]
 
     # -- parameter groups --------------------------------------------------------
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -449,10 +519,9 @@ class Optimizer:
             states = plan.states
         else:
             states = [state[p] for p in params]
-            if type(self)._init_state is not Optimizer._init_state:
-                for p, st in zip(params, states, strict=True):
-                    if not st:
-                        st.update(self._init_state(p, group))
+            for p, st in zip(params, states, strict=True):
+                if not st:
+                    st.update(self._init_state(p, group))
             if not plan.adopt(states):
                 return False
         step = 0

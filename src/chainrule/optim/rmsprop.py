@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
-from ..autodiff import Tensor
 from .functional import rmsprop_step
-from .optimizer import Optimizer, _check_nonnegative
+from .optimizer import Optimizer
 
 __all__ = ["RMSprop"]
 
@@ -22,6 +19,11 @@ class RMSprop(Optimizer):
     """
 
     _has_step = True
+    _kernel = staticmethod(rmsprop_step)
+    _arrays = (("square_avg", None), ("grad_avg", "centered"), ("momentum_buffer", "momentum"))
+    _floats = ("lr", "alpha", "eps", "weight_decay", "momentum")
+    _flags = ("centered", "maximize")
+    _nonnegative = ("lr", "eps", "momentum", "weight_decay", "alpha")
 
     def __init__(
         self,
@@ -36,61 +38,6 @@ class RMSprop(Optimizer):
         maximize: bool = False,
         fused: bool | None = None,
     ) -> None:
-        defaults = {
-            "lr": lr,
-            "momentum": momentum,
-            "alpha": alpha,
-            "eps": eps,
-            "centered": centered,
-            "weight_decay": weight_decay,
-            "maximize": maximize,
-            "fused": fused,
-        }
-        self._validate(defaults)
-        super().__init__(params, defaults)
-
-    @classmethod
-    def _validate(cls, options: Mapping[str, Any]) -> None:
-        _check_nonnegative(options["lr"], "learning rate")
-        _check_nonnegative(options["eps"], "epsilon value")
-        _check_nonnegative(options["momentum"], "momentum value")
-        _check_nonnegative(options["weight_decay"], "weight_decay value")
-        _check_nonnegative(options["alpha"], "alpha value")
-
-    def _init_state(self, param: Tensor, group: Mapping[str, Any]) -> dict[str, Any]:
-        state: dict[str, Any] = {"step": 0, "square_avg": np.zeros_like(param.data)}
-        if group["momentum"] > 0:
-            state["momentum_buffer"] = np.zeros_like(param.data)
-        if group["centered"]:
-            state["grad_avg"] = np.zeros_like(param.data)
-        return state
-
-    def _update(
-        self,
-        group: Mapping[str, Any],
-        param: np.ndarray,
-        grad: np.ndarray,
-        state: MutableMapping[str, Any],
-        step: int,
-    ) -> None:
-        momentum = float(group["momentum"])
-        centered = bool(group["centered"])
-        # a schedule (OneCycleLR) or the user may switch these on after the first step
-        if momentum > 0 and "momentum_buffer" not in state:
-            state["momentum_buffer"] = np.zeros_like(param)
-        if centered and "grad_avg" not in state:
-            state["grad_avg"] = np.zeros_like(param)
-        rmsprop_step(
-            param,
-            grad,
-            state["square_avg"],
-            state.get("grad_avg"),
-            state.get("momentum_buffer"),
-            lr=float(group["lr"]),
-            alpha=float(group["alpha"]),
-            eps=float(group["eps"]),
-            weight_decay=float(group["weight_decay"]),
-            momentum=momentum,
-            centered=centered,
-            maximize=bool(group["maximize"]),
-        )
+        options = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps}
+        options.update(centered=centered, weight_decay=weight_decay)
+        super().__init__(params, {**options, "maximize": maximize, "fused": fused})

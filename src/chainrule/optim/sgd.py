@@ -9,7 +9,7 @@ import numpy as np
 
 from ..autodiff import Tensor
 from .functional import sgd_step
-from .optimizer import Optimizer, _check_nonnegative
+from .optimizer import Optimizer
 
 __all__ = ["SGD"]
 
@@ -23,6 +23,10 @@ class SGD(Optimizer):
     >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9)  # doctest: +SKIP
     """
 
+    _floats = ("lr", "momentum", "dampening", "weight_decay")
+    _flags = ("nesterov", "maximize")
+    _nonnegative = ("lr", "momentum", "weight_decay")
+
     def __init__(
         self,
         params: Iterable[Any],
@@ -35,25 +39,27 @@ class SGD(Optimizer):
         maximize: bool = False,
         fused: bool | None = None,
     ) -> None:
-        defaults = {
-            "lr": lr,
-            "momentum": momentum,
-            "dampening": dampening,
-            "weight_decay": weight_decay,
-            "nesterov": nesterov,
-            "maximize": maximize,
-            "fused": fused,
-        }
-        self._validate(defaults)
-        super().__init__(params, defaults)
+        options = {"lr": lr, "momentum": momentum, "dampening": dampening}
+        options.update(weight_decay=weight_decay, nesterov=nesterov)
+        super().__init__(params, {**options, "maximize": maximize, "fused": fused})
 
     @classmethod
     def _validate(cls, options: Mapping[str, Any]) -> None:
-        _check_nonnegative(options["lr"], "learning rate")
-        _check_nonnegative(options["momentum"], "momentum value")
-        _check_nonnegative(options["weight_decay"], "weight_decay value")
+        super()._validate(options)
         if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+
+    def _step_group(self, group: Mapping[str, Any], pairs: list[tuple[Tensor, np.ndarray]]) -> None:
+        options = self._kernel_options(group)
+        if options["momentum"] != 0 or options["weight_decay"] != 0 or options["maximize"]:
+            super()._step_group(group, pairs)
+            return
+        # plain SGD, the most common step: no state, no call per parameter
+        state, lr = self.state, options["lr"]
+        for p, grad in pairs:
+            if p not in state:  # an (empty) entry, as torch makes: compile packs by them
+                state[p] = {}
+            p.data -= grad * lr  # sgd_step's own arithmetic, without the call
 
     def _update(
         self,
@@ -64,41 +70,22 @@ class SGD(Optimizer):
         step: int,
     ) -> None:
         if group["momentum"] == 0 and group["weight_decay"] == 0 and not group["maximize"]:
-            param -= grad * float(group["lr"])  # sgd_step's arithmetic, without the call
+            param -= grad * float(group["lr"])  # the fused plain step, without the options
             return
-        buf = sgd_step(param, grad, state.get("momentum_buffer"), **_options(group))
-        if group["momentum"] != 0:
-            state["momentum_buffer"] = buf
+        super()._update(group, param, grad, state, step)
 
-    def _step_group(self, group: Mapping[str, Any], pairs: list[tuple[Tensor, np.ndarray]]) -> None:
-        # The options are read once per group, then one plain call per parameter.
-        options = _options(group)
-        if options["momentum"] == 0:  # no state to read or keep
-            state = self.state
-            for p, _ in pairs:
-                if p not in state:  # an (empty) entry, as torch's and every other path
-                    state[p] = {}  # make: cr.compile packs the state by its entries
-            if options["weight_decay"] == 0 and not options["maximize"]:
-                lr = options["lr"]
-                for p, grad in pairs:  # sgd_step's own arithmetic, without the call
-                    p.data -= grad * lr
-                return
-            for p, grad in pairs:
-                sgd_step(p.data, grad, None, **options)
-            return
-        state = self.state
-        for p, grad in pairs:
-            st = state[p]
-            st["momentum_buffer"] = sgd_step(p.data, grad, st.get("momentum_buffer"), **options)
-
-
-def _options(group: Mapping[str, Any]) -> dict[str, Any]:
-    """``sgd_step``'s keyword arguments from a parameter group's options."""
-    return {
-        "lr": float(group["lr"]),
-        "momentum": float(group["momentum"]),
-        "dampening": float(group["dampening"]),
-        "weight_decay": float(group["weight_decay"]),
-        "nesterov": bool(group["nesterov"]),
-        "maximize": bool(group["maximize"]),
-    }
+    def _apply(
+        self,
+        options: dict[str, Any],
+        param: np.ndarray,
+        grad: np.ndarray,
+        state: MutableMapping[str, Any],
+        step: int,
+    ) -> None:
+        if options["momentum"] != 0:  # sgd_step returns the buffer (new on the first step)
+            buf = state.get("momentum_buffer")
+            state["momentum_buffer"] = sgd_step(param, grad, buf, **options)
+        elif options["weight_decay"] == 0 and not options["maximize"]:
+            param -= grad * options["lr"]  # sgd_step's own arithmetic, without the call
+        else:
+            sgd_step(param, grad, None, **options)

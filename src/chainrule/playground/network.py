@@ -14,21 +14,13 @@ from .. import nn, optim
 from ..autodiff import Tensor
 from ..nn import functional as F
 
-ACTIVATIONS: dict[str, Callable[[], nn.Module] | None] = {
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-    "sigmoid": nn.Sigmoid,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "softplus": nn.Softplus,
-    "linear": None,
-}
+# The activations the page offers (names of nn.ACTIVATIONS; "linear": none).
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "leaky_relu", "elu", "gelu", "softplus", "linear")
 OUTPUTS = ("none", "sigmoid", "tanh")
 # "half_sse" is the tutorials' E = ½ Σ (target − out)² (summed over the batch).
 LOSSES = ("bce_with_logits", "mse", "half_sse", "l1", "huber")
 # Every optimizer of chainrule.optim; SGD also with (Nesterov) momentum 0.9.
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
+OPTIMIZERS = tuple(optim.OPTIMIZERS)
 MAX_LAYERS = 6
 MAX_UNITS = 16
 
@@ -142,9 +134,9 @@ def build_model(config: Config, inputs: int, outputs: int) -> tuple[nn.Sequentia
             break
         if config.batch_norm:
             modules.append(nn.BatchNorm1d(size, dtype=np.float64))
-        make = ACTIVATIONS[config.activation]
-        if make is not None:
-            modules.append(make())
+        activation = nn.get_activation(config.activation)
+        if activation is not None:
+            modules.append(activation)
         if config.dropout > 0:
             modules.append(nn.Dropout(config.dropout, generator=config.seed + 100 + k))
         width = size
@@ -159,28 +151,9 @@ def make_loss(name: str) -> Callable[[Tensor, Tensor], Tensor]:
             return 0.5 * F.mse_loss(output, target, reduction="sum")
 
         return half_sse
-    return {
-        "bce_with_logits": F.binary_cross_entropy_with_logits,
-        "mse": F.mse_loss,
-        "l1": F.l1_loss,
-        "huber": F.huber_loss,
-    }[name]
+    return nn.get_loss(name)
 
 
 def make_optimizer(config: Config, params: list) -> optim.Optimizer:
     """The chainrule.optim optimizer named by ``config.optimizer``, L2 as weight_decay."""
-    lr, decay = config.lr, config.l2
-    name = config.optimizer
-    if name in ("sgd", "momentum", "nesterov"):
-        momentum = 0.0 if name == "sgd" else 0.9
-        return optim.SGD(
-            params, lr=lr, momentum=momentum, nesterov=name == "nesterov", weight_decay=decay
-        )
-    kind = {
-        "adagrad": optim.Adagrad,
-        "rmsprop": optim.RMSprop,
-        "adadelta": optim.Adadelta,
-        "adam": optim.Adam,
-        "adamw": optim.AdamW,
-    }[name]
-    return kind(params, lr=lr, weight_decay=decay)
+    return optim.create(config.optimizer, params, lr=config.lr, weight_decay=config.l2)

@@ -23,7 +23,9 @@ def _normal_cdf(a: np.ndarray) -> np.ndarray:
     return (0.5 * (1.0 + erf)).astype(dtype, copy=False)
 
 
-def _stable_sigmoid(z: np.ndarray) -> np.ndarray:
+def stable_sigmoid(z: np.ndarray) -> np.ndarray:
+    """σ(z) on arrays, never overflowing (e^−|z| ≤ 1): the one used by nn's own ops
+    (softplus', silu, mish, logsigmoid', BCE with logits)."""
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1, e) / (1 + e)
 
@@ -80,7 +82,7 @@ def _softplus(a, *, beta, threshold):
 @_softplus.defvjp
 def _softplus_vjp(g, out, a, *, beta, threshold):
     z = beta * a
-    return np.where(z > threshold, g, g * _stable_sigmoid(z))
+    return np.where(z > threshold, g, g * stable_sigmoid(z))
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:

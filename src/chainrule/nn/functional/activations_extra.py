@@ -9,15 +9,11 @@ from ...autodiff import Tensor
 from ...autodiff.functions import softmax
 from ...autodiff.registry import defop
 from ...autodiff.tensor import shape_of
+from .activations import stable_sigmoid
 
 # SELU's constants as PyTorch has them (Klambauer et al., 2017).
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(z))  # never overflows
-    return np.where(z >= 0, 1, e) / (1 + e)
 
 
 def _softplus(z: np.ndarray) -> np.ndarray:
@@ -26,12 +22,12 @@ def _softplus(z: np.ndarray) -> np.ndarray:
 
 @defop("silu", formula="da = g · σ(a)(1 + a(1 − σ(a)))")
 def _silu(a):
-    return a * _sigmoid(a)
+    return a * stable_sigmoid(a)
 
 
 @_silu.defvjp
 def _silu_vjp(g, out, a):
-    s = _sigmoid(a)
+    s = stable_sigmoid(a)
     return g * s * (1 + a * (1 - s))
 
 
@@ -43,7 +39,7 @@ def _mish(a):
 @_mish.defvjp
 def _mish_vjp(g, out, a):
     t = np.tanh(_softplus(a))
-    return g * (t + a * _sigmoid(a) * (1 - t * t))
+    return g * (t + a * stable_sigmoid(a) * (1 - t * t))
 
 
 @defop("celu", formula="da = scale·g if a > 0 else scale·g·alpha·rate·exp(rate·a)")
@@ -97,7 +93,7 @@ def _logsigmoid(a):
 
 @_logsigmoid.defvjp
 def _logsigmoid_vjp(g, out, a):
-    return g * _sigmoid(-a)
+    return g * stable_sigmoid(-a)
 
 
 def _channel_shape(weight: np.ndarray, ndim: int) -> tuple[int, ...]:

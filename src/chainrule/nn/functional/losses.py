@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 
 from ...autodiff import Tensor
+from ...autodiff.ops.reductions import log_softmax as log_softmax_op
 from ...autodiff.registry import defop
 from ...autodiff.tensor import shape_of
+from .activations import stable_sigmoid
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -185,11 +187,6 @@ def _softplus_neg(x: np.ndarray) -> np.ndarray:
     return np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1, e) / (1 + e)
-
-
 @defop(
     "binary_cross_entropy_with_logits",
     formula="dx = w (σ(x)(pw·y + 1 − y) − pw·y) · g   (σ(x) − y without pos_weight)",
@@ -211,7 +208,7 @@ def _bce_logits_vjp(g, out, x, y, weight, pos_weight, *, reduction):
     scale = _spread(g, reduction, np.size(x))
     if weight is not None:
         scale = scale * weight
-    s = _sigmoid(x)
+    s = stable_sigmoid(x)
     if pos_weight is None:
         grad_x = s - y
         grad_y = -x
@@ -260,11 +257,6 @@ def binary_cross_entropy_with_logits(
 
 
 # -- categorical cross-entropy --------------------------------------------------------
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    shifted = x - np.max(x, axis=-1, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
-
-
 def _class_last(a: np.ndarray) -> np.ndarray:
     """Move the class axis (axis 1, or 0 for a single sample) to the end."""
     return a if a.ndim <= 2 else np.moveaxis(a, 1, -1)
@@ -340,7 +332,7 @@ def _cross_entropy(x, target, weight, *, ignore_index, reduction, label_smoothin
         shifted = x - x.max(axis=1, keepdims=True)
         losses = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(x)), target]
         return _reduce(losses, reduction)
-    logp = _log_softmax(_class_last(x))
+    logp = log_softmax_op.forward(_class_last(x), axis=-1)
     coef, count = _coefficients(
         target, logp.shape[-1], weight, ignore_index, label_smoothing, x.dtype
     )
@@ -358,7 +350,7 @@ def _cross_entropy_vjp(
         scale = _spread(g, reduction, len(x))
         p *= scale if np.ndim(scale) == 0 else scale[:, None]
         return p, None, None
-    logp = _log_softmax(_class_last(x))
+    logp = log_softmax_op.forward(_class_last(x), axis=-1)
     coef, count = _coefficients(
         target, logp.shape[-1], weight, ignore_index, label_smoothing, x.dtype
     )

@@ -291,6 +291,19 @@ def _one(value: Any, default: int) -> tuple[int, int] | None:
     return (default, value)
 
 
+def _window_2d(kernel_size: Any, stride: Any, padding: Any) -> tuple[Any, Any, Any]:
+    """A 1-d window (kernel, stride defaulting to the kernel, padding) as the 2-d
+    window over (1, L) that the 1-d pools run."""
+    if stride is None:
+        stride = kernel_size
+    return _one(kernel_size, 1), _one(stride, 1), _one(padding, 0)
+
+
+def _drop_height(out: Tensor) -> Tensor:
+    """(N, C, 1, L) -> (N, C, L)."""
+    return reshape(out, (out.shape[0], out.shape[1], out.shape[3]))
+
+
 def max_pool1d(
     input: Tensor,
     kernel_size: int,
@@ -302,20 +315,13 @@ def max_pool1d(
 ) -> Tensor:
     """Maximum over windows of (N, C, L) -> (N, C, L_out) (and indices into L)."""
     x, _ = _as_2d("max_pool1d", input)
-    result = max_pool2d(
-        x,
-        _one(kernel_size, 1),
-        _one(stride if stride is not None else kernel_size, 1),
-        _one(padding, 0),
-        _one(dilation, 1),
-        ceil_mode,
-        return_indices,
-    )
+    window = _window_2d(kernel_size, stride, padding)
+    result = max_pool2d(x, *window, _one(dilation, 1), ceil_mode, return_indices)
     if return_indices:
         out, indices = result
         n, c, _, length = out.shape
         return reshape(out, (n, c, length)), Tensor(indices.data.reshape(n, c, length))
-    return reshape(result, (result.shape[0], result.shape[1], result.shape[3]))
+    return _drop_height(result)
 
 
 def avg_pool1d(
@@ -328,15 +334,8 @@ def avg_pool1d(
 ) -> Tensor:
     """Mean over windows of (N, C, L) -> (N, C, L_out)."""
     x, _ = _as_2d("avg_pool1d", input)
-    out = avg_pool2d(
-        x,
-        _one(kernel_size, 1),
-        _one(stride if stride is not None else kernel_size, 1),
-        _one(padding, 0),
-        ceil_mode,
-        count_include_pad,
-    )
-    return reshape(out, (out.shape[0], out.shape[1], out.shape[3]))
+    window = _window_2d(kernel_size, stride, padding)
+    return _drop_height(avg_pool2d(x, *window, ceil_mode, count_include_pad))
 
 
 def _bins(size: int, out: int) -> list[tuple[int, int]]:
