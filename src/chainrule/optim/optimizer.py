@@ -340,7 +340,9 @@ class Optimizer:
         has_step = self._has_step
         # an optimizer without state (plain SGD) needs no call per parameter
         init = self._init_state if has_step or self._arrays else None
-        options = self._kernel_options(group)
+        # A subclass without a kernel (a user's optimizer) writes its own _update.
+        custom = self._kernel is None
+        options = {} if custom else self._kernel_options(group)
         apply = self._apply
         for p, grad in pairs:
             st = state[p]  # an entry even if empty, as torch makes: compile packs by them
@@ -349,7 +351,10 @@ class Optimizer:
             step = 0
             if has_step:
                 step = st["step"] = st["step"] + 1
-            apply(options, p.data, grad, st, step)
+            if custom:
+                self._update(group, p.data, grad, st, step)
+            else:
+                apply(options, p.data, grad, st, step)
 
     def _apply(
         self,

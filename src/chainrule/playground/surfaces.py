@@ -91,14 +91,15 @@ SURFACES = {
     ),
 }
 
-OPTIMIZERS: dict[str, Callable[[list, float], optim.Optimizer]] = {
-    "SGD": lambda p, lr: optim.SGD(p, lr=lr),
-    "Momentum": lambda p, lr: optim.SGD(p, lr=lr, momentum=0.9),
-    "Nesterov": lambda p, lr: optim.SGD(p, lr=lr, momentum=0.9, nesterov=True),
-    "AdaGrad": lambda p, lr: optim.Adagrad(p, lr=lr),
-    "RMSProp": lambda p, lr: optim.RMSprop(p, lr=lr),
-    "Adadelta": lambda p, lr: optim.Adadelta(p, lr=lr),
-    "Adam": lambda p, lr: optim.Adam(p, lr=lr),
+# The names the page shows -> chainrule.optim's registry (optim.create).
+OPTIMIZERS: dict[str, str] = {
+    "SGD": "sgd",
+    "Momentum": "momentum",
+    "Nesterov": "nesterov",
+    "AdaGrad": "adagrad",
+    "RMSProp": "rmsprop",
+    "Adadelta": "adadelta",
+    "Adam": "adam",
 }
 
 
@@ -108,7 +109,7 @@ def trajectory(
     """The path of optimizer ``name`` from ``start``: ``points`` [[x, y, f], ...] (the
     start, then one per step) and whether it ``diverged``."""
     theta = Tensor(np.array(start or surface.start, dtype=np.float64), requires_grad=True)
-    opt = OPTIMIZERS[name]([theta], lr)
+    opt = optim.create(OPTIMIZERS[name], [theta], lr=lr)
     points = []
     diverged = False
     for _ in range(steps + 1):
