@@ -134,8 +134,8 @@ def test_lbfgs_follows_sklearn_path(case, seed, request):
     assert ours.n_iter_ == theirs.n_iter_
     assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-7)
     assert ours.score(x_te, y_te) == pytest.approx(theirs.score(x_te, y_te), abs=1e-5)
-    # the default dtype keeps the fitted arrays in float32, trained in float64
-    assert all(c.dtype == np.float32 for c in ours.coefs_ + ours.intercepts_)
+    # scikit-learn's dtype convention: float64 input, float64 fitted arrays
+    assert all(c.dtype == np.float64 for c in ours.coefs_ + ours.intercepts_)
     pairs = zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_, strict=True)
     for a, b in pairs:
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
