@@ -336,7 +336,7 @@ class BaseMLP(BaseEstimator):
         if self.solver == "lbfgs":
             model = self._model(work, sklearn_layout=True)
             objective = self._objective(model, weighted=sw is not None)
-            minimize_lbfgs(self, model, objective, X, objective.pack(Y, sw, work))
+            minimize_lbfgs(self, model, objective, X, Y, sw)
         else:
             model = self._fit_stochastic(X, Y, sw, dtype, incremental)
         self._store(model, dtype)

@@ -114,8 +114,10 @@ class MLPMonitor(Callback):
         if self.validation is None:
             what = "Training loss"
         else:
-            what = "Validation loss" if est.early_stopping_monitor == "val_loss" else (
-                "Validation score"
+            what = (
+                "Validation loss"
+                if est.early_stopping_monitor == "val_loss"
+                else ("Validation score")
             )
         message = (
             f"{what} did not improve more than tol={est.tol:f} for "

@@ -26,7 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .. import nn
 from ..autodiff import Tensor, no_grad
-from ..nn.utils import parameters_to_vector, vector_to_parameters
+from ..nn.utils import parameters_to_vector
 from . import _model
 
 _SCIPY_VERSION = tuple(int(part) for part in scipy.__version__.split(".")[:2])
@@ -34,17 +34,24 @@ _SCIPY_VERSION = tuple(int(part) for part in scipy.__version__.split(".")[:2])
 
 def _parameters(model: nn.Sequential) -> list[Tensor]:
     """scikit-learn's packing order: the weight matrices, the biases, then batch norm's."""
-    layers = _model.linears(model)
-    params = [m.weight for m in layers] + [m.bias for m in layers]
+    pairs = _model.affine(model)
+    params = [w for w, _ in pairs] + [b for _, b in pairs]
     for norm in _model.norms(model):
         params += [norm.weight, norm.bias]
     return params
 
 
 def minimize_lbfgs(
-    est: Any, model: nn.Sequential, objective: _model.Objective, X: np.ndarray, target: np.ndarray
+    est: Any,
+    model: nn.Sequential,
+    objective: _model.Objective,
+    X: np.ndarray,
+    Y: np.ndarray,
+    sw: np.ndarray | None,
 ) -> None:
-    """Fit ``model`` (float64) on all of ``(X, target)``; sets ``n_iter_`` and ``loss_``."""
+    """Fit ``model`` (float64, ``sklearn_layout``) on all of ``(X, Y)`` with sample
+    weights ``sw``; sets ``n_iter_`` and ``loss_``."""
+    target = objective.pack(Y, sw, np.dtype(np.float64))
     params = _parameters(model)
     x, t = Tensor(X), Tensor(target)
     model.train()
@@ -54,12 +61,15 @@ def minimize_lbfgs(
         _unpack(theta, params)
         for p in params:
             p.grad = None
-        total, scale = objective.total(model(x), t)
+        z = model(x)
+        total, scale = objective.total(z, t)
         total.backward()
         scale = float(scale.data) if isinstance(scale, Tensor) else scale
         grad = np.concatenate([(p.grad.T if p.ndim == 2 else p.grad).ravel() for p in params])
         grad /= scale
-        last_loss[0] = float(total.data) / scale
+        # the value scipy compares, in scikit-learn's arithmetic (see _model.mean_loss)
+        last_loss[0] = _model.mean_loss(objective, z.data, Y, sw)
+        last_loss[0] += objective.penalty_value() / scale
         return last_loss[0], grad
 
     iterations = [0]
@@ -72,7 +82,8 @@ def minimize_lbfgs(
     if _SCIPY_VERSION < (1, 15):
         options["iprint"] = -1  # silence older scipy; newer ones deprecate the option
     with no_grad():
-        theta0 = parameters_to_vector([p.T if p.ndim == 2 else p for p in params]).data.astype(np.float64)
+        # weights as scikit-learn's (n_in, n_out) matrices: its element order
+        theta0 = parameters_to_vector([p.T if p.ndim == 2 else p for p in params]).data
     result = minimize(
         fun,
         theta0,
@@ -113,13 +124,11 @@ def _data_statistics(model: nn.Sequential, x: Tensor) -> None:
         norm.momentum = momentum
 
 
-def _unpack(theta, params):
+def _unpack(theta: np.ndarray, params: list[Tensor]) -> None:
+    """``parameters_to_vector``'s inverse for the packing above (weights transposed)."""
     start = 0
     for p in params:
         stop = start + p.data.size
         chunk = theta[start:stop]
-        if p.ndim == 2:
-            p.data[...] = chunk.reshape(p.shape[::-1]).T
-        else:
-            p.data[...] = chunk
+        p.data[...] = chunk.reshape(p.shape[::-1]).T if p.ndim == 2 else chunk
         start = stop

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import xlogy
 
 from .. import nn
 from ..autodiff import Tensor, no_grad
@@ -54,12 +55,15 @@ def build(
     layers: list[nn.Module] = []
     last = len(coefs) - 1
     for i, (coef, intercept) in enumerate(zip(coefs, intercepts, strict=True)):
-        linear = nn.Linear(coef.shape[0], coef.shape[1], dtype=dtype)
         # coefs_ is (n_in, n_out), scikit-learn's layout: nn.Linear's weight transposed
-        weight = np.array(coef, dtype=dtype, order="C").T if sklearn_layout else None
-        linear.weight.data = np.array(coef.T, dtype=dtype, order="C") if weight is None else weight
-        linear.bias.data = np.array(intercept, dtype=dtype)
-        layers.append(linear)
+        linear = nn.Linear(coef.shape[0], coef.shape[1], bias=not sklearn_layout, dtype=dtype)
+        if sklearn_layout:
+            linear.weight.data = np.array(coef, dtype=dtype, order="C").T
+            layers += [linear, Bias(np.array(intercept, dtype=dtype))]
+        else:
+            linear.weight.data = np.array(coef.T, dtype=dtype, order="C")
+            linear.bias.data = np.array(intercept, dtype=dtype)
+            layers.append(linear)
         if i == last:
             break
         if batch_norm is not None:
@@ -76,12 +80,35 @@ def build(
     return nn.Sequential(*layers)
 
 
+class Bias(nn.Module):
+    """Adds a learned bias (n_out,) through the engine's broadcasting ``add``.
+
+    L-BFGS's layout only: the gradient is then NumPy's column sum of the batch, as
+    scikit-learn computes it (``F.linear`` sums with a BLAS product, faster but
+    rounded differently, which is enough for L-BFGS to leave scikit-learn's path).
+    """
+
+    def __init__(self, values: np.ndarray) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(values)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return input + self.bias
+
+
+def affine(model: nn.Sequential) -> list[tuple[Tensor, Tensor]]:
+    """(weight, bias) of each layer, whether the bias is the Linear's or a ``Bias``."""
+    pairs = []
+    for module in model:
+        if isinstance(module, nn.Linear):
+            pairs.append((module.weight, module.bias))
+        elif isinstance(module, Bias):
+            pairs[-1] = (pairs[-1][0], module.bias)
+    return pairs
+
+
 def _bn_tensors(norm: nn.BatchNorm1d) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return norm.weight, norm.bias, norm.running_mean, norm.running_var
-
-
-def linears(model: nn.Sequential) -> list[nn.Linear]:
-    return [m for m in model if isinstance(m, nn.Linear)]
 
 
 def norms(model: nn.Sequential) -> list[nn.BatchNorm1d]:
@@ -90,10 +117,10 @@ def norms(model: nn.Sequential) -> list[nn.BatchNorm1d]:
 
 def read_back(model: nn.Sequential, dtype: np.dtype) -> dict[str, list[np.ndarray]]:
     """The fitted attributes of ``model``, as arrays of ``dtype``."""
-    layers = linears(model)
+    pairs = affine(model)
     state = {
-        "coefs_": [np.array(m.weight.data.T, dtype=dtype, order="C") for m in layers],
-        "intercepts_": [np.array(m.bias.data, dtype=dtype) for m in layers],
+        "coefs_": [np.array(w.data.T, dtype=dtype, order="C") for w, _ in pairs],
+        "intercepts_": [np.array(b.data, dtype=dtype) for _, b in pairs],
     }
     names = ("bn_weights_", "bn_biases_", "bn_running_means_", "bn_running_vars_")
     if norms(model):
@@ -104,7 +131,7 @@ def read_back(model: nn.Sequential, dtype: np.dtype) -> dict[str, list[np.ndarra
 
 def weight_tensors(model: nn.Sequential) -> list[Tensor]:
     """The weight matrices: what L2 (``alpha``) and L1 act on (not biases, not batch norm)."""
-    return [m.weight for m in linears(model)]
+    return [w for w, _ in affine(model)]
 
 
 # -- losses ---------------------------------------------------------------------------------
@@ -196,6 +223,20 @@ class Objective:
                 total = term if total is None else total + term
         return total
 
+    def penalty_value(self) -> float:
+        """The penalty's value, summed as scikit-learn sums it (a dot product per layer)."""
+        total = 0.0
+        if self.alpha:
+            # on the (n_in, n_out) matrices, in scikit-learn's element order
+            squares = 0.0
+            for w in self.weights:
+                coef = w.data.T.ravel()
+                squares += np.dot(coef, coef)
+            total += (0.5 * self.alpha) * squares
+        if self.l1:
+            total += self.l1 * sum(float(np.abs(w.data).sum()) for w in self.weights)
+        return total
+
     def total(self, z: Tensor, target: Tensor) -> tuple[Tensor, Any]:
         """(Σ_i w_i ℓ_i + penalty, Σ_i w_i): the objective before its division."""
         k = self.n_outputs
@@ -245,7 +286,7 @@ def outputs(model: nn.Sequential, X: Any, dtype: np.dtype) -> np.ndarray:
     was_training = model.training
     model.eval()
     rows = eval_block_rows(model, X.shape[1])
-    parts = [np.empty((0, linears(model)[-1].out_features), dtype=dtype)]
+    parts = [np.empty((0, affine(model)[-1][1].shape[0]), dtype=dtype)]
     with no_grad():
         for start in range(0, X.shape[0], rows):
             block = X[start : start + rows]
@@ -255,15 +296,30 @@ def outputs(model: nn.Sequential, X: Any, dtype: np.dtype) -> np.ndarray:
     return parts[1] if len(parts) == 2 else np.concatenate(parts)
 
 
-def mean_loss(
-    objective: Objective, z: np.ndarray, Y: np.ndarray, sw: np.ndarray | None
-) -> float:
-    """The (weighted) mean data loss of outputs ``z`` against targets ``Y`` (no penalty)."""
-    with no_grad():
-        elements, per_sample = sample_losses(
-            objective.loss, objective.out_activation, Tensor(z), Tensor(Y), objective.huber_delta
-        )
-    rows = elements.data if per_sample else elements.data.sum(axis=1)
-    if objective.constant:
-        rows = rows + poisson_constant(Y)
-    return float(np.average(rows, weights=sw))
+def mean_loss(objective: Objective, z: np.ndarray, Y: np.ndarray, sw: np.ndarray | None) -> float:
+    """The (weighted) mean data loss of outputs ``z`` against targets ``Y`` (no penalty).
+
+    A value only (the gradients come from :class:`Objective`), computed as scikit-learn
+    computes its loss: from the predictions, log-loss on probabilities clipped to
+    [eps, 1 − eps], averaged per output then summed over outputs. What L-BFGS's line
+    search compares then rounds as scikit-learn's does.
+    """
+    loss = objective.loss
+    if loss in ("absolute_error", "huber"):  # losses scikit-learn does not have
+        with no_grad():
+            elements, _ = sample_losses(
+                loss, "identity", Tensor(z), Tensor(Y), objective.huber_delta
+            )
+        return float(np.average(elements.data, weights=sw, axis=0).sum())
+    P = activate(objective.out_activation, z)
+    if loss == "squared_error":
+        elements = (Y - P) ** 2
+        return float(0.5 * np.average(elements, weights=sw, axis=0).sum())
+    if loss == "poisson":
+        return float(np.average(xlogy(Y, Y / P) - Y + P, weights=sw, axis=0).sum())
+    eps = np.finfo(P.dtype).eps
+    P = np.clip(P, eps, 1 - eps)
+    elements = xlogy(Y, P)
+    if objective.out_activation == "logistic":
+        elements += xlogy(1 - Y, 1 - P)
+    return float(-np.average(elements, weights=sw, axis=0).sum())
