@@ -717,3 +717,12 @@ def test_early_stopping_with_sample_weights_uses_weighted_validation(iris):
     ).fit(x, y, sample_weight=w)  # fmt: skip
     assert len(est.validation_scores_) == est.n_iter_
     assert 0 <= est.best_validation_score_ <= 1 and est.best_validation_loss_ > 0
+
+
+def test_divergence_raises_a_value_error_naming_the_epoch(iris):
+    x, y = iris
+    with pytest.raises(ValueError, match="diverged at epoch") as info:
+        MLPRegressor(solver="sgd", learning_rate_init=1e6, max_iter=50, random_state=0).fit(
+            x * 1e3, y * 1e3
+        )
+    assert isinstance(info.value.__cause__, cr.train.TrainingDivergedError)

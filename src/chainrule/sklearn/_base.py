@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .. import nn, optim
-from ..train import fit
+from ..train import TrainingDivergedError, fit
 from . import _callbacks, _model
 from ._lbfgs import minimize_lbfgs
 from ._model import HIDDEN_ACTIVATIONS
@@ -410,19 +410,23 @@ class BaseMLP(BaseEstimator):
             self._sgd_lr = self.learning_rate_init  # partial_fit continues SGD's schedule
         monitor = _callbacks.MLPMonitor(self, X.shape[0], validation, objective, dtype, incremental)
         start = time.perf_counter()
-        fit(
-            model,
-            X,
-            objective.pack(Y, sw, dtype),
-            loss=objective,
-            optimizer=opt,
-            epochs=1 if incremental else self.max_iter,
-            batch_size=self._batch_size(X.shape[0]),
-            callbacks=[monitor],
-            shuffle=self.shuffle,
-            seed=_callbacks.SklearnShuffle(rs),
-            verbose=0,
-        )
+        try:
+            fit(
+                model,
+                X,
+                objective.pack(Y, sw, dtype),
+                loss=objective,
+                optimizer=opt,
+                epochs=1 if incremental else self.max_iter,
+                batch_size=self._batch_size(X.shape[0]),
+                callbacks=[monitor],
+                shuffle=self.shuffle,
+                seed=_callbacks.SklearnShuffle(rs),
+                verbose=0,
+            )
+        except TrainingDivergedError as error:
+            # scikit-learn's callers expect a ValueError for unusable settings or data
+            raise ValueError(f"{error} (or lower learning_rate_init, or scale X)") from error
         self.fit_time_ = time.perf_counter() - start
         self._optimizer_state = opt.state_dict()
         return model
