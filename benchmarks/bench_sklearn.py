@@ -11,7 +11,9 @@ batch_size='auto' = min(200, n), alpha=1e-4, max_iter=200, tol=1e-4,
 n_iter_no_change=10, early stopping off) and random_state=0, so that both start from
 the same weights and see the same batches. The inputs are standardized (diabetes'
 target too), split 80/20 with seed 0 (stratified for classification), and given to both
-as float64; chainrule computes in float32, its default. Each peer runs in its own
+as float64; chainrule computes in float32 (``dtype=np.float32``, its default before the
+estimators followed scikit-learn's dtype convention; ``--cr-dtype input`` lets it follow
+the input, float64, as scikit-learn does). Each peer runs in its own
 process with 2 BLAS threads and times ``--rounds`` fits; the processes of the two peers
 alternate ``--repeats`` times, so that a burst of load on a shared machine hits both,
 and the fit time reported is the best of all of a peer's fits.
@@ -65,7 +67,7 @@ def load(name: str):
     return x_tr, x_te, y_tr, y_te, regression
 
 
-def run_one(name: str, peer: str, rounds: int) -> dict:
+def run_one(name: str, peer: str, rounds: int, cr_dtype: str = "float32") -> dict:
     from sklearn.exceptions import ConvergenceWarning
 
     x_tr, x_te, y_tr, y_te, regression = load(name)
@@ -74,11 +76,14 @@ def run_one(name: str, peer: str, rounds: int) -> dict:
     else:
         from sklearn.neural_network import MLPClassifier, MLPRegressor
     estimator = MLPRegressor if regression else MLPClassifier
+    settings = dict(SETTINGS)
+    if peer == "cr" and cr_dtype == "float32":
+        settings["dtype"] = np.float32
     best = float("inf")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for _ in range(rounds):
-            model = estimator(**SETTINGS)
+            model = estimator(**settings)
             start = time.perf_counter()
             model.fit(x_tr, y_tr)
             best = min(best, time.perf_counter() - start)
@@ -98,9 +103,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="processes per peer, alternating")
     parser.add_argument("--only", choices=DATASETS, help="one data set")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument(
+        "--cr-dtype",
+        choices=["float32", "input"],
+        default="float32",
+        help="chainrule's dtype: float32, or the input's (float64, scikit-learn's convention)",
+    )
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(*args.one, args.rounds)))
+        print(json.dumps(run_one(*args.one, args.rounds, args.cr_dtype)))
         return
     if not peer_available("sklearn"):
         print("scikit-learn is not installed: nothing to compare with (and no data sets)")
@@ -110,7 +121,7 @@ def main() -> None:
         result: dict[str, dict] = {}
         for _ in range(args.repeats):
             for peer in PEERS:
-                extra = ["--rounds", str(args.rounds)]
+                extra = ["--rounds", str(args.rounds), "--cr-dtype", args.cr_dtype]
                 run = run_isolated("benchmarks.bench_sklearn", name, peer, extra_args=extra)
                 if "fit_s" in run and run["fit_s"] < result.get(peer, {}).get("fit_s", np.inf):
                     result[peer] = run

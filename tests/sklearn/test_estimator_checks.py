@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
@@ -16,25 +15,13 @@ from chainrule.sklearn import MLPClassifier, MLPRegressor
 ESTIMATORS = [
     MLPClassifier(max_iter=100, random_state=0),
     MLPRegressor(max_iter=100, random_state=0),
-    MLPClassifier(solver="lbfgs", max_iter=100, random_state=0, dtype=np.float64),
-    MLPRegressor(solver="lbfgs", max_iter=100, random_state=0, dtype=np.float64),
+    MLPClassifier(solver="lbfgs", max_iter=100, random_state=0),
+    MLPRegressor(solver="lbfgs", max_iter=100, random_state=0),
 ]
 
 
-def expected_failed_checks(estimator) -> dict[str, str]:
-    """The one check (dense and sparse variants) a float32 network cannot pass, and why."""
-    if np.dtype(estimator.dtype) == np.float32:
-        # The check compares weights of 2 with repeated rows at rtol=1e-7, tighter than
-        # float32's resolution (~6e-8 relative per operation): a weighted sum and a sum of
-        # repeated rows round differently, and the predictions differ by about 1 ulp. The
-        # float64 instances above pass the same check, so the maths is equivalent.
-        return {
-            "check_sample_weight_equivalence_on_dense_data": "float32 rounding (~1 ulp)",
-            "check_sample_weight_equivalence_on_sparse_data": "float32 rounding (~1 ulp)",
-        }
-    return {}
-
-
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+# No expected failures: with scikit-learn's dtype convention (float64 input trains in
+# float64) check_sample_weight_equivalence passes in the default configuration too.
+@parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

@@ -134,8 +134,8 @@ def test_lbfgs_follows_sklearn_path(case, seed, request):
     assert ours.n_iter_ == theirs.n_iter_
     assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-7)
     assert ours.score(x_te, y_te) == pytest.approx(theirs.score(x_te, y_te), abs=1e-5)
-    # the default dtype keeps the fitted arrays in float32, trained in float64
-    assert all(c.dtype == np.float32 for c in ours.coefs_ + ours.intercepts_)
+    # scikit-learn's dtype convention: float64 input, float64 fitted arrays
+    assert all(c.dtype == np.float64 for c in ours.coefs_ + ours.intercepts_)
     pairs = zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_, strict=True)
     for a, b in pairs:
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -649,3 +649,80 @@ def test_estimators_take_frames_and_keep_column_names(kind):
     assert not hasattr(on_array, "feature_names_in_")
     np.testing.assert_array_equal(on_frame.predict_proba(frame), on_array.predict_proba(X))
     assert reg.predict(frame).shape == (40,)
+
+
+# -- built on the engine -----------------------------------------------------------------------
+def test_the_estimator_is_an_nn_sequential_trained_by_fit(iris, monkeypatch):
+    """The estimators build chainrule layers and train through cr.fit (no own backprop)."""
+    import chainrule.nn as nn
+    import chainrule.sklearn._base as base
+
+    x, y = iris
+    calls = []
+    real_fit = base.fit
+
+    def spy(model, *args, **kwargs):
+        calls.append((model, kwargs["epochs"], kwargs["batch_size"]))
+        return real_fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(base, "fit", spy)
+    est = MLPClassifier(
+        hidden_layer_sizes=(6, 5), activation=["tanh", "relu"], dropout=[0.1, 0.0],
+        batch_norm=True, max_iter=3, batch_size=50, random_state=0,
+    ).fit(x, y)  # fmt: skip
+    ((model, epochs, batch),) = calls
+    assert (epochs, batch) == (3, 50)
+    kinds = [type(m).__name__ for m in model]
+    assert kinds == ["Linear", "BatchNorm1d", "Tanh", "Dropout", "Linear", "BatchNorm1d",
+                     "ReLU", "Linear"]  # fmt: skip
+    # the fitted attributes are the model's arrays, scikit-learn's (n_in, n_out) layout
+    np.testing.assert_array_equal(est.coefs_[1], model[4].weight.data.T)
+    np.testing.assert_array_equal(est.bn_running_means_[0], model[1].running_mean.data)
+    assert isinstance(est._model(np.float64), nn.Sequential)
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_dtype_follows_the_input_as_in_sklearn(solver, iris):
+    x, y = iris
+    settings = dict(hidden_layer_sizes=(4,), solver=solver, max_iter=3, random_state=0)
+    single = MLPClassifier(**settings).fit(x.astype(np.float32), y)
+    double = MLPClassifier(**settings).fit(x, y)
+    ints = MLPRegressor(**settings).fit(np.round(x * 10).astype(np.int64), x[:, 0])
+    assert all(c.dtype == np.float32 for c in single.coefs_ + single.intercepts_)
+    assert all(c.dtype == np.float64 for c in double.coefs_ + double.intercepts_)
+    assert ints.coefs_[0].dtype == np.float64
+    assert single.predict_proba(x.astype(np.float32)).dtype == np.float32
+    # a fitted network keeps its dtype through partial_fit / warm_start
+    double.set_params(warm_start=True).fit(x.astype(np.float32), y)
+    assert double.coefs_[0].dtype == np.float64
+
+
+def test_partial_fit_continues_the_optimizer_state(iris):
+    x, y = iris
+    est = MLPClassifier(hidden_layer_sizes=(4,), batch_size=50, random_state=0)
+    est.partial_fit(x, y, classes=[0, 1, 2])
+    est.partial_fit(x, y)
+    # Adam's step count goes on from call to call: 3 batches per epoch, two epochs
+    steps = {int(s["step"]) for s in est._optimizer_state["state"].values()}
+    assert steps == {6}
+    assert est.n_iter_ == 2 and est.t_ == 300
+
+
+def test_early_stopping_with_sample_weights_uses_weighted_validation(iris):
+    x, y = iris
+    w = np.where(y == 0, 3.0, 1.0)
+    est = MLPClassifier(
+        hidden_layer_sizes=(8,), early_stopping=True, max_iter=30, learning_rate_init=0.01,
+        random_state=0,
+    ).fit(x, y, sample_weight=w)  # fmt: skip
+    assert len(est.validation_scores_) == est.n_iter_
+    assert 0 <= est.best_validation_score_ <= 1 and est.best_validation_loss_ > 0
+
+
+def test_divergence_raises_a_value_error_naming_the_epoch(iris):
+    x, y = iris
+    with pytest.raises(ValueError, match="diverged at epoch") as info:
+        MLPRegressor(solver="sgd", learning_rate_init=1e6, max_iter=50, random_state=0).fit(
+            x * 1e3, y * 1e3
+        )
+    assert isinstance(info.value.__cause__, cr.train.TrainingDivergedError)

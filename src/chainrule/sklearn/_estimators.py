@@ -80,10 +80,11 @@ _PARAMETERS_DOC = """
     early_stopping_monitor : {'val_score', 'val_loss'}, default='val_score'
         What early stopping watches: scikit-learn's validation score (accuracy or R²)
         or the validation loss (without the penalty terms).
-    dtype : {numpy.float32, numpy.float64}, default=numpy.float32
-        Precision of the weights and of the arithmetic. ``solver='lbfgs'`` trains in
-        float64 whatever this is (scipy's L-BFGS-B needs a float64 loss) and then
-        stores the weights in this dtype.
+    dtype : {numpy.float32, numpy.float64} or None, default=None
+        Precision of the weights and of the arithmetic. None follows scikit-learn:
+        float32 input is fitted in float32, anything else in float64.
+        ``solver='lbfgs'`` trains in float64 whatever this is (scipy's L-BFGS-B needs a
+        float64 loss) and then stores the weights in this dtype.
 """
 
 _ATTRIBUTES_DOC = """
@@ -175,7 +176,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         l1=0.0,
         class_weight=None,
         early_stopping_monitor="val_score",
-        dtype=np.float32,
+        dtype=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -415,7 +416,7 @@ default='squared_error'
         l1=0.0,
         huber_delta=1.0,
         early_stopping_monitor="val_score",
-        dtype=np.float32,
+        dtype=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
