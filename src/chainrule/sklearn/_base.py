@@ -343,28 +343,25 @@ class BaseMLP(BaseEstimator):
         return self
 
     def _make_optimizer(self, model: nn.Sequential) -> optim.Optimizer:
-        """The solver's chainrule optimizer over the model's parameters."""
-        lr = self.learning_rate_init
-        params = list(model.parameters())
+        """The solver's chainrule optimizer over the model's parameters (the solver names
+        are ``optim.create``'s)."""
+        params: list = list(model.parameters())
         s = self.solver
+        options: dict = {"lr": self.learning_rate_init}
         if s == "sgd":
-            nesterov = bool(self.nesterovs_momentum and self.momentum > 0)
-            return optim.SGD(params, lr=lr, momentum=self.momentum, nesterov=nesterov)
-        betas = (self.beta_1, self.beta_2)
-        if s == "adam":
-            return optim.Adam(params, lr=lr, betas=betas, eps=self.epsilon)
+            options["momentum"] = self.momentum
+            options["nesterov"] = bool(self.nesterovs_momentum and self.momentum > 0)
+        elif s != "adadelta":  # Adadelta keeps torch's own eps
+            options["eps"] = self.epsilon
+        if s in ("adam", "adamw"):
+            options["betas"] = (self.beta_1, self.beta_2)
         if s == "adamw":
             # alpha is AdamW's decoupled weight decay here, on the weight matrices only
             weights = _model.weight_tensors(model)
             rest = [p for p in params if all(p is not w for w in weights)]
-            groups = [{"params": weights, "weight_decay": self.alpha},
+            params = [{"params": weights, "weight_decay": self.alpha},
                       {"params": rest, "weight_decay": 0.0}]  # fmt: skip
-            return optim.AdamW(groups, lr=lr, betas=betas, eps=self.epsilon)
-        if s == "adagrad":
-            return optim.Adagrad(params, lr=lr, eps=self.epsilon)
-        if s == "rmsprop":
-            return optim.RMSprop(params, lr=lr, eps=self.epsilon)
-        return optim.Adadelta(params, lr=lr)
+        return optim.create(s, params, **options)
 
     def _batch_size(self, n: int) -> int:
         batch = min(200, n) if self.batch_size == "auto" else int(self.batch_size)

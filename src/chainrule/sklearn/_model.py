@@ -11,7 +11,7 @@ applies the output activation. Every derivative comes from the engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -25,11 +25,8 @@ from ..nn import functional as F
 from ..train.loop import eval_block_rows
 
 HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
-_MODULES: dict[str, Callable[[], nn.Module]] = {
-    "logistic": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-}
+# scikit-learn's names -> nn's activation registry (identity: no layer)
+_REGISTRY_NAME = {"logistic": "sigmoid"}
 
 
 def build(
@@ -71,8 +68,9 @@ def build(
             for tensor, array in zip(_bn_tensors(norm), (a[i] for a in batch_norm), strict=True):
                 tensor.data = np.array(array, dtype=dtype)
             layers.append(norm)
-        if activations[i] != "identity":
-            layers.append(_MODULES[activations[i]]())
+        activation = nn.get_activation(_REGISTRY_NAME.get(activations[i], activations[i]))
+        if activation is not None:
+            layers.append(activation)
         p = float(dropout[i]) if dropout else 0.0
         if p > 0:
             seed = None if rng is None else int(rng.integers(2**63))
