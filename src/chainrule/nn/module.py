@@ -464,22 +464,9 @@ class Module:
         ``None`` and the CPU change nothing. The Parameter objects stay the same; their
         arrays are replaced, so create the optimizer after converting.
         """
-        from ..autodiff.compat import _is_device, check_device
+        from ..autodiff.compat import to_arguments
 
-        dtype = kwargs.pop("dtype", None)
-        where = kwargs.pop("device", None)
-        kwargs.pop("non_blocking", None)
-        if kwargs:
-            raise TypeError(f"Module.to got unexpected keyword arguments {sorted(kwargs)}")
-        for arg in args:
-            if isinstance(arg, Tensor):
-                dtype = arg.dtype
-            elif _is_device(arg):
-                where = arg
-            elif arg is not None:
-                dtype = arg
-        if where is not None:
-            check_device(where, "Module.to")
+        dtype = to_arguments(args, kwargs, "Module.to")
         if dtype is None:
             return self
         try:
