@@ -270,7 +270,7 @@ class Trainer:
                     self.metrics,
                     self.batch_size,
                     "val_",
-                )  # fmt: skip
+                )
             )
         logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
         logs["seconds"] = time.perf_counter() - started
