@@ -33,7 +33,14 @@ from ..train.checkpoint import TrainingCheckpoint, check_fingerprint, load_check
 from ..train.errors import ResumeError
 from ..train.loop import eval_block_rows
 from .errors import UsageError, check_output
-from .options import AUTO_PATIENCE, CNN_CHANNELS, TrainOptions, check_parameter_count, image_side
+from .options import (
+    AUTO_PATIENCE,
+    CNN_CHANNELS,
+    DEFAULT_LR,
+    TrainOptions,
+    check_parameter_count,
+    image_side,
+)
 
 ACTIVATION_LAYERS = {
     "relu": nn.ReLU,
@@ -117,13 +124,12 @@ def build_model(
 
 
 def build_optimizer(model: nn.Module, options: TrainOptions) -> optim.Optimizer:
+    """The ``--optimizer`` over the model's parameters; ``--lr`` or ``DEFAULT_LR``."""
     params = list(model.parameters())
-    kwargs: dict[str, Any] = {"weight_decay": options.weight_decay}
-    if options.lr is not None:
-        kwargs["lr"] = options.lr
     name = options.optimizer
+    lr = options.lr if options.lr is not None else DEFAULT_LR[name]
+    kwargs: dict[str, Any] = {"lr": lr, "weight_decay": options.weight_decay}
     if name in ("sgd", "momentum", "nesterov"):
-        kwargs.setdefault("lr", 0.01)
         if name != "sgd":
             kwargs["momentum"] = 0.9 if options.momentum is None else options.momentum
             kwargs["nesterov"] = name == "nesterov"
