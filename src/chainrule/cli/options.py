@@ -60,7 +60,7 @@ class TrainOptions:
     dropout: float = 0.0
     batchnorm: bool = False
     optimizer: str = "adam"
-    lr: float | None = None  # None: the optimizer's default
+    lr: float | None = None  # None: DEFAULT_LR[optimizer]
     momentum: float | None = None
     weight_decay: float = 0.0
     l1: float = 0.0

@@ -88,31 +88,44 @@ def _magnitude(arrays: list[np.ndarray]) -> float:
     return math.sqrt(largest)
 
 
+def _ratio(entries: list[dict]) -> float:
+    """max |m| / √v over Adam's state (0 where m = 0; inf where v = 0 < |m|)."""
+    largest = 0.0
+    for entry in entries:
+        m, v = entry.get("exp_avg"), entry.get("exp_avg_sq")
+        if isinstance(m, np.ndarray) and isinstance(v, np.ndarray):
+            ratio = np.zeros(m.shape)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                np.divide(np.abs(m), np.sqrt(v), out=ratio, where=m != 0)
+            largest = max(largest, float(ratio.max(initial=0.0)))
+    return largest if largest < math.inf else math.inf
+
+
 class _Headroom:
     """Upper bounds on |parameter| and |state| for SGD and Adam(W); see the module doc.
 
     ``safe(g)`` says whether the next step, with gradients of norm at most ``g``,
     keeps every value it computes below ``limit``, and if so carries the bounds
-    past it. ``None`` bounds mean "measure first".
+    past it. ``bounds`` (None: measure first): |θ|, |b| or |m|, |v|, and for Adam
+    ``r`` ≥ |m|/√v elementwise, which the moments' recurrence keeps finite.
     """
 
     def __init__(self, optimizer: Any) -> None:
         self.optimizer = optimizer
         kind = type(optimizer)
-        self.kind = (
-            "sgd" if kind is optim.SGD else "adam" if kind in (optim.Adam, optim.AdamW) else None
-        )
+        adam = kind in (optim.Adam, optim.AdamW)
+        self.kind = "sgd" if kind is optim.SGD else "adam" if adam else None
         params = [p for group in getattr(optimizer, "param_groups", ()) for p in group["params"]]
         self.params = params
         dtypes = {p.data.dtype for p in params}
         self.limit = min((float(np.finfo(d).max) for d in dtypes if d.kind == "f"), default=0.0)
         self.limit /= 2.0**20
-        self.bounds: tuple[float, float, float] | None = None  # |θ|, |b| or |m|, |v|
+        self.bounds: tuple[float, ...] | None = None
 
     def forget(self) -> None:
         self.bounds = None
 
-    def _measure(self) -> tuple[float, float, float]:
+    def _measure(self) -> tuple[float, ...]:
         state = self.optimizer.state
         entries = [state.get(p) or {} for p in self.params]
         first = "momentum_buffer" if self.kind == "sgd" else "exp_avg"
@@ -123,6 +136,7 @@ class _Headroom:
             _magnitude(
                 [e[k] for e in entries for k in seconds if isinstance(e.get(k), np.ndarray)]
             ),
+            _ratio(entries) if self.kind == "adam" else 0.0,
         )
 
     def safe(self, grad_norm: float) -> bool:
@@ -130,49 +144,57 @@ class _Headroom:
             return False
         if self.bounds is None:
             self.bounds = self._measure()
-        p, s, v = self.bounds
         worst = 0.0
         carried = self.bounds
         step = self._sgd if self.kind == "sgd" else self._adam
         for group in self.optimizer.param_groups:
-            found = step(group, grad_norm, p, s, v)
+            found = step(group, grad_norm, *self.bounds)
             if found is None:
                 return False
             carried, intermediates = found
-            worst = max(worst, *carried, *intermediates)
+            worst = max(worst, *carried[:3], *intermediates)
         if not worst < self.limit:  # also false for NaN
             return False
         # One group: its bounds; several: the largest of all, for every group.
-        self.bounds = carried if len(self.optimizer.param_groups) == 1 else (worst,) * 3
+        if len(self.optimizer.param_groups) > 1:
+            carried = (worst, worst, worst, max(carried[3], self.bounds[3]))
+        self.bounds = carried
         return True
 
     @staticmethod
-    def _sgd(group: dict, g: float, p: float, b: float, _v: float) -> tuple | None:
-        """((|θ|, |b|, 0) after the step, intermediates), or None: not bounded."""
+    def _sgd(group: dict, g: float, p: float, b: float, _v: float, _r: float) -> tuple | None:
+        """((|θ|, |b|, 0, 0) after the step, intermediates), or None: not bounded."""
         lr, mu, tau = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
         if not (lr >= 0 and 0 <= mu and 0 <= tau <= 1):
             return None
         d = g + abs(float(group["weight_decay"])) * p
         b = mu * b + d if mu else 0.0
         u = (d + mu * b if group["nesterov"] else b) if mu else d
-        return (p + lr * u, b, 0.0), (d, lr * u)
+        return (p + lr * u, b, 0.0, 0.0), (d, lr * u)
 
     @staticmethod
-    def _adam(group: dict, g: float, p: float, m: float, v: float) -> tuple | None:
-        """((|θ|, |m|, |v|) after the step, intermediates), or None: not bounded."""
+    def _adam(group: dict, g: float, p: float, m: float, v: float, r: float) -> tuple | None:
+        """((|θ|, |m|, |v|, r) after the step, intermediates), or None: not bounded.
+
+        If |m| ≤ r·√v elementwise before the step, then after it
+        |m'| ≤ √(β₁²r²/β₂ + (1−β₁)²/(1−β₂))·√v' (Cauchy–Schwarz on both recurrences),
+        and the step γ/(1−β₁ᵗ)·m'/(√v'/√(1−β₂ᵗ) + ε) is at most γ·r'/(1−β₁), or
+        γ·|m'|/((1−β₁)·ε) whichever is smaller.
+        """
         lr, eps = float(group["lr"]), float(group["eps"])
         beta1, beta2 = (float(b) for b in group["betas"])
-        if not (lr > 0 and eps > 0 and 0 <= beta1 < 1 and 0 <= beta2 < 1):
+        if not (lr > 0 and eps > 0 and 0 <= beta1 < 1 and 0 < beta2 < 1):
             return None
         wd = abs(float(group["weight_decay"]))
         decoupled = group.get("decoupled_weight_decay", False)
         d = g if decoupled else g + wd * p
         m, v = max(m, d), max(v, d * d)  # convex combinations of the old value and g, g²
-        # tmp = √v/(√bc₂·step_size) + ε/step_size, then θ −= m/tmp with tmp ≥ ε/step_size.
+        r = math.sqrt(beta1 * beta1 * r * r / beta2 + (1 - beta1) ** 2 / (1 - beta2))
+        # tmp = √v/(√bc₂·step_size) + ε/step_size, then θ −= m/tmp.
         factor = 1 / (math.sqrt(1 - beta2) * lr)
         denominator = math.sqrt(v) * factor + eps / lr
-        shift = m * lr / ((1 - beta1) * eps)
-        return (p * (1 + lr * wd) + shift, m, v), (d * d, factor, denominator, shift)
+        shift = lr * min(r, m / eps) / (1 - beta1)
+        return (p * (1 + lr * wd) + shift, m, v, r), (d * d, factor, denominator, shift)
 
 
 class _Snapshot:
