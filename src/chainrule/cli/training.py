@@ -31,7 +31,7 @@ from ..train import Callback, EarlyStopping, History, fit, predict
 from ..train import metrics as M
 from ..train.checkpoint import TrainingCheckpoint, check_fingerprint, load_checkpoint
 from ..train.errors import ResumeError
-from ..train.loop import eval_block_rows
+from ..train.evaluation import eval_block_rows
 from .errors import UsageError, check_output
 from .options import (
     AUTO_PATIENCE,
