@@ -106,10 +106,11 @@ class Trainer:
         self.rng = rng if rng is not None else np.random.default_rng()
         self.named = _named_parameters(model)
         self.weights = [p for _, p in self.named if p.data.ndim >= 2]
-        self.history = next((c for c in self.callbacks if isinstance(c, History)), None)
-        if self.history is None:
-            self.history = History()
-            self.callbacks.insert(0, self.history)
+        history = next((c for c in self.callbacks if isinstance(c, History)), None)
+        if history is None:
+            history = History()
+            self.callbacks.insert(0, history)
+        self.history: History = history
         self.guard = next((c for c in self.callbacks if isinstance(c, DivergenceGuard)), None)
         self.batch_hooks = [c for c in self.callbacks if _overrides(c, "on_batch_end")]
         self.begin_hooks = [c for c in self.callbacks if _overrides(c, "on_batch_begin")]
@@ -149,10 +150,11 @@ class Trainer:
 
     def _compiled_step(self, xb: np.ndarray, yb: np.ndarray, batch: int):
         step, guard, epoch = self.step_fn, self.guard, self.epoch
-        objective, data_loss, output = step.forward_backward(Tensor(xb), Tensor(yb))  # type: ignore[union-attr]
+        assert step is not None
+        objective, data_loss, output = step.forward_backward(Tensor(xb), Tensor(yb))
         if guard is not None:
             guard.check_loss(float(objective), epoch, batch)
-        updater = step.updater  # type: ignore[union-attr]
+        updater = step.updater
         if updater is None:
             raise CompileError("fit: no parameter of the optimizer reaches the loss")
         grads = self.flat_grads
@@ -163,9 +165,9 @@ class Trainer:
         if self.clip_grad_norm is not None:
             clip_grad_norm_(grads.holders, self.clip_grad_norm)
         if guard is not None:
-            guard.step(step.update, norm, epoch, batch, updater)  # type: ignore[union-attr]
+            guard.step(step.update, norm, epoch, batch, updater)
         else:
-            step.update()  # type: ignore[union-attr]
+            step.update()
         return output, float(data_loss)
 
     def _eager_step(self, xb: np.ndarray, yb: np.ndarray, batch: int):
@@ -225,7 +227,7 @@ class Trainer:
         for callback in callbacks:
             callback.on_train_end(logs)
         self.model.eval()
-        return self.history  # type: ignore[return-value]
+        return self.history
 
     def _epoch(self, epoch, x, y, bounds, validation) -> dict[str, Any]:
         self.epoch = epoch
