@@ -306,3 +306,24 @@ def test_training_checkpoint_resumes_bit_for_bit_without_the_cli(tmp_path):
     assert checkpoint.merged(history).epoch == [1, 2, 3, 4]
     for key, value in weights(model).items():
         assert value.tobytes() == expected[key].tobytes(), key
+
+
+class HugeMomentum(Callback):
+    """After batch 1, a momentum buffer near float32's limit: outside the guard's bounds."""
+
+    def on_batch_end(self, batch, logs):
+        if batch == 1:
+            for entries in self.trainer.optimizer.state.values():
+                entries["momentum_buffer"][...] = 3e38
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_an_overflow_the_bounds_did_not_foresee_is_named_not_hidden(compile):
+    x, y = data()
+    model = network()
+    optimizer = cr.optim.SGD(model.parameters(), lr=2.0, momentum=0.9)
+    with pytest.raises(TrainingDivergedError, match="could not be undone") as caught:
+        fit(model, x, y, loss="cross_entropy", optimizer=optimizer, callbacks=[HugeMomentum()],
+            verbose=0, seed=0, compile=compile)  # fmt: skip
+    assert (caught.value.epoch, caught.value.batch) == (1, 2)
+    assert "optimizer step overflowed and made '0.weight' non-finite" in str(caught.value)

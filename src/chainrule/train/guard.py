@@ -14,6 +14,10 @@ at each epoch's start, then carried forward from the gradient norm and the group
 options: a few float operations per step); while every value a step can compute stays
 below ``finfo.max / 2**20``, that step cannot overflow and runs uncopied. Other
 optimizers, and steps near the limit, are copied first as before.
+
+An uncopied step still runs with the floating-point flags recorded (not raised): if a
+callback changed parameters or state between steps beyond the bounds and the step then
+made a parameter non-finite, the error says the step could not be undone and why.
 """
 
 from __future__ import annotations
@@ -268,17 +272,16 @@ class DivergenceGuard(Callback):
     def __init__(self) -> None:
         self.headroom: _Headroom | None = None
         self.snapshot: _Snapshot | None = None
-        self.measure_each_step = False
+        self.flagged = False
 
     def on_train_begin(self, logs: dict[str, Any]) -> None:
         trainer = self.trainer
         self.headroom = _Headroom(trainer.optimizer)
         self.snapshot = _Snapshot(trainer.named, trainer.optimizer)
-        # A callback that runs between steps may change parameters or state.
-        from .progress import ProgressBar
 
-        hooks = trainer.batch_hooks + trainer.begin_hooks
-        self.measure_each_step = any(not isinstance(c, ProgressBar) for c in hooks)
+    def _flag(self, kind: str, flag: int) -> None:
+        """numpy's error callback: note an overflow or invalid value, do not raise."""
+        self.flagged = True
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
         if self.headroom is not None:
@@ -315,10 +318,12 @@ class DivergenceGuard(Callback):
         """
         headroom, snapshot = self.headroom, self.snapshot
         assert headroom is not None and snapshot is not None, "on_train_begin first"
-        if self.measure_each_step:
-            headroom.forget()
         if headroom.safe(grad_norm):
-            update()
+            self.flagged = False
+            with np.errstate(over="call", invalid="call", call=self._flag):
+                update()
+            if self.flagged:  # only if something outside the loop broke the bounds
+                self._unbounded(epoch, batch)
             return
         headroom.forget()  # the step is copied and checked: measure again after it
         snapshot.take(flat)
@@ -334,7 +339,7 @@ class DivergenceGuard(Callback):
         # square in a denominator): redo the same step and look at the result itself.
         with np.errstate(over="ignore", invalid="ignore"):
             update()
-        bad = next((n for n, p in snapshot.named if not np.all(np.isfinite(p.data))), None)
+        bad = self._non_finite()
         if bad is None:
             return
         snapshot.restore()
@@ -345,4 +350,24 @@ class DivergenceGuard(Callback):
             bad,
             "; the step was undone (parameters and optimizer state are as before it; "
             "lower the learning rate or clip gradients)",
+        )
+
+    def _non_finite(self) -> str | None:
+        named = self.snapshot.named if self.snapshot is not None else []
+        return next((n for n, p in named if not np.all(np.isfinite(p.data))), None)
+
+    def _unbounded(self, epoch: int, batch: int) -> None:
+        """An uncopied step overflowed: the bounds were broken between steps."""
+        self.headroom.forget()  # type: ignore[union-attr]
+        bad = self._non_finite()
+        if bad is None:  # an overflow that did not reach the parameters, as when copied
+            return
+        raise _diverged(
+            epoch,
+            batch,
+            f"the optimizer step overflowed and made {bad!r} non-finite",
+            bad,
+            "; the step could not be undone: parameters or optimizer state were changed "
+            "between steps beyond the guard's bounds (by a callback?); lower the learning "
+            "rate or clip gradients",
         )
