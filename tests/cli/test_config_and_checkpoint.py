@@ -12,10 +12,10 @@ import pytest
 
 import chainrule as cr
 from chainrule.cli import train as train_command
-from chainrule.cli import training
 from chainrule.cli.main import main
 from chainrule.io import Checkpoint
 from chainrule.train import History
+from chainrule.train.checkpoint import HistoryLog
 
 pytest.importorskip("safetensors")
 
@@ -419,7 +419,7 @@ def test_the_checkpoint_writer_keeps_generators_and_history_together(tmp_path, c
     assert saved.state["history"]["keys"][:2] == ["loss", "accuracy"]
     assert saved.state["epochs"] == 2 and saved.state["finished"] is True
     assert not any(isinstance(v, list) and len(v) == 2 for v in saved.state["history"].values())
-    assert training._HistoryLog.read(saved.tensors, saved.state["history"]["keys"], 2).epoch == [
+    assert HistoryLog.read(saved.tensors, saved.state["history"]["keys"], 2).epoch == [
         1,
         2,
     ]
@@ -427,7 +427,7 @@ def test_the_checkpoint_writer_keeps_generators_and_history_together(tmp_path, c
 
 def _to_legacy(state, tensors):
     """Rewrite a checkpoint's history the way earlier versions stored it: JSON lists."""
-    history = training._HistoryLog.read(tensors, state["history"]["keys"], state["epoch"])
+    history = HistoryLog.read(tensors, state["history"]["keys"], state["epoch"])
     for key in [k for k in tensors if k.startswith(("history.", "history_code."))]:
         del tensors[key]
     state["history"] = history.to_dict()

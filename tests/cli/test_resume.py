@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.cli import training
 from chainrule.cli.main import main
 from chainrule.io import Checkpoint
+from chainrule.train.checkpoint import TrainingCheckpoint
 
 pytest.importorskip("safetensors")
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "src")
@@ -85,14 +85,14 @@ def test_interrupt_and_resume_is_bit_identical(tmp_path, monkeypatch, capsys):
         == 0
     )
 
-    original = training._CheckpointWriter.on_epoch_end
+    original = TrainingCheckpoint.on_epoch_end
 
     def interrupt_after_third(self, epoch, logs):
         original(self, epoch, logs)
         if epoch == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(training._CheckpointWriter, "on_epoch_end", interrupt_after_third)
+    monkeypatch.setattr(TrainingCheckpoint, "on_epoch_end", interrupt_after_third)
     resumed = tmp_path / "resumed.safetensors"
     resumed.write_bytes(b"previous model")
     checkpoint = tmp_path / "run.ckpt"
@@ -115,7 +115,7 @@ def test_interrupt_and_resume_is_bit_identical(tmp_path, monkeypatch, capsys):
     assert resumed.read_bytes() == b"previous model"  # an interrupted run writes no model
     saved = cr.load(checkpoint)
     assert isinstance(saved, Checkpoint) and saved.state["epoch"] == 3
-    monkeypatch.setattr(training._CheckpointWriter, "on_epoch_end", original)
+    monkeypatch.setattr(TrainingCheckpoint, "on_epoch_end", original)
 
     assert (
         main(

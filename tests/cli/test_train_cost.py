@@ -13,7 +13,7 @@ import pytest
 
 import chainrule.cli.training as training
 import chainrule.nn as nn
-import chainrule.train.loop as loop
+import chainrule.train.evaluation as loop
 from chainrule.cli.main import main
 from chainrule.data import StandardScaler, TabularEncoder
 from chainrule.pipeline import Pipeline

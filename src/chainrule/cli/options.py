@@ -34,6 +34,19 @@ MAX_PARAMETERS = 50_000_000
 # Early stopping's patience when --early-stopping is not given and rows are held out for
 # validation: the best epoch's weights are kept, as an honest default should.
 AUTO_PATIENCE = 10
+# The CLI's learning rate per --optimizer when --lr is not given: the library's default
+# (torch.optim's) for each, except plain SGD, whose library default is 1e-3 (torch's
+# SGD has none): 0.01 here, as the SGD variants had from the first CLI on.
+DEFAULT_LR = {
+    "sgd": 0.01,
+    "momentum": 0.01,
+    "nesterov": 0.01,
+    "adagrad": 0.01,
+    "rmsprop": 0.01,
+    "adadelta": 1.0,
+    "adam": 0.001,
+    "adamw": 0.001,
+}
 
 
 @dataclass
@@ -47,7 +60,7 @@ class TrainOptions:
     dropout: float = 0.0
     batchnorm: bool = False
     optimizer: str = "adam"
-    lr: float | None = None  # None: the optimizer's default
+    lr: float | None = None  # None: DEFAULT_LR[optimizer]
     momentum: float | None = None
     weight_decay: float = 0.0
     l1: float = 0.0
@@ -240,8 +253,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--lr",
         type=float,
-        help="learning rate (default: the optimizer's, "
-        "as in torch.optim; 0.01 for sgd/momentum/nesterov)",
+        help="learning rate (default per optimizer: adam, adamw 0.001; sgd, momentum, "
+        "nesterov 0.01 (the library's SGD default is 0.001); adagrad, rmsprop 0.01; "
+        "adadelta 1.0)",
     )
     group.add_argument(
         "--momentum",

@@ -1,8 +1,8 @@
 """The training run behind ``chainrule train`` and ``chainrule demo``.
 
 One function, ``run``, from encoded arrays to a written ``Pipeline``: split,
-standardize, build the network, train with progress (checkpointing after every
-epoch when asked, resuming from a checkpoint bit for bit), and only at the very end
+standardize, build the network and its callbacks, call ``fit`` (checkpointing and
+resuming are ``train.checkpoint.TrainingCheckpoint``'s), and only at the very end
 write the model, the history JSON and the loss-curve PNG, together and atomically — so
 a failed or interrupted run never replaces an existing model file.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import math
 import os
 import sys
 from collections.abc import Callable
@@ -24,15 +23,24 @@ import numpy as np
 from .. import nn, optim
 from .._version import __version__
 from ..data import DataError, StandardScaler, TabularEncoder, parse_augment
-from ..io import Checkpoint, ModelFormatError, architecture, load, save, sweep_temporary_files
+from ..io import Checkpoint, architecture, save, sweep_temporary_files
 from ..io.atomic import atomic_group
 from ..io.checkpoint import to_json
 from ..pipeline import Pipeline
 from ..train import Callback, EarlyStopping, History, fit, predict
 from ..train import metrics as M
-from ..train.loop import eval_block_rows
+from ..train.checkpoint import TrainingCheckpoint, check_fingerprint, load_checkpoint
+from ..train.errors import ResumeError
+from ..train.evaluation import eval_block_rows
 from .errors import UsageError, check_output
-from .options import AUTO_PATIENCE, CNN_CHANNELS, TrainOptions, check_parameter_count, image_side
+from .options import (
+    AUTO_PATIENCE,
+    CNN_CHANNELS,
+    DEFAULT_LR,
+    TrainOptions,
+    check_parameter_count,
+    image_side,
+)
 
 ACTIVATION_LAYERS = {
     "relu": nn.ReLU,
@@ -116,13 +124,12 @@ def build_model(
 
 
 def build_optimizer(model: nn.Module, options: TrainOptions) -> optim.Optimizer:
+    """The ``--optimizer`` over the model's parameters; ``--lr`` or ``DEFAULT_LR``."""
     params = list(model.parameters())
-    kwargs: dict[str, Any] = {"weight_decay": options.weight_decay}
-    if options.lr is not None:
-        kwargs["lr"] = options.lr
     name = options.optimizer
+    lr = options.lr if options.lr is not None else DEFAULT_LR[name]
+    kwargs: dict[str, Any] = {"lr": lr, "weight_decay": options.weight_decay}
     if name in ("sgd", "momentum", "nesterov"):
-        kwargs.setdefault("lr", 0.01)
         if name != "sgd":
             kwargs["momentum"] = 0.9 if options.momentum is None else options.momentum
             kwargs["nesterov"] = name == "nesterov"
@@ -141,10 +148,6 @@ def build_optimizer(model: nn.Module, options: TrainOptions) -> optim.Optimizer:
     return cls(params, **kwargs)
 
 
-def _dropouts(model: nn.Module) -> list[Any]:
-    return [m for m in model.modules() if isinstance(m, nn.Dropout)]
-
-
 def file_digest(path: str) -> str:
     """SHA-256 of a data file's raw bytes: lets ``--resume`` refuse another file before
     parsing it (read as a regular file only, like the CSV reader)."""
@@ -156,207 +159,6 @@ def file_digest(path: str) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-# Non-finite history values (say an infinite validation loss) cannot be stored as
-# floats in a checkpoint, whose float tensors must be finite: a code array says which.
-_CODES = {0: None, 1: float("nan"), 2: float("inf"), 3: float("-inf")}
-
-
-class _HistoryLog:
-    """The run's history as growing arrays, one per key, kept between epochs.
-
-    A checkpoint stores them as tensors (``extra.history.<key>``, float64, and
-    ``extra.history_code.<key>``, int8: 0 finite, 1 NaN, 2 inf, 3 -inf), so writing
-    one after each epoch costs the same Python work at epoch 2000 as at epoch 2;
-    the JSON state only lists the keys.
-    """
-
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-        self.values: dict[str, np.ndarray] = {}
-        self.codes: dict[str, np.ndarray] = {}
-        self.epochs = np.zeros(16, np.int64)
-        self.count = 0
-
-    @classmethod
-    def of(cls, history: History) -> _HistoryLog:
-        log = cls()
-        for index, epoch in enumerate(history.epoch):
-            log.append(epoch, {k: v[index] for k, v in history.history.items()})
-        return log
-
-    def _grow(self) -> None:
-        size = 2 * len(self.epochs)
-        self.epochs = np.resize(self.epochs, size)
-        for key in self.keys:
-            self.values[key] = np.resize(self.values[key], size)
-            self.codes[key] = np.resize(self.codes[key], size)
-
-    def append(self, epoch: int, logs: dict[str, Any]) -> None:
-        if self.count == len(self.epochs):
-            self._grow()
-        for key in logs:
-            if key not in self.values:
-                self.keys.append(key)
-                self.values[key] = np.zeros(len(self.epochs), np.float64)
-                self.codes[key] = np.ones(len(self.epochs), np.int8)  # NaN before it appeared
-        index = self.count
-        self.epochs[index] = epoch
-        for key in self.keys:
-            value = float(logs.get(key, math.nan))
-            finite = math.isfinite(value)
-            self.values[key][index] = value if finite else 0.0
-            self.codes[key][index] = 0 if finite else 1 if math.isnan(value) else 2 + (value < 0)
-        self.count += 1
-
-    def tensors(self) -> dict[str, np.ndarray]:
-        found = {"history.epoch": self.epochs[: self.count]}
-        for key in self.keys:
-            found[f"history.{key}"] = self.values[key][: self.count]
-            found[f"history_code.{key}"] = self.codes[key][: self.count]
-        return found
-
-    @classmethod
-    def read(cls, tensors: dict[str, np.ndarray], keys: Any, epochs: int) -> History:
-        """The History stored by ``tensors()``; ValueError naming what is inconsistent."""
-        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-            raise ValueError(f"history keys must be a list of strings, got {keys!r}")
-        epoch = tensors.get("history.epoch")
-        if epoch is None or epoch.dtype.kind not in "iu" or epoch.shape != (epochs,):
-            got = None if epoch is None else f"{epoch.dtype} {epoch.shape}"
-            raise ValueError(f"history.epoch must be {epochs} integers, got {got}")
-        if not np.array_equal(epoch, np.arange(1, epochs + 1)):
-            raise ValueError(f"history.epoch must count 1 to {epochs}")
-        history = History()
-        columns = {}
-        for key in keys:
-            values, codes = tensors.get(f"history.{key}"), tensors.get(f"history_code.{key}")
-            if values is None or codes is None:
-                raise ValueError(f"history {key!r} is missing")
-            if values.shape != (epochs,) or codes.shape != (epochs,) or values.dtype.kind != "f":
-                raise ValueError(
-                    f"history {key!r} has shape {values.shape} and codes {codes.shape}; "
-                    f"the checkpoint has {epochs} epochs"
-                )
-            if codes.dtype.kind not in "iu" or not np.all((codes >= 0) & (codes <= 3)):
-                raise ValueError(f"history {key!r} codes must be integers 0 to 3")
-            columns[key] = [
-                float(v) if c == 0 else _CODES[int(c)] for v, c in zip(values, codes, strict=True)
-            ]
-        for index in range(epochs):
-            history.record(index + 1, {key: column[index] for key, column in columns.items()})
-        return history
-
-
-def _legacy_history(saved: dict[str, Any], epochs: int) -> History:
-    """A history stored as JSON lists (``History.to_dict()``), checked like the arrays."""
-    if saved.get("epoch") != list(range(1, epochs + 1)):
-        raise ValueError(f"history epochs must count 1 to {epochs}")
-    columns = saved.get("history")
-    if not isinstance(columns, dict):
-        raise ValueError("history must map names to lists")
-    history = History()
-    for key, values in columns.items():
-        if not isinstance(values, list) or len(values) != epochs:
-            raise ValueError(f"history {key!r} must list {epochs} values")
-        if not all(v is None or isinstance(v, (int, float)) for v in values):
-            raise ValueError(f"history {key!r} holds a value that is not a number")
-    for index in range(epochs):
-        history.record(
-            index + 1,
-            {k: math.nan if v[index] is None else v[index] for k, v in columns.items()},
-        )
-    return history
-
-
-def _merge(first: History, second: History) -> History:
-    """The checkpointed epochs then the resumed ones; the stop is the later run's."""
-    merged = History()
-    for history in (first, second):
-        for index, epoch in enumerate(history.epoch):
-            merged.record(epoch, {k: v[index] for k, v in history.history.items()})
-    merged.stopped_epoch = second.stopped_epoch if second.epoch else first.stopped_epoch
-    return merged
-
-
-class _CheckpointWriter(Callback):
-    """After every epoch: model, optimizer, generators, early stopping, history -> file."""
-
-    def __init__(self, path: str, run: _Run) -> None:
-        self.path, self.run = path, run
-        self.log = _HistoryLog.of(run.previous)
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        run = self.run
-        self.log.append(epoch, logs)
-        stopped = self.trainer.stop_training
-        stopping = run.early_stopping.state_dict() if run.early_stopping else None
-        tensors = dict(self.log.tensors())
-        if stopping is not None:
-            best = stopping.pop("best_weights") or {}
-            tensors.update({f"best.{k}": v for k, v in best.items()})
-            stopping["has_best_weights"] = bool(best)
-        state = {
-            "epoch": epoch,
-            "epochs": run.options.epochs,
-            "finished": stopped or epoch == run.options.epochs,
-            "stopped_epoch": epoch if stopped else None,
-            "rng": run.rng.bit_generator.state,
-            "dropout": [m.generator.bit_generator.state for m in _dropouts(run.model)],
-            "early_stopping": stopping,
-            "history": {"keys": list(self.log.keys)},
-            "fingerprint": run.fingerprint,
-        }
-        checkpoint = Checkpoint.capture(run.model, run.optimizer, None, state, tensors)
-        save(checkpoint, self.path)
-
-
-@dataclass
-class _Run:
-    options: TrainOptions
-    model: nn.Sequential
-    optimizer: Any
-    rng: np.random.Generator
-    early_stopping: EarlyStopping | None
-    previous: History
-    fingerprint: dict[str, Any]
-
-
-# Options that may change on resume: more epochs continue a finished run.
-_RESUMABLE_OPTIONS = ("epochs",)
-
-
-def _differences(saved: Any, current: dict[str, Any]) -> list[str]:
-    if not isinstance(saved, dict):
-        return ["everything (the checkpoint has no fingerprint)"]
-    found = []
-    if "data" in current and saved.get("data") != current["data"]:
-        found.append("the data (its contents or encoding changed)")
-    elif current.get("file_sha256") and saved.get("file_sha256") not in (
-        None,
-        current["file_sha256"],
-    ):
-        found.append("the data (the file's bytes changed)")
-    saved_options = saved.get("options", {})
-    if not isinstance(saved_options, dict):
-        saved_options = {}
-    for key, value in current["options"].items():
-        if key not in _RESUMABLE_OPTIONS and saved_options.get(key) != value:
-            found.append(f"{key} ({saved_options.get(key)!r} in the checkpoint, {value!r} now)")
-    if saved.get("target") != current["target"]:
-        found.append(
-            f"target ({saved.get('target')!r} in the checkpoint, {current['target']!r} now)"
-        )
-    return found
-
-
-def load_checkpoint(path: str) -> Checkpoint:
-    """A checkpoint file, or ModelFormatError for anything else."""
-    checkpoint = load(path)
-    if not isinstance(checkpoint, Checkpoint):
-        raise ModelFormatError(f"{path}: is a {type(checkpoint).__name__} file, not a checkpoint")
-    return checkpoint
-
-
 def check_resume(
     path: str, options: TrainOptions, target: str, file_sha256: str | None
 ) -> Checkpoint:
@@ -364,118 +166,11 @@ def check_resume(
     target column and the data file's raw bytes must be those it was written with."""
     checkpoint = load_checkpoint(path)
     current = {"target": target, "options": options.as_dict(), "file_sha256": file_sha256}
-    differences = _differences(checkpoint.state.get("fingerprint"), current)
-    if differences:
-        raise UsageError(
-            f"{path}: checkpoint does not match this run; differs in: " + "; ".join(differences)
-        )
-    return checkpoint
-
-
-def _field(state: dict[str, Any], name: str, ok: Any, expected: str) -> Any:
-    value = state.get(name)
-    if not ok(value):
-        raise ModelFormatError(f"checkpoint field {name!r}: expected {expected}, got {value!r}")
-    return value
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _read_counts(state: dict[str, Any], options: TrainOptions) -> tuple[int, int, int | None]:
-    """(epochs done, epochs the checkpointed run asked for, stopped epoch), checked."""
-    done = _field(state, "epoch", lambda v: _is_int(v) and 1 <= v <= 10**7, "an epoch >= 1")
-    saved = state.get("fingerprint", {}).get("options", {}).get("epochs")
-    target = state.get("epochs", saved)
-    target = _field(
-        {"epochs": target}, "epochs", lambda v: _is_int(v) and v >= done, f"an integer >= {done}"
-    )
-    stopped = _field(
-        state, "stopped_epoch", lambda v: v is None or v == done, f"null or the epoch {done}"
-    )
-    _field(state, "finished", lambda v: isinstance(v, bool), "true or false")
-    if options.epochs < done:
-        raise UsageError(
-            f"the checkpoint has already trained {done} epochs; --epochs {options.epochs} is "
-            f"fewer (give --epochs {done} or more to continue it)"
-        )
-    return done, target, stopped
-
-
-def _restore_stopping(checkpoint: Checkpoint, run: _Run, done: int) -> None:
-    saved = _field(checkpoint.state, "early_stopping", lambda v: isinstance(v, dict), "an object")
-    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
-    epoch_or_none = lambda v: v is None or (_is_int(v) and 1 <= v <= done)  # noqa: E731
-    _field(saved, "best", number, "a number")
-    _field(saved, "best_epoch", epoch_or_none, f"null or an epoch from 1 to {done}")
-    _field(saved, "wait", lambda v: _is_int(v) and 0 <= v <= done, f"an integer 0 to {done}")
-    _field(saved, "stopped_epoch", epoch_or_none, f"null or an epoch from 1 to {done}")
-    has_best = _field(saved, "has_best_weights", lambda v: isinstance(v, bool), "true or false")
-    best = {k[len("best.") :]: v for k, v in checkpoint.tensors.items() if k.startswith("best.")}
-    if set(best) != (set(run.model.state_dict()) if has_best else set()):
-        raise ModelFormatError("checkpoint early-stopping weights do not match the model")
-    state = {k: saved[k] for k in ("best", "best_epoch", "wait", "stopped_epoch")}
-    state["best_weights"] = best if has_best else None
-    run.early_stopping.load_state_dict(state)  # type: ignore[union-attr]
-
-
-def _restore(checkpoint: Checkpoint, path: str, run: _Run) -> tuple[int, bool]:
-    """Load a checkpoint into the run; returns (epochs done, whether to train no further).
-
-    Every field is checked: a damaged or edited checkpoint is a one-line
-    ModelFormatError naming the field, never a traceback.
-    """
-    state = checkpoint.state
-    differences = _differences(state.get("fingerprint"), run.fingerprint)
-    if differences:
-        raise UsageError(
-            f"{path}: checkpoint does not match this run; differs in: " + "; ".join(differences)
-        )
     try:
-        done, target, stopped = _read_counts(state, run.options)
-        history_state = _field(state, "history", lambda v: isinstance(v, dict), "an object")
-        tensors = {
-            k: v
-            for k, v in checkpoint.tensors.items()
-            if k.startswith(("history.", "history_code."))
-        }
-        if "keys" in history_state:
-            previous = _HistoryLog.read(tensors, history_state["keys"], done)
-        else:  # written before histories became arrays: lists in the JSON state
-            previous = _legacy_history(history_state, done)
-        previous.stopped_epoch = stopped
-        dropouts = _dropouts(run.model)
-        saved_dropout = _field(
-            state,
-            "dropout",
-            lambda v: isinstance(v, list) and len(v) == len(dropouts),
-            f"a list of {len(dropouts)} generator states",
-        )
-        run.model.load_state_dict(checkpoint.model.state_dict())
-        run.optimizer.load_state_dict(checkpoint.optimizer_state)
-        run.rng.bit_generator.state = _field(
-            state, "rng", lambda v: isinstance(v, dict), "an object"
-        )
-        for module, saved in zip(dropouts, saved_dropout, strict=True):
-            generator = np.random.default_rng()
-            generator.bit_generator.state = saved
-            module.generator = generator
-        if run.early_stopping is not None:
-            _restore_stopping(checkpoint, run, done)
-    except ModelFormatError as error:
-        raise ModelFormatError(f"{path}: {error}") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise ModelFormatError(f"{path}: checkpoint state is invalid ({error})") from None
-    run.previous = previous
-    epochs = run.options.epochs
-    # A run that stopped early ends there, unless asked for more epochs than it had:
-    # then it continues from its last epoch, with early stopping's patience renewed.
-    if stopped is not None and epochs <= target:
-        return done, True
-    if stopped is not None and run.early_stopping is not None:
-        run.early_stopping.wait, run.early_stopping.stopped_epoch = 0, None
-    return done, done == epochs
+        check_fingerprint(checkpoint, path, current)
+    except ResumeError as error:
+        raise UsageError(str(error)) from None
+    return checkpoint
 
 
 def check_standardized(
@@ -635,16 +330,28 @@ def run(
     }
     if file_sha256:
         fingerprint["file_sha256"] = file_sha256
-    state = _Run(options, model, optimizer, rng, stopping, History(), fingerprint)
-    done, finished = 0, False
-    if resume:
-        loaded = resumed if resumed is not None else load_checkpoint(resume)
-        done, finished = _restore(loaded, resume, state)
     callbacks: list[Callback] = [stopping] if stopping else []
-    checkpoint = checkpoint or resume
-    if checkpoint:
-        sweep_temporary_files(checkpoint)
-        callbacks.append(_CheckpointWriter(checkpoint, state))
+    writer = None
+    if checkpoint or resume:
+        writer = TrainingCheckpoint(
+            checkpoint or resume,  # type: ignore[arg-type]
+            model=model,
+            optimizer=optimizer,
+            rng=rng,
+            epochs=options.epochs,
+            fingerprint=fingerprint,
+            early_stopping=stopping,
+        )
+        callbacks.append(writer)
+    done, finished = 0, False
+    if resume and writer is not None:
+        loaded = resumed if resumed is not None else load_checkpoint(resume)
+        try:
+            done, finished = writer.restore(loaded, resume)
+        except ResumeError as error:
+            raise UsageError(str(error)) from None
+    if writer is not None:
+        sweep_temporary_files(writer.path)
     for path in (outputs.model, outputs.history, outputs.plot) if write else ():
         sweep_temporary_files(path)
     validation = (features_val, targets[val_index]) if has_val else None
@@ -656,32 +363,29 @@ def run(
             raise UsageError(f"--augment {options.augment}: {error}") from None
     if on_start is not None:
         on_start()
-    if finished:
-        history = state.previous
-        if stopping is not None and stopping.best_weights is not None:
-            model.load_state_dict(stopping.best_weights)
-        model.eval()
-    else:
-        if verbose and done:
-            print(f"Resuming from {resume} after epoch {done}", file=sys.stderr)
-        new = fit(
-            model,
-            features_train,
-            targets[train_index],
-            loss="cross_entropy" if classification else "mse",
-            optimizer=optimizer,
-            epochs=options.epochs,
-            batch_size=options.batch_size,
-            validation_data=validation,
-            callbacks=callbacks,
-            metrics=["accuracy"] if classification else [],
-            l1=options.l1,
-            augment=augment,
-            seed=rng,
-            verbose=verbose,
-            initial_epoch=done,
-        )
-        history = _merge(state.previous, new)
+    if verbose and done and not finished:
+        print(f"Resuming from {resume} after epoch {done}", file=sys.stderr)
+    # A finished checkpoint trains no further epochs (fit still ends the run: early
+    # stopping puts back its best weights).
+    history = fit(
+        model,
+        features_train,
+        targets[train_index],
+        loss="cross_entropy" if classification else "mse",
+        optimizer=optimizer,
+        epochs=done if finished else options.epochs,
+        batch_size=options.batch_size,
+        validation_data=validation,
+        callbacks=callbacks,
+        metrics=["accuracy"] if classification else [],
+        l1=options.l1,
+        augment=augment,
+        seed=rng,
+        verbose=verbose,
+        initial_epoch=done,
+    )
+    if writer is not None:
+        history = writer.merged(history)
     pipeline = Pipeline(model, encoder, scaler, target_mean, target_scale)
     # The standardized rows are what pipeline.transform would make of x[rows] again.
     if has_val:

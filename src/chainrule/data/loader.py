@@ -15,7 +15,7 @@ import numpy as np
 from ..autodiff import Tensor
 from ._util import as_array, as_generator, child_generator
 
-__all__ = ["DataLoader", "TensorDataset"]
+__all__ = ["DataLoader", "TensorDataset", "batch_slices"]
 
 Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
@@ -65,6 +65,23 @@ class TensorDataset:
     def __repr__(self) -> str:
         shapes = ", ".join(f"{a.shape} {a.dtype}" for a in self.arrays)
         return f"TensorDataset({shapes})"
+
+
+def batch_slices(
+    n: int, batch_size: int, *, drop_last: bool = False, merge_single: bool = False
+) -> list[tuple[int, int]]:
+    """(start, stop) of each mini-batch of an epoch over ``n`` samples (in the epoch's order).
+
+    ``drop_last`` leaves out a last, smaller batch. ``merge_single`` merges a last batch
+    of a single row into the one before it (what batch norm needs: one row has no batch
+    variance, PyTorch raises on it): 33 rows in batches of 32 are one batch of 33.
+    """
+    bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    if drop_last and bounds and bounds[-1][1] - bounds[-1][0] < batch_size:
+        bounds.pop()
+    if merge_single and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
 
 
 def _check_positive_int(name: str, value: Any) -> int:
@@ -151,9 +168,7 @@ class DataLoader:
     def __iter__(self) -> Iterator[Any]:
         n = len(self.dataset)
         order = self._order(n)
-        stop_at = len(self) * self.batch_size
-        for start in range(0, min(n, stop_at), self.batch_size):
-            stop = min(start + self.batch_size, n)
+        for start, stop in batch_slices(n, self.batch_size, drop_last=self.drop_last):
             fields, single = self._fetch(start, stop, order)
             if self.transform is not None:
                 fields[0] = self._apply_transform(self.transform, fields[0])

@@ -70,6 +70,8 @@ class LRScheduler:
     non-default ``last_epoch`` only when resuming, with ``initial_lr`` in the groups.
     """
 
+    needs_metric = False  # True: step(metric) takes the monitored value each epoch
+
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         self.optimizer = optimizer
@@ -610,6 +612,8 @@ class ReduceLROnPlateau(LRScheduler):
     every group's lr drops by ``factor`` (not below ``min_lr``; changes smaller than
     ``eps`` are skipped), then ``cooldown`` epochs pass before counting again.
     """
+
+    needs_metric = True
 
     def __init__(
         self,

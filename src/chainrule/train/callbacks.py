@@ -1,8 +1,13 @@
-"""Callbacks: code that runs at fixed points of ``fit`` (Keras's protocol).
+"""Callbacks: code that runs at fixed points of a ``Trainer``'s run (Keras's protocol).
 
 A callback sees the run through ``self.trainer`` (model, optimizer, history,
-``stop_training``), set by ``fit`` before ``on_train_begin``. ``logs`` holds the
-numbers so far: after an epoch, ``loss``, ``val_loss``, metrics, ``lr``.
+``stop_training``, ...; see ``Trainer``), set before ``on_train_begin``. ``logs`` holds
+the numbers so far: after an epoch, ``loss``, ``val_loss``, metrics, ``lr``; after a
+batch, its ``loss``. Per-batch hooks cost nothing unless a callback overrides them.
+
+Here: ``EarlyStopping``, ``ModelCheckpoint`` (weights after each epoch) and
+``LearningRateScheduler``. Elsewhere in ``train``: ``History``, ``ProgressBar``,
+``DivergenceGuard`` and ``TrainingCheckpoint`` (checkpoint and resume a whole run).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ class Callback:
     def on_train_begin(self, logs: dict[str, Any]) -> None: ...
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None: ...
+
+    def on_batch_begin(self, batch: int, logs: dict[str, Any]) -> None: ...
 
     def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None: ...
 
@@ -191,8 +198,9 @@ class LearningRateScheduler(Callback):
     """Set the learning rate each epoch.
 
     ``schedule`` is either a function ``(epoch, lr) -> new lr`` (Keras style; epoch
-    from 0) or a ``chainrule.optim.lr_scheduler`` object, stepped after each epoch
-    (``ReduceLROnPlateau`` receives the value of ``monitor``).
+    from 0) or a ``chainrule.optim.lr_scheduler`` object, stepped after each epoch;
+    a scheduler that steps on a metric (``needs_metric``: ``ReduceLROnPlateau``)
+    receives the value of ``monitor``.
     """
 
     def __init__(self, schedule: Any, monitor: str = "val_loss") -> None:
@@ -209,7 +217,7 @@ class LearningRateScheduler(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         if self._is_function():
             return
-        if type(self.schedule).__name__ == "ReduceLROnPlateau":
+        if getattr(self.schedule, "needs_metric", False):
             value = _monitored(logs, self.monitor, "LearningRateScheduler")
             if value is not None:
                 self.schedule.step(value)

@@ -15,3 +15,8 @@ class TrainingDivergedError(FloatingPointError):
         self.epoch = epoch
         self.batch = batch
         self.tensor = tensor
+
+
+class ResumeError(ValueError):
+    """A checkpoint that cannot continue this run: written by another run (other data or
+    options), or past the epochs asked for. The message names each difference."""

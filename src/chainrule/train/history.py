@@ -6,19 +6,30 @@ import math
 import os
 from typing import Any
 
+from .callbacks import Callback
 
-class History:
-    """Per-epoch records of a ``fit`` run, in Keras's layout.
+
+class History(Callback):
+    """Per-epoch records of a ``fit`` run, in Keras's layout (and, as in Keras, a callback:
+    the ``Trainer`` always has one, ``trainer.history``).
 
     ``history[key]`` is a list with one value per epoch for each key: ``loss``,
     ``val_loss``, every metric and its ``val_`` twin, ``lr`` and ``seconds``.
-    ``epoch`` lists the epoch numbers (from 1).
+    ``epoch`` lists the epoch numbers (from 1); ``stopped_epoch`` the epoch after which
+    a callback stopped the run (None when it ran to the end).
     """
 
     def __init__(self) -> None:
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
         self.stopped_epoch: int | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        self.record(epoch, logs)
+
+    def on_train_end(self, logs: dict[str, Any]) -> None:
+        if self.trainer is not None and self.trainer.stop_training and self.epoch:
+            self.stopped_epoch = self.epoch[-1]
 
     def record(self, epoch: int, logs: dict[str, Any]) -> None:
         self.epoch.append(epoch)

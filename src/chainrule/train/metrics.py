@@ -270,16 +270,31 @@ def _precision_recall_f1(
     return tuple(float(np.average(v, weights=weights)) for v in (precision_, recall_, f1_))
 
 
-@_metric(greater_is_better=True, task="classification")
-def precision(
-    y_true: Any,
-    y_pred: Any,
-    average: str | None = "macro",
-    *,
-    labels: Any = None,
-    pos_label: Any = 1,
-    zero_division: float = 0.0,
-) -> Any:
+def _precision_recall_metric(name: str, position: int, doc: str) -> Metric:
+    """``precision``, ``recall`` or ``f1_score``: one signature, and the ``position`` of
+    the value in ``_precision_recall_f1``'s (precision, recall, F1)."""
+
+    def metric(
+        y_true: Any,
+        y_pred: Any,
+        average: str | None = "macro",
+        *,
+        labels: Any = None,
+        pos_label: Any = 1,
+        zero_division: float = 0.0,
+    ) -> Any:
+        return _precision_recall_f1(
+            y_true, y_pred, labels, average, pos_label, zero_division, name
+        )[position]
+
+    metric.__name__ = metric.__qualname__ = name
+    metric.__doc__ = doc
+    return _metric(greater_is_better=True, task="classification")(metric)
+
+
+precision = _precision_recall_metric(
+    "precision",
+    0,
     """Precision tp / (tp + fp): of the samples predicted as a class, the fraction that are.
 
     ``average``: 'macro' (unweighted mean over classes, the default), 'micro' (from
@@ -287,50 +302,26 @@ def precision(
     (mean weighted by each class's support), 'binary' (``pos_label`` only) or None
     (an array (K,) per class, ordered as ``labels`` or the sorted labels present).
     A class never predicted has 0/0 precision, reported as ``zero_division`` (0).
-    """
-    return _precision_recall_f1(
-        y_true, y_pred, labels, average, pos_label, zero_division, "precision"
-    )[0]
-
-
-@_metric(greater_is_better=True, task="classification")
-def recall(
-    y_true: Any,
-    y_pred: Any,
-    average: str | None = "macro",
-    *,
-    labels: Any = None,
-    pos_label: Any = 1,
-    zero_division: float = 0.0,
-) -> Any:
+    """,
+)
+recall = _precision_recall_metric(
+    "recall",
+    1,
     """Recall tp / (tp + fn): of the samples of a class, the fraction found.
 
     Arguments as :func:`precision`; a class absent from ``y_true`` has 0/0 recall,
     reported as ``zero_division`` (0).
-    """
-    return _precision_recall_f1(
-        y_true, y_pred, labels, average, pos_label, zero_division, "recall"
-    )[1]
-
-
-@_metric(greater_is_better=True, task="classification")
-def f1_score(
-    y_true: Any,
-    y_pred: Any,
-    average: str | None = "macro",
-    *,
-    labels: Any = None,
-    pos_label: Any = 1,
-    zero_division: float = 0.0,
-) -> Any:
+    """,
+)
+f1_score = _precision_recall_metric(
+    "f1_score",
+    2,
     """F1, the harmonic mean of precision and recall: 2·tp / (2·tp + fp + fn) per class.
 
     Arguments as :func:`precision`. The macro average is the mean of per-class F1
     scores (not the F1 of the mean precision and recall), as in scikit-learn.
-    """
-    return _precision_recall_f1(
-        y_true, y_pred, labels, average, pos_label, zero_division, "f1_score"
-    )[2]
+    """,
+)
 
 
 # -- regression --------------------------------------------------------------------------

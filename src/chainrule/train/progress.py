@@ -6,6 +6,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from .callbacks import Callback
+
 
 def _format(logs: dict[str, Any]) -> str:
     parts = []
@@ -88,3 +90,33 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class ProgressBar(Callback):
+    """``Progress`` as a callback: ``fit`` adds one when ``verbose`` is set.
+
+    The running loss it shows is the trainer's (``trainer.epoch_loss``, the mean of
+    the epoch's batches so far, weighted by their rows).
+    """
+
+    def __init__(self, verbose: int = 1, stream: TextIO | None = None) -> None:
+        self.verbose, self.stream = verbose, stream
+        self.progress: Progress | None = None
+
+    def on_train_begin(self, logs: dict[str, Any]) -> None:
+        trainer = self.trainer
+        self.progress = Progress(trainer.epochs, trainer.batches, self.verbose, self.stream)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
+        self.progress.epoch_begin(epoch)  # type: ignore[union-attr]
+
+    def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
+        self.progress.batch_end(batch, self.trainer.epoch_loss)  # type: ignore[union-attr]
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        self.progress.epoch_end(epoch, logs)  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        """Close a live bar (the Trainer calls it however training ends)."""
+        if self.progress is not None:
+            self.progress.close()
