@@ -19,7 +19,7 @@ from .. import nn, optim
 from ..train import TrainingDivergedError, fit
 from . import _callbacks, _model
 from ._lbfgs import minimize_lbfgs
-from ._model import HIDDEN_ACTIVATIONS
+from ._model import HIDDEN_ACTIVATIONS, Objective
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "adagrad", "rmsprop", "adadelta", "adamw")
 SOLVERS = ("lbfgs", *STOCHASTIC_SOLVERS)
@@ -48,7 +48,19 @@ def _plain(value: Any) -> Any:
 class BaseMLP(BaseEstimator):
     """Shared machinery; see MLPClassifier and MLPRegressor for the parameters."""
 
-    _loss: str  # set by the subclass
+    # fitted state that mypy must know the type of (None: not kept by this solver)
+    loss_curve_: list[float]
+    validation_scores_: list[float] | None
+    validation_loss_curve_: list[float] | None
+    best_loss_: float | None
+    best_validation_score_: float | None
+    best_validation_loss_: float | None
+    _optimizer_state: dict[str, Any] | None
+
+    @property
+    def _loss(self) -> str:
+        """The loss's name: a class attribute or property of each subclass."""
+        raise NotImplementedError(f"{type(self).__name__} names no loss")
 
     def __init__(
         self,
@@ -117,7 +129,7 @@ class BaseMLP(BaseEstimator):
         if isinstance(sizes, numbers.Integral):
             sizes = [sizes]
         sizes = list(sizes)
-        if not all(isinstance(s, numbers.Integral) and s > 0 for s in sizes):
+        if not all(isinstance(s, numbers.Integral) and int(s) > 0 for s in sizes):
             raise ValueError(
                 f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}"
             )
@@ -275,7 +287,7 @@ class BaseMLP(BaseEstimator):
         for name, arrays in _model.read_back(model, dtype).items():
             setattr(self, name, arrays)
 
-    def _objective(self, model: nn.Sequential, weighted: bool) -> _model.Objective:
+    def _objective(self, model: nn.Sequential, weighted: bool) -> Objective:
         return _model.Objective(
             self._loss,
             self.out_activation_,
@@ -401,8 +413,9 @@ class BaseMLP(BaseEstimator):
         model = self._model(dtype, rng)
         objective = self._objective(model, weighted=sw is not None)
         opt = self._make_optimizer(model)
-        if getattr(self, "_optimizer_state", None) is not None:
-            opt.load_state_dict(self._optimizer_state)
+        state = getattr(self, "_optimizer_state", None)
+        if state is not None:
+            opt.load_state_dict(state)
         if not (incremental and self.solver == "sgd" and getattr(self, "_sgd_lr", None)):
             self._sgd_lr = self.learning_rate_init  # partial_fit continues SGD's schedule
         monitor = _callbacks.MLPMonitor(self, X.shape[0], validation, objective, dtype, incremental)
