@@ -19,46 +19,21 @@ Install with ``pip install "chainrule[mpi]"`` (mpi4py and the ``mpich`` wheel, w
 ``mpiexec`` lands next to the venv's ``python``).
 """
 
+from . import comm
 from .batchnorm import sync_batch_norm_backward_sums, sync_batch_stats
-from .comm import (
-    all_finite,
-    allreduce_,
-    allreduce_scalars,
-    barrier,
-    broadcast_array_,
-    broadcast_object,
-    broadcast_parameters,
-    init,
-    is_distributed,
-    is_main,
-    launched_under_mpi,
-    mpiexec_path,
-    rank,
-    world_size,
-)
+from .comm import *  # noqa: F403 (comm's __all__ names them)
 from .guard import abort_on_error
 from .shard import local_batch, local_weight, shard_bounds, shard_rows
 
+# The other modules' names, then comm's own __all__: a function added to comm is
+# exported here without a second list to keep in step.
 __all__ = [
     "abort_on_error",
-    "all_finite",
-    "allreduce_",
-    "allreduce_scalars",
-    "barrier",
-    "broadcast_array_",
-    "broadcast_object",
-    "broadcast_parameters",
-    "init",
-    "is_distributed",
-    "is_main",
-    "launched_under_mpi",
     "local_batch",
     "local_weight",
-    "mpiexec_path",
-    "rank",
     "shard_bounds",
     "shard_rows",
     "sync_batch_norm_backward_sums",
     "sync_batch_stats",
-    "world_size",
 ]
+__all__ += comm.__all__

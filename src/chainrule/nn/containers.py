@@ -24,7 +24,7 @@ class _Indexed(Module):
     def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self) -> Iterator[Module]:
+    def __iter__(self) -> Iterator[Module | None]:
         return iter(self._modules.values())
 
     def _key(self, idx: int) -> str:
@@ -39,19 +39,19 @@ class _Indexed(Module):
             delattr(self, key)
         self._renumber(list(self._modules.values()))
 
-    def _renumber(self, modules: list[Module]) -> None:
+    def _renumber(self, modules: list[Module | None]) -> None:
         """Key the modules 0, 1, 2, ... again (after a deletion or insertion), as PyTorch."""
         for key in list(self._modules):
             self._forget(key)
         for i, module in enumerate(modules):
             self.add_module(str(i), module)
 
-    def append(self, module: Module) -> _Indexed:
+    def append(self, module: Module | None) -> _Indexed:
         """Add ``module`` at the end; returns self."""
         self.add_module(str(len(self)), module)
         return self
 
-    def extend(self, modules: Iterable[Module]) -> _Indexed:
+    def extend(self, modules: Iterable[Module | None]) -> _Indexed:
         for module in modules:
             self.append(module)
         return self
@@ -96,6 +96,8 @@ class Sequential(_Indexed):
 
     def forward(self, input: Any) -> Any:
         for module in self._modules.values():
+            if module is None:  # a None step (add_module allows it) fails as calling it would
+                raise TypeError("'NoneType' object is not callable")
             input = module(input)
         return input
 
@@ -107,7 +109,7 @@ class ModuleList(_Indexed):
     plain list of modules to a Module attribute makes one of these automatically.
     """
 
-    def __init__(self, modules: Iterable[Module] | None = None) -> None:
+    def __init__(self, modules: Iterable[Module | None] | None = None) -> None:
         super().__init__()
         if modules is not None:
             self.extend(modules)

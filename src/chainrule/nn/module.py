@@ -354,7 +354,7 @@ class Module:
         module: Module = self
         if not target:
             return module
-        walked = []
+        walked: list[str] = []
         for part in target.split("."):
             child = module._modules.get(part)
             if child is None:

@@ -72,7 +72,13 @@ class _MaxUnpool(_Pool):
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
         super().__init__(kernel_size, stride, padding=padding)
 
-    def forward(self, input: Tensor, indices: Any, output_size: Any = None) -> Tensor:
+    def forward(self, input: Tensor, indices: Any = None, output_size: Any = None) -> Tensor:
+        # indices defaults only so that forward(input) stays a valid override of the base's
+        if indices is None:
+            raise TypeError(
+                f"{type(self).__name__}.forward expected the indices of a max pool "
+                "with return_indices=True, got None"
+            )
         return type(self)._fn(
             input, indices, self.kernel_size, self.stride, self.padding, output_size
         )

@@ -29,7 +29,7 @@ def _as_list(parameters: Parameters) -> list[Tensor]:
     return params
 
 
-def _norm(array: np.ndarray, norm_type: float) -> np.ndarray:
+def _norm(array: np.ndarray, norm_type: float) -> np.floating:
     flat = array.ravel()
     if norm_type == 2.0:
         return np.sqrt(np.dot(flat, flat))  # one BLAS call

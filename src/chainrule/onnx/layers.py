@@ -91,7 +91,7 @@ def _n(value: Any, n: int) -> list[int]:
 
 
 def _pool(op: str, n: int) -> Callable:
-    def translate(g, m, cur, x, out):
+    def translate(g: Graph, m: Any, cur: str, x: Any, out: Any) -> str:
         kernel, stride, pad = _n(m.kernel_size, n), _n(m.stride, n), _n(m.padding, n)
         attrs: dict[str, Any] = {"kernel_shape": kernel, "strides": stride, "pads": pad + pad}
         if getattr(m, "return_indices", False):

@@ -176,6 +176,7 @@ def rmsprop_step(
     tmp = np.empty_like(square_avg)
     _square_average(square_avg, g, alpha, tmp)
     if centered:
+        assert grad_avg is not None  # the caller allocates it when centered (see above)
         _lerp(grad_avg, g, 1 - alpha, tmp)
         np.multiply(grad_avg, grad_avg, out=tmp)
         np.subtract(square_avg, tmp, out=tmp)
@@ -185,6 +186,7 @@ def rmsprop_step(
     tmp += eps
     np.divide(g, tmp, out=tmp)
     if momentum > 0:
+        assert momentum_buffer is not None  # the caller allocates it when momentum > 0
         momentum_buffer *= momentum
         momentum_buffer += tmp
         np.multiply(momentum_buffer, lr, out=tmp)
@@ -269,6 +271,7 @@ def adam_step(
     bias_correction2_sqrt = (1 - beta2**step) ** 0.5
     step_size = lr / bias_correction1
     if amsgrad:
+        assert max_exp_avg_sq is not None  # the caller allocates it with amsgrad
         np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
         np.sqrt(max_exp_avg_sq, out=tmp)
     else:

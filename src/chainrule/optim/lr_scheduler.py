@@ -440,7 +440,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         cosine = (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
         return [self.eta_min + (base - self.eta_min) * cosine for base in self.base_lrs]
 
-    def step(self, epoch: float | None = None) -> None:  # type: ignore[override]
+    def step(self, epoch: float | None = None) -> None:
         """Advance one epoch, or jump to ``epoch`` (possibly fractional)."""
         if epoch is None and self.last_epoch < 0:
             epoch = 0
@@ -638,7 +638,7 @@ class ReduceLROnPlateau(LRScheduler):
             )
         self.optimizer = optimizer
         self.factor = factor
-        if isinstance(min_lr, (list, tuple)):
+        if isinstance(min_lr, Sequence):
             if len(min_lr) != len(optimizer.param_groups):
                 raise ValueError(
                     f"expected {len(optimizer.param_groups)} min_lrs, got {len(min_lr)}"

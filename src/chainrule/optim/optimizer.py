@@ -69,7 +69,7 @@ def _check_nonnegative(value: Any, option: str) -> None:
     label = _LABELS.get(option, f"{option} value")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"expected a number for the {label}, got {value!r}")
-    if not 0.0 <= value:
+    if not 0.0 <= float(value):  # float(): numbers.Real declares no comparisons
         raise ValueError(f"Invalid {label}: {value}")
 
 
@@ -157,17 +157,17 @@ class _FusedGroup:
                     return LOOP
                 copies = [] if copies is None else copies
                 copies.append((slot, grad))
-            if answer is HELD:
-                own = mine[i]  # type: ignore[index]
+            if answer is HELD and mine is not None:  # HELD implies mine; said for mypy
+                own = mine[i]
                 if (
                     get(p) is not own
                     or len(own) != size
                     or (step is not None and own["step"] != step)
                 ):
                     answer = PACK
-        if answer is HELD:
+        if answer is HELD and mine is not None:
             for name, views in self.views.items():
-                for own, view in zip(mine, views, strict=True):  # type: ignore[arg-type]
+                for own, view in zip(mine, views, strict=True):
                     if own[name] is not view:
                         answer = PACK
         if copies:
@@ -201,6 +201,7 @@ class _FusedGroup:
         for data in self.datas:
             views.append(flat[offset : offset + data.size].reshape(data.shape))
             offset += data.size
+        assert self.states is not None  # adopt() set them before any take()
         for st, view in zip(self.states, views, strict=True):
             st[name] = view
         self.state[name] = flat
@@ -522,6 +523,7 @@ class Optimizer:
             return False
         if how == HELD:
             states = plan.states
+            assert states is not None  # HELD: the plan's dicts hold the views
         else:
             states = [state[p] for p in params]
             for p, st in zip(params, states, strict=True):

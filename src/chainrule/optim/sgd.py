@@ -61,19 +61,6 @@ class SGD(Optimizer):
                 state[p] = {}
             p.data -= grad * lr  # sgd_step's own arithmetic, without the call
 
-    def _update(
-        self,
-        group: Mapping[str, Any],
-        param: np.ndarray,
-        grad: np.ndarray,
-        state: MutableMapping[str, Any],
-        step: int,
-    ) -> None:
-        if group["momentum"] == 0 and group["weight_decay"] == 0 and not group["maximize"]:
-            param -= grad * float(group["lr"])  # the fused plain step, without the options
-            return
-        super()._update(group, param, grad, state, step)
-
     def _apply(
         self,
         options: dict[str, Any],

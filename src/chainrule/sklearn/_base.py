@@ -6,6 +6,7 @@ import itertools
 import numbers
 import time
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from .. import nn, optim
 from ..train import TrainingDivergedError, fit
 from . import _callbacks, _model
 from ._lbfgs import minimize_lbfgs
-from ._model import HIDDEN_ACTIVATIONS
+from ._model import HIDDEN_ACTIVATIONS, Objective
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "adagrad", "rmsprop", "adadelta", "adamw")
 SOLVERS = ("lbfgs", *STOCHASTIC_SOLVERS)
@@ -48,76 +49,63 @@ def _plain(value: Any) -> Any:
 class BaseMLP(BaseEstimator):
     """Shared machinery; see MLPClassifier and MLPRegressor for the parameters."""
 
-    _loss: str  # set by the subclass
+    # The constructor's arguments, set by _keep_arguments (types as the docstrings say).
+    hidden_layer_sizes: int | Sequence[int]
+    activation: str | Sequence[str]
+    solver: str
+    alpha: float
+    batch_size: int | str
+    learning_rate: str
+    learning_rate_init: float
+    power_t: float
+    max_iter: int
+    shuffle: bool
+    random_state: int | np.random.RandomState | None
+    tol: float
+    verbose: bool
+    warm_start: bool
+    momentum: float
+    nesterovs_momentum: bool
+    early_stopping: bool
+    validation_fraction: float
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    n_iter_no_change: int
+    max_fun: int
+    dropout: float | Sequence[float]
+    batch_norm: bool
+    l1: float
+    early_stopping_monitor: str
+    dtype: type[np.floating] | None
 
-    def __init__(
-        self,
-        hidden_layer_sizes=(100,),
-        activation="relu",
-        *,
-        solver="adam",
-        alpha=0.0001,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=0.001,
-        power_t=0.5,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        warm_start=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
-        max_fun=15000,
-        dropout=0.0,
-        batch_norm=False,
-        l1=0.0,
-        early_stopping_monitor="val_score",
-        dtype=None,
-    ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.l1 = l1
-        self.early_stopping_monitor = early_stopping_monitor
-        self.dtype = dtype
+    # fitted state that mypy must know the type of (None: not kept by this solver)
+    loss_curve_: list[float]
+    validation_scores_: list[float] | None
+    validation_loss_curve_: list[float] | None
+    best_loss_: float | None
+    best_validation_score_: float | None
+    best_validation_loss_: float | None
+    _optimizer_state: dict[str, Any] | None
+
+    @property
+    def _loss(self) -> str:
+        """The loss's name: a class attribute or property of each subclass."""
+        raise NotImplementedError(f"{type(self).__name__} names no loss")
+
+    def _keep_arguments(self, arguments: dict[str, Any]) -> None:
+        """Store each argument of the estimator's ``__init__`` (``arguments`` is its
+        ``locals()``) under its own name, unchanged, as scikit-learn requires: its
+        ``get_params`` reads them back by the signature's names, and ``fit`` validates."""
+        for name in self._get_param_names():
+            setattr(self, name, arguments[name])
 
     # -- parameters ------------------------------------------------------------------------
     def _hidden_sizes(self) -> list[int]:
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, numbers.Integral):
-            sizes = [sizes]
-        sizes = list(sizes)
-        if not all(isinstance(s, numbers.Integral) and s > 0 for s in sizes):
+        raw = self.hidden_layer_sizes
+        # list[Any]: what the user gave, checked just below
+        sizes: list[Any] = [raw] if isinstance(raw, (int, numbers.Integral)) else list(raw)
+        if not all(isinstance(s, numbers.Integral) and int(s) > 0 for s in sizes):
             raise ValueError(
                 f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}"
             )
@@ -275,7 +263,7 @@ class BaseMLP(BaseEstimator):
         for name, arrays in _model.read_back(model, dtype).items():
             setattr(self, name, arrays)
 
-    def _objective(self, model: nn.Sequential, weighted: bool) -> _model.Objective:
+    def _objective(self, model: nn.Sequential, weighted: bool) -> Objective:
         return _model.Objective(
             self._loss,
             self.out_activation_,
@@ -401,8 +389,9 @@ class BaseMLP(BaseEstimator):
         model = self._model(dtype, rng)
         objective = self._objective(model, weighted=sw is not None)
         opt = self._make_optimizer(model)
-        if getattr(self, "_optimizer_state", None) is not None:
-            opt.load_state_dict(self._optimizer_state)
+        state = getattr(self, "_optimizer_state", None)
+        if state is not None:
+            opt.load_state_dict(state)
         if not (incremental and self.solver == "sgd" and getattr(self, "_sgd_lr", None)):
             self._sgd_lr = self.learning_rate_init  # partial_fit continues SGD's schedule
         monitor = _callbacks.MLPMonitor(self, X.shape[0], validation, objective, dtype, incremental)

@@ -35,7 +35,7 @@ class SklearnShuffle(np.random.Generator):
         self.random_state = random_state
         self.order: np.ndarray | None = None
 
-    def permutation(self, x: Any, axis: int = 0) -> np.ndarray:  # type: ignore[override]
+    def permutation(self, x: Any, axis: int = 0) -> np.ndarray:
         if not isinstance(x, (int, np.integer)):
             return super().permutation(x, axis=axis)
         n = int(x)

@@ -118,6 +118,8 @@ _ATTRIBUTES_DOC = """
 
 
 class MLPClassifier(ClassifierMixin, BaseMLP):
+    class_weight: dict | str | None
+
     __doc__ = (
         """Multi-layer perceptron classifier: scikit-learn's MLPClassifier, trained by chainrule.
 
@@ -178,37 +180,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         early_stopping_monitor="val_score",
         dtype=None,
     ):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            solver=solver,
-            alpha=alpha,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init,
-            power_t=power_t,
-            max_iter=max_iter,
-            shuffle=shuffle,
-            random_state=random_state,
-            tol=tol,
-            verbose=verbose,
-            warm_start=warm_start,
-            momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun,
-            dropout=dropout,
-            batch_norm=batch_norm,
-            l1=l1,
-            early_stopping_monitor=early_stopping_monitor,
-            dtype=dtype,
-        )
-        self.class_weight = class_weight
+        self._keep_arguments(locals())
 
     def _out_activation(self, n_outputs: int) -> str:
         if self._label_binarizer.y_type_ == "multiclass":
@@ -366,6 +338,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, BaseMLP):
+    loss: str
+    huber_delta: float
+
     __doc__ = (
         """Multi-layer perceptron regressor: scikit-learn's MLPRegressor, trained by chainrule.
 
@@ -418,38 +393,7 @@ default='squared_error'
         early_stopping_monitor="val_score",
         dtype=None,
     ):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            solver=solver,
-            alpha=alpha,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init,
-            power_t=power_t,
-            max_iter=max_iter,
-            shuffle=shuffle,
-            random_state=random_state,
-            tol=tol,
-            verbose=verbose,
-            warm_start=warm_start,
-            momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun,
-            dropout=dropout,
-            batch_norm=batch_norm,
-            l1=l1,
-            early_stopping_monitor=early_stopping_monitor,
-            dtype=dtype,
-        )
-        self.loss = loss
-        self.huber_delta = huber_delta
+        self._keep_arguments(locals())
 
     @property
     def _loss(self) -> str:

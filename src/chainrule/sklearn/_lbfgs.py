@@ -26,10 +26,21 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .. import nn
 from ..autodiff import Tensor, no_grad
+from ..autodiff.functions import transpose
 from ..nn.utils import parameters_to_vector
 from . import _model
 
 _SCIPY_VERSION = tuple(int(part) for part in scipy.__version__.split(".")[:2])
+
+
+def _grad_vector(params: list[Tensor]) -> np.ndarray:
+    """The parameters' gradients as one vector, weights as (n_in, n_out) matrices."""
+    parts = []
+    for p in params:
+        grad = p.grad
+        assert grad is not None  # backward() reached every parameter of the model
+        parts.append((grad.T if p.ndim == 2 else grad).ravel())
+    return np.concatenate(parts)
 
 
 def _parameters(model: nn.Sequential) -> list[Tensor]:
@@ -65,7 +76,7 @@ def minimize_lbfgs(
         total, scale = objective.total(z, t)
         total.backward()
         scale = float(scale.data) if isinstance(scale, Tensor) else scale
-        grad = np.concatenate([(p.grad.T if p.ndim == 2 else p.grad).ravel() for p in params])
+        grad = _grad_vector(params)
         grad /= scale
         # the value scipy compares, in scikit-learn's arithmetic (see _model.mean_loss)
         last_loss[0] = _model.mean_loss(objective, z.data, Y, sw)
@@ -83,7 +94,7 @@ def minimize_lbfgs(
         options["iprint"] = -1  # silence older scipy; newer ones deprecate the option
     with no_grad():
         # weights as scikit-learn's (n_in, n_out) matrices: its element order
-        theta0 = parameters_to_vector([p.T if p.ndim == 2 else p for p in params]).data
+        theta0 = parameters_to_vector([transpose(p) if p.ndim == 2 else p for p in params]).data
     result = minimize(
         fun,
         theta0,

@@ -246,6 +246,7 @@ class Objective:
         elements, per_sample = sample_losses(
             self.loss, self.out_activation, z, y, self.huber_delta, reduction
         )
+        scale: Tensor | float
         if self.weighted:
             w = target[:, -1]
             rows = elements if per_sample else elements.sum(axis=1)

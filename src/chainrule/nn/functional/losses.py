@@ -416,28 +416,27 @@ def cross_entropy(
     ):
         # The everyday call (scores, valid integer labels) skips the general checks:
         # on a small batch they cost more than the loss itself.
-        return _cross_entropy(
-            input,
-            target,
-            None,
-            ignore_index=ignore_index,
-            reduction=reduction,
-            label_smoothing=0.0,
-            plain=True,
+        weight, smoothing, plain = None, 0.0, True
+    else:
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(
+                f"cross_entropy expected label_smoothing in [0, 1], got {label_smoothing}"
+            )
+        target, weight = _class_args(
+            "cross_entropy", input, target, weight, ignore_index, reduction
         )
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy expected label_smoothing in [0, 1], got {label_smoothing}")
-    target, weight = _class_args("cross_entropy", input, target, weight, ignore_index, reduction)
-    x = input.data if isinstance(input, Tensor) else np.asarray(input)
-    t = target.data if isinstance(target, Tensor) else target
+        x = input.data if isinstance(input, Tensor) else np.asarray(input)
+        t = target.data if isinstance(target, Tensor) else target
+        smoothing = float(label_smoothing)
+        plain = _is_plain(x, t, weight, ignore_index, label_smoothing)
     return _cross_entropy(
         input,
         target,
         weight,
         ignore_index=ignore_index,
         reduction=reduction,
-        label_smoothing=float(label_smoothing),
-        plain=_is_plain(x, t, weight, ignore_index, label_smoothing),
+        label_smoothing=smoothing,
+        plain=plain,
     )
 
 

@@ -230,7 +230,7 @@ def max_pool2d(
     dilation: int | tuple[int, int] = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
-) -> Tensor:
+) -> Tensor | tuple[Tensor, Tensor]:
     """Maximum over each window: (N, C, H, W) -> (N, C, H_out, W_out); stride defaults
     to the kernel. Padding counts as −∞ (never the maximum). ``ceil_mode`` keeps a
     last, partial window; ``return_indices`` also returns each maximum's flat index
@@ -312,12 +312,14 @@ def max_pool1d(
     dilation: int = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
-) -> Tensor:
+) -> Tensor | tuple[Tensor, Tensor]:
     """Maximum over windows of (N, C, L) -> (N, C, L_out) (and indices into L)."""
     x, _ = _as_2d("max_pool1d", input)
     window = _window_2d(kernel_size, stride, padding)
-    result = max_pool2d(x, *window, _one(dilation, 1), ceil_mode, return_indices)
-    if return_indices:
+    dilation_2d = _one(dilation, 1)
+    assert dilation_2d is not None  # _one gives None only for a None value
+    result = max_pool2d(x, *window, dilation_2d, ceil_mode, return_indices)
+    if isinstance(result, tuple):  # return_indices
         out, indices = result
         n, c, _, length = out.shape
         return reshape(out, (n, c, length)), Tensor(indices.data.reshape(n, c, length))
