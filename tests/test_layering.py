@@ -29,10 +29,13 @@ PACKAGE = ROOT / "src" / "chainrule"
 # - ``onnx`` is io's export, a package of its own so that ``import chainrule`` never needs
 #   the onnx package; it reads models through io.
 # - ``utils`` is PyTorch's ``torch.utils.data`` names over ``data``.
+# - ``distributed`` (MPI) needs no other layer: ``data`` shards by its rank, ``train``
+#   reduces gradients through it.
 # - ``pipeline`` (the trained model with its preprocessing) is above ``train`` and ``io``.
 # - ``chainrule`` is the package's ``__init__``: the public names of every layer but the CLI.
 TIERS: list[tuple[str, ...]] = [
-    ("autodiff", "_vendor", "_version", "_regular_file"),  # autodiff: NumPy only
+    # autodiff: NumPy only; distributed: mpi4py (lazily) only
+    ("autodiff", "_vendor", "_version", "_regular_file", "distributed"),
     ("nn", "data"),
     ("optim", "io", "utils"),
     ("train", "explain", "onnx"),
