@@ -78,7 +78,7 @@ def fingerprint_data(x: np.ndarray, y: np.ndarray, encoder: TabularEncoder) -> s
     for array in (x, y):
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(memoryview(array).cast("B"))  # its bytes in place: no copy of x
+        digest.update(array.data.cast("B"))  # its bytes in place: no copy of x
     return digest.hexdigest()
 
 
@@ -286,8 +286,9 @@ def run(
         check_output(outputs.model, "--out")
         for path in (outputs.history, outputs.plot):
             check_output(path, "--out (beside it)")
-    if checkpoint or resume:
-        check_output(checkpoint or resume, "--checkpoint" if checkpoint else "--resume")
+    state_file = checkpoint or resume
+    if state_file:
+        check_output(state_file, "--checkpoint" if checkpoint else "--resume")
     classification = encoder.task == "classification"
     train_index, val_index = split(len(x), options.val_split, options.seed)
     x_train = x[train_index]  # gathered once: for the scaler, then standardized
@@ -305,6 +306,7 @@ def run(
     else:
         # The scaler's statistics stay finite for targets up to ±1.8e308 (y.std() overflows).
         target_scaler = StandardScaler().fit(y[train_index, None])
+        assert target_scaler.mean_ is not None and target_scaler.scale_ is not None  # fitted
         target_mean = float(target_scaler.mean_[0])
         target_scale = float(target_scaler.scale_[0])
         targets = target_scaler.transform(y[:, None])[:, 0].astype(np.float32)

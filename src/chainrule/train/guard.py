@@ -23,7 +23,7 @@ made a parameter non-finite, the error says the step could not be undone and why
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,7 @@ def check_loss(value: float, epoch: int, batch: int) -> None:
         )
 
 
-def gradient_norm(grads: list[tuple[str, np.ndarray | None]], epoch: int, batch: int) -> float:
+def gradient_norm(grads: Sequence[tuple[str, np.ndarray | None]], epoch: int, batch: int) -> float:
     """The norm of all ``(name, gradient)`` arrays; a non-finite one raises naming it."""
     total = 0.0
     for _, grad in grads:
@@ -291,7 +291,7 @@ class DivergenceGuard(Callback):
 
     @staticmethod
     def check_gradients(
-        named_grads: list[tuple[str, np.ndarray | None]],
+        named_grads: Sequence[tuple[str, np.ndarray | None]],
         flats: list[np.ndarray] | None,
         epoch: int,
         batch: int,

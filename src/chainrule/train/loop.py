@@ -267,7 +267,7 @@ def fit(
         rng=rng,
         compile=compile,
     )
-    validation = (x_val, y_val) if x_val is not None else None
+    validation = (x_val, y_val) if x_val is not None and y_val is not None else None
     return trainer.fit(
         x,
         y,

@@ -43,8 +43,8 @@ _AVERAGES = ("macro", "micro", "weighted", "binary", None)
 
 def _metric(*, greater_is_better: bool, task: str) -> Callable[[Metric], Metric]:
     def mark(function: Metric) -> Metric:
-        function.greater_is_better = greater_is_better
-        function.task = task
+        # attributes of the function, read by fit and the CLI (a Callable type has none)
+        function.__dict__.update(greater_is_better=greater_is_better, task=task)
         return function
 
     return mark
@@ -267,7 +267,10 @@ def _precision_recall_f1(
         weights = actual
     else:
         weights = None
-    return tuple(float(np.average(v, weights=weights)) for v in (precision_, recall_, f1_))
+    p_avg, r_avg, f_avg = (
+        float(np.average(v, weights=weights)) for v in (precision_, recall_, f1_)
+    )
+    return p_avg, r_avg, f_avg
 
 
 def _precision_recall_metric(name: str, position: int, doc: str) -> Metric:
