@@ -9,9 +9,10 @@ Undoing needs a copy of what the step writes, taken before it. Copying every
 parameter and every state array each step costs as much as a small model's whole
 step (34 MB per step for a 1024-wide MLP with momentum), so the copy is taken only
 for steps that might overflow. For ``SGD``, ``Adam`` and ``AdamW`` the guard keeps
-upper bounds on the magnitude of the parameters and of the state (measured exactly
-at each epoch's start, then carried forward from the gradient norm and the group's
-options: a few float operations per step); while every value a step can compute stays
+upper bounds on the magnitude of the parameters and of the state (measured exactly,
+then carried forward from the gradient norm and the group's options: a few float
+operations per step; measured again at the start of an epoch once carried for
+``REMEASURE_STEPS`` steps, and after any copied step); while every value a step can compute stays
 below ``finfo.max / 2**20``, that step cannot overflow and runs uncopied. Other
 optimizers, and steps near the limit, are copied first as before.
 
@@ -35,6 +36,8 @@ from .callbacks import Callback
 from .errors import TrainingDivergedError
 
 _ADVICE = "(lower the learning rate, clip gradients, or check the data)"
+# Bounds carried for at least this many steps are measured again at the next epoch.
+REMEASURE_STEPS = 64
 
 
 def _diverged(epoch: int, batch: int, what: str, tensor: str, tail: str) -> TrainingDivergedError:
@@ -125,9 +128,17 @@ class _Headroom:
         self.limit = min((float(np.finfo(d).max) for d in dtypes if d.kind == "f"), default=0.0)
         self.limit /= 2.0**20
         self.bounds: tuple[float, ...] | None = None
+        self.carried = 0  # steps since the bounds were measured
 
     def forget(self) -> None:
         self.bounds = None
+
+    def refresh(self) -> None:
+        """Measure again at the next step if the bounds were carried for a while: carried
+        bounds only grow, and a measure costs a pass over every array, as much as a
+        small model's step (so not at every epoch of a one-batch epoch)."""
+        if self.carried >= REMEASURE_STEPS:
+            self.bounds = None
 
     def _measure(self) -> tuple[float, ...]:
         state = self.optimizer.state
@@ -148,6 +159,8 @@ class _Headroom:
             return False
         if self.bounds is None:
             self.bounds = self._measure()
+            self.carried = 0
+        self.carried += 1
         worst = 0.0
         carried = self.bounds
         step = self._sgd if self.kind == "sgd" else self._adam
@@ -285,7 +298,7 @@ class DivergenceGuard(Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
         if self.headroom is not None:
-            self.headroom.forget()
+            self.headroom.refresh()
 
     check_loss = staticmethod(check_loss)
 
