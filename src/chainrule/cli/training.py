@@ -167,6 +167,8 @@ def check_resume(
     target column and the data file's raw bytes must be those it was written with."""
     checkpoint = load_checkpoint(path)
     current = {"target": target, "options": options.as_dict(), "file_sha256": file_sha256}
+    if processes() > 1:
+        current["processes"] = processes()
     try:
         check_fingerprint(checkpoint, path, current)
     except ResumeError as error:
