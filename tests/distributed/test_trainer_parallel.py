@@ -73,7 +73,8 @@ def _csv(path: Path) -> None:
     city = rng.choice(["oslo", "rome", "lima"], size=n)
     y = np.where(x[:, 0] + (city == "rome") - x[:, 2] * 0.5 > 0.2, "yes", "no")
     lines = ["a,b,c,city,y"]
-    lines += [f"{a:.6f},{b:.6f},{c:.6f},{t},{v}" for (a, b, c), t, v in zip(x, city, y)]
+    rows = zip(x, city, y, strict=True)
+    lines += [f"{a:.6f},{b:.6f},{c:.6f},{t},{v}" for (a, b, c), t, v in rows]
     path.write_text("\n".join(lines) + "\n")
 
 
