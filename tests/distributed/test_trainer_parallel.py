@@ -100,7 +100,21 @@ def _weights(path: Path) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in cr.load(str(path)).model.state_dict().items()}
 
 
-TRAIN = ("--target", "y", "--hidden", "12", "--epochs", "4", "--batch-size", "16", "--quiet")
+TRAIN = (
+    "--target",
+    "y",
+    "--hidden",
+    "12",
+    "--epochs",
+    "4",
+    "--batch-size",
+    "16",
+    "--quiet",
+    "--optimizer",
+    "momentum",
+    "--lr",
+    "0.05",
+)
 
 
 def test_cli_train_under_mpiexec_equals_one_process_and_rank_0_writes(tmp_path):
