@@ -36,7 +36,7 @@ FIT = """
                      batch_size=25, validation_split=0.2, metrics=["accuracy"], seed=3,
                      verbose=0, distributed=on)
     flat = np.concatenate([p.data.ravel() for p in model.parameters()]
-                          + [model[1].running_mean.ravel(), model[1].running_var.ravel()])
+                          + [model[1].running_mean.data.ravel(), model[1].running_var.data.ravel()])
     keys = sorted(history.history)
     curves = np.array([history.history[k] for k in keys if k not in ("seconds",)])
     tag = d.rank() if on else 0

@@ -76,7 +76,6 @@ def _batch_norm(
         if running_mean is not None:
             # Written in PyTorch's order (momentum·new + (1 − momentum)·old) so that the
             # running statistics agree with it to the last bits.
-            n = x.size // x.shape[1]
             running_mean[...] = momentum * mean.ravel() + (1 - momentum) * running_mean
             running_var[...] = momentum * var.ravel() * (n / (n - 1)) + (1 - momentum) * running_var
     else:
