@@ -114,6 +114,7 @@ TRAIN = (
     "momentum",
     "--lr",
     "0.05",
+    "--batchnorm",  # synchronised statistics
 )
 
 
@@ -147,6 +148,15 @@ def test_cli_train_under_mpiexec_equals_one_process_and_rank_0_writes(tmp_path):
     refused = _cli(together, None, "train", data, *TRAIN, "--resume", "run.ckpt")
     assert refused.returncode == 2
     assert "processes (2 in the checkpoint, 1 now" in refused.stderr
+
+
+def test_a_cli_error_under_mpiexec_ends_the_job_with_one_line(tmp_path):
+    _csv(tmp_path / "data.csv")
+    done = _cli(tmp_path, 2, "train", str(tmp_path / "data.csv"), "--target", "nope")
+    assert done.returncode != 0
+    assert "chainrule: error:" in done.stderr and "'nope'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "model.safetensors").exists()
 
 
 def test_cli_resume_under_mpiexec_with_the_same_processes(tmp_path):
