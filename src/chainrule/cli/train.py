@@ -137,7 +137,7 @@ def command(args: argparse.Namespace) -> int:
     if checkpoint and args.resume and same_file(checkpoint, args.resume):
         checkpoint = None  # resuming from a checkpoint goes on writing to it
     outputs = Outputs.beside(out)
-    if args.stream or os.path.isdir(data):
+    if args.stream or _parquet_folder(str(data)):
         return streamed(args, options, extra, str(data), str(target), outputs, checkpoint)
     # Before any work: no output may be an input, another output, or unwritable.
     plan_outputs(
@@ -205,6 +205,17 @@ def command(args: argparse.Namespace) -> int:
     if main:
         report(pipeline, final, options, test, outputs, notes, data)
     return 0
+
+
+def _parquet_folder(path: str) -> bool:
+    """Whether ``path`` is a folder holding Parquet files (a data set to stream); another
+    folder is refused by ``read_table`` as not a data file."""
+    if not os.path.isdir(path):
+        return False
+    try:
+        return any(name.lower().endswith((".parquet", ".pq")) for name in os.listdir(path))
+    except OSError:
+        return False
 
 
 def streamed(args, options, extra, data: str, target: str, outputs: Outputs, checkpoint) -> int:
