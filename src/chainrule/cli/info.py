@@ -100,6 +100,8 @@ def command(args: argparse.Namespace) -> int:
             print(f"  {feature['name']}: {describe_feature(feature)}")
         for line in data_handling(encoder):
             print(line)
+        if found.provenance.get("processes"):  # trained data-parallel under mpiexec
+            print(f"processes: {found.provenance['processes']}")
         print("provenance:")
         print(textwrap.indent(json.dumps(found.provenance, indent=2, sort_keys=True), "  "))
     elif isinstance(found, Checkpoint):

@@ -141,9 +141,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _ClosedPipeGuard(stdout), _ClosedPipeGuard(stderr)
     try:
-        return _main(argv)
+        code = _main(argv)
     finally:
         sys.stdout, sys.stderr = stdout, stderr
+    if code not in (0, None):
+        _end_mpi_job(code)
+    return code
+
+
+def _end_mpi_job(code: int) -> None:
+    """Under ``mpiexec`` with several ranks, a rank that failed (its one-line error
+    printed) ends the whole job: the others may be waiting for it in a collective."""
+    from .. import distributed
+
+    if not distributed.launched_under_mpi():
+        return
+    try:
+        several = distributed.is_distributed()
+    except ImportError:  # no mpi4py: each process is on its own anyway
+        return
+    if several:
+        distributed.abort(code)
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 
 import numpy as np
 
+from .. import distributed as dist
 from ..data import TabularEncoder, read_table
 from ..data.reading import SLOW_NOTE
+from ..train.loop import use_distributed
 from . import options as opts
 from .errors import UsageError, plan_outputs, same_file
+from .stream import stream_train
 from .training import (
     MIN_ROWS,
     Outputs,
@@ -92,11 +96,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "epoch count on the validation rows, the model is trained again on all rows",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="train data-parallel over MPI (mpiexec -n N chainrule train …); detected "
+        "automatically under mpiexec with more than one process, this flag insists",
+    )
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="stream a Parquet or CSV file too large for memory in batches (a folder of "
+        "Parquet files always streams)",
+    )
     parser.set_defaults(handler=command)
     return parser
 
 
 def command(args: argparse.Namespace) -> int:
+    if use_distributed(True if args.distributed else None):
+        # A rank that raises ends the whole job (MPI abort), never a hang; a one-line
+        # error's non-zero exit is turned into an abort by cli.main.
+        dist.abort_on_error()
     options, extra = opts.from_arguments(args)
     data = args.data or extra.get("data")
     target = args.target or extra.get("target")
@@ -117,6 +137,8 @@ def command(args: argparse.Namespace) -> int:
     if checkpoint and args.resume and same_file(checkpoint, args.resume):
         checkpoint = None  # resuming from a checkpoint goes on writing to it
     outputs = Outputs.beside(out)
+    if args.stream or _parquet_folder(str(data)):
+        return streamed(args, options, extra, str(data), str(target), outputs, checkpoint)
     # Before any work: no output may be an input, another output, or unwritable.
     plan_outputs(
         {
@@ -142,15 +164,16 @@ def command(args: argparse.Namespace) -> int:
     table, test_table = hold_out(table, data_options.test_split, options.seed)
     if data_options.cv:
         cross_validate(table, str(target), options, data_options, data, outputs)
-    encoder.fit(table)
+    encoder = fit_encoder(encoder, table)
     test = None
     if test_table is not None:  # encoded now: a problem shows before any training
         test = (encoder.transform(test_table), encoder.encode_target(test_table))
         del test_table
     if len(table) < MIN_ROWS:  # before the announcement: an error stays one line
         raise UsageError(f"{data}: too few rows to train: {len(table)} (at least {MIN_ROWS})")
+    main = dist.is_main()  # the other ranks of an MPI job print nothing
     classes = len(encoder.classes or [])
-    if classes > 20 and classes * 2 > len(table):
+    if main and classes > 20 and classes * 2 > len(table):
         # It trains (in bounded time and memory), but is rarely what was meant.
         print(
             f"chainrule: note: {data}: the target {target!r} has {classes} classes for "
@@ -171,12 +194,57 @@ def command(args: argparse.Namespace) -> int:
         source=data,
         checkpoint=checkpoint,
         resume=args.resume,
-        verbose=0 if args.quiet else 1,
+        verbose=0 if args.quiet or not main else 1,
         file_sha256=digest,
         resumed=resumed,
-        on_start=None if args.quiet else lambda: announce(data, notes, rows, encoder, dropped_rows),
+        on_start=None
+        if args.quiet or not main
+        else lambda: announce(data, notes, rows, encoder, dropped_rows),
         refit=not args.no_refit and extra.get("refit", not extra.get("no_refit", False)),
     )
+    if main:
+        report(pipeline, final, options, test, outputs, notes, data)
+    return 0
+
+
+def _parquet_folder(path: str) -> bool:
+    """Whether ``path`` is a folder holding Parquet files (a data set to stream); another
+    folder is refused by ``read_table`` as not a data file."""
+    if not os.path.isdir(path):
+        return False
+    try:
+        return any(name.lower().endswith((".parquet", ".pq")) for name in os.listdir(path))
+    except OSError:
+        return False
+
+
+def streamed(args, options, extra, data: str, target: str, outputs: Outputs, checkpoint) -> int:
+    """``train`` on a folder of Parquet files or ``--stream``: ``cli.stream``."""
+    data_options = opts.data_options(args, extra)
+    refused = {
+        "--checkpoint": checkpoint,
+        "--resume": args.resume,
+        "--test-split": data_options.test_split,
+        "--cv": data_options.cv,
+    }
+    for flag, given in refused.items():
+        if given:
+            raise UsageError(f"{flag} is not available when streaming ({data})")
+    stream_train(data, target, options, data_options, outputs, verbose=0 if args.quiet else 1)
+    return 0
+
+
+def fit_encoder(encoder: TabularEncoder, table) -> TabularEncoder:
+    """``encoder.fit(table)``; under MPI rank 0 fits it and the others take its state
+    (``to_dict``, broadcast as JSON): one encoding for the whole job."""
+    if not dist.is_distributed():
+        return encoder.fit(table)
+    state = dist.broadcast_object(encoder.fit(table).to_dict() if dist.is_main() else None)
+    return encoder if dist.is_main() else TabularEncoder.from_dict(state)
+
+
+def report(pipeline, final, options, test, outputs: Outputs, notes: list[str], data: str) -> None:
+    """After training: the metrics, the confusion, the refit and test lines, the files."""
     where = "validation" if options.val_split else "training data"
     refit = pipeline.provenance.get("refit")
     print(format_metrics(final, f"{pipeline.task}, {where}"))
@@ -197,7 +265,6 @@ def command(args: argparse.Namespace) -> int:
     print(f"wrote {outputs.model}, {outputs.history}, {outputs.plot}")
     if SLOW_NOTE in notes:
         note(f"{data}: {SLOW_NOTE}")
-    return 0
 
 
 def cross_validate(
@@ -228,11 +295,12 @@ def cross_validate(
         scores.append(metrics["accuracy" if pipeline.task == "classification" else "r2"])
     name = "accuracy" if encoder.task == "classification" else "r2"
     shown = ", ".join(f"{v:.4f}" for v in scores)
-    print(
-        f"{k}-fold cross-validation: {name} {np.mean(scores):.4f} ± {np.std(scores, ddof=1):.4f} "
-        f"({shown})",
-        flush=True,
-    )
+    if dist.is_main():
+        print(
+            f"{k}-fold cross-validation: {name} {np.mean(scores):.4f} ± "
+            f"{np.std(scores, ddof=1):.4f} ({shown})",
+            flush=True,
+        )
     return scores
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import distributed as dist
 from .. import nn, optim
 from .._version import __version__
 from ..data import DataError, StandardScaler, TabularEncoder, parse_augment
@@ -166,6 +167,8 @@ def check_resume(
     target column and the data file's raw bytes must be those it was written with."""
     checkpoint = load_checkpoint(path)
     current = {"target": target, "options": options.as_dict(), "file_sha256": file_sha256}
+    if processes() > 1:
+        current["processes"] = processes()
     try:
         check_fingerprint(checkpoint, path, current)
     except ResumeError as error:
@@ -244,6 +247,21 @@ def standardize_rows(
 _STANDARDIZE_ROWS = 1 << 15
 
 
+def processes() -> int:
+    """How many MPI processes train together (1 unless launched under ``mpiexec -n N``)."""
+    return dist.world_size() if dist.launched_under_mpi() else 1
+
+
+def shared_scaler(rows: np.ndarray) -> StandardScaler:
+    """A ``StandardScaler`` of ``rows`` (N, F): fitted on rank 0, and its statistics
+    (``to_dict``, JSON) broadcast to the other ranks, which use them as they are: one
+    set of statistics for the whole job (one process: simply fitted)."""
+    if processes() == 1:
+        return StandardScaler().fit(rows)
+    fitted = StandardScaler().fit(rows).to_dict() if dist.is_main() else None
+    return StandardScaler.from_dict(dist.broadcast_object(fitted))
+
+
 def split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded train / validation indices (validation empty for fraction 0)."""
     order = np.random.default_rng([seed, 1]).permutation(n)
@@ -282,6 +300,9 @@ def run(
     """
     if len(x) < MIN_ROWS:
         raise UsageError(f"{source}: too few rows to train: {len(x)} (at least {MIN_ROWS})")
+    world = processes()
+    main = world == 1 or dist.is_main()  # only rank 0 writes files
+    write = write and main
     if write:
         check_output(outputs.model, "--out")
         for path in (outputs.history, outputs.plot):
@@ -292,7 +313,7 @@ def run(
     classification = encoder.task == "classification"
     train_index, val_index = split(len(x), options.val_split, options.seed)
     x_train = x[train_index]  # gathered once: for the scaler, then standardized
-    scaler = StandardScaler().fit(x_train)
+    scaler = shared_scaler(x_train)
     features_train, features_val = standardize_rows(
         scaler,
         [(x_train, train_index), (x[val_index], val_index)],
@@ -305,7 +326,7 @@ def run(
         targets = y.astype(np.int64)
     else:
         # The scaler's statistics stay finite for targets up to ±1.8e308 (y.std() overflows).
-        target_scaler = StandardScaler().fit(y[train_index, None])
+        target_scaler = shared_scaler(y[train_index, None])
         assert target_scaler.mean_ is not None and target_scaler.scale_ is not None  # fitted
         target_mean = float(target_scaler.mean_[0])
         target_scale = float(target_scaler.scale_[0])
@@ -332,6 +353,8 @@ def run(
     }
     if file_sha256:
         fingerprint["file_sha256"] = file_sha256
+    if world > 1:
+        fingerprint["processes"] = world  # a resume must use the same mpiexec -n
     callbacks: list[Callback] = [stopping] if stopping else []
     writer = None
     if checkpoint or resume:
@@ -343,6 +366,7 @@ def run(
             epochs=options.epochs,
             fingerprint=fingerprint,
             early_stopping=stopping,
+            writes=main,
         )
         callbacks.append(writer)
     done, finished = 0, False
@@ -352,7 +376,7 @@ def run(
             done, finished = writer.restore(loaded, resume)
         except ResumeError as error:
             raise UsageError(str(error)) from None
-    if writer is not None:
+    if writer is not None and main:
         sweep_temporary_files(writer.path)
     for path in (outputs.model, outputs.history, outputs.plot) if write else ():
         sweep_temporary_files(path)
@@ -409,6 +433,7 @@ def run(
         "source": os.path.basename(source),
         "data_sha256": fingerprint["data"],
         "rows": {"train": len(train_index), "validation": len(val_index)},
+        **({"processes": world} if world > 1 else {}),
         "options": options.as_dict(),
         "epochs_trained": history.epoch[-1] if history.epoch else 0,
         "stopped_epoch": history.stopped_epoch,

@@ -22,12 +22,13 @@ Install with ``pip install "chainrule[mpi]"`` (mpi4py and the ``mpich`` wheel, w
 from . import comm
 from .batchnorm import sync_batch_norm_backward_sums, sync_batch_stats
 from .comm import *  # noqa: F403 (comm's __all__ names them)
-from .guard import abort_on_error
+from .guard import abort, abort_on_error
 from .shard import local_batch, local_weight, shard_bounds, shard_rows
 
 # The other modules' names, then comm's own __all__: a function added to comm is
 # exported here without a second list to keep in step.
 __all__ = [
+    "abort",
     "abort_on_error",
     "local_batch",
     "local_weight",

@@ -19,7 +19,14 @@ from typing import Any, Literal
 
 from . import comm
 
-__all__ = ["abort_on_error"]
+__all__ = ["abort", "abort_on_error"]
+
+
+def abort(code: int = 1) -> None:
+    """End the whole MPI job with exit status ``code`` (flushing this rank's output
+    first); nothing without MPI or with one process. For a program that has printed
+    its one-line error and would return non-zero while other ranks may be waiting."""
+    _abort(code)
 
 
 def _abort(code: int = 1) -> None:

@@ -36,6 +36,11 @@ class BatchNorm1d(Module):
     statistics are used in both modes. ``affine`` adds a learned weight (ones) and
     bias (zeros); ``bias=False`` keeps only the weight (PyTorch 2.13's keyword). ``dtype``
     defaults to ``chainrule.get_default_dtype()``.
+
+    ``sync_stats`` (False; the ``Trainer`` sets it while training over MPI): in training
+    the batch statistics are those of the *global* batch, every rank's rows together
+    (synchronised batch norm, as ``torch.nn.SyncBatchNorm``), so that N processes train
+    the model one process would with the same global batch.
     """
 
     _config: ClassVar[dict[str, str] | None] = {
@@ -65,6 +70,7 @@ class BatchNorm1d(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         dtype = _float_dtype(type(self).__name__, dtype)
+        self.sync_stats = False
         add_affine(self, (self.num_features,), dtype, affine, bias)
         if track_running_stats:
             self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))
@@ -112,6 +118,7 @@ class BatchNorm1d(Module):
             self.momentum if counting else 0.0,
             self.eps,
             _counter=self.num_batches_tracked.data if counting else None,
+            _sync=self.training and getattr(self, "sync_stats", False),
         )
 
     def extra_repr(self) -> str:

@@ -170,6 +170,11 @@ def fingerprint_differences(saved: Any, current: dict[str, Any]) -> list[str]:
     for key, value in current["options"].items():
         if key not in RESUMABLE_OPTIONS and saved_options.get(key) != value:
             found.append(f"{key} ({saved_options.get(key)!r} in the checkpoint, {value!r} now)")
+    if saved.get("processes", 1) != current.get("processes", 1):
+        found.append(
+            f"processes ({saved.get('processes', 1)} in the checkpoint, "
+            f"{current.get('processes', 1)} now: resume with the same mpiexec -n)"
+        )
     if saved.get("target") != current["target"]:
         found.append(
             f"target ({saved.get('target')!r} in the checkpoint, {current['target']!r} now)"
@@ -229,7 +234,9 @@ class TrainingCheckpoint(Callback):
         epochs: int,
         fingerprint: dict[str, Any],
         early_stopping: EarlyStopping | None = None,
+        writes: bool = True,
     ) -> None:
+        self.writes = writes  # False on the ranks other than 0 of a distributed run
         self.path, self.model, self.optimizer, self.rng = path, model, optimizer, rng
         self.epochs, self.fingerprint, self.early_stopping = epochs, fingerprint, early_stopping
         self.previous = History()
@@ -241,6 +248,8 @@ class TrainingCheckpoint(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         self.log.append(epoch, logs)
+        if not self.writes:
+            return
         stopped = self.trainer.stop_training
         stopping = self.early_stopping.state_dict() if self.early_stopping else None
         tensors = dict(self.log.tensors())

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import distributed as dist
 from .. import nn
 from ..autodiff import Tensor
 from ..data.loader import batch_slices
@@ -43,6 +44,7 @@ __all__ = [
     "evaluate",
     "fit",
     "predict",
+    "use_distributed",
 ]
 
 # name -> (loss function, how outputs become predictions for metrics)
@@ -182,6 +184,7 @@ def fit(
     verbose: int = 1,
     initial_epoch: int = 0,
     compile: bool = True,
+    distributed: bool | None = None,
 ) -> History:
     """Train ``model`` on ``(x, y)`` by mini-batch gradient descent; return the History.
 
@@ -211,6 +214,15 @@ def fit(
     A non-finite loss or gradient raises ``TrainingDivergedError`` naming the epoch,
     the batch and the tensor, before any parameter is changed. The reported
     ``loss`` is the data loss (without the l1 term), averaged over the epoch.
+
+    ``distributed``: data-parallel training over MPI (``mpiexec -n N python …``, every
+    rank calling ``fit`` with the same arguments and data). None (default) turns it on
+    when launched under MPI with more than one process; True insists (an error without
+    mpi4py); False never. ``batch_size`` is then the *global* batch, each rank computes
+    its part, and the gradients are summed with one Allreduce per step: the same model
+    as one process (to 1e-10 in float64), BatchNorm1d with synchronised statistics.
+    Dropout masks and ``augment`` draws differ from one process's (each rank draws for
+    its rows). The progress bar is shown by rank 0 only.
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(
@@ -221,6 +233,7 @@ def fit(
     if validation_split is not None and validation_data is not None:
         raise ValueError("fit takes validation_split or validation_data, not both")
     loss_fn, kind = _resolve_loss(loss)
+    parallel = use_distributed(distributed)
     dtype = _model_dtype(model)
     x = _as_array(x, "x", dtype)
     y = _as_array(y, "y")
@@ -249,7 +262,7 @@ def fit(
             "no batch variance (give at least 2 rows)"
         )
     defaults: list[Callback] = [History()]
-    if verbose:
+    if verbose and (not parallel or dist.is_main()):
         defaults.append(ProgressBar(verbose))
     defaults.append(DivergenceGuard())
     trainer = Trainer(
@@ -266,6 +279,7 @@ def fit(
         shuffle=shuffle,
         rng=rng,
         compile=compile,
+        distributed=parallel,
     )
     validation = (x_val, y_val) if x_val is not None and y_val is not None else None
     return trainer.fit(
@@ -276,6 +290,17 @@ def fit(
         validation=validation,
         batch_norm=batch_norm,
     )
+
+
+def use_distributed(distributed: bool | None) -> bool:
+    """Whether to train data-parallel: ``fit``'s ``distributed`` (None: when launched
+    under MPI with more than one process; True: insist, starting MPI; False: never)."""
+    if distributed is None:
+        return dist.launched_under_mpi() and dist.world_size() > 1
+    if distributed:
+        dist.init(force=True)
+        return dist.world_size() > 1
+    return False
 
 
 def evaluate(

@@ -4,16 +4,31 @@ Everything a run does besides the step itself is a callback, in Keras's way: the
 ``History``, the progress bar, the divergence guard, early stopping, learning-rate
 schedules, checkpoints and resuming (``train.checkpoint``). ``fit`` builds a Trainer
 with the default ones; the CLI and the scikit-learn estimators build theirs.
+
+Data parallelism over MPI (``distributed=True`` under ``mpiexec -n N``) is a few lines
+of the same loop, not a second one: rank 0's parameters are broadcast when ``fit``
+starts (also after resuming); every rank draws the same (broadcast) permutation and
+takes its contiguous part of each global batch (``distributed.local_batch``); the
+compiled step differentiates the local mean loss × ``local_weight`` (an input of the
+step, so one trace serves every batch), and between ``forward_backward`` and
+``update`` one in-place ``Allreduce`` (SUM) of each flat gradient buffer makes the
+gradient of the global batch, on every rank. The loss that the guard checks and the
+History records is the reduced one, and the gradient it checks is the reduced one, so
+every decision (divergence, early stopping, ``stop_training``) is taken on the same
+numbers on every rank: no rank steps on a NaN, none waits. BatchNorm1d layers use
+synchronised statistics (``BatchNorm1d.sync_stats``) while training.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from .. import distributed as dist
+from .. import nn
 from ..autodiff import Tensor
 from ..autodiff.compile import Compiled, CompileError
 from ..data.loader import batch_slices
@@ -79,6 +94,9 @@ class Trainer:
     in ``callbacks`` (if any) are the ones the loop uses. Only callbacks that override
     ``on_batch_begin`` / ``on_batch_end`` are called per batch; a callback's ``close()``
     method, if it has one, runs however training ends.
+
+    ``distributed``: data-parallel over the MPI world (see the module doc); every rank
+    builds the same Trainer and calls ``fit`` (or ``fit_batches``) with the same data.
     """
 
     def __init__(
@@ -97,6 +115,7 @@ class Trainer:
         shuffle: bool = True,
         rng: np.random.Generator | None = None,
         compile: bool = True,
+        distributed: bool = False,
     ) -> None:
         self.model, self.optimizer, self.loss_fn, self.kind = model, optimizer, loss_fn, kind
         self.callbacks = list(callbacks)
@@ -114,9 +133,12 @@ class Trainer:
         self.guard = next((c for c in self.callbacks if isinstance(c, DivergenceGuard)), None)
         self.batch_hooks = [c for c in self.callbacks if _overrides(c, "on_batch_end")]
         self.begin_hooks = [c for c in self.callbacks if _overrides(c, "on_batch_begin")]
+        self.world, self.rank = (dist.world_size(), dist.rank()) if distributed else (1, 0)
+        self.dtype = self.named[0][1].data.dtype if self.named else np.dtype(np.float32)
         self.step_fn: Compiled | None = None
         if compile and hasattr(optimizer, "param_groups"):
-            self.step_fn = Compiled(self._objective, optimizer)
+            objective = self._scaled_objective if self.world > 1 else self._objective
+            self.step_fn = Compiled(objective, optimizer)
         self.flat_grads = _FlatGradients(self.named)
         self.stop_training = False
         self.epoch = self.initial_epoch = self.epochs = self.batches = 0
@@ -139,26 +161,57 @@ class Trainer:
             return data_loss + self.l1 * l1_penalty(self.weights), data_loss, output
         return data_loss, data_loss, output
 
-    def train_step(self, xb: np.ndarray, yb: np.ndarray, batch: int) -> tuple[np.ndarray, float]:
-        """Forward, backward, checks, clipping and the optimizer step; (output, data loss)."""
+    def _scaled_objective(
+        self, xb: Tensor, yb: Tensor, weight: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The objective × this rank's ``local_weight`` (a 0-d input): summed over the
+        ranks, its gradient is that of the global batch's mean."""
+        objective, data_loss, output = self._objective(xb, yb)
+        return objective * weight, data_loss, output
+
+    def train_step(
+        self, xb: np.ndarray, yb: np.ndarray, batch: int, weight: float = 1.0
+    ) -> tuple[np.ndarray, float]:
+        """Forward, backward, checks, clipping and the optimizer step; (output, data loss).
+
+        Distributed, ``weight`` is ``local_weight(rows here, rows of the global batch)``
+        and the data loss returned is the global batch's (reduced over the ranks).
+        """
         if self.step_fn is not None:
             try:
-                return self._compiled_step(xb, yb, batch)
+                return self._compiled_step(xb, yb, batch, weight)
             except CompileError:
                 self.step_fn = None  # fn reads values while tracing: go on eagerly
-        return self._eager_step(xb, yb, batch)
+        return self._eager_step(xb, yb, batch, weight)
 
-    def _compiled_step(self, xb: np.ndarray, yb: np.ndarray, batch: int):
+    def _reduced(self, objective: float, data_loss: float, weight: float) -> tuple[float, float]:
+        """(objective, data loss) of the global batch: Σ over ranks of weight × local mean
+        (one small Allreduce; the same numbers on every rank)."""
+        if self.world == 1:
+            return objective, data_loss
+        # The objective arrives already weighted (the step differentiates it so).
+        total = dist.allreduce_scalars(objective, data_loss * weight)
+        return float(total[0]), float(total[1])
+
+    def _compiled_step(self, xb: np.ndarray, yb: np.ndarray, batch: int, weight: float = 1.0):
         step, guard, epoch = self.step_fn, self.guard, self.epoch
         assert step is not None
-        objective, data_loss, output = step.forward_backward(Tensor(xb), Tensor(yb))
+        if self.world > 1:
+            scale = Tensor(np.asarray(weight, dtype=self.dtype))
+            objective, data_loss, output = step.forward_backward(Tensor(xb), Tensor(yb), scale)
+        else:
+            objective, data_loss, output = step.forward_backward(Tensor(xb), Tensor(yb))
+        objective, data_loss = self._reduced(float(objective), float(data_loss), weight)
         if guard is not None:
-            guard.check_loss(float(objective), epoch, batch)
+            guard.check_loss(objective, epoch, batch)
         updater = step.updater
         if updater is None:
             raise CompileError("fit: no parameter of the optimizer reaches the loss")
         grads = self.flat_grads
         grads.refresh(updater)
+        if self.world > 1:
+            for flat in grads.flats:  # Σ over ranks: the global batch's gradient
+                dist.allreduce_(flat)
         norm = 0.0
         if guard is not None:
             norm = guard.check_gradients(grads.views, grads.flats, epoch, batch)
@@ -168,15 +221,24 @@ class Trainer:
             guard.step(step.update, norm, epoch, batch, updater)
         else:
             step.update()
-        return output, float(data_loss)
+        return output, data_loss
 
-    def _eager_step(self, xb: np.ndarray, yb: np.ndarray, batch: int):
+    def _eager_step(self, xb: np.ndarray, yb: np.ndarray, batch: int, weight: float = 1.0):
         guard, epoch = self.guard, self.epoch
         self.optimizer.zero_grad()
         objective, data_loss, output = self._objective(Tensor(xb), Tensor(yb))
+        if self.world > 1:
+            objective = objective * Tensor(np.asarray(weight, dtype=self.dtype))
+        total, loss = self._reduced(float(objective.data), float(data_loss.data), weight)
         if guard is not None:
-            guard.check_loss(float(objective.data), epoch, batch)
+            guard.check_loss(total, epoch, batch)
         objective.backward()
+        if self.world > 1:
+            for _, p in self.named:  # one Allreduce per parameter: the eager fallback
+                if p.grad is not None and p.grad.flags.c_contiguous:
+                    dist.allreduce_(p.grad)  # in place: a fused optimizer's flat view
+                elif p.grad is not None:
+                    p.grad = dist.allreduce_(np.ascontiguousarray(p.grad))
         norm = 0.0
         if guard is not None:
             grads = [(name, p.grad) for name, p in self.named]
@@ -187,7 +249,7 @@ class Trainer:
             guard.step(self.optimizer.step, norm, epoch, batch)
         else:
             self.optimizer.step()
-        return output.data, float(data_loss.data)
+        return output.data, loss
 
     # -- epochs ------------------------------------------------------------------------
     def fit(
@@ -207,19 +269,74 @@ class Trainer:
         """
         n = len(x)
         bounds = batch_slices(n, self.batch_size, merge_single=batch_norm)
-        self.epochs, self.batches, self.initial_epoch = epochs, len(bounds), initial_epoch
+        if self.world > 1:
+            bounds = self._check_world(bounds)
+        return self._run(epochs, initial_epoch, len(bounds), validation, (x, y, bounds))
+
+    def fit_batches(
+        self,
+        batches: Callable[[int], Iterable[tuple[np.ndarray, np.ndarray]]],
+        *,
+        epochs: int,
+        initial_epoch: int = 0,
+        validation: tuple[np.ndarray, np.ndarray] | None = None,
+        steps: int = 0,
+    ) -> History:
+        """Train on a stream: ``batches(epoch)`` gives that epoch's ``(x (b, ...), y (b,))``
+        batches (e.g. ``data.StreamingDataset.batches``), never all in memory. ``steps``:
+        the expected batches per epoch, for the progress display (``self.batches``).
+        Training metrics are not computed on a stream (the loss is; ``validation``
+        gives ``val_`` metrics).
+
+        Distributed, each rank streams its own shard's batches (local batches: the global
+        batch is their union); before each step one small Allreduce asks whether every
+        rank still has a batch, so the ranks stay in lockstep: the epoch ends when the
+        first rank's shard is exhausted (the other ranks' remaining rows of that epoch
+        are left out: balanced shards lose at most a batch or so). The loss weights are
+        ``local rows / global rows`` of each step, so uneven batches stay exact.
+        """
+        return self._run(epochs, initial_epoch, steps, validation, batches)
+
+    def _check_world(self, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Every global batch must give each rank at least one row: the batch size at
+        least the world size, and a shorter last batch merged into the one before."""
+        if self.batch_size < self.world:
+            raise ValueError(
+                f"distributed training expected a global batch size of at least the "
+                f"{self.world} processes, got {self.batch_size}"
+            )
+        if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < self.world:
+            bounds = [*bounds[:-2], (bounds[-2][0], bounds[-1][1])]
+        return bounds
+
+    def _batch_norms(self) -> list[Any]:
+        modules = self.model.modules() if hasattr(self.model, "modules") else ()
+        return [m for m in modules if isinstance(m, nn.BatchNorm1d)]
+
+    def _run(self, epochs, initial_epoch, batches, validation, data) -> History:
+        self.epochs, self.batches, self.initial_epoch = epochs, batches, initial_epoch
         self.has_validation = validation is not None
         self.stop_training = False
         callbacks = self.callbacks
         logs: dict[str, Any] = {}
+        synced = self._batch_norms() if self.world > 1 else []
         try:
+            if self.world > 1:  # rank 0's weights everywhere (also after a resume)
+                dist.broadcast_parameters(self.model)
+            for module in synced:
+                module.sync_stats = True
             for callback in callbacks:
                 callback.on_train_begin(logs)
             for epoch in range(initial_epoch + 1, epochs + 1):
-                logs = self._epoch(epoch, x, y, bounds, validation)
+                if isinstance(data, tuple):
+                    logs = self._epoch(epoch, *data, validation)
+                else:
+                    logs = self._stream_epoch(epoch, data, validation)
                 if self.stop_training:
                     break
         finally:
+            for module in synced:
+                module.sync_stats = False
             for callback in callbacks:
                 close = getattr(callback, "close", None)
                 if close is not None:
@@ -229,27 +346,38 @@ class Trainer:
         self.model.eval()
         return self.history
 
-    def _epoch(self, epoch, x, y, bounds, validation) -> dict[str, Any]:
+    def _begin_epoch(self, epoch: int) -> tuple[float, dict[str, Any]]:
         self.epoch = epoch
         started = time.perf_counter()
         logs: dict[str, Any] = {}
         for callback in self.callbacks:
             callback.on_epoch_begin(epoch, logs)
         self.model.train()
+        self.loss_sum, self.seen = 0.0, 0
+        return started, logs
+
+    def _epoch(self, epoch, x, y, bounds, validation) -> dict[str, Any]:
+        started, logs = self._begin_epoch(epoch)
         n = len(x)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.world > 1:  # the same global batches on every rank, whatever augment drew
+            dist.broadcast_array_(order)
         outputs: list[np.ndarray] | None = [] if self.metrics else None
-        self.loss_sum, self.seen = 0.0, 0
         batch_hooks, begin_hooks = self.batch_hooks, self.begin_hooks
         for batch, (start, stop) in enumerate(bounds, start=1):
             for callback in begin_hooks:
                 callback.on_batch_begin(batch, {})
             index = order[start:stop]
+            weight = 1.0
+            if self.world > 1:
+                local = dist.local_batch(index, self.rank, self.world)
+                weight = dist.local_weight(len(local), len(index))
+                index = local
             xb, yb = x[index], y[index]
             if self.augment is not None:
                 xb = self.augment(xb, self.rng)
-            output, batch_loss = self.train_step(xb, yb, batch)
-            self.loss_sum += batch_loss * len(index)
+            output, batch_loss = self.train_step(xb, yb, batch, weight)
+            self.loss_sum += batch_loss * (stop - start)
             self.seen = stop
             if outputs is not None:
                 outputs.append(predictions(output, self.kind))
@@ -257,10 +385,63 @@ class Trainer:
                 callback.on_batch_end(batch, {"loss": batch_loss})
         logs = {"loss": self.loss_sum / n}
         if outputs is not None:
-            predicted, truth = squeeze(np.concatenate(outputs)), squeeze(y[order])
+            predicted = self._gathered(outputs, bounds, n)
+            predicted, truth = squeeze(predicted), squeeze(y[order])
             for name, metric in self.metrics:
                 logs[name] = float(metric(truth, predicted))
+        return self._end_epoch(epoch, logs, started, validation)
+
+    def _gathered(
+        self, outputs: list[np.ndarray], bounds: list[tuple[int, int]], n: int
+    ) -> np.ndarray:
+        """The predictions (n, ...) of the epoch's rows in batch order: this rank's, or,
+        distributed, every rank's parts put in place and summed over the ranks."""
+        local = np.concatenate(outputs)
+        if self.world == 1:
+            return local
+        full = np.zeros((n, *local.shape[1:]), dtype=np.float64)
+        at = 0
+        for start, stop in bounds:
+            first, last = dist.shard_bounds(stop - start, self.rank, self.world)
+            full[start + first : start + last] = local[at : at + last - first]
+            at += last - first
+        dist.allreduce_(full)
+        return full.astype(local.dtype)
+
+    def _stream_epoch(self, epoch, batches, validation) -> dict[str, Any]:
+        started, logs = self._begin_epoch(epoch)
+        batch_hooks, begin_hooks = self.batch_hooks, self.begin_hooks
+        stream = iter(batches(epoch))
+        batch = 0
+        while True:
+            item = next(stream, None)
+            rows = 0 if item is None else len(item[0])
+            if self.world > 1:  # does every rank still have a batch? (lockstep)
+                have, total = dist.allreduce_scalars(float(rows > 0), float(rows))
+                if have < self.world:
+                    break
+            elif item is None:
+                break
+            else:
+                total = float(rows)
+            batch += 1
+            for callback in begin_hooks:
+                callback.on_batch_begin(batch, {})
+            xb, yb = item
+            if self.augment is not None:
+                xb = self.augment(xb, self.rng)
+            _, batch_loss = self.train_step(xb, yb, batch, rows / total)
+            self.loss_sum += batch_loss * total
+            self.seen += int(total)
+            for callback in batch_hooks:
+                callback.on_batch_end(batch, {"loss": batch_loss})
+        logs = {"loss": self.epoch_loss}
+        return self._end_epoch(epoch, logs, started, validation)
+
+    def _end_epoch(self, epoch, logs, started, validation) -> dict[str, Any]:
         if validation is not None:
+            # Every rank evaluates the same rows with the same weights: the same
+            # numbers, so early stopping decides the same everywhere.
             x_val, y_val = validation
             logs.update(
                 evaluate_outputs(

@@ -35,6 +35,20 @@ def _batch_stats(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.n
     return mean, var
 
 
+def _channel_rows(x: np.ndarray) -> np.ndarray:
+    """(N, C, *) -> (N·L, C): one row per value of each channel (for the MPI sums)."""
+    return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+
+
+def _synced_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Mean and biased variance (broadcastable against x) and the value count per
+    channel over the *global* batch: every MPI rank's rows (synchronised batch norm)."""
+    from ...distributed.batchnorm import sync_batch_stats
+
+    mean, var, count = sync_batch_stats(_channel_rows(x))
+    return _per_channel(mean, x.ndim), _per_channel(var, x.ndim), count
+
+
 @defop(
     "batch_norm",
     formula=(
@@ -43,11 +57,16 @@ def _batch_stats(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.n
     ),
 )
 def _batch_norm(
-    x, weight, bias, running_mean, running_var, *, training, momentum, eps, counter=None
-):
+    x, weight, bias, running_mean, running_var, *, training, momentum, eps, counter=None,
+    sync=False,
+):  # fmt: skip
     axes = _channel_axes(x)
     if training:
-        mean, var = _batch_stats(x, axes)
+        n = x.size // x.shape[1]
+        if sync:
+            mean, var, n = _synced_stats(x)
+        else:
+            mean, var = _batch_stats(x, axes)
         if counter is not None:
             # BatchNorm1d's count of batches, kept inside the op so that cr.compile's
             # replay counts too (and momentum=None reads the count at each batch).
@@ -57,7 +76,6 @@ def _batch_norm(
         if running_mean is not None:
             # Written in PyTorch's order (momentum·new + (1 − momentum)·old) so that the
             # running statistics agree with it to the last bits.
-            n = x.size // x.shape[1]
             running_mean[...] = momentum * mean.ravel() + (1 - momentum) * running_mean
             running_var[...] = momentum * var.ravel() * (n / (n - 1)) + (1 - momentum) * running_var
     else:
@@ -84,9 +102,12 @@ def _running_stats_copy_vjp(g, out, a):
 
 @_batch_norm.defvjp
 def _batch_norm_vjp(
-    g, out, x, weight, bias, running_mean, running_var, *, training, momentum, eps, counter=None
-):
+    g, out, x, weight, bias, running_mean, running_var, *, training, momentum, eps, counter=None,
+    sync=False,
+):  # fmt: skip
     axes = _channel_axes(x)
+    if training and sync:
+        return _synced_vjp(g, x, weight, bias, eps)
     if training:
         mean, var = _batch_stats(x, axes)  # recomputed: cheaper than keeping them alive
     else:
@@ -110,6 +131,26 @@ def _batch_norm_vjp(
     return grad_x, grad_w, grad_b, None, None
 
 
+def _synced_vjp(g, x, weight, bias, eps):
+    """The training VJP with the statistics of the global batch: the means of g and
+    g·x̂ are over every rank's rows (``sync_batch_norm_backward_sums``); ∂L/∂w and ∂L/∂b
+    stay this rank's sums, which the gradient Allreduce adds up."""
+    from ...distributed.batchnorm import sync_batch_norm_backward_sums
+
+    axes = _channel_axes(x)
+    mean, var, count = _synced_stats(x)  # recomputed, as above (two small Allreduces)
+    inv_std = 1 / np.sqrt(var + eps)
+    x_hat = (x - mean) * inv_std
+    scale = inv_std if weight is None else inv_std * _per_channel(weight, x.ndim)
+    sum_g, sum_gx = sync_batch_norm_backward_sums(_channel_rows(g), _channel_rows(x_hat))
+    grad_x = scale * (
+        g - _per_channel(sum_g / count, x.ndim) - x_hat * _per_channel(sum_gx / count, x.ndim)
+    )
+    grad_w = None if weight is None else (g * x_hat).sum(axis=axes)
+    grad_b = None if bias is None else g.sum(axis=axes)
+    return grad_x, grad_w, grad_b, None, None
+
+
 def _array(value: Any) -> np.ndarray | None:
     return value.data if isinstance(value, Tensor) else value
 
@@ -125,6 +166,7 @@ def batch_norm(
     eps: float = 1e-5,
     *,
     _counter: np.ndarray | None = None,
+    _sync: bool = False,
 ) -> Tensor:
     """Normalize each channel to zero mean and unit variance, then scale and shift.
 
@@ -135,6 +177,8 @@ def batch_norm(
     ``running_mean``/``running_var`` in place (when given) with
     ``new = momentum · batch + (1 − momentum) · old``, the variance unbiased.
     ``training=False`` uses the running statistics. As ``torch.nn.functional.batch_norm``.
+    ``_sync`` (``BatchNorm1d.sync_stats``, set by distributed training): the batch
+    statistics are those of every MPI rank's rows together (synchronised batch norm).
     """
     shape = shape_of(input)
     if len(shape) < 2:
@@ -155,7 +199,7 @@ def batch_norm(
         raise ValueError("batch_norm expected running_mean and running_var both given or both None")
     if training:
         per_channel = int(np.prod(shape)) // channels if channels else 0
-        if per_channel <= 1:
+        if per_channel <= 1 and not _sync:  # synced: sync_batch_stats counts all ranks
             raise ValueError(
                 f"batch_norm expected more than 1 value per channel when training, "
                 f"got input of shape {shape}"
@@ -180,4 +224,5 @@ def batch_norm(
         momentum=None if momentum is None else float(momentum),
         eps=float(eps),
         counter=_counter,
+        sync=bool(_sync and training),
     )
