@@ -139,9 +139,11 @@ def stream_train(
         _batches(dataset, last - first, classification), epochs=options.epochs, steps=steps
     )
     target_mean, target_scale = 0.0, 1.0
-    if dataset.target_scaler is not None:
-        target_mean = float(dataset.target_scaler.mean_[0])
-        target_scale = float(dataset.target_scaler.scale_[0])
+    target_scaler = dataset.target_scaler
+    if target_scaler is not None:
+        assert target_scaler.mean_ is not None and target_scaler.scale_ is not None  # fitted
+        target_mean = float(target_scaler.mean_[0])
+        target_scale = float(target_scaler.scale_[0])
     assert dataset.scaler is not None  # StreamingDataset(scale=True) fitted one
     pipeline = Pipeline(model, encoder, dataset.scaler, target_mean, target_scale)
     pipeline.provenance = {

@@ -166,7 +166,11 @@ def check_resume(
     """Refuse a checkpoint of another run before the data is parsed: the options, the
     target column and the data file's raw bytes must be those it was written with."""
     checkpoint = load_checkpoint(path)
-    current = {"target": target, "options": options.as_dict(), "file_sha256": file_sha256}
+    current: dict[str, Any] = {
+        "target": target,
+        "options": options.as_dict(),
+        "file_sha256": file_sha256,
+    }
     if processes() > 1:
         current["processes"] = processes()
     try:
@@ -346,7 +350,7 @@ def run(
         if patience
         else None
     )
-    fingerprint = {
+    fingerprint: dict[str, Any] = {
         "data": fingerprint_data(x, y, encoder),
         "target": encoder.target,
         "options": options.as_dict(),

@@ -329,7 +329,8 @@ class Trainer:
                 callback.on_train_begin(logs)
             for epoch in range(initial_epoch + 1, epochs + 1):
                 if isinstance(data, tuple):
-                    logs = self._epoch(epoch, *data, validation)
+                    x, y, bounds = data
+                    logs = self._epoch(epoch, x, y, bounds, validation)
                 else:
                     logs = self._stream_epoch(epoch, data, validation)
                 if self.stop_training:
@@ -424,6 +425,7 @@ class Trainer:
                 break
             else:
                 total = float(rows)
+            assert item is not None  # every rank has a batch (the check above)
             batch += 1
             for callback in begin_hooks:
                 callback.on_batch_begin(batch, {})
