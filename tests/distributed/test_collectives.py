@@ -34,6 +34,9 @@ def test_without_mpi_the_collectives_are_the_identity():
     assert d.allreduce_(grads) is grads
     np.testing.assert_array_equal(grads, np.arange(5.0))
     np.testing.assert_array_equal(d.allreduce_scalars(2.5, 3), [2.5, 3.0])
+    np.testing.assert_array_equal(d.allreduce_with_scalars_([grads], 1.5), [1.5])
+    with pytest.raises(ValueError, match="C-contiguous"):
+        d.allreduce_with_scalars_([np.arange(6.0).reshape(2, 3)[:, 1]], 1.0)
     assert d.all_finite(True) and not d.all_finite(False)
     assert d.broadcast_object({"a": [1, 2]}) == {"a": [1, 2]}
 
@@ -74,6 +77,8 @@ COLLECTIVES = """
     mean = np.full(3, 2.0 * (r + 1), dtype=np.float32)
     d.allreduce_(mean, average=True)
     sums = d.allreduce_scalars(1.5 * (r + 1), 10 + r, 0.0)
+    pair = [np.full(5, r + 1.0), np.full(2, 10.0 * (r + 1), dtype=np.float32)]
+    riding = d.allreduce_with_scalars_(pair, 0.25 * (r + 1), -r)
     weights = np.full(4, float(r))
     d.broadcast_array_(weights)
     meta = d.broadcast_object({"classes": ["a", "b"], "from": r} if r == 0 else None)
@@ -87,6 +92,7 @@ COLLECTIVES = """
     with open(f"{sys.argv[1]}/{r}.json", "w") as out:
         json.dump({"rank": r, "size": n, "main": d.is_main(), "dist": d.is_distributed(),
                       "grads": grads.tolist(), "mean": mean.tolist(), "sums": sums.tolist(),
+                      "pair": [a.tolist() for a in pair], "riding": riding.tolist(),
                       "weights": weights.tolist(), "meta": meta, "ok": ok, "same": same}, out)
 """
 
@@ -102,6 +108,8 @@ def test_allreduce_and_broadcast_over_two_ranks(tmp_path):
         assert result["grads"] == [3.0] * 7  # 1 + 2
         assert result["mean"] == [3.0] * 3  # (2 + 4) / 2
         assert result["sums"] == [4.5, 21.0, 0.0]
+        assert result["pair"] == [[3.0] * 5, [30.0] * 2]  # both buffers summed in place
+        assert result["riding"] == [0.75, -1.0]  # and the scalars beside them
         assert result["weights"] == [0.0] * 4  # rank 0's values
         assert result["meta"] == {"classes": ["a", "b"], "from": 0}
         assert result["ok"] is False  # rank 1 saw a non-finite value: nobody steps

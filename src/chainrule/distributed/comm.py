@@ -24,6 +24,7 @@ __all__ = [
     "all_finite",
     "allreduce_",
     "allreduce_scalars",
+    "allreduce_with_scalars_",
     "barrier",
     "broadcast_array_",
     "broadcast_object",
@@ -158,6 +159,32 @@ def allreduce_scalars(*values: float) -> np.ndarray:
     if buffer.ndim != 1:
         raise ValueError(f"allreduce_scalars expected numbers, got shape {buffer.shape}")
     return allreduce_(buffer)
+
+
+def allreduce_with_scalars_(arrays: list[np.ndarray], *values: float) -> np.ndarray:
+    """Sum each of ``arrays`` over all ranks in place, and return the sums of ``values``
+    (float64, (K,)), with one synchronisation between the ranks instead of two.
+
+    The step of data-parallel training needs both the gradient buffers and the batch's
+    loss reduced; the scalars go in a non-blocking ``Iallreduce`` started first and
+    completed after the buffers' ``Allreduce``, so no rank waits twice for the slowest.
+    """
+    for array in arrays:
+        _check_buffer(array, "allreduce_with_scalars_")
+    scalars = np.array(values, dtype=np.float64)
+    if scalars.ndim != 1:
+        raise ValueError(f"allreduce_with_scalars_ expected numbers, got shape {scalars.shape}")
+    comm = _comm()
+    if comm is None or comm.Get_size() == 1:
+        return scalars
+    mpi = _state["mpi"]
+    pending = comm.Iallreduce(mpi.IN_PLACE, scalars, op=mpi.SUM)
+    try:
+        for array in arrays:
+            comm.Allreduce(mpi.IN_PLACE, array, op=mpi.SUM)
+    finally:
+        pending.Wait()
+    return scalars
 
 
 def all_finite(local_ok: bool) -> bool:

@@ -201,17 +201,23 @@ class Trainer:
             objective, data_loss, output = step.forward_backward(Tensor(xb), Tensor(yb), scale)
         else:
             objective, data_loss, output = step.forward_backward(Tensor(xb), Tensor(yb))
-        objective, data_loss = self._reduced(float(objective), float(data_loss), weight)
-        if guard is not None:
-            guard.check_loss(objective, epoch, batch)
         updater = step.updater
         if updater is None:
             raise CompileError("fit: no parameter of the optimizer reaches the loss")
         grads = self.flat_grads
         grads.refresh(updater)
         if self.world > 1:
-            for flat in grads.flats:  # Σ over ranks: the global batch's gradient
-                dist.allreduce_(flat)
+            # Σ over ranks: the global batch's gradient and (objective, data loss), the
+            # loss riding along the gradient's Allreduce (one wait for the slowest rank).
+            # The objective arrives already weighted (the step differentiates it so).
+            total = dist.allreduce_with_scalars_(
+                grads.flats, float(objective), float(data_loss) * weight
+            )
+            objective, data_loss = float(total[0]), float(total[1])
+        else:
+            objective, data_loss = float(objective), float(data_loss)
+        if guard is not None:
+            guard.check_loss(objective, epoch, batch)
         norm = 0.0
         if guard is not None:
             norm = guard.check_gradients(grads.views, grads.flats, epoch, batch)
