@@ -1,8 +1,8 @@
-"""Project-level promises: import layering, a NumPy-only core, README and CI in step."""
+"""Project-level promises: a NumPy-only core, README and CI in step (the import layering
+of every pair of packages is tests/test_layering.py's)."""
 
 from __future__ import annotations
 
-import ast
 import pathlib
 import re
 import subprocess
@@ -10,39 +10,6 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "chainrule"
-
-
-def _imports(path: pathlib.Path) -> set[str]:
-    """Absolute names of the chainrule modules a file imports (relative imports resolved)."""
-    module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
-    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - (node.level - 1)]
-                name = ".".join(base + ([node.module] if node.module else []))
-            else:
-                name = node.module or ""
-            found.add(name)
-    return {n for n in found if n.startswith("chainrule")}
-
-
-def test_autodiff_imports_nothing_above_it():
-    for path in (PACKAGE / "autodiff").rglob("*.py"):
-        for name in _imports(path):
-            assert name.startswith("chainrule.autodiff"), f"{path} imports {name}"
-
-
-def test_nothing_imports_the_cli():
-    for path in PACKAGE.rglob("*.py"):
-        if "cli" in path.relative_to(PACKAGE).parts or path.name == "__main__.py":
-            continue
-        for name in _imports(path):
-            assert not name.startswith("chainrule.cli"), f"{path} imports {name}"
 
 
 def test_core_import_needs_numpy_only():
