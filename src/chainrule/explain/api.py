@@ -282,7 +282,7 @@ def explain(
         losses=losses,
         quantities=quantities,
         updated={name: p.data.copy() for name, p in named.items()},
-        graph=graph_nodes(trace, label, precision),
+        graph=graph_nodes(trace, precision),
         form=resolved,
         aliases=aliases,
         diagram=None if net is None else build_diagram(net, trace.grads, find_kinks(trace, net)),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .records import GraphNode
@@ -59,9 +58,7 @@ def render_to(explanation: Explanation, path: pathlib.Path) -> pathlib.Path:
     return path
 
 
-def graph_nodes(
-    trace: Trace, label: Callable[[str, tuple], str], precision: int
-) -> list[GraphNode]:
+def graph_nodes(trace: Trace, precision: int) -> list[GraphNode]:
     """One GraphNode per recorded op and per parameter, values and gradients summarized."""
     import numpy as np
 
