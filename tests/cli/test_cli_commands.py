@@ -425,3 +425,20 @@ def test_explain_reads_a_classifier_row_by_column_name(tmp_path, capsys):
     assert main(["explain", "--model", model, "--data", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing columns" in err, err
+
+
+def test_without_matplotlib_the_wrote_line_names_only_what_was_written(
+    tmp_path, capsys, monkeypatch
+):
+    import chainrule.cli.training as training
+
+    monkeypatch.setattr(training, "can_plot", lambda: False)
+    data = regression_csv(tmp_path / "train.csv")
+    model = str(tmp_path / "model.safetensors")
+    code = main(["train", data, "--target", "y", "--epochs", "2", "--out", model, "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert not os.path.exists(tmp_path / "model.loss.png")
+    assert "no loss-curve PNG (needs matplotlib" in captured.err
+    wrote = [line for line in captured.out.splitlines() if line.startswith("wrote ")]
+    assert wrote == [f"wrote {model}, {tmp_path / 'model.history.json'}"]

@@ -304,3 +304,34 @@ def test_reading_text_columns_does_not_import_pyarrow_compute(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['x', 'y'] [0, -1, 1] False"
+
+
+@pytest.mark.parametrize(
+    ("column", "fragment"),
+    [
+        (lambda: pa.array([[1.0, 2.0]] * 4), "holds list<element: double> values"),
+        (lambda: pa.array([{"u": 1}] * 4), "holds struct<u: int64> values"),
+        (lambda: pa.array([b"\xff\xfe"] * 4, pa.binary()), "holds binary values that are not text"),
+    ],
+)
+def test_a_parquet_column_of_lists_structs_or_bytes_is_a_data_error(tmp_path, column, fragment):
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"a": column(), "y": [0, 1, 0, 1]}), path)
+    with pytest.raises(DataError, match=f"nested.parquet: column 'a' {fragment}"):
+        read_table(path)
+
+
+def test_decimal_and_dictionary_columns_read_as_numbers_and_categories(tmp_path):
+    from decimal import Decimal
+
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "kinds.parquet"
+    price = pa.array(
+        [Decimal("1.25"), Decimal("2.50"), None, Decimal("-3.00")], pa.decimal128(5, 2)
+    )
+    colour = pa.array(["red", "blue", "red", None]).dictionary_encode()
+    pq.write_table(pa.table({"price": price, "colour": colour, "y": [0, 1, 0, 1]}), path)
+    table = read_table(path)
+    np.testing.assert_array_equal(table.columns["price"], [1.25, 2.5, np.nan, -3.0])
+    assert table.columns["colour"].cells() == ["red", "blue", "red", None]

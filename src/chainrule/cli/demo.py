@@ -15,7 +15,7 @@ from ..io import atomic_write
 from .errors import UsageError, check_output, plan_outputs
 from .options import TrainOptions, check
 from .parsers import add_command
-from .training import Outputs, evaluate_pipeline, format_confusion, run
+from .training import Outputs, can_plot, evaluate_pipeline, format_confusion, run
 
 HELP = "train on the bundled handwritten digits (no data needed)"
 DESCRIPTION = "Train a network on the bundled 8×8 handwritten digits and report on it."
@@ -101,7 +101,8 @@ def command(args: argparse.Namespace) -> int:
     print(f"test accuracy: {test['accuracy']:.4f} on {len(y_test)} digits")
     print(format_confusion(test, pipeline.classes or []))
     print(
-        f"wrote {args.out}/: model.safetensors, model.history.json, model.loss.png, test.csv "
+        f"wrote {args.out}/: model.safetensors, model.history.json, "
+        f"{'model.loss.png, ' if can_plot() else ''}test.csv "
         f"({time.perf_counter() - started:.1f} s)"
     )
     return 0

@@ -159,5 +159,5 @@ def stream_train(
     }
     if main:
         write_outputs(pipeline, history, outputs)
-        print(f"wrote {outputs.model}, {outputs.history}, {outputs.plot}", file=sys.stdout)
+        print(f"wrote {outputs.written()}", file=sys.stdout)
     return pipeline, history

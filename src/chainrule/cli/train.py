@@ -262,7 +262,7 @@ def report(pipeline, final, options, test, outputs: Outputs, notes: list[str], d
         confusion = format_confusion(scores, pipeline.classes or [])
         if confusion:
             print(confusion)
-    print(f"wrote {outputs.model}, {outputs.history}, {outputs.plot}")
+    print(f"wrote {outputs.written()}")
     if SLOW_NOTE in notes:
         note(f"{data}: {SLOW_NOTE}")
 

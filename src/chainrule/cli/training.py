@@ -71,6 +71,17 @@ class Outputs:
         )
         return cls(model_path, stem + ".history.json", stem + ".loss.png")
 
+    def written(self) -> str:
+        """The files ``write_outputs`` writes, for the closing "wrote …" line: the
+        curve PNG only where matplotlib is installed (else it is not written)."""
+        files = [self.model, self.history] + ([self.plot] if can_plot() else [])
+        return ", ".join(files)
+
+
+def can_plot() -> bool:
+    """Whether matplotlib is installed (the loss-curve PNG needs it)."""
+    return importlib.util.find_spec("matplotlib") is not None
+
 
 def fingerprint_data(x: np.ndarray, y: np.ndarray, encoder: TabularEncoder) -> str:
     """SHA-256 of the encoded data and its encoding: what a checkpoint must match."""
@@ -604,7 +615,7 @@ def write_outputs(pipeline: Pipeline, history: History, outputs: Outputs) -> Non
     for path in (outputs.history, outputs.plot):
         check_output(path, "--out (beside it)")
     document = json.dumps(to_json(history.to_dict()), indent=1, allow_nan=False)
-    plotting = importlib.util.find_spec("matplotlib") is not None
+    plotting = can_plot()
     with atomic_group() as group:
         save(pipeline, group.path(outputs.model))
         group.write_bytes(outputs.history, document.encode())

@@ -229,20 +229,40 @@ def _compute(name: str, column: Any) -> Any:
     return call_function(name, [column])
 
 
-def _column(column: Any) -> Any:
+def _column(column: Any, where: str = "") -> Any:
     """A float64 array for an Arrow number column, a ``Coded`` column for text; None
-    when the strict reader must decide (a field over its length limit)."""
+    when the strict reader must decide (a field over its length limit).
+
+    ``where`` (``"data.parquet: column 'a'"``) names the column in the ``DataError``
+    for a kind no table cell can be: lists, structs, maps, raw bytes that are no text.
+    """
     import pyarrow as pa
 
     kind = column.type
+    if pa.types.is_dictionary(kind):  # a categorical column: its values, decoded
+        return _column(column.cast(kind.value_type), where)
+    if pa.types.is_decimal(kind):
+        column = column.cast(pa.float64())
+        kind = column.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
         return _numbers(column)
     if pa.types.is_null(kind):
         return Coded(np.full(len(column), -1, dtype=np.int64), [])
+    if pa.types.is_nested(kind):
+        raise DataError(
+            f"{where or 'a column'} holds {kind} values; a feature or target column "
+            "must hold single numbers or text (flatten or drop it first)"
+        )
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         import pyarrow.compute as pc
 
-        column = pc.cast(column, pa.string())  # dates and times: their ISO text
+        try:
+            column = pc.cast(column, pa.string())  # dates and times: their ISO text
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise DataError(
+                f"{where or 'a column'} holds {kind} values that are not text; a feature "
+                "or target column must hold single numbers or text"
+            ) from None
     if len(column) and _over_field_limit(column):
         return None
     return _coded(column)
@@ -413,7 +433,7 @@ def _from_arrow(arrow: Any, path: str) -> Table:
     names = [str(n) for n in arrow.column_names]
     columns = {}
     for name, column in zip(names, arrow.columns, strict=True):
-        converted = _column(column)
+        converted = _column(column, f"{path}: column {name!r}")
         columns[name] = converted if converted is not None else _coded(column)
     return Table(path, names, columns, [], arrow.num_rows)
 
