@@ -704,3 +704,20 @@ class TestErrors:
         with pytest.raises(ValueError) as info:
             op(leaf(np.ones((2, 3))), leaf(np.ones(4)))
         assert "(2, 3)" in str(info.value) and "(4,)" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype"),
+    [
+        (np.array([[1, "a"]], dtype=object), "object"),
+        (np.array([[1, 2]], dtype=object), "object"),
+        (np.array(["1.5", "2"]), "<U3"),
+        (np.array(["2024-01-01"], dtype="datetime64[D]"), "datetime64"),
+        ([[1.0, None]], "object"),
+    ],
+)
+def test_tensor_of_text_objects_or_dates_is_a_type_error_naming_the_dtype(value, dtype):
+    # As torch.tensor: only numbers and booleans make a tensor (a NumPy array of
+    # objects once slipped through and failed later, deep inside a layer).
+    with pytest.raises(TypeError, match=f"tensor\\(\\) expected numbers .* of dtype {dtype}"):
+        cr.tensor(value)

@@ -23,14 +23,17 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     if dtype is not None:
         return np.array(data, dtype=dtype)
     if isinstance(data, (np.ndarray, np.generic)):
-        return np.array(data)
-    array = np.array(data)
-    if array.dtype.kind == "f":
-        return array.astype(get_default_dtype(), copy=False)
-    if array.dtype.kind not in "biuc":
+        array = np.array(data)
+        if array.dtype.kind in "biufc":
+            return array
+    else:
+        array = np.array(data)
+        if array.dtype.kind == "f":
+            return array.astype(get_default_dtype(), copy=False)
+    if array.dtype.kind not in "biuc":  # text, objects, dates: as torch.tensor refuses
         raise TypeError(
-            f"tensor() expected numbers, nested lists of numbers or an ndarray, "
-            f"got {type(data).__name__} holding {array.dtype}"
+            "tensor() expected numbers (a number, nested lists of numbers or a numeric "
+            f"ndarray), got {type(data).__name__} of dtype {array.dtype}"
         )
     return array
 

@@ -182,7 +182,7 @@ def _read_csv_arrow(
     for column_name, column in zip(names, arrow.columns, strict=True):
         try:
             converted = _column(column)
-        except (pa.ArrowException, UnicodeDecodeError):
+        except (pa.ArrowException, UnicodeDecodeError, DataError):
             converted = None  # invalid UTF-8 in a text column: the strict reader names it
         if converted is None:
             return fallback()
