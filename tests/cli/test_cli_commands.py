@@ -442,3 +442,53 @@ def test_without_matplotlib_the_wrote_line_names_only_what_was_written(
     assert "no loss-curve PNG (needs matplotlib" in captured.err
     wrote = [line for line in captured.out.splitlines() if line.startswith("wrote ")]
     assert wrote == [f"wrote {model}, {tmp_path / 'model.history.json'}"]
+
+
+def _semicolon_csv(path, n=60, seed=2):
+    rng = np.random.default_rng(seed)
+    lines = ["size;colour;label"]
+    for _ in range(n):
+        size = rng.uniform(0, 2000)
+        colour = rng.choice(["red", "blue"])
+        label = "big" if size > 1000 else "small"
+        whole, cents = divmod(round(size * 100), 100)
+        grouped = f"{whole:,}".replace(",", ".")  # 1.234,56: dots group thousands
+        lines.append(f'"{grouped},{cents:02d}";{colour};{label}')
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_train_and_predict_a_semicolon_csv_with_decimal_commas(tmp_path, capsys):
+    data = _semicolon_csv(tmp_path / "eu.csv")
+    model = str(tmp_path / "m.safetensors")
+    flags = ["--delimiter", ";", "--decimal", ","]
+    code = main(["train", data, "--target", "label", "--epochs", "2", "--out", model, "--quiet"])
+    assert code == 2
+    assert "(give --delimiter ';')" in capsys.readouterr().err
+    code = main(
+        ["train", data, "--target", "label", "--epochs", "2", "--out", model, "--quiet", *flags]
+    )
+    assert code == 0
+    pipeline = cr.load(model)
+    assert pipeline.encoder.features[0] == {**pipeline.encoder.features[0], "kind": "numeric"}
+    capsys.readouterr()
+    assert main(["predict", model, data, *flags]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0] == "prediction" and len(rows) == 61
+    assert set(rows[1:]) <= {"big", "small"}
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--delimiter", ";;"], "--delimiter: delimiter expected one character"),
+        (["--delimiter", '"'], "can separate cells"),
+        (["--format", "parquet", "--delimiter", ";"], "--delimiter applies to CSV and TSV"),
+        (["--format", "parquet", "--decimal", ","], "--decimal applies to CSV and TSV"),
+    ],
+)
+def test_bad_delimiter_or_decimal_flags_are_usage_errors(tmp_path, capsys, flags, message):
+    data = regression_csv(tmp_path / "d.csv")
+    assert main(["train", data, "--target", "y", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("chainrule: error: ") and message in err and err.count("\n") == 1

@@ -335,3 +335,68 @@ def test_decimal_and_dictionary_columns_read_as_numbers_and_categories(tmp_path)
     table = read_table(path)
     np.testing.assert_array_equal(table.columns["price"], [1.25, 2.5, np.nan, -3.0])
     assert table.columns["colour"].cells() == ["red", "blue", "red", None]
+
+
+SEMICOLONS = (
+    "price;city;when;y\n"
+    '"1.234,50";Paris;2024-01-05;yes\n'
+    "15,25;Lyon;2024-02-05;no\n"
+    "?;Paris;2024-03-01;yes\n"
+    "-0,5;Nice;2024-03-09;no\n"
+    "1 000;Lyon;2024-04-01;yes\n"
+    ",75;Nice;2024-05-01;no\n"
+)
+
+
+@pytest.mark.parametrize("arrow", [True, False])
+def test_semicolons_and_decimal_commas_read_as_numbers(tmp_path, monkeypatch, arrow):
+    if not arrow:
+        monkeypatch.setattr(reading, "_pyarrow", lambda: None)
+    path = tmp_path / "eu.csv"
+    path.write_text(SEMICOLONS)
+    table = read_table(path, delimiter=";", decimal=",")
+    assert table.names == ["price", "city", "when", "y"]
+    _, x, _ = encoded(table, impute="median")
+    # 1234.5, 15.25, (missing), -0.5, 1000, 0.75: the price column is a number column
+    encoder = TabularEncoder("y", impute="median").fit(table)
+    assert encoder.features[0]["kind"] == "numeric"
+    prices = x[:, encoder.output_names.index("price")]
+    np.testing.assert_allclose(np.delete(prices, 2), [1234.5, 15.25, -0.5, 1000.0, 0.75])
+    # with the default decimal point the same cells are text, not numbers
+    assert (
+        TabularEncoder("y", impute="median")
+        .fit(read_table(path, delimiter=";"))
+        .features[0]["kind"]
+        != "numeric"
+    )
+
+
+def test_decimal_commas_leave_a_column_of_other_text_alone(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text("code;y\n1,5;a\nA-7;b\n2,25;a\n05.01.2024;b\n")
+    table = read_table(path, delimiter=";", decimal=",")
+    assert table.columns["code"].cells() == ["1,5", "A-7", "2,25", "05.01.2024"]
+
+
+def test_a_semicolon_file_read_with_commas_names_the_delimiter_flag(tmp_path):
+    path = tmp_path / "eu.csv"
+    path.write_text(SEMICOLONS)
+    with pytest.raises(DataError, match=r"separated by ';'.*\(give --delimiter ';'\)"):
+        read_table(path)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"delimiter": ";;"}, "delimiter expected one character, got ';;'"),
+        ({"delimiter": '"'}, "can separate cells"),
+        ({"delimiter": "\n"}, "can separate cells"),
+        ({"decimal": ";"}, "decimal expected '.' or ','"),
+        ({"delimiter": ";", "format": "parquet"}, "apply to CSV and TSV files"),
+    ],
+)
+def test_bad_delimiter_or_decimal_is_a_value_error(tmp_path, options, message):
+    path = tmp_path / "d.csv"
+    path.write_text("a,y\n1,2\n")
+    with pytest.raises(ValueError, match=message):
+        read_table(path, **options)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .._regular_file import read_regular_file
+from ..data.reading import check_delimiter
 from .errors import UsageError
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
@@ -356,6 +357,8 @@ CONFIG_TYPES: dict[str, str] = {
     "data": "string",
     # how the data file is read and encoded (DataOptions), and the refit choice
     "format": "string",
+    "delimiter": "string",
+    "decimal": "string",
     "impute": "string",
     "na_values": "list of strings",
     "drop": "list of strings",
@@ -436,6 +439,7 @@ def from_arguments(args: argparse.Namespace, **overrides: Any) -> tuple[TrainOpt
 
 IMPUTE_CHOICES = ("median", "mean", "most_frequent", "constant", "drop", "none")
 FORMAT_CHOICES = ("csv", "tsv", "parquet", "feather")
+DECIMAL_CHOICES = (".", ",")
 
 
 @dataclass
@@ -443,6 +447,8 @@ class DataOptions:
     """How the data file is read and turned into features (stored in the model)."""
 
     format: str | None = None
+    delimiter: str | None = None  # between a CSV file's cells (None: the format's own)
+    decimal: str = "."  # a CSV file's decimal mark: "," reads 3,5 and 1.234,50 as numbers
     impute: str = "median"
     na_values: list[str] | None = None
     drop: list[str] = field(default_factory=list)
@@ -476,6 +482,18 @@ def add_data_arguments(parser: argparse.ArgumentParser, training: bool = True) -
         choices=FORMAT_CHOICES,
         help="the file's format (default: from its extension: .csv, .csv.gz, .tsv, "
         ".parquet, .feather/.arrow; anything else is read as CSV)",
+    )
+    group.add_argument(
+        "--delimiter",
+        metavar="CHAR",
+        help="the character between a CSV file's cells (default: ',' or a tab for .tsv); "
+        "e.g. --delimiter ';' for spreadsheets' semicolon CSVs, 'tab' for a tab",
+    )
+    group.add_argument(
+        "--decimal",
+        choices=DECIMAL_CHOICES,
+        help="a CSV file's decimal mark (default: '.'); ',' reads 3,5 and 1.234,50 "
+        "(thousands grouped by dots or spaces) as numbers",
     )
     group.add_argument(
         "--na-values",
@@ -547,6 +565,28 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> Any:
     return value
 
 
+def delimiter_option(value: Any, format: str | None) -> str | None:
+    """``--delimiter`` checked: one character (``tab`` or ``\\t`` name a tab), for CSV."""
+    if value is None:
+        return None
+    text = {"tab": "\t", "\\t": "\t"}.get(str(value).lower(), str(value))
+    try:
+        check_delimiter(text)
+    except ValueError as error:
+        raise UsageError(f"--delimiter: {error}") from None
+    if format in ("parquet", "feather"):
+        raise UsageError(f"--delimiter applies to CSV and TSV files, not to --format {format}")
+    return text
+
+
+def decimal_option(value: Any, format: str | None) -> str:
+    """``--decimal`` checked: '.' (the default) or ',', for CSV."""
+    mark = _choice("decimal", value, DECIMAL_CHOICES) or "."
+    if mark != "." and format in ("parquet", "feather"):
+        raise UsageError(f"--decimal applies to CSV and TSV files, not to --format {format}")
+    return str(mark)
+
+
 def data_options(args: argparse.Namespace, config: dict[str, Any] | None = None) -> DataOptions:
     """DataOptions from the flags, then the config file's keys (``from_arguments``'s
     extra), checked; a flag given on the command line wins."""
@@ -558,6 +598,8 @@ def data_options(args: argparse.Namespace, config: dict[str, Any] | None = None)
 
     options = DataOptions()
     options.format = _choice("format", given("format"), FORMAT_CHOICES)
+    options.delimiter = delimiter_option(given("delimiter"), options.format)
+    options.decimal = decimal_option(given("decimal"), options.format)
     if given("impute") is not None:
         options.impute = _choice("impute", given("impute"), IMPUTE_CHOICES)
     na = given("na_values")

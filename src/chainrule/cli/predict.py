@@ -14,7 +14,7 @@ from ..data import read_table
 from ..io import ModelFormatError, atomic_write, load
 from ..pipeline import Pipeline
 from .errors import plan_outputs
-from .options import add_data_arguments
+from .options import add_data_arguments, decimal_option, delimiter_option
 from .parsers import add_command
 from .training import (
     evaluate_features,
@@ -166,7 +166,11 @@ def read_data(pipeline: Pipeline, args: argparse.Namespace):
         pipeline.encoder.na_values = na_values
     if args.strict_categories:
         pipeline.encoder.strict_categories = True
-    return read_table(args.data, args.format, na_values=na_values)
+    delimiter = delimiter_option(args.delimiter, args.format)
+    decimal = decimal_option(args.decimal, args.format)
+    return read_table(
+        args.data, args.format, na_values=na_values, delimiter=delimiter, decimal=decimal
+    )
 
 
 def print_notes(table, data: str, pipeline: Pipeline) -> None:

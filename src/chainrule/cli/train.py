@@ -158,7 +158,13 @@ def command(args: argparse.Namespace) -> int:
     digest = file_digest(data) if args.resume or checkpoint else None
     resumed = check_resume(args.resume, options, str(target), digest) if args.resume else None
     data_options = opts.data_options(args, extra)
-    table = read_table(data, data_options.format, na_values=data_options.na_values)
+    table = read_table(
+        data,
+        data_options.format,
+        na_values=data_options.na_values,
+        delimiter=data_options.delimiter,
+        decimal=data_options.decimal,
+    )
     encoder = make_encoder(str(target), options.task, data_options)
     table, dropped_rows = encoder.training_rows(table)
     table, test_table = hold_out(table, data_options.test_split, options.seed)
@@ -226,6 +232,8 @@ def streamed(args, options, extra, data: str, target: str, outputs: Outputs, che
         "--resume": args.resume,
         "--test-split": data_options.test_split,
         "--cv": data_options.cv,
+        "--delimiter": data_options.delimiter,
+        "--decimal ,": data_options.decimal == ",",
     }
     for flag, given in refused.items():
         if given:

@@ -25,7 +25,7 @@ from .._regular_file import read_regular_file
 from .errors import DataError
 
 MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "?", "#n/a"})
-_OTHER_DELIMITERS = (";", "\t", "|")
+_OTHER_DELIMITERS = (";", "\t", "|", ",")
 # Files larger than this are almost certainly not what a CPU MLP trainer should
 # read into memory as text; refusing early beats a long wait and a MemoryError.
 MAX_BYTES = 2_000_000_000
@@ -377,11 +377,17 @@ def _check_header(
         for delimiter in _OTHER_DELIMITERS:
             if delimiter in names[0] and delimiter != used:
                 shown = "tab" if delimiter == "\t" else repr(delimiter)
-                expected = "tab-separated" if used == "\t" else "comma-separated"
+                expected = {"\t": "tab-separated", ",": "comma-separated"}.get(
+                    used, f"{used!r}-separated"
+                )
                 raise DataError(
                     f"{path}: row {row}: a single column {names[0]!r}; the file seems to be "
                     f"separated by {shown}, but chainrule reads {expected} files here"
-                    + (" (name it .tsv or give --format tsv)" if shown == "tab" else "")
+                    + (
+                        " (name it .tsv or give --format tsv)"
+                        if shown == "tab"
+                        else f" (give --delimiter {shown})"
+                    )
                 )
     seen: dict[str, int] = {}
     for position, cell in enumerate(names, start=1):

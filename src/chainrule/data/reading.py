@@ -20,6 +20,7 @@ columns into the same ``Table``, column names kept.
 from __future__ import annotations
 
 import os
+import re
 import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -87,24 +88,86 @@ def read_table(
     format: str | None = None,
     *,
     na_values: Iterable[str] | None = None,
+    delimiter: str | None = None,
+    decimal: str = ".",
 ) -> Table:
     """Read a data file into a ``Table``, or raise a one-line ``DataError``.
 
     ``na_values``: the cells (any case, after trimming) that count as missing in a
     text column; by default ``chainrule.data.csv.MISSING`` (empty, NA, nan, null, ?…).
+    ``delimiter``: the character between a CSV file's cells (default ``,``, a tab for
+    ``.tsv``), e.g. ``";"`` for the files of spreadsheets set to a decimal comma.
+    ``decimal=","`` reads numbers written with a decimal comma (``3,5``, ``-0,25``,
+    ``1.234,50`` and ``1 234,50`` with thousands grouped by dots or spaces): a text
+    column whose every present cell is such a number becomes a number column.
     """
     name = os.fspath(path)
     kind, gz = format_of(name, format)
+    if decimal not in (".", ","):
+        raise ValueError(f"decimal expected '.' or ',', got {decimal!r}")
+    if delimiter is not None:
+        check_delimiter(delimiter)
+    if (delimiter is not None or decimal != ".") and kind in ("parquet", "feather"):
+        raise ValueError(
+            f"delimiter and decimal apply to CSV and TSV files, not to {kind} ({name})"
+        )
     if kind in ("parquet", "feather"):
         return _read_columnar(name, kind)
     raw = _read_compressed(name) if gz else strict._read_bytes(name)
-    delimiter = "\t" if kind == "tsv" else ","
+    if delimiter is None:
+        delimiter = "\t" if kind == "tsv" else ","
+    missing = na_spellings(na_values)
     pa = _pyarrow()
     if pa is None:
         table = strict.parse_csv_bytes(name, raw, delimiter)
         table.notes.append(SLOW_NOTE)
-        return table
-    return _read_csv_arrow(name, raw, delimiter, na_spellings(na_values), gz)
+    else:
+        table = _read_csv_arrow(name, raw, delimiter, missing, gz, decimal)
+    return _decimal_comma_numbers(table, missing) if decimal == "," else table
+
+
+# A number written with a decimal comma: 3,5  -0,25  1.234,50  1 234,50  2,5e-3
+_DECIMAL_COMMA = re.compile(
+    r"[+-]?(?:\d{1,3}(?:[.\u00a0\u202f ]\d{3})+|\d+)(?:,\d+)?(?:[eE][+-]?\d+)?"
+    r"|[+-]?,\d+(?:[eE][+-]?\d+)?"
+)
+_THOUSANDS = str.maketrans({".": None, " ": None, "\u00a0": None, "\u202f": None, ",": "."})
+
+
+def _decimal_comma_numbers(table: Table, missing: frozenset[str]) -> Table:
+    """The table with each text column whose every present cell is a decimal-comma
+    number rewritten in the dotted form the encoder reads as numbers."""
+    for name, values in table.columns.items():
+        if isinstance(values, np.ndarray):
+            continue  # already numbers (Arrow read them with decimal_point=',')
+        cells = values.values if isinstance(values, Coded) else values
+        present = [c for c in cells if c is not None and c.strip().lower() not in missing]
+        if not present or not all(_DECIMAL_COMMA.fullmatch(c.strip()) for c in present):
+            continue
+
+        def dotted(cell: Any) -> Any:
+            if cell is None or cell.strip().lower() in missing:
+                return cell
+            return cell.strip().translate(_THOUSANDS)
+
+        rewritten = [dotted(c) for c in cells]
+        table.columns[name] = (
+            Coded(values.codes, rewritten) if isinstance(values, Coded) else rewritten
+        )
+    return table
+
+
+def check_delimiter(delimiter: str) -> str:
+    """``delimiter`` if it can separate CSV cells (one character, not a quote, a line
+    break or a space-like character that the reader trims), else ValueError."""
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise ValueError(f"delimiter expected one character, got {delimiter!r}")
+    if delimiter in '"\r\n' or (delimiter.isspace() and delimiter != "\t"):
+        raise ValueError(
+            f"delimiter expected a character that can separate cells (such as ',', ';', "
+            f"'|' or a tab), got {delimiter!r}"
+        )
+    return delimiter
 
 
 def _read_compressed(name: str) -> bytes:
@@ -135,7 +198,12 @@ def _arrow_null_values(missing: frozenset[str]) -> list[str]:
 
 
 def _read_csv_arrow(
-    name: str, raw: bytes, delimiter: str, missing: frozenset[str], gz: bool = False
+    name: str,
+    raw: bytes,
+    delimiter: str,
+    missing: frozenset[str],
+    gz: bool = False,
+    decimal: str = ".",
 ) -> Table:
     """The Arrow fast path; any doubt sends the bytes through the strict reader."""
     import pyarrow as pa
@@ -160,6 +228,7 @@ def _read_csv_arrow(
                 # "true"/"false" stay text, as the strict reader has them
                 true_values=["\x00true"],
                 false_values=["\x00false"],
+                decimal_point=decimal,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowException, UnicodeDecodeError):
