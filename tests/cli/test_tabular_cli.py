@@ -39,7 +39,10 @@ def test_defaults_fill_gaps_drop_names_and_announce_the_task(data, tmp_path, cap
     assert code == 0, captured.err
     assert captured.out.startswith("classification of 'y', 2 classes: a, b; 40 rows")
     assert "dropped column 'name': near-unique text" in captured.err
-    assert "missing values in age, region are filled (median)" in captured.err
+    assert (
+        "missing values in age are filled (median); in region become a category of their own"
+        in captured.err
+    )
     assert main(["info", str(model)]) == 0
     info = capsys.readouterr().out
     assert "age: numeric, gaps filled with" in info and "indicator column age:missing" in info

@@ -360,11 +360,13 @@ def announce(
     for dropped in encoder.dropped:
         if not dropped["why"].startswith("--"):
             note(f"{data}: dropped column {dropped['name']!r}: {dropped['why']}")
-    filled = [
-        f["name"] for f in encoder.features if f.get("indicator") or f.get("missing_category")
-    ]
-    if filled:
-        note(f"{data}: missing values in {', '.join(filled)} are filled ({encoder.impute})")
+    filled = [f["name"] for f in encoder.features if f.get("indicator")]
+    categories = [f["name"] for f in encoder.features if f.get("missing_category")]
+    if filled or categories:
+        parts = [f"in {', '.join(filled)} are filled ({encoder.impute})"] if filled else []
+        if categories:  # text: a category of its own, whatever --impute says for numbers
+            parts.append(f"in {', '.join(categories)} become a category of their own")
+        note(f"{data}: missing values {'; '.join(parts)}")
     if encoder.task == "classification":
         classes = encoder.classes or []
         shown = ", ".join(classes[:20]) + ("" if len(classes) <= 20 else ", …")
