@@ -373,7 +373,8 @@ def _check_summary(
     )
     if plain:
         worst = max(c.rel_error for c in plain)
-        text += f"; largest relative error {fmt.relative_error(worst, True)}"
+        below = all(c.below_floor for c in plain)
+        text += f"; largest relative error {fmt.relative_error(worst, True, below)}"
     if at_kink:
         text += (
             f"; {len(at_kink)} at a kink, where E has no derivative and backprop's value "

@@ -91,13 +91,16 @@ def finite_difference(value: float, loss: float) -> str:
     return num(value, digits)
 
 
-def relative_error(rel: float, ok: bool) -> str:
+def relative_error(rel: float, ok: bool, below_floor: bool | None = None) -> str:
     """How far a finite difference is from the gradient, without its noise digits.
 
-    Within the tolerance: "< 1e−6" when below ERROR_FLOOR, else "within tolerance"
-    (tiny gradients, where the relative error is rounding noise). Outside it: two
-    significant digits, since a real disagreement is far above the noise.
+    Within the tolerance: "< 1e−6" when ``below_floor`` (the relative error is below
+    ERROR_FLOOR with the difference's rounding noise added: ``Check.below_floor``; by
+    default ``rel < ERROR_FLOOR``), else "within tolerance" (a zero or tiny gradient,
+    where the relative error is rounding noise). Outside it: two significant digits,
+    since a real disagreement is far above the noise.
     """
     if ok:
-        return "< 1e−6" if rel < ERROR_FLOOR else "within tolerance"
+        below = rel < ERROR_FLOOR if below_floor is None else below_floor
+        return "< 1e−6" if below else "within tolerance"
     return num(rel, 2)

@@ -69,6 +69,9 @@ class Check:
     kink: str = ""  # at a kink: why the central difference differs, which side backprop took
     left: float | None = None  # one-sided differences, computed at a suspected kink
     right: float | None = None
+    # rel_error below fmt.ERROR_FLOOR even with the difference's rounding noise added:
+    # the same on every machine (see derive.FD_NOISE)
+    below_floor: bool = False
 
 
 @dataclass

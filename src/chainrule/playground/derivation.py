@@ -118,7 +118,7 @@ def derive(session: Session, target: Target) -> dict[str, Any]:
         "grad": fmt.num(grad, PRECISION),
         "fd": fmt.finite_difference(check.numeric, loss),
         "fd_ok": check.ok,
-        "fd_error": fmt.relative_error(check.rel_error, check.ok),
+        "fd_error": fmt.relative_error(check.rel_error, check.ok, check.below_floor),
         "kink": check.kink,
         "after": fmt.num(update.after, PRECISION),
         "optimizer": update.kind,
