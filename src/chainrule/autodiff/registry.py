@@ -171,7 +171,7 @@ def defufunc(
     promote: str | None = "float",
 ) -> Op:
     """Register the NumPy ufunc itself as the forward of the op ``name`` (no wrapper
-    function: one Python call less per op), with ``vjp(g, out, a)`` as its VJP."""
+    function: one Python call less per op), with ``vjp(g, out, *args)`` as its VJP."""
     op = defop(name, formula, promote=promote)(ufunc)
     op.__name__ = name
     op.__doc__ = f"Elementwise {name} (NumPy's {ufunc.__name__}); VJP: {formula}."

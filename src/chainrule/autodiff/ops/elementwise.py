@@ -7,9 +7,11 @@ what ``explain`` shows.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ..registry import defop, defufunc
+from ..registry import Op, defop, defufunc
 
 # Ops whose forward is one NumPy ufunc and whose VJP is one expression.
 exp = defufunc("exp", np.exp, lambda g, out, a: g * out, "da = g * exp(a)")
@@ -84,27 +86,23 @@ def _relu_vjp(g, out, a):
     return relu_grad(g, a)
 
 
-@defop("maximum", promote="common", formula="da = g * [a > b] (half at ties);  db = g * [b > a]")
-def maximum(a, b):
-    return np.maximum(a, b)
+def _extremum(name: str, ufunc: Any, wins: Any, formula: str) -> Op:
+    """``maximum`` or ``minimum``: ``wins(a, b)`` (``>=`` or ``<=``) says where ``a``'s
+    value is taken."""
+
+    def vjp(g, out, a, b):
+        share = np.where(a == b, 0.5, 1.0)  # ties share the gradient equally, as PyTorch does
+        return g * share * wins(a, b), g * share * wins(b, a)
+
+    return defufunc(name, ufunc, vjp, formula, promote="common")
 
 
-@maximum.defvjp
-def _maximum_vjp(g, out, a, b):
-    # Ties share the gradient equally, as PyTorch does.
-    share = np.where(a == b, 0.5, 1.0)
-    return g * share * (a >= b), g * share * (b >= a)
-
-
-@defop("minimum", promote="common", formula="da = g * [a < b] (half at ties);  db = g * [b < a]")
-def minimum(a, b):
-    return np.minimum(a, b)
-
-
-@minimum.defvjp
-def _minimum_vjp(g, out, a, b):
-    share = np.where(a == b, 0.5, 1.0)
-    return g * share * (a <= b), g * share * (b <= a)
+maximum = _extremum(
+    "maximum", np.maximum, np.greater_equal, "da = g * [a > b] (half at ties);  db = g * [b > a]"
+)
+minimum = _extremum(
+    "minimum", np.minimum, np.less_equal, "da = g * [a < b] (half at ties);  db = g * [b < a]"
+)
 
 
 @defop("clip", formula="da = g * [min <= a <= max]")
