@@ -73,6 +73,16 @@ def _check_nonnegative(value: Any, option: str) -> None:
         raise ValueError(f"Invalid {label}: {value}")
 
 
+def _refuse_set(params: Any) -> None:
+    """torch.optim's refusal of a set (or frozenset) of parameters, in its words."""
+    if isinstance(params, (set, frozenset)):
+        raise TypeError(
+            "optimizer parameters need to be organized in ordered collections, but "
+            "the ordering of tensors in sets will change between runs. "
+            "Please use a list instead."
+        )
+
+
 def _as_step(value: Any, where: str) -> int | float:
     """A saved ``step`` (int, float, 0-d array as torch saves it) as a Python number."""
     try:
@@ -275,12 +285,7 @@ class Optimizer:
                 "params argument given to the optimizer should be an iterable of Tensors "
                 f"or dicts, but got a single {type(params).__name__}; wrap it in a list"
             )
-        if isinstance(params, (set, frozenset)):
-            raise TypeError(
-                "optimizer parameters need to be organized in ordered collections, but "
-                "the ordering of tensors in sets will change between runs. "
-                "Please use a list instead."
-            )
+        _refuse_set(params)
         try:
             groups = list(params)
         except TypeError:
@@ -386,16 +391,8 @@ class Optimizer:
         if "params" not in param_group:
             raise ValueError(f"param_group needs a 'params' entry, got keys {sorted(param_group)}")
         params = param_group["params"]
-        if isinstance(params, Tensor):
-            params = [params]
-        elif isinstance(params, set):
-            raise TypeError(
-                "optimizer parameters need to be organized in ordered collections, but "
-                "the ordering of tensors in sets will change between runs. "
-                "Please use a list instead."
-            )
-        else:
-            params = list(params)
+        _refuse_set(params)
+        params = [params] if isinstance(params, Tensor) else list(params)
         names = [p[0] for p in params if isinstance(p, tuple)]
         if names:
             if len(names) != len(params):

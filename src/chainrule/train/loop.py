@@ -90,6 +90,12 @@ def _as_array(value: Any, name: str, dtype: Any = np.float64) -> np.ndarray:
     return array
 
 
+def _as_features(value: Any, name: str, dtype: np.dtype) -> np.ndarray:
+    """``_as_array``, with floating-point features cast to the model's ``dtype``."""
+    x = _as_array(value, name, dtype)
+    return x.astype(dtype) if x.dtype.kind == "f" and x.dtype != dtype else x
+
+
 def _check_samples(x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> None:
     """At least one sample, and as many targets as samples (an epoch divides by N)."""
     if len(x) == 0:
@@ -235,11 +241,9 @@ def fit(
     loss_fn, kind = _resolve_loss(loss)
     parallel = use_distributed(distributed)
     dtype = _model_dtype(model)
-    x = _as_array(x, "x", dtype)
+    x = _as_features(x, "x", dtype)
     y = _as_array(y, "y")
     _check_samples(x, y, "x", "y")
-    if x.dtype.kind == "f" and x.dtype != dtype:
-        x = x.astype(dtype)
     y = _prepare_targets(y, kind, dtype)
     rng = np.random.default_rng(seed)  # a Generator passes through unchanged
     if seed is not None and not isinstance(seed, np.random.Generator):
@@ -315,8 +319,7 @@ def evaluate(
     """Loss and metrics of ``model`` (in eval mode) on ``(x, y)``, without training."""
     loss_fn, kind = _resolve_loss(loss)
     dtype = _model_dtype(model)
-    x = _as_array(x, "x", dtype)
-    x = x.astype(dtype) if x.dtype.kind == "f" and x.dtype != dtype else x
+    x = _as_features(x, "x", dtype)
     y = _prepare_targets(_as_array(y, "y"), kind, dtype)
     return evaluate_outputs(model, x, y, loss_fn, kind, _metric_functions(metrics), batch_size)
 
@@ -326,10 +329,7 @@ def predict(model: Any, x: Any, *, batch_size: int = 256) -> np.ndarray:
     was_training = getattr(model, "training", False)
     model.eval()
     try:
-        dtype = _model_dtype(model)
-        x = _as_array(x, "x", dtype)
-        if x.dtype.kind == "f" and x.dtype != dtype:
-            x = x.astype(dtype)
+        x = _as_features(x, "x", _model_dtype(model))
         return batched_outputs(model, x, batch_size)
     finally:
         if was_training:
