@@ -345,3 +345,17 @@ def test_dropout_float32_mask_scale_exact():
     assert out.dtype == np.float32
     kept = out.data[out.data != 0]
     np.testing.assert_array_equal(kept, np.float32(1) / np.float32(0.7))
+
+
+@pytest.mark.parametrize(
+    ("indices", "options", "expected"),
+    [
+        ([0, 3, 5], {}, [1, 0, 0, 2, 0, 3]),  # stride = kernel: length (3 − 1)·2 + 2
+        ([0, 2, 4], {"stride": 3, "padding": 1}, [1, 0, 2, 0, 3, 0]),
+        ([0, 2, 6], {"stride": 3, "padding": 1, "output_size": (7,)}, [1, 0, 2, 0, 0, 0, 3]),
+    ],
+)
+def test_max_unpool1d_stride_padding_and_output_size(indices, options, expected):
+    x = cr.tensor(np.array([[[1.0, 2.0, 3.0]]]))
+    out = F.max_unpool1d(x, np.array([[indices]]), 2, **options)
+    np.testing.assert_array_equal(out.numpy(), np.array([[expected]], dtype=float))
