@@ -359,3 +359,16 @@ def test_max_unpool1d_stride_padding_and_output_size(indices, options, expected)
     x = cr.tensor(np.array([[[1.0, 2.0, 3.0]]]))
     out = F.max_unpool1d(x, np.array([[indices]]), 2, **options)
     np.testing.assert_array_equal(out.numpy(), np.array([[expected]], dtype=float))
+
+
+@pytest.mark.parametrize(
+    ("shape", "channels"), [((4, 3), 3), ((2, 3, 5), 3), ((2, 3, 4, 4), 3), ((5,), 1), ((2, 3), 1)]
+)
+def test_prelu_one_slope_or_one_per_channel(shape, channels):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=shape)
+    w = np.linspace(0.1, 0.3, channels)
+    x, weight = cr.Tensor(a, requires_grad=True), cr.Tensor(w, requires_grad=True)
+    slopes = w.reshape((-1,) + (1,) * (len(shape) - 2)) if channels > 1 else w[0]
+    np.testing.assert_array_equal(F.prelu(x, weight).numpy(), np.where(a > 0, a, a * slopes))
+    assert cr.gradcheck(lambda u, v: F.prelu(u, v).sum(), (x, weight))

@@ -96,22 +96,22 @@ def _logsigmoid_vjp(g, out, a):
     return g * stable_sigmoid(-a)
 
 
-def _channel_shape(weight: np.ndarray, ndim: int) -> tuple[int, ...]:
-    if weight.size == 1 or ndim < 2:
-        return weight.shape if ndim >= 1 else ()
-    return (-1,) + (1,) * (ndim - 2)
+def _slopes(weight: np.ndarray, ndim: int) -> np.ndarray:
+    """PReLU's weight shaped to broadcast over an input (N, C, *) of ``ndim`` dimensions:
+    one slope, or one per channel (``prelu`` checked there are C, so ``ndim >= 2``)."""
+    if weight.size == 1:
+        return weight.reshape(())
+    return weight.reshape((-1,) + (1,) * (ndim - 2))
 
 
 @defop("prelu", formula="da = g if a > 0 else g·w;  dw = Σ g·a over a ≤ 0")
 def _prelu(a, weight):
-    w = weight.reshape(_channel_shape(weight, a.ndim)) if weight.size > 1 else weight.reshape(())
-    return np.where(a > 0, a, a * w)
+    return np.where(a > 0, a, a * _slopes(weight, a.ndim))
 
 
 @_prelu.defvjp
 def _prelu_vjp(g, out, a, weight):
-    w = weight.reshape(_channel_shape(weight, a.ndim)) if weight.size > 1 else weight.reshape(())
-    grad_a = np.where(a > 0, g, g * w)
+    grad_a = np.where(a > 0, g, g * _slopes(weight, a.ndim))
     negative = np.where(a > 0, 0, g * a)
     if weight.size == 1:
         grad_w = negative.sum().reshape(weight.shape)
