@@ -17,6 +17,13 @@ from ..registry import Op, defop, defufunc
 
 # math.erf is exact to double precision; NumPy has no erf and SciPy is not a dependency.
 _erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf_float64(a: np.ndarray) -> np.ndarray:
+    """erf of each element (by ``math.erf``), as a float64 array."""
+    return np.asarray(_erf(np.asarray(a, dtype=np.float64)), dtype=np.float64)
+
+
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
@@ -32,9 +39,7 @@ atan = defufunc("atan", np.arctan, lambda g, out, a: g / (1 + a * a), "da = g / 
 
 @defop("erf", promote="float", formula="da = g * 2/√π exp(−a²)")
 def erf(a):
-    return np.asarray(_erf(np.asarray(a, dtype=np.float64)), dtype=np.float64).astype(
-        a.dtype, copy=False
-    )
+    return erf_float64(a).astype(a.dtype, copy=False)
 
 
 @erf.defvjp

@@ -9,15 +9,11 @@ from ...autodiff import Tensor
 from ...autodiff.functions import softmax
 from ...autodiff.registry import defop
 from ...autodiff.tensor import shape_of
-from .activations import stable_sigmoid
+from .activations import softplus_values, stable_sigmoid
 
 # SELU's constants as PyTorch has them (Klambauer et al., 2017).
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def _softplus(z: np.ndarray) -> np.ndarray:
-    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
 
 @defop("silu", formula="da = g · σ(a)(1 + a(1 − σ(a)))")
@@ -33,12 +29,12 @@ def _silu_vjp(g, out, a):
 
 @defop("mish", formula="da = g · (tanh(sp) + a σ(a)(1 − tanh²(sp))),  sp = softplus(a)")
 def _mish(a):
-    return a * np.tanh(_softplus(a))
+    return a * np.tanh(softplus_values(a))
 
 
 @_mish.defvjp
 def _mish_vjp(g, out, a):
-    t = np.tanh(_softplus(a))
+    t = np.tanh(softplus_values(a))
     return g * (t + a * stable_sigmoid(a) * (1 - t * t))
 
 
@@ -88,7 +84,7 @@ def _hardswish_vjp(g, out, a):
 
 @defop("logsigmoid", formula="da = g · σ(−a)")
 def _logsigmoid(a):
-    return -_softplus(-a)
+    return -softplus_values(-a)
 
 
 @_logsigmoid.defvjp
