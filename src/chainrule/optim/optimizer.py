@@ -114,8 +114,7 @@ def _shared_flat_view(datas: list[np.ndarray]) -> np.ndarray | None:
         expected = end
     offset = (_byte_range(datas[0])[0] - _byte_range(base)[0]) // base.itemsize
     total = sum(d.size for d in datas)
-    flat = base.reshape(-1)[offset : offset + total]
-    return flat
+    return base.reshape(-1)[offset : offset + total]
 
 
 # What ``_FusedGroup.ready`` answers.
