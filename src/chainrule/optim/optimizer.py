@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from ..autodiff import Tensor, enable_grad
+from ..nn.utils import flat_views
 
 __all__ = ["Optimizer", "required"]
 
@@ -206,15 +207,12 @@ class _FusedGroup:
 
     def take(self, name: str, flat: np.ndarray) -> None:
         """Make ``flat`` the buffer of state ``name``; each parameter's entry a view of it."""
-        views, offset = [], 0
-        for data in self.datas:
-            views.append(flat[offset : offset + data.size].reshape(data.shape))
-            offset += data.size
+        views = flat_views(flat, self.datas)
         assert self.states is not None  # adopt() set them before any take()
         for st, view in zip(self.states, views, strict=True):
             st[name] = view
         self.state[name] = flat
-        self.views[name] = tuple(views)
+        self.views[name] = views
 
 
 def _fused_group(params: list[Tensor]) -> _FusedGroup | None:
