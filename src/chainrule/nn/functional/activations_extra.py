@@ -10,6 +10,7 @@ from ...autodiff.functions import softmax
 from ...autodiff.registry import defop
 from ...autodiff.tensor import shape_of
 from .activations import softplus_values, stable_sigmoid
+from .normalization import _per_channel
 
 # SELU's constants as PyTorch has them (Klambauer et al., 2017).
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -95,9 +96,7 @@ def _logsigmoid_vjp(g, out, a):
 def _slopes(weight: np.ndarray, ndim: int) -> np.ndarray:
     """PReLU's weight shaped to broadcast over an input (N, C, *) of ``ndim`` dimensions:
     one slope, or one per channel (``prelu`` checked there are C, so ``ndim >= 2``)."""
-    if weight.size == 1:
-        return weight.reshape(())
-    return weight.reshape((-1,) + (1,) * (ndim - 2))
+    return weight.reshape(()) if weight.size == 1 else _per_channel(weight, ndim)
 
 
 @defop("prelu", formula="da = g if a > 0 else g·w;  dw = Σ g·a over a ≤ 0")
