@@ -372,3 +372,13 @@ def test_prelu_one_slope_or_one_per_channel(shape, channels):
     slopes = w.reshape((-1,) + (1,) * (len(shape) - 2)) if channels > 1 else w[0]
     np.testing.assert_array_equal(F.prelu(x, weight).numpy(), np.where(a > 0, a, a * slopes))
     assert cr.gradcheck(lambda u, v: F.prelu(u, v).sum(), (x, weight))
+
+
+def test_group_norm_scales_and_shifts_each_channel():
+    x = np.arange(24, dtype=np.float64).reshape(2, 4, 3) ** 1.5
+    w, b = np.array([1.0, 2.0, -1.0, 0.5]), np.array([0.0, 1.0, 2.0, -3.0])
+    grouped = x.reshape(2, 2, 6)
+    mean, var = grouped.mean(axis=2, keepdims=True), grouped.var(axis=2, keepdims=True)
+    x_hat = ((grouped - mean) / np.sqrt(var + 1e-5)).reshape(x.shape)
+    out = F.group_norm(cr.tensor(x), 2, cr.tensor(w), cr.tensor(b)).numpy()
+    np.testing.assert_allclose(out, x_hat * w[:, None] + b[:, None], rtol=1e-12, atol=1e-12)
