@@ -20,7 +20,7 @@ from ..autodiff import Tensor
 from ..data.loader import batch_slices
 from ..data.reading import frame_matrix, is_frame
 from ..data.subsets import random_split
-from ..nn import functional as F
+from ..nn.registry import LOSSES as NN_LOSSES
 from .callbacks import Callback
 from .evaluation import (
     EVAL_CELLS,
@@ -47,17 +47,16 @@ __all__ = [
     "use_distributed",
 ]
 
-# name -> (loss function, how outputs become predictions for metrics)
+# How a loss's outputs become predictions for metrics (the rest: "values").
+_PREDICTIONS = {
+    "cross_entropy": "argmax",
+    "nll": "argmax",
+    "bce_with_logits": "logit_sign",
+    "bce": "half",
+}
+# nn's loss names -> (loss function, how outputs become predictions for metrics)
 LOSSES: dict[str, tuple[Callable[..., Tensor], str]] = {
-    "mse": (F.mse_loss, "values"),
-    "l1": (F.l1_loss, "values"),
-    "mae": (F.l1_loss, "values"),
-    "huber": (F.huber_loss, "values"),
-    "smooth_l1": (F.smooth_l1_loss, "values"),
-    "cross_entropy": (F.cross_entropy, "argmax"),
-    "nll": (F.nll_loss, "argmax"),
-    "bce_with_logits": (F.binary_cross_entropy_with_logits, "logit_sign"),
-    "bce": (F.binary_cross_entropy, "half"),
+    name: (fn, _PREDICTIONS.get(name, "values")) for name, fn in NN_LOSSES.items()
 }
 _KIND_OF_FUNCTION = {id(fn): kind for fn, kind in LOSSES.values()}
 
