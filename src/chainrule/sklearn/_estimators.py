@@ -150,11 +150,6 @@ def _network_output(est: BaseMLP, X: ArrayLike) -> np.ndarray:
     return est._forward(X)
 
 
-def _no_early_stopping(est: BaseMLP) -> None:
-    if est.early_stopping:
-        raise ValueError("partial_fit does not support early_stopping=True")
-
-
 class MLPClassifier(ClassifierMixin, BaseMLP):
     class_weight: dict | str | None
 
@@ -303,7 +298,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         -------
         self
         """
-        _no_early_stopping(self)
+        if self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
@@ -469,7 +465,8 @@ default='squared_error'
         -------
         self
         """
-        _no_early_stopping(self)
+        if self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
         return self._fit(X, y, sample_weight, incremental=True)
 
     def __sklearn_tags__(self):
