@@ -345,3 +345,40 @@ def test_dropout_float32_mask_scale_exact():
     assert out.dtype == np.float32
     kept = out.data[out.data != 0]
     np.testing.assert_array_equal(kept, np.float32(1) / np.float32(0.7))
+
+
+@pytest.mark.parametrize(
+    ("indices", "options", "expected"),
+    [
+        ([0, 3, 5], {}, [1, 0, 0, 2, 0, 3]),  # stride = kernel: length (3 − 1)·2 + 2
+        ([0, 2, 4], {"stride": 3, "padding": 1}, [1, 0, 2, 0, 3, 0]),
+        ([0, 2, 6], {"stride": 3, "padding": 1, "output_size": (7,)}, [1, 0, 2, 0, 0, 0, 3]),
+    ],
+)
+def test_max_unpool1d_stride_padding_and_output_size(indices, options, expected):
+    x = cr.tensor(np.array([[[1.0, 2.0, 3.0]]]))
+    out = F.max_unpool1d(x, np.array([[indices]]), 2, **options)
+    np.testing.assert_array_equal(out.numpy(), np.array([[expected]], dtype=float))
+
+
+@pytest.mark.parametrize(
+    ("shape", "channels"), [((4, 3), 3), ((2, 3, 5), 3), ((2, 3, 4, 4), 3), ((5,), 1), ((2, 3), 1)]
+)
+def test_prelu_one_slope_or_one_per_channel(shape, channels):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=shape)
+    w = np.linspace(0.1, 0.3, channels)
+    x, weight = cr.Tensor(a, requires_grad=True), cr.Tensor(w, requires_grad=True)
+    slopes = w.reshape((-1,) + (1,) * (len(shape) - 2)) if channels > 1 else w[0]
+    np.testing.assert_array_equal(F.prelu(x, weight).numpy(), np.where(a > 0, a, a * slopes))
+    assert cr.gradcheck(lambda u, v: F.prelu(u, v).sum(), (x, weight))
+
+
+def test_group_norm_scales_and_shifts_each_channel():
+    x = np.arange(24, dtype=np.float64).reshape(2, 4, 3) ** 1.5
+    w, b = np.array([1.0, 2.0, -1.0, 0.5]), np.array([0.0, 1.0, 2.0, -3.0])
+    grouped = x.reshape(2, 2, 6)
+    mean, var = grouped.mean(axis=2, keepdims=True), grouped.var(axis=2, keepdims=True)
+    x_hat = ((grouped - mean) / np.sqrt(var + 1e-5)).reshape(x.shape)
+    out = F.group_norm(cr.tensor(x), 2, cr.tensor(w), cr.tensor(b)).numpy()
+    np.testing.assert_allclose(out, x_hat * w[:, None] + b[:, None], rtol=1e-12, atol=1e-12)

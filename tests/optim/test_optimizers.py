@@ -213,6 +213,10 @@ def test_params_argument_forms():
         optim.SGD([a, 3])
     with pytest.raises(TypeError, match="ordered collections"):
         optim.SGD({a, b})
+    # a group's params too, a frozenset as well as a set (the order changes between runs)
+    for unordered in ({a, b}, frozenset({a, b})):
+        with pytest.raises(TypeError, match="ordered collections"):
+            optim.SGD([{"params": unordered}])
     with pytest.raises(ValueError, match="non-leaf"):
         optim.SGD([a * 2])
     with pytest.raises(ValueError, match="more than one parameter group"):

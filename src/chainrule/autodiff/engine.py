@@ -116,6 +116,18 @@ def listen_backward(callback: Callable[[BackwardEvent], None]) -> Iterator[None]
         _listeners.remove(callback)
 
 
+def _run_in(mode: Callable[[], Any], fn: Callable) -> Callable:
+    """``fn`` decorated to run inside a fresh ``with mode():`` block at each call."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with mode():
+            return fn(*args, **kwargs)
+
+    wrapper.__name__ = getattr(fn, "__name__", "wrapper")
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
 class no_grad:
     """Context manager and decorator: ops inside record no graph (like ``torch.no_grad``).
 
@@ -138,13 +150,7 @@ class no_grad:
         grad_mode.enabled = self._previous
 
     def __call__(self, fn: Callable) -> Callable:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self.__class__():
-                return fn(*args, **kwargs)
-
-        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
-        wrapper.__doc__ = fn.__doc__
-        return wrapper
+        return _run_in(self.__class__, fn)
 
 
 class enable_grad(no_grad):
@@ -171,14 +177,7 @@ class set_grad_enabled(no_grad):
     def __call__(self, fn: Callable) -> Callable:
         grad_mode.enabled = self._outer  # decorating must not change the mode now
         target = self._target
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with set_grad_enabled(target):
-                return fn(*args, **kwargs)
-
-        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
-        wrapper.__doc__ = fn.__doc__
-        return wrapper
+        return _run_in(lambda: set_grad_enabled(target), fn)
 
 
 def is_grad_enabled() -> bool:

@@ -72,14 +72,10 @@ class BatchNorm1d(Module):
         dtype = _float_dtype(type(self).__name__, dtype)
         self.sync_stats = False
         add_affine(self, (self.num_features,), dtype, affine, bias)
-        if track_running_stats:
-            self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))
-            self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype))
-            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+        track, n = track_running_stats, self.num_features
+        self.register_buffer("running_mean", np.zeros(n, dtype=dtype) if track else None)
+        self.register_buffer("running_var", np.ones(n, dtype=dtype) if track else None)
+        self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64) if track else None)
 
     def reset_running_stats(self) -> None:
         """Running mean 0, running variance 1, no batches seen (in place)."""

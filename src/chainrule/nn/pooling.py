@@ -13,6 +13,12 @@ class _Pool(_FunctionLayer):
     """A window layer: the stride defaults to the kernel size; the repr shows ``_shown``."""
 
     _shown: ClassVar[tuple[str, ...]] = ("kernel_size", "stride", "padding")
+    # what every window layer's model-file config holds; subclasses add their options
+    _window: ClassVar[dict[str, str]] = {
+        "kernel_size": "ints",
+        "stride": "ints",
+        "padding": "ints0",
+    }
 
     def __init__(self, kernel_size: Any, stride: Any, **options: Any) -> None:
         super().__init__(
@@ -24,12 +30,7 @@ class _Pool(_FunctionLayer):
 
 
 class _MaxPool(_Pool):
-    _config: ClassVar[dict[str, str] | None] = {
-        "kernel_size": "ints",
-        "stride": "ints",
-        "padding": "ints0",
-        "dilation": "ints",
-    }
+    _config: ClassVar[dict[str, str] | None] = {**_Pool._window, "dilation": "ints"}
     _args = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
     _shown = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
 
@@ -99,12 +100,7 @@ class MaxUnpool2d(_MaxUnpool):
 
 
 class _AvgPool(_Pool):
-    _config: ClassVar[dict[str, str] | None] = {
-        "kernel_size": "ints",
-        "stride": "ints",
-        "padding": "ints0",
-        "count_include_pad": "bool",
-    }
+    _config: ClassVar[dict[str, str] | None] = {**_Pool._window, "count_include_pad": "bool"}
     _args = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
 
     def __init__(

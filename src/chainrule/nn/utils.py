@@ -107,11 +107,8 @@ def vector_to_parameters(vec: Tensor, parameters: Parameters) -> None:
             f"vector_to_parameters expected a vector of {needed} elements for "
             f"{len(params)} parameters, got {vec.shape[0]}"
         )
-    start = 0
-    for p in params:
-        stop = start + p.data.size
-        p.data[...] = vec.data[start:stop].reshape(p.data.shape)
-        start = stop
+    for p, values in zip(params, flat_views(vec.data, [p.data for p in params]), strict=True):
+        p.data[...] = values
 
 
 class FlatParameters:
@@ -133,8 +130,9 @@ class FlatParameters:
         self.params = tuple(params)
         self.data = np.empty(total, dtype)
         self.grad = np.zeros(total, dtype)
-        self.data_views = _views(self.data, params)
-        self.grad_views = _views(self.grad, params)
+        datas = [p.data for p in params]
+        self.data_views = flat_views(self.data, datas)
+        self.grad_views = flat_views(self.grad, datas)
         for p, view, slot in zip(params, self.data_views, self.grad_views, strict=True):
             np.copyto(view, p.data)
             p.data = view
@@ -154,12 +152,13 @@ class FlatParameters:
         )
 
 
-def _views(flat: np.ndarray, params: list[Tensor]) -> tuple[np.ndarray, ...]:
+def flat_views(flat: np.ndarray, arrays: Iterable[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Consecutive slices of the 1-D ``flat``, one per array, each a view of ``flat``
+    shaped like its array (the layout of flattened parameters and fused optimizer state)."""
     views, offset = [], 0
-    for p in params:
-        size = p.data.size
-        views.append(flat[offset : offset + size].reshape(p.data.shape))
-        offset += size
+    for array in arrays:
+        views.append(flat[offset : offset + array.size].reshape(array.shape))
+        offset += array.size
     return tuple(views)
 
 

@@ -131,6 +131,10 @@ class LRScheduler:
             self.last_epoch = epoch
             closed_form = getattr(self, "_closed_form_lr", None)
             values = closed_form() if closed_form is not None else self.get_lr()
+        self._write_lrs(values)
+
+    def _write_lrs(self, values: list[float]) -> None:
+        """Set each group's lr, and remember them for :meth:`get_last_lr`."""
         for group, lr in zip(self.optimizer.param_groups, values, strict=True):
             group["lr"] = lr
         self._last_lr = self._lrs()
@@ -466,9 +470,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 self.T_cur = epoch
         self._step_count += 1
         self.last_epoch = math.floor(epoch)
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
-            group["lr"] = lr
-        self._last_lr = self._lrs()
+        self._write_lrs(self.get_lr())
 
 
 class OneCycleLR(LRScheduler):

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from ..autodiff import Tensor, enable_grad
+from ..nn.utils import flat_views
 
 __all__ = ["Optimizer", "required"]
 
@@ -71,6 +72,16 @@ def _check_nonnegative(value: Any, option: str) -> None:
         raise TypeError(f"expected a number for the {label}, got {value!r}")
     if not 0.0 <= float(value):  # float(): numbers.Real declares no comparisons
         raise ValueError(f"Invalid {label}: {value}")
+
+
+def _refuse_set(params: Any) -> None:
+    """torch.optim's refusal of a set (or frozenset) of parameters, in its words."""
+    if isinstance(params, (set, frozenset)):
+        raise TypeError(
+            "optimizer parameters need to be organized in ordered collections, but "
+            "the ordering of tensors in sets will change between runs. "
+            "Please use a list instead."
+        )
 
 
 def _as_step(value: Any, where: str) -> int | float:
@@ -104,8 +115,7 @@ def _shared_flat_view(datas: list[np.ndarray]) -> np.ndarray | None:
         expected = end
     offset = (_byte_range(datas[0])[0] - _byte_range(base)[0]) // base.itemsize
     total = sum(d.size for d in datas)
-    flat = base.reshape(-1)[offset : offset + total]
-    return flat
+    return base.reshape(-1)[offset : offset + total]
 
 
 # What ``_FusedGroup.ready`` answers.
@@ -197,15 +207,12 @@ class _FusedGroup:
 
     def take(self, name: str, flat: np.ndarray) -> None:
         """Make ``flat`` the buffer of state ``name``; each parameter's entry a view of it."""
-        views, offset = [], 0
-        for data in self.datas:
-            views.append(flat[offset : offset + data.size].reshape(data.shape))
-            offset += data.size
+        views = flat_views(flat, self.datas)
         assert self.states is not None  # adopt() set them before any take()
         for st, view in zip(self.states, views, strict=True):
             st[name] = view
         self.state[name] = flat
-        self.views[name] = tuple(views)
+        self.views[name] = views
 
 
 def _fused_group(params: list[Tensor]) -> _FusedGroup | None:
@@ -275,12 +282,7 @@ class Optimizer:
                 "params argument given to the optimizer should be an iterable of Tensors "
                 f"or dicts, but got a single {type(params).__name__}; wrap it in a list"
             )
-        if isinstance(params, (set, frozenset)):
-            raise TypeError(
-                "optimizer parameters need to be organized in ordered collections, but "
-                "the ordering of tensors in sets will change between runs. "
-                "Please use a list instead."
-            )
+        _refuse_set(params)
         try:
             groups = list(params)
         except TypeError:
@@ -386,16 +388,8 @@ class Optimizer:
         if "params" not in param_group:
             raise ValueError(f"param_group needs a 'params' entry, got keys {sorted(param_group)}")
         params = param_group["params"]
-        if isinstance(params, Tensor):
-            params = [params]
-        elif isinstance(params, set):
-            raise TypeError(
-                "optimizer parameters need to be organized in ordered collections, but "
-                "the ordering of tensors in sets will change between runs. "
-                "Please use a list instead."
-            )
-        else:
-            params = list(params)
+        _refuse_set(params)
+        params = [params] if isinstance(params, Tensor) else list(params)
         names = [p[0] for p in params if isinstance(p, tuple)]
         if names:
             if len(names) != len(params):

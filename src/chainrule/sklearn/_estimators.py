@@ -117,6 +117,39 @@ _ATTRIBUTES_DOC = """
 """
 
 
+def _validated_xy(est: BaseMLP, X, y, incremental: bool, **checks):
+    """X and y checked by scikit-learn (sparse X allowed, float32 kept), a column y made
+    1-D."""
+    X, y = validate_data(
+        est,
+        X,
+        y,
+        accept_sparse=["csr", "csc"],
+        multi_output=True,
+        dtype=(np.float64, np.float32),
+        reset=not incremental or not hasattr(est, "coefs_"),
+        **checks,
+    )
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
+    return X, y
+
+
+def _sample_weights(sample_weight, X) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    return _check_sample_weight(sample_weight, X, dtype=np.float64)
+
+
+def _network_output(est: BaseMLP, X: ArrayLike) -> np.ndarray:
+    """The fitted network's output for X (checked against the fitted features)."""
+    check_is_fitted(est)
+    X = validate_data(
+        est, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
+    )
+    return est._forward(X)
+
+
 class MLPClassifier(ClassifierMixin, BaseMLP):
     class_weight: dict | str | None
 
@@ -188,18 +221,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return "logistic"
 
     def _prepare_targets(self, X, y, sample_weight, incremental, classes):
-        first_call = not hasattr(self, "coefs_")
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            dtype=(np.float64, np.float32),
-            reset=not incremental or first_call,
-        )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+        X, y = _validated_xy(self, X, y, incremental)
         check_classification_targets(y)
         if incremental and _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer().fit(self.classes_)
@@ -219,9 +241,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     f"{self.classes_}. 'y' has {labels}."
                 )
         Y = self._label_binarizer.transform(y)
-        sw = None
-        if sample_weight is not None:
-            sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sw = _sample_weights(sample_weight, X)
         if self.class_weight is not None:
             cw = compute_sample_weight(self.class_weight, y)
             sw = cw if sw is None else sw * cw
@@ -282,23 +302,16 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             raise ValueError("partial_fit does not support early_stopping=True")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
-    def _raw_proba(self, X: ArrayLike) -> np.ndarray:
-        check_is_fitted(self)
-        X = validate_data(
-            self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
-        )
-        return self._forward(X)
-
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted classes, shape (n_samples,) (or (n_samples, n_labels) for multilabel)."""
-        P = self._raw_proba(X)
+        P = _network_output(self, X)
         if self.n_outputs_ == 1:
             P = P.ravel()
         return self._label_binarizer.inverse_transform(P)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Probability of each class, shape (n_samples, n_classes), in ``classes_`` order."""
-        P = self._raw_proba(X)
+        P = _network_output(self, X)
         if self.n_outputs_ == 1:
             p = P.ravel()
             return np.vstack([1 - p, p]).T
@@ -411,26 +424,10 @@ default='squared_error'
             raise ValueError(f"loss expected one of {losses}, got {self.loss!r}")
         if not self.huber_delta > 0:
             raise ValueError(f"huber_delta expected a value > 0, got {self.huber_delta!r}")
-        first_call = not hasattr(self, "coefs_")
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            y_numeric=True,
-            dtype=(np.float64, np.float32),
-            reset=not incremental or first_call,
-        )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+        X, y = _validated_xy(self, X, y, incremental, y_numeric=True)
         if self.loss == "poisson" and np.any(y < 0):
             raise ValueError("loss='poisson' needs non-negative targets y")
-        Y = y.reshape(len(y), -1)
-        sw = None
-        if sample_weight is not None:
-            sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        return X, Y, sw
+        return X, y.reshape(len(y), -1), _sample_weights(sample_weight, X)
 
     def _score_from_output(self, P, Y, sw) -> float:
         return float(r2_score(Y, P, sample_weight=sw))
@@ -479,9 +476,5 @@ default='squared_error'
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predictions, shape (n_samples,) or (n_samples, n_targets)."""
-        check_is_fitted(self)
-        X = validate_data(
-            self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
-        )
-        P = self._forward(X)
+        P = _network_output(self, X)
         return P.ravel() if self.n_outputs_ == 1 else P

@@ -20,7 +20,7 @@ from ..autodiff import Tensor
 from ..data.loader import batch_slices
 from ..data.reading import frame_matrix, is_frame
 from ..data.subsets import random_split
-from ..nn import functional as F
+from ..nn.registry import LOSSES as NN_LOSSES
 from .callbacks import Callback
 from .evaluation import (
     EVAL_CELLS,
@@ -47,17 +47,16 @@ __all__ = [
     "use_distributed",
 ]
 
-# name -> (loss function, how outputs become predictions for metrics)
+# How a loss's outputs become predictions for metrics (the rest: "values").
+_PREDICTIONS = {
+    "cross_entropy": "argmax",
+    "nll": "argmax",
+    "bce_with_logits": "logit_sign",
+    "bce": "half",
+}
+# nn's loss names -> (loss function, how outputs become predictions for metrics)
 LOSSES: dict[str, tuple[Callable[..., Tensor], str]] = {
-    "mse": (F.mse_loss, "values"),
-    "l1": (F.l1_loss, "values"),
-    "mae": (F.l1_loss, "values"),
-    "huber": (F.huber_loss, "values"),
-    "smooth_l1": (F.smooth_l1_loss, "values"),
-    "cross_entropy": (F.cross_entropy, "argmax"),
-    "nll": (F.nll_loss, "argmax"),
-    "bce_with_logits": (F.binary_cross_entropy_with_logits, "logit_sign"),
-    "bce": (F.binary_cross_entropy, "half"),
+    name: (fn, _PREDICTIONS.get(name, "values")) for name, fn in NN_LOSSES.items()
 }
 _KIND_OF_FUNCTION = {id(fn): kind for fn, kind in LOSSES.values()}
 
@@ -88,6 +87,12 @@ def _as_array(value: Any, name: str, dtype: Any = np.float64) -> np.ndarray:
         bad = np.argwhere(~np.isfinite(array))[0]
         raise ValueError(f"fit got a non-finite {name} value at index {tuple(int(i) for i in bad)}")
     return array
+
+
+def _as_features(value: Any, name: str, dtype: np.dtype) -> np.ndarray:
+    """``_as_array``, with floating-point features cast to the model's ``dtype``."""
+    x = _as_array(value, name, dtype)
+    return x.astype(dtype) if x.dtype.kind == "f" and x.dtype != dtype else x
 
 
 def _check_samples(x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> None:
@@ -235,11 +240,9 @@ def fit(
     loss_fn, kind = _resolve_loss(loss)
     parallel = use_distributed(distributed)
     dtype = _model_dtype(model)
-    x = _as_array(x, "x", dtype)
+    x = _as_features(x, "x", dtype)
     y = _as_array(y, "y")
     _check_samples(x, y, "x", "y")
-    if x.dtype.kind == "f" and x.dtype != dtype:
-        x = x.astype(dtype)
     y = _prepare_targets(y, kind, dtype)
     rng = np.random.default_rng(seed)  # a Generator passes through unchanged
     if seed is not None and not isinstance(seed, np.random.Generator):
@@ -315,8 +318,7 @@ def evaluate(
     """Loss and metrics of ``model`` (in eval mode) on ``(x, y)``, without training."""
     loss_fn, kind = _resolve_loss(loss)
     dtype = _model_dtype(model)
-    x = _as_array(x, "x", dtype)
-    x = x.astype(dtype) if x.dtype.kind == "f" and x.dtype != dtype else x
+    x = _as_features(x, "x", dtype)
     y = _prepare_targets(_as_array(y, "y"), kind, dtype)
     return evaluate_outputs(model, x, y, loss_fn, kind, _metric_functions(metrics), batch_size)
 
@@ -326,10 +328,7 @@ def predict(model: Any, x: Any, *, batch_size: int = 256) -> np.ndarray:
     was_training = getattr(model, "training", False)
     model.eval()
     try:
-        dtype = _model_dtype(model)
-        x = _as_array(x, "x", dtype)
-        if x.dtype.kind == "f" and x.dtype != dtype:
-            x = x.astype(dtype)
+        x = _as_features(x, "x", _model_dtype(model))
         return batched_outputs(model, x, batch_size)
     finally:
         if was_training:

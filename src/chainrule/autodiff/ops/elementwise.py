@@ -7,79 +7,20 @@ what ``explain`` shows.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ..registry import defop
+from ..registry import Op, defop, defufunc
 
-
-@defop("exp", promote="float", formula="da = g * exp(a)")
-def exp(a):
-    return np.exp(a)
-
-
-@exp.defvjp
-def _exp_vjp(g, out, a):
-    return g * out
-
-
-@defop("log", promote="float", formula="da = g / a")
-def log(a):
-    return np.log(a)
-
-
-@log.defvjp
-def _log_vjp(g, out, a):
-    return g / a
-
-
-@defop("log1p", promote="float", formula="da = g / (1 + a)")
-def log1p(a):
-    return np.log1p(a)
-
-
-@log1p.defvjp
-def _log1p_vjp(g, out, a):
-    return g / (1 + a)
-
-
-@defop("sqrt", promote="float", formula="da = g / (2 sqrt(a))")
-def sqrt(a):
-    return np.sqrt(a)
-
-
-@sqrt.defvjp
-def _sqrt_vjp(g, out, a):
-    return g / (2 * out)
-
-
-@defop("abs", formula="da = g * sign(a)")
-def abs(a):
-    return np.abs(a)
-
-
-@abs.defvjp
-def _abs_vjp(g, out, a):
-    return g * np.sign(a)
-
-
-@defop("sin", promote="float", formula="da = g * cos(a)")
-def sin(a):
-    return np.sin(a)
-
-
-@sin.defvjp
-def _sin_vjp(g, out, a):
-    return g * np.cos(a)
-
-
-@defop("cos", promote="float", formula="da = -g * sin(a)")
-def cos(a):
-    return np.cos(a)
-
-
-@cos.defvjp
-def _cos_vjp(g, out, a):
-    return -g * np.sin(a)
+# Ops whose forward is one NumPy ufunc and whose VJP is one expression.
+exp = defufunc("exp", np.exp, lambda g, out, a: g * out, "da = g * exp(a)")
+log = defufunc("log", np.log, lambda g, out, a: g / a, "da = g / a")
+log1p = defufunc("log1p", np.log1p, lambda g, out, a: g / (1 + a), "da = g / (1 + a)")
+sqrt = defufunc("sqrt", np.sqrt, lambda g, out, a: g / (2 * out), "da = g / (2 sqrt(a))")
+abs = defufunc("abs", np.abs, lambda g, out, a: g * np.sign(a), "da = g * sign(a)", promote=None)
+sin = defufunc("sin", np.sin, lambda g, out, a: g * np.cos(a), "da = g * cos(a)")
+cos = defufunc("cos", np.cos, lambda g, out, a: -g * np.sin(a), "da = -g * sin(a)")
 
 
 @defop("sigmoid", promote="float", formula="da = g * σ(a)(1 − σ(a))")
@@ -145,27 +86,23 @@ def _relu_vjp(g, out, a):
     return relu_grad(g, a)
 
 
-@defop("maximum", promote="common", formula="da = g * [a > b] (half at ties);  db = g * [b > a]")
-def maximum(a, b):
-    return np.maximum(a, b)
+def _extremum(name: str, ufunc: Any, wins: Any, formula: str) -> Op:
+    """``maximum`` or ``minimum``: ``wins(a, b)`` (``>=`` or ``<=``) says where ``a``'s
+    value is taken."""
+
+    def vjp(g, out, a, b):
+        share = np.where(a == b, 0.5, 1.0)  # ties share the gradient equally, as PyTorch does
+        return g * share * wins(a, b), g * share * wins(b, a)
+
+    return defufunc(name, ufunc, vjp, formula, promote="common")
 
 
-@maximum.defvjp
-def _maximum_vjp(g, out, a, b):
-    # Ties share the gradient equally, as PyTorch does.
-    share = np.where(a == b, 0.5, 1.0)
-    return g * share * (a >= b), g * share * (b >= a)
-
-
-@defop("minimum", promote="common", formula="da = g * [a < b] (half at ties);  db = g * [b < a]")
-def minimum(a, b):
-    return np.minimum(a, b)
-
-
-@minimum.defvjp
-def _minimum_vjp(g, out, a, b):
-    share = np.where(a == b, 0.5, 1.0)
-    return g * share * (a <= b), g * share * (b <= a)
+maximum = _extremum(
+    "maximum", np.maximum, np.greater_equal, "da = g * [a > b] (half at ties);  db = g * [b > a]"
+)
+minimum = _extremum(
+    "minimum", np.minimum, np.less_equal, "da = g * [a < b] (half at ties);  db = g * [b < a]"
+)
 
 
 @defop("clip", formula="da = g * [min <= a <= max]")

@@ -120,14 +120,10 @@ def _softmax_vjp(g, out, a, *, axis=-1):
     return out * (g - np.sum(g * out, axis=axis, keepdims=True))
 
 
-def _log_softmax(a: np.ndarray, axis) -> np.ndarray:
-    shifted = a - np.max(a, axis=axis, keepdims=True, initial=-np.inf)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-
-
 @defop("log_softmax", promote="float", formula="da = g − softmax(a) · Σ g")
 def log_softmax(a, *, axis=-1):
-    return _log_softmax(a, axis)
+    shifted = a - np.max(a, axis=axis, keepdims=True, initial=-np.inf)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
 @log_softmax.defvjp

@@ -13,58 +13,33 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..registry import Op, defop
+from ..registry import Op, defop, defufunc
 
 # math.erf is exact to double precision; NumPy has no erf and SciPy is not a dependency.
 _erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf_float64(a: np.ndarray) -> np.ndarray:
+    """erf of each element (by ``math.erf``), as a float64 array."""
+    return np.asarray(_erf(np.asarray(a, dtype=np.float64)), dtype=np.float64)
+
+
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
-@defop("tan", promote="float", formula="da = g * (1 + tan²(a))")
-def tan(a):
-    return np.tan(a)
-
-
-@tan.defvjp
-def _tan_vjp(g, out, a):
-    return g * (1 + out * out)
-
-
-@defop("asin", promote="float", formula="da = g / sqrt(1 − a²)")
-def asin(a):
-    return np.arcsin(a)
-
-
-@asin.defvjp
-def _asin_vjp(g, out, a):
-    return g / np.sqrt(1 - a * a)
-
-
-@defop("acos", promote="float", formula="da = −g / sqrt(1 − a²)")
-def acos(a):
-    return np.arccos(a)
-
-
-@acos.defvjp
-def _acos_vjp(g, out, a):
-    return -g / np.sqrt(1 - a * a)
-
-
-@defop("atan", promote="float", formula="da = g / (1 + a²)")
-def atan(a):
-    return np.arctan(a)
-
-
-@atan.defvjp
-def _atan_vjp(g, out, a):
-    return g / (1 + a * a)
+tan = defufunc("tan", np.tan, lambda g, out, a: g * (1 + out * out), "da = g * (1 + tan²(a))")
+asin = defufunc(
+    "asin", np.arcsin, lambda g, out, a: g / np.sqrt(1 - a * a), "da = g / sqrt(1 − a²)"
+)
+acos = defufunc(
+    "acos", np.arccos, lambda g, out, a: -g / np.sqrt(1 - a * a), "da = −g / sqrt(1 − a²)"
+)
+atan = defufunc("atan", np.arctan, lambda g, out, a: g / (1 + a * a), "da = g / (1 + a²)")
 
 
 @defop("erf", promote="float", formula="da = g * 2/√π exp(−a²)")
 def erf(a):
-    return np.asarray(_erf(np.asarray(a, dtype=np.float64)), dtype=np.float64).astype(
-        a.dtype, copy=False
-    )
+    return erf_float64(a).astype(a.dtype, copy=False)
 
 
 @erf.defvjp

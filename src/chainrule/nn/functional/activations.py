@@ -7,10 +7,9 @@ import math
 import numpy as np
 
 from ...autodiff import Tensor
+from ...autodiff.ops.torch_math import erf_float64
 from ...autodiff.registry import defop
 
-# math.erf is exact to double precision; NumPy has no erf and SciPy is not a core dependency.
-_erf = np.frompyfunc(math.erf, 1, 1)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GELU_CUBIC = 0.044715
@@ -19,7 +18,7 @@ _GELU_CUBIC = 0.044715
 def _normal_cdf(a: np.ndarray) -> np.ndarray:
     """Φ(a) = ½(1 + erf(a/√2)) in a's floating dtype (0-d inputs included)."""
     dtype = np.result_type(a, np.float32)
-    erf = np.asarray(_erf(np.asarray(a, dtype=np.float64) / math.sqrt(2.0)), dtype=np.float64)
+    erf = erf_float64(np.asarray(a, dtype=np.float64) / math.sqrt(2.0))
     return (0.5 * (1.0 + erf)).astype(dtype, copy=False)
 
 
@@ -28,6 +27,12 @@ def stable_sigmoid(z: np.ndarray) -> np.ndarray:
     (softplus', silu, mish, logsigmoid', BCE with logits)."""
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1, e) / (1 + e)
+
+
+def softplus_values(z: np.ndarray) -> np.ndarray:
+    """log(1 + e^z) on arrays as max(z, 0) + log1p(e^−|z|), never overflowing (mish,
+    logsigmoid, BCE with logits and pos_weight)."""
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
 
 @defop("leaky_relu", formula="da = g if a > 0 else g * negative_slope")

@@ -9,15 +9,12 @@ from ...autodiff import Tensor
 from ...autodiff.functions import softmax
 from ...autodiff.registry import defop
 from ...autodiff.tensor import shape_of
-from .activations import stable_sigmoid
+from .activations import softplus_values, stable_sigmoid
+from .normalization import _per_channel
 
 # SELU's constants as PyTorch has them (Klambauer et al., 2017).
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def _softplus(z: np.ndarray) -> np.ndarray:
-    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
 
 @defop("silu", formula="da = g · σ(a)(1 + a(1 − σ(a)))")
@@ -33,12 +30,12 @@ def _silu_vjp(g, out, a):
 
 @defop("mish", formula="da = g · (tanh(sp) + a σ(a)(1 − tanh²(sp))),  sp = softplus(a)")
 def _mish(a):
-    return a * np.tanh(_softplus(a))
+    return a * np.tanh(softplus_values(a))
 
 
 @_mish.defvjp
 def _mish_vjp(g, out, a):
-    t = np.tanh(_softplus(a))
+    t = np.tanh(softplus_values(a))
     return g * (t + a * stable_sigmoid(a) * (1 - t * t))
 
 
@@ -88,7 +85,7 @@ def _hardswish_vjp(g, out, a):
 
 @defop("logsigmoid", formula="da = g · σ(−a)")
 def _logsigmoid(a):
-    return -_softplus(-a)
+    return -softplus_values(-a)
 
 
 @_logsigmoid.defvjp
@@ -96,22 +93,20 @@ def _logsigmoid_vjp(g, out, a):
     return g * stable_sigmoid(-a)
 
 
-def _channel_shape(weight: np.ndarray, ndim: int) -> tuple[int, ...]:
-    if weight.size == 1 or ndim < 2:
-        return weight.shape if ndim >= 1 else ()
-    return (-1,) + (1,) * (ndim - 2)
+def _slopes(weight: np.ndarray, ndim: int) -> np.ndarray:
+    """PReLU's weight shaped to broadcast over an input (N, C, *) of ``ndim`` dimensions:
+    one slope, or one per channel (``prelu`` checked there are C, so ``ndim >= 2``)."""
+    return weight.reshape(()) if weight.size == 1 else _per_channel(weight, ndim)
 
 
 @defop("prelu", formula="da = g if a > 0 else g·w;  dw = Σ g·a over a ≤ 0")
 def _prelu(a, weight):
-    w = weight.reshape(_channel_shape(weight, a.ndim)) if weight.size > 1 else weight.reshape(())
-    return np.where(a > 0, a, a * w)
+    return np.where(a > 0, a, a * _slopes(weight, a.ndim))
 
 
 @_prelu.defvjp
 def _prelu_vjp(g, out, a, weight):
-    w = weight.reshape(_channel_shape(weight, a.ndim)) if weight.size > 1 else weight.reshape(())
-    grad_a = np.where(a > 0, g, g * w)
+    grad_a = np.where(a > 0, g, g * _slopes(weight, a.ndim))
     negative = np.where(a > 0, 0, g * a)
     if weight.size == 1:
         grad_w = negative.sum().reshape(weight.shape)

@@ -14,6 +14,7 @@ import numpy as np
 from ...autodiff import Tensor
 from ...autodiff.registry import defop
 from ...autodiff.tensor import shape_of
+from .normalization import _per_channel
 
 
 def _normalized(x: np.ndarray, axes: tuple[int, ...], eps: float):
@@ -81,11 +82,10 @@ def _group_norm(x, weight, bias, *, groups, eps):
     grouped = x.reshape(x.shape[0], groups, -1)
     out, _ = _normalized(grouped, (2,), eps)
     out = out.reshape(x.shape)
-    channel = (-1,) + (1,) * (x.ndim - 2)
     if weight is not None:
-        out = out * weight.reshape(channel)
+        out = out * _per_channel(weight, x.ndim)
     if bias is not None:
-        out = out + bias.reshape(channel)
+        out = out + _per_channel(bias, x.ndim)
     return out.astype(x.dtype, copy=False)
 
 
@@ -93,8 +93,7 @@ def _group_norm(x, weight, bias, *, groups, eps):
 def _group_norm_vjp(g, out, x, weight, bias, *, groups, eps):
     grouped = x.reshape(x.shape[0], groups, -1)
     x_hat, inv_std = _normalized(grouped, (2,), eps)
-    channel = (-1,) + (1,) * (x.ndim - 2)
-    g_hat = g if weight is None else g * weight.reshape(channel)
+    g_hat = g if weight is None else g * _per_channel(weight, x.ndim)
     grad_x = _normalized_grad(g_hat.reshape(grouped.shape), x_hat, inv_std, (2,))
     axes = (0, *range(2, x.ndim))
     x_hat = x_hat.reshape(x.shape)

@@ -17,7 +17,7 @@ from ...autodiff import Tensor
 from ...autodiff.ops.reductions import log_softmax as log_softmax_op
 from ...autodiff.registry import defop
 from ...autodiff.tensor import shape_of
-from .activations import stable_sigmoid
+from .activations import softplus_values, stable_sigmoid
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -182,11 +182,6 @@ def _bce_vjp(g, out, p, y, weight, *, reduction):
     return grad_p, grad_y, None
 
 
-def _softplus_neg(x: np.ndarray) -> np.ndarray:
-    """−log σ(x) = log(1 + e^(−x)), computed without overflow for any x."""
-    return np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
-
-
 @defop(
     "binary_cross_entropy_with_logits",
     formula="dx = w (σ(x)(pw·y + 1 − y) − pw·y) · g   (σ(x) − y without pos_weight)",
@@ -197,7 +192,7 @@ def _bce_logits(x, y, weight, pos_weight, *, reduction):
     if pos_weight is None:
         loss = np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
     else:
-        loss = (1 - y) * x + (1 + (pos_weight - 1) * y) * _softplus_neg(x)
+        loss = (1 - y) * x + (1 + (pos_weight - 1) * y) * softplus_values(-x)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
@@ -214,7 +209,7 @@ def _bce_logits_vjp(g, out, x, y, weight, pos_weight, *, reduction):
         grad_y = -x
     else:
         grad_x = s * (pos_weight * y + 1 - y) - pos_weight * y
-        grad_y = -x + (pos_weight - 1) * _softplus_neg(x)
+        grad_y = -x + (pos_weight - 1) * softplus_values(-x)
     return scale * grad_x, scale * grad_y, None, None
 
 

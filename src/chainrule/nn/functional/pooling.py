@@ -459,22 +459,10 @@ def max_unpool1d(
     output_size: Any = None,
 ) -> Tensor:
     """The inverse of ``max_pool1d(..., return_indices=True)``: (N, C, L_in) -> (N, C, L_out)."""
-    x, shape = _as_2d("max_unpool1d", input)
+    x, (n, c, length_in) = _as_2d("max_unpool1d", input)
     index = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
-    length = _unpool_size(
-        "max_unpool1d",
-        shape,
-        (int(kernel_size),),
-        (int(kernel_size if stride is None else stride),),
-        (int(padding),),
-        output_size,
-    )
-    out = max_unpool2d(
-        x,
-        index.reshape(shape[0], shape[1], 1, shape[2]),
-        (1, int(kernel_size)),
-        (1, int(kernel_size if stride is None else stride)),
-        (0, int(padding)),
-        (1, length[0]),
-    )
-    return reshape(out, (shape[0], shape[1], length[0]))
+    k, p = int(kernel_size), int(padding)
+    s = k if stride is None else int(stride)
+    (length,) = _unpool_size("max_unpool1d", (n, c, length_in), (k,), (s,), (p,), output_size)
+    out = max_unpool2d(x, index.reshape(n, c, 1, length_in), (1, k), (1, s), (0, p), (1, length))
+    return reshape(out, (n, c, length))
