@@ -522,3 +522,55 @@ def test_history_plot_never_imports_pyplot_and_is_thread_safe(tmp_path):
         # PNG IHDR: width, height big-endian; 3 panels of 4.5 x 3.6 inches at 110 dpi
         assert int.from_bytes(raw[16:20], "big") == round(3 * 4.5 * 110)
         assert int.from_bytes(raw[20:24], "big") == round(3.6 * 110)
+
+
+def _blobs(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    return x, (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+
+
+def test_optimizer_by_name_is_the_class_with_its_defaults():
+    x, y = _blobs()
+
+    def model():
+        cr.manual_seed(0)
+        return nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2))
+
+    by_name, by_object = model(), model()
+    fit(by_name, x, y, loss="cross_entropy", optimizer="adam", epochs=3, seed=1, verbose=0)
+    opt = cr.optim.Adam(by_object.parameters())
+    fit(by_object, x, y, loss="cross_entropy", optimizer=opt, epochs=3, seed=1, verbose=0)
+    for p, q in zip(by_name.parameters(), by_object.parameters(), strict=True):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "error", "message"),
+    [
+        ("adamx", ValueError, "expected an optimizer name, one of"),
+        (3, TypeError, "a chainrule.optim optimizer or a name such as 'adam', got int"),
+        (
+            lambda: cr.optim.SGD(nn.Linear(3, 2).parameters(), lr=0.1),
+            ValueError,
+            "holds 2 parameters, none of them the model's \\(4\\): build it over model.parameters",
+        ),
+    ],
+)
+def test_an_optimizer_that_would_train_nothing_is_refused(optimizer, error, message):
+    x, y = _blobs()
+    model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2))
+    before = [p.data.copy() for p in model.parameters()]
+    optimizer = optimizer() if callable(optimizer) else optimizer
+    with pytest.raises(error, match=message):
+        fit(model, x, y, loss="cross_entropy", optimizer=optimizer, epochs=1, verbose=0)
+    for p, old in zip(model.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p.data, old)
+
+
+def test_features_of_text_or_objects_are_a_type_error_naming_the_dtype():
+    _, y = _blobs(4)
+    model = nn.Sequential(nn.Linear(2, 2))
+    for x in (np.array([[1, "a"]] * 4, dtype=object), np.array([["1", "2"]] * 4)):
+        with pytest.raises(TypeError, match="fit expected numbers in x, got an array of dtype"):
+            fit(model, x, y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0)

@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from .. import distributed as dist
-from .. import nn
+from .. import nn, optim
 from ..autodiff import Tensor
 from ..data.loader import batch_slices
 from ..data.reading import frame_matrix, is_frame
 from ..data.subsets import random_split
 from ..nn.registry import LOSSES as NN_LOSSES
+from ..optim import Optimizer
 from .callbacks import Callback
 from .evaluation import (
     EVAL_CELLS,
@@ -92,6 +93,11 @@ def _as_array(value: Any, name: str, dtype: Any = np.float64) -> np.ndarray:
 def _as_features(value: Any, name: str, dtype: np.dtype) -> np.ndarray:
     """``_as_array``, with floating-point features cast to the model's ``dtype``."""
     x = _as_array(value, name, dtype)
+    if x.dtype.kind not in "biuf":  # text or objects would fail deep inside a layer
+        raise TypeError(
+            f"fit expected numbers in {name}, got an array of dtype {x.dtype}; encode text "
+            "columns first (cr.Pipeline does, by column name)"
+        )
     return x.astype(dtype) if x.dtype.kind == "f" and x.dtype != dtype else x
 
 
@@ -156,6 +162,31 @@ def _split(x, y, fraction: float, rng: np.random.Generator):
     return x[train], y[train], x[val], y[val]
 
 
+def _resolve_optimizer(optimizer: Any, model: Any) -> Any:
+    """An optimizer over the model's parameters: ``fit``'s argument as it is, or built
+    from a name (``"adam"``, Keras's way: the class's default options); one that holds
+    none of the model's parameters would train nothing, so it is refused."""
+    parameters = list(model.parameters()) if hasattr(model, "parameters") else None
+    if isinstance(optimizer, str):
+        if parameters is None:
+            raise TypeError("fit's optimizer by name needs a model with parameters()")
+        return optim.create(optimizer, parameters)
+    if not all(hasattr(optimizer, a) for a in ("step", "zero_grad", "param_groups")):
+        raise TypeError(
+            "fit expected optimizer to be a chainrule.optim optimizer or a name such as "
+            f"'adam', got {type(optimizer).__name__}"
+        )
+    if parameters:
+        mine = {id(p) for p in parameters}
+        held = [p for group in optimizer.param_groups for p in group["params"]]
+        if not any(id(p) in mine for p in held):
+            raise ValueError(
+                f"fit's optimizer holds {len(held)} parameters, none of them the model's "
+                f"({len(parameters)}): build it over model.parameters()"
+            )
+    return optimizer
+
+
 def _metric_functions(metrics: Iterable[Any]) -> list[tuple[str, Callable]]:
     resolved = []
     for metric in metrics:
@@ -174,7 +205,7 @@ def fit(
     y: Any,
     *,
     loss: str | Callable[..., Tensor],
-    optimizer: Any,
+    optimizer: Optimizer | str,
     epochs: int = 1,
     batch_size: int = 32,
     validation_split: float | None = None,
@@ -196,7 +227,8 @@ def fit(
     Shapes: x (N, ...) features; y (N,) integer classes for ``cross_entropy``, else
     (N, outputs) or (N,) values. ``loss`` is a name (``"cross_entropy"``, ``"mse"``,
     ``"bce_with_logits"``, ...) or a function ``(output, target) -> scalar``;
-    ``optimizer`` a ``chainrule.optim`` optimizer over ``model.parameters()``.
+    ``optimizer`` a ``chainrule.optim`` optimizer over ``model.parameters()``, or a
+    name (``"adam"``, ``"sgd"``, ... as ``optim.create``: the class's default options).
 
     Regularizers: weight decay through the optimizer, ``l1`` (λ·Σ|w| over weight
     matrices, not biases), dropout and batch norm in the model, ``augment`` (a
@@ -238,6 +270,7 @@ def fit(
     if validation_split is not None and validation_data is not None:
         raise ValueError("fit takes validation_split or validation_data, not both")
     loss_fn, kind = _resolve_loss(loss)
+    optimizer = _resolve_optimizer(optimizer, model)
     parallel = use_distributed(distributed)
     dtype = _model_dtype(model)
     x = _as_features(x, "x", dtype)
