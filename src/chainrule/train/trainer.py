@@ -213,7 +213,10 @@ class Trainer:
             objective, data_loss, output = step.forward_backward(Tensor(xb), Tensor(yb), scale)
         else:
             objective, data_loss, output = step.forward_backward(Tensor(xb), Tensor(yb))
-        objective, data_loss = self._reduced(float(objective), float(data_loss), weight)
+        if self.world > 1:
+            objective, data_loss = self._reduced(float(objective), float(data_loss), weight)
+        else:  # one process: the numbers as they are (one call less per step)
+            objective, data_loss = float(objective), float(data_loss)
         if guard is not None:
             guard.check_loss(objective, epoch, batch)
         updater = step.updater
