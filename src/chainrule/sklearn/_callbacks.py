@@ -41,7 +41,8 @@ class SklearnShuffle(np.random.Generator):
         n = int(x)
         if self.order is None or len(self.order) != n:
             self.order = np.arange(n)
-        self.order = self.order[self.random_state.permutation(n)]
+        # take: fancy indexing's copy, with less overhead (one call per epoch)
+        self.order = self.order.take(self.random_state.permutation(n))
         return self.order
 
 
