@@ -302,3 +302,35 @@ def test_a_csv_is_not_decoded_ahead_of_its_reader(tmp_path):
     held = pa.total_allocated_bytes()  # Arrow reads a few dozen blocks of 1 MiB ahead
     assert held < 64 * 2**20, f"{held / 2**20:.0f} MiB decoded after one record batch"
     assert sum(b.num_rows for b in batches) == 400_000 - first
+
+
+def test_a_large_parquet_row_group_is_decoded_a_batch_at_a_time(tmp_path):
+    # Regression: pyarrow.dataset decoded a whole row group at once, and pyarrow writes
+    # row groups of up to a million rows: one 250 MiB row group took 620 MiB of RSS.
+    rng = np.random.default_rng(0)
+    rows = 400_000
+    columns = {f"x{j}": rng.normal(size=rows) for j in range(16)}
+    columns["y"] = rng.integers(0, 2, rows)
+    folder = tmp_path / "one_group"
+    folder.mkdir()
+    pq.write_table(  # 54 MB in one row group, pages of 256 KiB
+        pa.table(columns),
+        folder / "part.parquet",
+        row_group_size=rows,
+        data_page_size=1 << 18,
+        use_dictionary=False,
+    )
+    dataset = StreamingDataset(folder, "y", read_rows=4096)
+    before = pa.total_allocated_bytes()
+    batches = dataset._record_batches(dataset._pieces())
+    assert next(batches).num_rows == 4096
+    held = pa.total_allocated_bytes() - before
+    assert held < 24 * 2**20, f"{held / 2**20:.0f} MiB decoded for one record batch"
+    assert sum(b.num_rows for b in batches) == rows - 4096
+
+
+def test_parquet_files_without_the_first_files_columns_are_refused(tmp_path):
+    folder = _folder(tmp_path, _table(400), files=2)
+    pq.write_table(_table(100).drop_columns(["b", "c"]), folder / "part99.parquet")
+    with pytest.raises(DataError, match=r"part99\.parquet: no column\(s\) b, c, which .*part00"):
+        StreamingDataset(folder, "y", impute="mean").fit()
