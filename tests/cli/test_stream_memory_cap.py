@@ -14,12 +14,13 @@ and the cap is that plus ``HEADROOM``, the most streaming may add whatever the d
 size (record batches, shuffle buffer, Parquet pages, CSV blocks). Why not
 ``RLIMIT_AS`` (``ulimit -v``): it counts shared libraries' code and address space
 reserved but never touched, ~330 MiB here before any data, so the data set would have
-to be ~2 GiB and the test minutes long; a cgroup's ``memory.max`` needs a writable
-cgroup v2 tree, which containers rarely give. The environment pins what would make the
-fixed cost depend on the machine: Arrow's allocator is the system's (mimalloc and
-jemalloc reserve hundreds of MiB of address space up front, which RLIMIT_DATA counts),
-glibc keeps two arenas (not 64 MiB of address space per thread), and Arrow's CPU and
-I/O pools and OpenBLAS have one thread each (every thread's stack and OpenBLAS buffer
+to be ~1.7 GiB rather than ~1.1 GiB (already ~50 s of CPU for both cases); a cgroup's
+``memory.max`` needs a writable cgroup v2 tree, which containers rarely give (the one
+this was written in had cgroup v1). The environment pins what would make the fixed
+cost depend on the machine: Arrow's allocator is the system's (mimalloc and jemalloc
+reserve hundreds of MiB of address space up front, which RLIMIT_DATA counts), glibc
+keeps two arenas (not 64 MiB of address space per thread), and Arrow's CPU and I/O
+pools and OpenBLAS have one thread each (every thread's stack and OpenBLAS buffer
 counts).
 """
 
