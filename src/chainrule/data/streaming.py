@@ -1,8 +1,9 @@
 """Training data larger than memory: (x, y) batches streamed from Parquet files or a CSV.
 
-``StreamingDataset(path, target)`` reads a folder of Parquet files, one Parquet file or
-one (large) CSV file through ``pyarrow.dataset``, one Arrow record batch at a time, so
-memory holds a few record batches and the shuffle buffer — never the whole data set:
+``StreamingDataset(path, target)`` reads a folder of Parquet files or one Parquet file
+through ``pyarrow.dataset`` (row group by row group), or one (large) CSV file through
+``pyarrow.csv.open_csv`` (block by block), one Arrow record batch at a time, so memory
+holds a few record batches and the shuffle buffer — never the whole data set:
 
 - ``fit()`` makes **one streaming pass** and learns what ``chainrule.data`` learns from
   a table in memory, into the same objects: a ``TabularEncoder`` (column kinds,
@@ -61,14 +62,13 @@ STREAMING_IMPUTE = (None, "mean", "constant")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
-def _arrow_dataset() -> Any:
+def _require_pyarrow() -> None:
     try:
-        import pyarrow.dataset as ds
+        import pyarrow  # noqa: F401
     except ImportError as error:
         raise ImportError(
             "streaming data sets need pyarrow: pip install 'chainrule[data]'"
         ) from error
-    return ds
 
 
 @dataclass
@@ -189,6 +189,7 @@ class StreamingDataset:
     def _pieces(self) -> list[Any]:
         """Every piece this dataset can read, in a fixed order: the Parquet row groups
         of each file (sorted names), or the CSV file as one piece."""
+        _require_pyarrow()
         import pyarrow as pa
 
         try:
@@ -197,26 +198,25 @@ class StreamingDataset:
             raise DataError(f"{self.path}: {_one_line(error)}") from None
 
     def _arrow_pieces(self) -> list[Any]:
-        ds = _arrow_dataset()
         if self._format == "csv":
-            import pyarrow.csv as pacsv
+            return [_CsvPiece(self._files[0], self.encoder.missing_set)]
+        import pyarrow.parquet as pq
 
-            from .reading import _arrow_null_values
-
-            options = ds.CsvFileFormat(
-                convert_options=pacsv.ConvertOptions(
-                    null_values=_arrow_null_values(self.encoder.missing_set),
-                    strings_can_be_null=True,
-                    true_values=["\x00true"],
-                    false_values=["\x00false"],
-                ),
-                read_options=pacsv.ReadOptions(block_size=1 << 20),
+        pieces: list[Any] = []
+        names: list[str] | None = None
+        for path in self._files:
+            metadata = pq.read_metadata(path)
+            found = metadata.schema.to_arrow_schema().names
+            if names is None:
+                names = found
+            elif lacking := [name for name in names if name not in found]:
+                raise DataError(
+                    f"{path}: no column(s) {_listing(lacking)}, which {self._files[0]} has; "
+                    "every Parquet file of a data set needs the same columns"
+                )
+            pieces.extend(
+                _ParquetPiece(path, group, names) for group in range(metadata.num_row_groups)
             )
-            return list(ds.dataset(self._files, format=options).get_fragments())
-        dataset = ds.dataset(self._files, format="parquet")
-        pieces = []
-        for fragment in dataset.get_fragments():
-            pieces.extend(fragment.split_by_row_group())
         return pieces
 
     def _record_batches(
@@ -227,18 +227,15 @@ class StreamingDataset:
 
         index = 0
         for piece in pieces:
-            # No read-ahead: Arrow's default decodes up to 16 record batches ahead of
-            # the consumer, which is memory the bound above does not allow.
-            batches = iter(
-                piece.to_batches(batch_size=self.read_rows, batch_readahead=0, fragment_readahead=0)
-            )
+            batches = iter(piece.to_batches(batch_size=self.read_rows))
             while True:
                 try:
                     batch = next(batches)
                 except StopIteration:
                     break
-                except (pa.ArrowInvalid, pa.ArrowException) as error:
-                    # e.g. a CSV column typed from its first block that later holds text
+                except (pa.ArrowInvalid, pa.ArrowException, OSError) as error:
+                    # e.g. a CSV column typed from its first block that later holds text,
+                    # or a CSV file gone since (it is opened at its first record batch)
                     where = getattr(piece, "path", self.path)
                     raise DataError(f"{where}: {_one_line(error)}") from None
                 if batch.num_rows == 0:
@@ -503,6 +500,64 @@ def _one_line(error: BaseException) -> str:
     (the parse error itself), on one line."""
     text = " ".join(str(error).split())
     return text.rsplit("Invalid: ", 1)[-1] or type(error).__name__
+
+
+class _ParquetPiece:
+    """One row group of a Parquet file, read a record batch at a time.
+
+    Not ``pyarrow.dataset``: its scan decodes a whole row group at once, and pyarrow
+    writes row groups of up to a million rows by default (a file of one 250 MiB row
+    group took 620 MiB of peak RSS to stream). ``ParquetFile.iter_batches`` without
+    pre-buffering, through a small buffered stream, decodes pages as the batches need
+    them: memory is a page or two per column (pyarrow writes pages of 1 MiB, and a
+    dictionary page of up to 1 MiB), whatever the row group's size."""
+
+    def __init__(self, path: str, row_group: int, columns: list[str]) -> None:
+        self.path, self.row_group, self.columns = path, row_group, columns
+
+    def to_batches(self, batch_size: int) -> Iterator[Any]:
+        """Record batches of at most ``batch_size`` rows, the columns in ``columns``'
+        order."""
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(self.path, pre_buffer=False, buffer_size=1 << 16) as file:
+            yield from file.iter_batches(
+                batch_size=batch_size, row_groups=[self.row_group], columns=self.columns
+            )
+
+
+class _CsvPiece:
+    """A CSV file read as a stream of record batches, one 1 MiB block of text at a time.
+
+    Not ``pyarrow.dataset``: its CSV scan decodes the whole file ahead of a slower
+    consumer whatever ``batch_readahead`` says (a 600 MiB CSV reached 900 MiB of peak
+    RSS while training), where ``pyarrow.csv.open_csv`` holds a few dozen blocks (about
+    35 MiB) whatever the file's size. Column types come from the first block, as
+    ``pyarrow.dataset``'s would."""
+
+    def __init__(self, path: str, missing: frozenset[str]) -> None:
+        self.path, self.missing = path, missing
+
+    def to_batches(self, batch_size: int) -> Iterator[Any]:
+        """Record batches of at most ``batch_size`` rows (slices of a block: no copy)."""
+        import pyarrow.csv as pacsv
+
+        from .reading import _arrow_null_values
+
+        reader = pacsv.open_csv(
+            self.path,
+            read_options=pacsv.ReadOptions(block_size=1 << 20),
+            convert_options=pacsv.ConvertOptions(
+                null_values=_arrow_null_values(self.missing),
+                strings_can_be_null=True,
+                true_values=["\x00true"],
+                false_values=["\x00false"],
+            ),
+        )
+        with reader:
+            for block in reader:
+                for start in range(0, block.num_rows, batch_size):
+                    yield block.slice(start, batch_size)
 
 
 class _Buffer:
