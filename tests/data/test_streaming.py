@@ -251,3 +251,28 @@ def test_parquet_files_without_the_first_files_columns_are_refused(tmp_path):
     pq.write_table(_table(100).drop_columns(["b", "c"]), folder / "part99.parquet")
     with pytest.raises(DataError, match=r"part99\.parquet: no column\(s\) b, c, which .*part00"):
         StreamingDataset(folder, "y", impute="mean").fit()
+
+
+def test_a_semicolon_csv_with_decimal_commas_streams_as_read_table_reads_it(tmp_path):
+    from chainrule.data import read_table
+
+    rng = np.random.default_rng(3)
+    lines = ["price;colour;y"]
+    for i in range(400):
+        whole, cents = divmod(int(rng.integers(0, 200_000)), 100)
+        grouped = f"{whole:,}".replace(",", ".")
+        lines.append(f'"{grouped},{cents:02d}";{"red" if i % 3 else "blue"};{i % 2}')
+    path = tmp_path / "eu.csv"
+    path.write_text("\n".join(lines) + "\n")
+    streamed = StreamingDataset(
+        path, "y", delimiter=";", decimal=",", read_rows=64, scale=False
+    ).fit()
+    assert streamed.encoder.features[0]["kind"] == "numeric"
+    whole = TabularEncoder("y").fit(read_table(path, delimiter=";", decimal=","))
+    assert streamed.encoder.output_names == whole.output_names
+    x = np.concatenate([xb for xb, _ in streamed.batches(400, epoch=0, shuffle=False)])
+    expected = whole.transform(read_table(path, delimiter=";", decimal=","))
+    np.testing.assert_allclose(x, expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="apply to a CSV file"):
+        pq.write_table(pa.table({"a": [1.0], "y": [0]}), tmp_path / "p.parquet")
+        StreamingDataset(tmp_path / "p.parquet", "y", decimal=",")

@@ -62,6 +62,8 @@ def _dataset(path: str, target: str, options: TrainOptions, data: DataOptions) -
         seed=options.seed,
         rank=dist.rank() if world > 1 else 0,
         world_size=world,
+        delimiter=data.delimiter,
+        decimal=data.decimal,
     )
     if world == 1:
         return dataset.fit()

@@ -232,8 +232,6 @@ def streamed(args, options, extra, data: str, target: str, outputs: Outputs, che
         "--resume": args.resume,
         "--test-split": data_options.test_split,
         "--cv": data_options.cv,
-        "--delimiter": data_options.delimiter,
-        "--decimal ,": data_options.decimal == ",",
     }
     for flag, given in refused.items():
         if given:

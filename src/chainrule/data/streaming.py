@@ -140,7 +140,15 @@ class StreamingDataset:
         world_size: int = 1,
         scale: bool = True,
         dtype: Any = np.float32,
+        delimiter: str | None = None,
+        decimal: str = ".",
     ) -> None:
+        from .reading import check_delimiter
+
+        if delimiter is not None:
+            check_delimiter(delimiter)
+        if decimal not in (".", ","):
+            raise ValueError(f"StreamingDataset decimal expected '.' or ',', got {decimal!r}")
         if impute not in STREAMING_IMPUTE:
             raise ValueError(
                 f"StreamingDataset impute expected None, 'mean' or 'constant' (one pass "
@@ -162,7 +170,10 @@ class StreamingDataset:
         self.scaler: StandardScaler | None = None
         self.target_scaler: StandardScaler | None = None
         self.rows_seen: int | None = None
+        self.delimiter, self.decimal = delimiter, decimal
         self._format, self._files = self._find_files()
+        if self._format != "csv" and (delimiter is not None or decimal != "."):
+            raise ValueError(f"{self.path}: delimiter and decimal apply to a CSV file, not Parquet")
 
     # ------------------------------------------------------------------ the files
     def _find_files(self) -> tuple[str, list[str]]:
@@ -199,7 +210,9 @@ class StreamingDataset:
 
     def _arrow_pieces(self) -> list[Any]:
         if self._format == "csv":
-            return [_CsvPiece(self._files[0], self.encoder.missing_set)]
+            return [
+                _CsvPiece(self._files[0], self.encoder.missing_set, self.delimiter, self.decimal)
+            ]
         import pyarrow.parquet as pq
 
         pieces: list[Any] = []
@@ -245,9 +258,12 @@ class StreamingDataset:
                 index += 1
 
     def _table(self, batch: Any) -> Any:
-        from .reading import _from_arrow
+        from .reading import _decimal_comma_numbers, _from_arrow
 
-        return _from_arrow(batch, self.path)
+        table = _from_arrow(batch, self.path)
+        if self.decimal == ",":
+            return _decimal_comma_numbers(table, self.encoder.missing_set)
+        return table
 
     # ------------------------------------------------------------------ fitting
     def fit(self) -> StreamingDataset:
@@ -535,8 +551,11 @@ class _CsvPiece:
     35 MiB) whatever the file's size. Column types come from the first block, as
     ``pyarrow.dataset``'s would."""
 
-    def __init__(self, path: str, missing: frozenset[str]) -> None:
+    def __init__(
+        self, path: str, missing: frozenset[str], delimiter: str | None, decimal: str
+    ) -> None:
         self.path, self.missing = path, missing
+        self.delimiter, self.decimal = delimiter or ",", decimal
 
     def to_batches(self, batch_size: int) -> Iterator[Any]:
         """Record batches of at most ``batch_size`` rows (slices of a block: no copy)."""
@@ -547,7 +566,9 @@ class _CsvPiece:
         reader = pacsv.open_csv(
             self.path,
             read_options=pacsv.ReadOptions(block_size=1 << 20),
+            parse_options=pacsv.ParseOptions(delimiter=self.delimiter),
             convert_options=pacsv.ConvertOptions(
+                decimal_point=self.decimal,
                 null_values=_arrow_null_values(self.missing),
                 strings_can_be_null=True,
                 true_values=["\x00true"],
