@@ -385,8 +385,10 @@ def _write_program(
     args: tuple,
     differentiate: bool,
     updater_for: Callable[[list[Tensor]], _Updater] | None,
-) -> tuple[_Builder, str, tuple, _Updater | None]:
-    """Run ``fn`` once under the trace and write the replay's source into a builder."""
+) -> tuple[_Builder, str, tuple, _Updater | None, dict[int, np.ndarray]]:
+    """Run ``fn`` once under the trace and write the replay's source into a builder.
+
+    Also returns the traced gradients of the updater's parameters (by ``id``)."""
     inputs = [a for a in args if isinstance(a, Tensor)]
     for i, t in enumerate(args):
         if isinstance(t, Tensor) and t._node is not None and t.requires_grad:
@@ -481,6 +483,7 @@ def _write_program(
     loss = outputs[0]
     this_call = tuple(out.data for out in outputs)
     updater = None
+    grads: dict[int, np.ndarray] = {}
     if differentiate:
         if not loss.requires_grad:
             raise CompileError(
@@ -494,12 +497,12 @@ def _write_program(
         root = producer[id(loss)] if loss._node is not None else None
         reachable, leaves = _reachable(trace.records, producer, root, loss)
         updater = updater_for(leaves) if updater_for is not None else None
-        _Backward(builder, values, trace.records, exprs, producer, args, updater).emit(
-            root, reachable, loss
-        )
+        backward = _Backward(builder, values, trace.records, exprs, producer, args, updater)
+        backward.emit(root, reachable, loss)
+        grads = backward.grads
     builder.emit(f"return ({''.join(e + ', ' for e in out_exprs)})")
     params = ", ".join(f"a{i}" for i in range(len(args)))
-    return builder, params, this_call, updater
+    return builder, params, this_call, updater, grads
 
 
 def _trace_program(
@@ -509,14 +512,22 @@ def _trace_program(
     updater_for: Callable[[list[Tensor]], _Updater] | None,
 ) -> tuple[_Program, tuple, _Updater | None]:
     """Run ``fn`` once under the trace; return the program and this call's outputs."""
-    builder, params, this_call, updater = _write_program(fn, args, differentiate, updater_for)
+    builder, params, this_call, updater, grads = _write_program(
+        fn, args, differentiate, updater_for
+    )
     # The traced graph and the values used while writing the code went with
-    # _write_program's frame: Python compiles the source (a large peak of its own for a
-    # deep network) without them, so the two peaks do not add up.
+    # _write_program's frame: the flat buffers are made, and Python compiles the source
+    # (a large peak of its own for a deep network), without them, so the peaks do not
+    # add up.
+    if updater is not None:
+        updater.materialize(grads, builder.names)
+    del grads
     program = _Program()
     program.run = builder.build(params, "compiled_step")
     program.source = builder.source
     program.n_outputs = len(this_call)
+    del builder
+    allocator.release_free()
     return program, this_call, updater
 
 
@@ -625,6 +636,7 @@ class _Backward:
         # be computed straight into its buffer by rewriting that line.
         self.defined: dict[str, tuple[int, kernels.Val]] = {}
         self.contributions: dict[int, int] = {}
+        self.grads: dict[int, np.ndarray] = {}  # the traced gradients of flat parameters
 
     def emit(self, root: int | None, reachable: set[int], loss: Tensor) -> None:
         b = self.b
@@ -776,10 +788,13 @@ class _Backward:
         b = self.b
         view = self.views.get(id(leaf))
         if view is not None:  # an optimizer's parameter: into its flat gradient buffer
+            # (made after the backward, see _FlatGroup: until then the traced value is
+            # summed here, as the engine sums it into .grad)
             name = b.const(view, "GV")
             if id(leaf) in self.first_store:
                 b.emit(f"_add({name}, {gi.expr}, out={name})")
-                np.add(view, gi.value, out=view)
+                traced = self.grads[id(leaf)]
+                np.add(traced, gi.value, out=traced)
                 return
             self.first_store.add(id(leaf))
             defined = self.defined.get(gi.expr)
@@ -796,7 +811,8 @@ class _Backward:
                 b.lines[defined[0]] = f"    {gi.expr} = {defined[1].into(name)}"
             else:
                 b.emit(f"_copyto({name}, {gi.expr})")
-            np.copyto(view, gi.value)
+            traced = self.grads[id(leaf)] = np.empty(view.shape, view.dtype)
+            np.copyto(traced, gi.value)
             return
         index = self.inputs.get(id(leaf))
         target = f"a{index}" if index is not None else b.const(leaf, "L")
@@ -847,33 +863,65 @@ def _shared_flat(datas: list[np.ndarray]) -> np.ndarray | None:
 
 
 class _FlatGroup:
-    """One parameter group's parameters with gradients: flat gradient, parameters, state."""
+    """One parameter group's parameters with gradients: flat gradient, parameters, state.
+
+    The flat buffers are made by :meth:`materialize`, once the trace's backward is
+    written and its graph gone: until then ``gviews`` are read-only stand-ins of the
+    right shapes and dtype (the generated code names them; :meth:`_Updater.rebind`
+    swaps in the real views). Made earlier, the buffers and the parameters' old arrays
+    would sit on top of the whole traced graph, and the trace would peak higher than
+    an eager step does.
+    """
 
     def __init__(self, index: int, params: list[Tensor]) -> None:
         self.index = index
         self.params = params
-        self.datas = [p.data for p in params]
-        dtype = self.datas[0].dtype
-        total = sum(d.size for d in self.datas)
-        self.gflat = np.zeros(total, dtype)
-        shared = _shared_flat(self.datas)
-        movable = all(d.base is None and d.flags.c_contiguous for d in self.datas)
-        # Parameters that own their arrays move into one flat buffer (``p.data`` becomes
-        # a view of it): the update then runs on it in place, with no gather or scatter.
-        self.shared = shared is not None or movable
-        self.pflat = shared if shared is not None else np.empty(total, dtype)
-        self.gviews = self._views(self.gflat)
-        self.pviews = self._views(self.pflat)
-        self.pairs = list(zip(params, self.pviews, strict=True))
-        if shared is None and movable:
-            for p, view in self.pairs:
-                np.copyto(view, p.data)
-                p.data = view
-            self.datas = list(self.pviews)
+        self.dtype = params[0].data.dtype
+        self.shapes = [p.data.shape for p in params]
+        self.sizes = [p.data.size for p in params]
+        zero = np.zeros((), self.dtype)
+        self.gviews: list[np.ndarray] = [np.broadcast_to(zero, s) for s in self.shapes]
+        self.materialized = False
+        self.shared = False
+        self.gflat = self.pflat = np.empty(0, self.dtype)
+        self.pviews: list[np.ndarray] = []
+        self.pairs: list[tuple[Tensor, np.ndarray]] = []
         self.states: list[dict] = []
         self.flat_state: dict[str, np.ndarray] = {}
         self.probe: tuple | None = None
         self.ready = False
+
+    def materialize(self, grads: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Make the flat buffers and fill the gradient buffer from ``grads`` (by
+        ``id(param)``, each popped as it is copied, so it can go); return
+        ``{id(stand-in): view}`` for the stand-ins replaced."""
+        if self.materialized:
+            for p, view in zip(self.params, self.gviews, strict=True):
+                _fill(view, grads.pop(id(p), None))
+            return {}
+        self.materialized = True
+        self.gflat = np.empty(sum(self.sizes), self.dtype)
+        swapped = {}
+        gviews = self._views(self.gflat)
+        for p, stand_in, view in zip(self.params, self.gviews, gviews, strict=True):
+            _fill(view, grads.pop(id(p), None))
+            swapped[id(stand_in)] = view
+        self.gviews = gviews
+        datas = [p.data for p in self.params]
+        shared = _shared_flat(datas)
+        movable = all(d.base is None and d.flags.c_contiguous for d in datas)
+        del datas  # so that each old array goes as its parameter moves
+        # Parameters that own their arrays move into one flat buffer (``p.data`` becomes
+        # a view of it): the update then runs on it in place, with no gather or scatter.
+        self.shared = shared is not None or movable
+        self.pflat = shared if shared is not None else np.empty(sum(self.sizes), self.dtype)
+        self.pviews = self._views(self.pflat)
+        self.pairs = list(zip(self.params, self.pviews, strict=True))
+        if shared is None and movable:
+            for p, view in self.pairs:
+                np.copyto(view, p.data)
+                p.data = view
+        return swapped
 
     def take(self, param: Tensor, view: np.ndarray) -> None:
         """Copy a parameter's new array into the flat buffer and point it back there."""
@@ -893,9 +941,9 @@ class _FlatGroup:
 
     def _views(self, flat: np.ndarray) -> list[np.ndarray]:
         views, offset = [], 0
-        for data in self.datas:
-            views.append(flat[offset : offset + data.size].reshape(data.shape))
-            offset += data.size
+        for shape, size in zip(self.shapes, self.sizes, strict=True):
+            views.append(flat[offset : offset + size].reshape(shape))
+            offset += size
         return views
 
     def adopt(self, state: dict) -> bool:
@@ -958,6 +1006,23 @@ class _Updater:
         self.state_obj = None
         self.groups_obj = None
         self.ready = False
+
+    def materialize(self, grads: dict[int, np.ndarray], names: dict[str, Any]) -> None:
+        """Make the groups' flat buffers (once), copy the traced gradients in (``grads``,
+        by ``id(param)``, is emptied as it goes) and put the gradient views in place of
+        their stand-ins in the generated code's ``names``."""
+        stand_ins: dict[int, np.ndarray] = {}
+        for fg in self.groups:
+            stand_ins.update(fg.materialize(grads))
+        self.views = {}
+        for fg in self.groups:
+            for p, view in zip(fg.params, fg.gviews, strict=True):
+                self.views.setdefault(id(p), view)
+        if stand_ins:
+            for name, value in names.items():
+                view = stand_ins.get(id(value))
+                if view is not None:
+                    names[name] = view
 
     def grads(self) -> list[np.ndarray]:
         return [self.views[id(p)] for p in self.order]
@@ -1064,6 +1129,13 @@ class _Updater:
             self._rebuild()
 
 
+def _fill(view: np.ndarray, grad: np.ndarray | None) -> None:
+    if grad is None:
+        view.fill(0)
+    else:
+        np.copyto(view, grad)
+
+
 def _no_overlap(datas: list[np.ndarray]) -> bool:
     ranges = sorted((_byte_start(d), _byte_start(d) + d.nbytes) for d in datas if d.size)
     return all(a[1] <= b[0] for a, b in itertools.pairwise(ranges))
@@ -1088,12 +1160,17 @@ def _key_function(args: tuple, modules: list[Any]) -> Callable[..., tuple | None
         parts.append(f"a{i}.__class__")
     parts += [f"{builder.const(m, 'M')}.training" for m in modules]
     # Freezing a parameter (requires_grad_(False)) changes what the backward computes.
+    # One comprehension over them all: as fast as one attribute per parameter written
+    # out, and a 400-parameter key no longer costs the compiler a megabyte to build.
     seen: set[int] = set()
+    params = []
     for module in modules:
         for p in module.parameters():
             if id(p) not in seen:
                 seen.add(id(p))
-                parts.append(f"{builder.const(p, 'P')}.requires_grad")
+                params.append(p)
+    if params:
+        parts.append(f"tuple([p.requires_grad for p in {builder.const(tuple(params), 'P')}])")
     builder.names["_grad"] = grad_mode
     builder.names["_default"] = get_default_dtype
     parts += ["_grad.enabled", "_default()"]
