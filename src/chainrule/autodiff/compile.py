@@ -35,9 +35,11 @@ naming it. Values read through ``.data`` cannot be seen and are frozen too.
 from __future__ import annotations
 
 import builtins
+import dis
 import inspect
 import itertools
 import re
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -142,14 +144,19 @@ class _Record:
 class _Trace:
     """Records every op call between ``__enter__`` and ``__exit__``."""
 
-    def __init__(self, inputs: list[Tensor]) -> None:
-        self.records: list[_Record] = []
+    def __init__(self, inputs: list[Tensor], on_record: Callable[[int], None]) -> None:
+        self.records: list[_Record | None] = []
         self.traced: set[int] = {id(t) for t in inputs}
         self.saved: dict[str, Any] = {}
+        self.on_record = on_record  # called with each new record's index
 
     def hook(self, op, args, arrays, kwargs, result) -> None:
-        self.records.append(_Record(op, args, list(arrays), kwargs, result))
+        # the list the registry gave the graph node (node.args): a let-go value is
+        # replaced there once for both
+        arrays = arrays if arrays.__class__ is list else list(arrays)
+        self.records.append(_Record(op, args, arrays, kwargs, result))
         self.traced.add(id(result))
+        self.on_record(len(self.records) - 1)
 
     def _recorded(self, name: str, method: Callable) -> Callable:
         traced = self.traced
@@ -396,15 +403,6 @@ def _write_program(
                 f"cr.compile: argument {i} is the result of an earlier graph (it has a "
                 "grad_fn); pass a leaf tensor or an array (detach() it first)"
             )
-    with _Trace(inputs) as trace:
-        result = fn(*args)
-    outputs = result if isinstance(result, tuple) else (result,)
-    for i, out in enumerate(outputs):
-        if not isinstance(out, Tensor):
-            raise CompileError(
-                f"cr.compile: fn must return a tensor or a tuple of tensors, got "
-                f"{type(out).__name__} at position {i}"
-            )
     builder = _Builder()
     slots: dict[int, str] = {}
     for i, arg in enumerate(args):
@@ -414,68 +412,19 @@ def _write_program(
         elif isinstance(arg, np.ndarray):
             slots[id(arg)] = f"a{i}"
     values = _values(builder)
-    inputs_end = len(builder.lines)  # checks of the inputs go here, before any op runs
-    producer: dict[int, int] = {}  # id(result tensor) -> record index
-    exprs: list[list[str]] = []  # per record: the expressions of its (promoted) arguments
-    for k, rec in enumerate(trace.records):
-        arg_exprs, cast = [], False
-        for i, arg in enumerate(rec.args):
-            original = arg.data if isinstance(arg, Tensor) else arg
-            expr = slots.get(id(original))
-            if expr is None:
-                if isinstance(arg, Tensor):
-                    if arg._node is not None and arg.requires_grad and id(arg) not in producer:
-                        raise CompileError(
-                            f"cr.compile: op '{rec.op.name}' uses a tensor that an earlier "
-                            "graph produced outside the compiled function; compute it inside "
-                            "fn, or detach() it"
-                        )
-                    # Read at each replay: an array replaced in a parameter is followed.
-                    expr = f"{builder.const(arg, 'L')}.data"
-                else:
-                    expr = builder.const(original)
-            if rec.arrays[i] is not original:
-                cast = True
-            arg_exprs.append(expr)
-        if not cast and _plain_linear(rec):
-            # linear's forward without its argument checks (done at trace time)
-            builder.emit(f"v{k} = {arg_exprs[0]}.dot({arg_exprs[1]}.T)")
-            if len(arg_exprs) == 3 and rec.arrays[2] is not None:
-                builder.emit(f"v{k} += {arg_exprs[2]}")
-            exprs.append(arg_exprs)
-            slots[id(rec.result.data)] = f"v{k}"
-            producer[id(rec.result)] = k
-            continue
-        if rec.op.name == "cross_entropy" and rec.kwargs.get("plain"):
-            check = _plain_labels_check(builder, rec, arg_exprs[1])
-            if re.fullmatch(r"[xa]\d+", arg_exprs[1]):  # labels given as an input
-                builder.lines.insert(inputs_end, "    " + check)
-            else:
-                builder.emit(check)
-        wrap = "_asarray(" if rec.result.data.ndim == 0 else ""
-        if not cast:
-            val = _forward_kernel(values, k, rec, arg_exprs)
-            if val is not None:
-                builder.emit(f"v{k} = {wrap}{val.expr}{')' if wrap else ''}")
-                exprs.append(arg_exprs)
-                slots[id(rec.result.data)] = f"v{k}"
-                producer[id(rec.result)] = k
-                continue
-        kw = _kwargs_text(builder, rec.kwargs)
-        forward = builder.const(rec.op.forward, "F")
-        if cast:
-            rule = repr(rec.op.promote)
-            builder.emit(
-                f"P{k} = _promote([{', '.join(arg_exprs)}], {rule}, {rec.op.promote_from})"
+    forward = _Forward(builder, values, slots)
+    trace = _Trace(inputs, forward.write)
+    forward.records, forward.traced = trace.records, trace.traced
+    with trace:
+        result = fn(*args)
+    outputs = result if isinstance(result, tuple) else (result,)
+    for i, out in enumerate(outputs):
+        if not isinstance(out, Tensor):
+            raise CompileError(
+                f"cr.compile: fn must return a tensor or a tuple of tensors, got "
+                f"{type(out).__name__} at position {i}"
             )
-            builder.emit(f"v{k} = {wrap}{forward}(*P{k}{kw}){')' if wrap else ''}")
-            exprs.append([f"P{k}[{i}]" for i in range(len(arg_exprs))])
-        else:
-            close = ")" if wrap else ""
-            builder.emit(f"v{k} = {wrap}{forward}({', '.join(arg_exprs)}{kw}){close}")
-            exprs.append(arg_exprs)
-        slots[id(rec.result.data)] = f"v{k}"
-        producer[id(rec.result)] = k
+    producer, exprs = forward.producer, forward.exprs
     out_exprs = []
     for out in outputs:
         expr = slots.get(id(out.data))
@@ -505,6 +454,205 @@ def _write_program(
     return builder, params, this_call, updater, grads
 
 
+class _Forward:
+    """Writes each op's forward line as the trace records it, then lets go of the
+    values the backward will never read.
+
+    An eager graph keeps every op's inputs and output until backward; most VJPs read
+    only some of them (tanh's reads its output, linear's its input and weight, not its
+    output), so a deep network's pre-activations are kept for nothing. Here, once an
+    op is written, an input whose consumer's VJP does not read it, produced by an op
+    whose VJP does not read its output, is replaced in the trace and in the graph by
+    a stand-in of its shape and dtype (a zero-stride array): the array goes as soon as
+    ``fn`` drops it, and the trace peaks lower than the eager step. Which arguments a
+    VJP reads is read off its bytecode (see :func:`_reads`).
+
+    The lookups by ``id`` (``slots``, ``producer``) are dropped with the object, by
+    weak reference, so that a new object with a freed one's id is not mistaken for it.
+    """
+
+    def __init__(self, builder: _Builder, values: kernels.Values, slots: dict[int, str]) -> None:
+        self.b, self.values, self.slots = builder, values, slots
+        self.inputs_end = len(builder.lines)  # checks of the inputs go here, before any op
+        self.producer: dict[int, int] = {}  # id(result tensor) -> record index
+        self.exprs: list[list[str]] = []  # per record: its (promoted) arguments' expressions
+        self.records: list[_Record | None] = []
+        self.traced: set[int] = set()
+        self.proxies: dict[int, Tensor] = {}  # id(tensor let go) -> its stand-in tensor
+        # id(weak reference) -> (it, the dict to forget in, the key): only values let go
+        # can be freed while the trace runs (the trace holds the others)
+        self.watched: dict[int, tuple[weakref.ref, dict, int]] = {}
+        self._gone = self._forget  # one bound method for all the weak references
+
+    def write(self, k: int) -> None:
+        rec = self.records[k]
+        assert rec is not None
+        self._emit(k, rec)
+        self.slots[id(rec.result.data)] = f"v{k}"
+        self.producer[id(rec.result)] = k
+        if rec.op.vjp is not None and rec.result._node is not None:
+            self._let_go(k, rec)
+
+    def _emit(self, k: int, rec: _Record) -> None:
+        builder, slots, producer = self.b, self.slots, self.producer
+        arg_exprs, cast = [], False
+        for i, arg in enumerate(rec.args):
+            original = arg.data if isinstance(arg, Tensor) else arg
+            expr = slots.get(id(original))
+            if expr is None:
+                if isinstance(arg, Tensor):
+                    if arg._node is not None and arg.requires_grad and id(arg) not in producer:
+                        raise CompileError(
+                            f"cr.compile: op '{rec.op.name}' uses a tensor that an earlier "
+                            "graph produced outside the compiled function; compute it inside "
+                            "fn, or detach() it"
+                        )
+                    # Read at each replay: an array replaced in a parameter is followed.
+                    expr = f"{builder.const(arg, 'L')}.data"
+                else:
+                    expr = builder.const(original)
+            if rec.arrays[i] is not original:
+                cast = True
+            arg_exprs.append(expr)
+        if not cast and _plain_linear(rec):
+            # linear's forward without its argument checks (done at trace time)
+            builder.emit(f"v{k} = {arg_exprs[0]}.dot({arg_exprs[1]}.T)")
+            if len(arg_exprs) == 3 and rec.arrays[2] is not None:
+                builder.emit(f"v{k} += {arg_exprs[2]}")
+            self.exprs.append(arg_exprs)
+            return
+        if rec.op.name == "cross_entropy" and rec.kwargs.get("plain"):
+            check = _plain_labels_check(builder, rec, arg_exprs[1])
+            if re.fullmatch(r"[xa]\d+", arg_exprs[1]):  # labels given as an input
+                builder.lines.insert(self.inputs_end, "    " + check)
+            else:
+                builder.emit(check)
+        wrap = "_asarray(" if rec.result.data.ndim == 0 else ""
+        if not cast:
+            val = _forward_kernel(self.values, k, rec, arg_exprs)
+            if val is not None:
+                builder.emit(f"v{k} = {wrap}{val.expr}{')' if wrap else ''}")
+                self.exprs.append(arg_exprs)
+                return
+        kw = _kwargs_text(builder, rec.kwargs)
+        forward = builder.const(rec.op.forward, "F")
+        if cast:
+            rule = repr(rec.op.promote)
+            builder.emit(
+                f"P{k} = _promote([{', '.join(arg_exprs)}], {rule}, {rec.op.promote_from})"
+            )
+            builder.emit(f"v{k} = {wrap}{forward}(*P{k}{kw}){')' if wrap else ''}")
+            self.exprs.append([f"P{k}[{i}]" for i in range(len(arg_exprs))])
+        else:
+            close = ")" if wrap else ""
+            builder.emit(f"v{k} = {wrap}{forward}({', '.join(arg_exprs)}{kw}){close}")
+            self.exprs.append(arg_exprs)
+
+    def _watch(self, tensor: Tensor) -> None:
+        """Drop ``tensor``'s (and its array's) entries by id when it is freed."""
+        for obj, table in ((tensor, self.producer), (tensor.data, self.slots)):
+            ref = weakref.ref(obj, self._gone)
+            self.watched[id(ref)] = (ref, table, id(obj))
+
+    def _forget(self, ref: weakref.ref) -> None:
+        _, table, key = self.watched.pop(id(ref))
+        table.pop(key, None)
+        if table is self.producer:
+            self.proxies.pop(key, None)
+            self.traced.discard(key)
+
+    def _let_go(self, k: int, rec: _Record) -> None:
+        op = rec.op
+        for i, arg in enumerate(rec.args):
+            if not (isinstance(arg, Tensor) and arg.requires_grad and arg._node is not None):
+                continue
+            p = self.producer.get(id(arg))
+            maker = self.records[p] if p is not None else None
+            proxy = self.proxies.get(id(arg))
+            if (
+                maker is None
+                or maker.op.vjp is None
+                or maker.result is not (arg if proxy is None else proxy)
+            ):
+                continue
+            if _reads(op, 2 + i) or _reads(maker.op, 1):
+                continue
+            if proxy is None:  # the producer's own references: its record and node
+                proxy = self.proxies[id(arg)] = _stand_in_tensor(arg)
+                self.producer[id(proxy)] = p
+                self._watch(arg)
+                maker.result = proxy
+                arg._node.out = proxy.data
+            # rec.arrays is the node's args list too (see _Trace.hook)
+            array = rec.arrays[i]
+            rec.arrays[i] = proxy.data if array is arg.data else _stand_in(array)
+            rec.args = tuple(proxy if a is arg else a for a in rec.args)
+            inputs = rec.result._node.inputs
+            for n, (j, t) in enumerate(inputs):
+                if t is arg:
+                    inputs[n] = (j, proxy)
+
+
+def _stand_in(array: Any) -> Any:
+    """A read-only zero-stride array of ``array``'s shape and dtype (no memory)."""
+    if array.__class__ is not np.ndarray:
+        return array
+    zero = _ZEROS.get(array.dtype)
+    if zero is None:
+        zero = _ZEROS[array.dtype] = np.zeros((), array.dtype)
+        zero.flags.writeable = False
+    return np.broadcast_to(zero, array.shape)
+
+
+_ZEROS: dict[np.dtype, np.ndarray] = {}
+
+
+def _stand_in_tensor(tensor: Tensor) -> Tensor:
+    """A tensor standing for ``tensor`` in the trace: its node and flags, no values."""
+    proxy = Tensor.__new__(Tensor)
+    proxy.data = _stand_in(tensor.data)
+    proxy.grad = None
+    proxy._retains_grad = False
+    proxy.requires_grad = tensor.requires_grad
+    proxy._node = tensor._node
+    return proxy
+
+
+_VJP_READS: dict[tuple[Any, int], bool] = {}
+
+
+def _reads(op: Any, position: int) -> bool:
+    """Whether ``op``'s VJP (or its kernel) may read its argument ``position`` (0: g,
+    1: out, 2 on: the forward's arguments). Read off the bytecode: a parameter never
+    loaded is not read; anything unclear (``*args``, a closure over it, no code) is."""
+    kernel = kernels.VJP.get(op.name)
+    functions = [(op.vjp, position)]
+    if kernel is not None:
+        functions.append((kernel, position + 1))  # kernels take V first
+    return any(_function_reads(fn, at) for fn, at in functions)
+
+
+def _function_reads(fn: Any, position: int) -> bool:
+    key = (fn, position)
+    known = _VJP_READS.get(key)
+    if known is None:
+        known = _VJP_READS[key] = _scan_reads(fn, position)
+    return known
+
+
+def _scan_reads(fn: Any, position: int) -> bool:
+    code = getattr(fn, "__code__", None)
+    if code is None or position >= code.co_argcount:
+        return True
+    name = code.co_varnames[position]
+    if name in code.co_cellvars:
+        return True
+    return any(
+        ins.argval == name and ins.opname.startswith(("LOAD_", "DELETE_"))
+        for ins in dis.get_instructions(code)
+    )
+
+
 def _trace_program(
     fn: Callable,
     args: tuple,
@@ -516,12 +664,16 @@ def _trace_program(
         fn, args, differentiate, updater_for
     )
     # The traced graph and the values used while writing the code went with
-    # _write_program's frame: the flat buffers are made, and Python compiles the source
-    # (a large peak of its own for a deep network), without them, so the peaks do not
-    # add up.
+    # _write_program's frame. What comes next needs far less, and the heap it leaves
+    # is full of holes: its free pages are handed back before the flat buffers are
+    # made, before Python compiles the source (a large peak of its own for a deep
+    # network) and after, so that each takes only the pages it uses and the replay
+    # starts from what it keeps.
+    allocator.release_free()
     if updater is not None:
         updater.materialize(grads, builder.names)
     del grads
+    allocator.release_free()
     program = _Program()
     program.run = builder.build(params, "compiled_step")
     program.source = builder.source
@@ -637,6 +789,7 @@ class _Backward:
         self.defined: dict[str, tuple[int, kernels.Val]] = {}
         self.contributions: dict[int, int] = {}
         self.grads: dict[int, np.ndarray] = {}  # the traced gradients of flat parameters
+        self.ones: dict[tuple, np.ndarray] = {}
 
     def emit(self, root: int | None, reachable: set[int], loss: Tensor) -> None:
         b = self.b
@@ -752,8 +905,13 @@ class _Backward:
         if 1 in positions:
             made[1] = g.T.method("dot", x, out_ok=True)
         if 2 in positions and len(self.exprs[k]) == 3:
-            # _batch_sum's ones-vector product, with the ones made once
-            ones = np.ones(g.value.shape[0], dtype=g.value.dtype)
+            # _batch_sum's ones-vector product, with one ones vector per length and dtype
+            # for the whole program (read-only: a constant of the replay)
+            key = (g.value.shape[0], g.value.dtype)
+            ones = self.ones.get(key)
+            if ones is None:
+                ones = self.ones[key] = np.ones(key[0], dtype=key[1])
+                ones.flags.writeable = False
             made[2] = V.of(self.b.const(ones, "ones"), ones, True).method("dot", g, out_ok=True)
         return made
 
@@ -879,8 +1037,7 @@ class _FlatGroup:
         self.dtype = params[0].data.dtype
         self.shapes = [p.data.shape for p in params]
         self.sizes = [p.data.size for p in params]
-        zero = np.zeros((), self.dtype)
-        self.gviews: list[np.ndarray] = [np.broadcast_to(zero, s) for s in self.shapes]
+        self.gviews: list[np.ndarray] = [_stand_in(p.data) for p in params]
         self.materialized = False
         self.shared = False
         self.gflat = self.pflat = np.empty(0, self.dtype)
@@ -1003,6 +1160,14 @@ class _Updater:
                 self.views.setdefault(id(p), view)
                 self.order.append(p)
         self.flat = flat and _no_overlap([p.data for p in self.order])
+        # The built-in optimizers' maths is elementwise: their update runs on slices of
+        # the flat buffers with the same bits (a user's own _update or _apply may not).
+        self.chunked = all(
+            getattr(getattr(type(optimizer), name, None), "__module__", "").startswith(
+                "chainrule.optim."
+            )
+            for name in ("_update", "_apply")
+        )
         self.state_obj = None
         self.groups_obj = None
         self.ready = False
@@ -1058,7 +1223,10 @@ class _Updater:
                 np.concatenate([p.data for p, _ in fg.pairs], axis=None, out=fg.pflat)
             flat_state = fg.flat_state
             n_state = len(flat_state)
-            update(param_groups[fg.index], fg.pflat, fg.gflat, flat_state, step)
+            if self.chunked and fg.pflat.size > _UPDATE_CHUNK:
+                _update_in_chunks(update, param_groups[fg.index], fg, step)
+            else:
+                update(param_groups[fg.index], fg.pflat, fg.gflat, flat_state, step)
             if len(flat_state) != n_state:  # the update made a new state array
                 fg.adopt_new()
             if not fg.shared:
@@ -1127,6 +1295,36 @@ class _Updater:
                 p.grad = None
         if self.flat:
             self._rebuild()
+
+
+# Elements per call of an elementwise update on flat buffers: its temporaries
+# (``grad * lr``, Adam's ``exp_avg_sq.sqrt()``, ...) are then at most 256 KiB of
+# float32, which fit in the memory the step's activations left, where one
+# temporary of a whole large model does not (and would add to the peak).
+_UPDATE_CHUNK = 1 << 15
+
+
+def _update_in_chunks(update: Callable, group: Any, fg: _FlatGroup, step: int) -> None:
+    """``update(group, pflat, gflat, flat_state, step)`` slice by slice, same bits.
+
+    A state entry the update replaces is copied back into its flat buffer; one it
+    makes is gathered from the slices into a new flat buffer."""
+    flat_state = fg.flat_state
+    made: dict[str, list[Any]] = {}
+    for start in range(0, fg.pflat.size, _UPDATE_CHUNK):
+        end = start + _UPDATE_CHUNK
+        given = {name: buf[start:end] for name, buf in flat_state.items()}
+        part = dict(given)
+        update(group, fg.pflat[start:end], fg.gflat[start:end], part, step)
+        for name, value in part.items():
+            view = given.get(name)
+            if view is None:
+                made.setdefault(name, []).append(value)
+            elif value is not view:
+                np.copyto(view, value)
+    for name, pieces in made.items():
+        arrays = all(isinstance(v, np.ndarray) and v.ndim == 1 for v in pieces)
+        flat_state[name] = np.concatenate(pieces) if arrays else pieces[0]
 
 
 def _fill(view: np.ndarray, grad: np.ndarray | None) -> None:
