@@ -40,6 +40,7 @@ import inspect
 import itertools
 import re
 import weakref
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -246,6 +247,9 @@ class _Builder:
         self.lines: list[str] = []
         self._ids: dict[int, str] = {}
         self.source = ""  # what build() compiled, for reading
+        # (name, group index, start, shape): forward values written into a flat gradient
+        # buffer while it is free (see _alias_into_gradients)
+        self.aliases: list[tuple[str, int, int, tuple]] = []
 
     def const(self, value: Any, prefix: str = "c") -> str:
         name = self._ids.get(id(value))
@@ -263,6 +267,8 @@ class _Builder:
         sources = _layout(self.lines, params, name)
         for part, source in sources.items():  # one at a time: one compiler peak at once
             exec(builtins.compile(source, f"<cr.compile {part}>", "exec"), namespace)
+            if len(sources) > 1:  # and its pages handed back before the next one
+                allocator.release_free()
         self.source = "\n".join(sources.values())
         return namespace[name]
 
@@ -380,11 +386,20 @@ def _plain_linear(rec: _Record) -> bool:
 class _Program:
     """One traced signature: the generated function and what it writes into."""
 
-    __slots__ = ("n_outputs", "run", "source")
+    __slots__ = ("_source", "n_outputs", "run")
 
     n_outputs: int
     run: Callable[..., tuple]
-    source: str
+    _source: bytes
+
+    @property
+    def source(self) -> str:
+        """The generated code, for reading (kept compressed: a deep network's is long)."""
+        return zlib.decompress(self._source).decode()
+
+    @source.setter
+    def source(self, text: str) -> None:
+        self._source = zlib.compress(text.encode(), 1)
 
 
 def _write_program(
@@ -449,9 +464,136 @@ def _write_program(
         backward = _Backward(builder, values, trace.records, exprs, producer, args, updater)
         backward.emit(root, reachable, loss)
         grads = backward.grads
+        if updater is not None:
+            _alias_into_gradients(builder, forward.outable, set(out_exprs), updater)
     builder.emit(f"return ({''.join(e + ', ' for e in out_exprs)})")
     params = ", ".join(f"a{i}" for i in range(len(args)))
     return builder, params, this_call, updater, grads
+
+
+_GV = re.compile(r"\bGV\d+\b")
+_V_NAME = re.compile(r"\bv\d+\b")
+_VIEWED = re.compile(r"\b(v\d+)(?:\.T\b|\[)")
+# What a line may do with a value living in a gradient buffer: read it in arithmetic or
+# a product. Calls that may hand back the array itself or a view of it (a generic op
+# or VJP, _asarray, _unbroadcast, .T, indexing, ...) could carry it past the moment the
+# buffer is written, so a value used so is left alone.
+_UNSAFE_USE = re.compile(
+    r"\b[FBP]\d+\(|_store\(|_promote\(|_asarray\(|_expand_dims\(|_unbroadcast\(|"
+    r"_broadcast_back\(|_spread\(|return\b|\.reshape\b|\.view\b|\.astype\b"
+)
+
+
+def _alias_into_gradients(
+    builder: _Builder,
+    outable: dict[str, tuple[str, tuple, np.dtype]],
+    outputs: set[str],
+    updater: _Updater,
+) -> None:
+    """Write forward values into the flat gradient buffers while those are free.
+
+    Between an update and the backward lines that write a parameter's gradient, its
+    slice of the flat gradient buffer holds nothing anyone reads; a forward value read
+    for the last time before then can live there (``v5 = _tanh(v4, out=AL5)``) instead
+    of in memory of its own. A deep network's last activations fit in its first layers'
+    gradients: the replay then peaks lower than the eager step, whose gradients are
+    freed before its forward. Same ufunc, same bits (slices start on 64 bytes).
+    """
+    lines = builder.lines
+    ranges: dict[str, tuple[int, int, int]] = {}  # GV name -> group, start, stop
+    where: dict[int, tuple[int, int, int]] = {}
+    for index, fg in enumerate(updater.groups):
+        start = 0
+        for view, size in zip(fg.gviews, fg.sizes, strict=True):
+            where[id(view)] = (index, start, start + size)
+            start += size
+    for name, value in builder.names.items():
+        if name.startswith("GV") and id(value) in where:
+            ranges[name] = where[id(value)]
+    first_touch: dict[str, int] = {}
+    last_use: dict[str, int] = {}
+    defined: dict[str, int] = {}
+    unsafe: set[str] = set(outputs)
+    for i, line in enumerate(lines):
+        for gv in _GV.findall(line):
+            first_touch.setdefault(gv, i)
+        names = _V_NAME.findall(line)
+        if not names:
+            continue
+        assigned = _ASSIGNED.match(line)
+        target = assigned.group(1) if assigned else None
+        if target in outable and target not in defined:
+            defined[target] = i
+        read = [n for n in names if n != target or line.count(n) > 1]
+        for n in read:
+            last_use[n] = i
+        if read and (_UNSAFE_USE.search(line) or (assigned and line.endswith(f"= {read[0]}"))):
+            unsafe.update(read)
+        unsafe.update(_VIEWED.findall(line))  # a view of it taken here
+    # group index -> taken [start, stop) element ranges (all aliases may be alive at once)
+    taken: dict[int, list[tuple[int, int]]] = {}
+    by_group: dict[int, list[tuple[int, int, str]]] = {}
+    for name, (index, start, stop) in ranges.items():
+        by_group.setdefault(index, []).append((start, stop, name))
+    for group in by_group.values():
+        group.sort()
+    candidates = sorted(
+        (n for n in outable if n in defined and n not in unsafe and n in last_use),
+        key=lambda n: -last_use[n],
+    )
+    for name in candidates:
+        expr_open, shape, dtype = outable[name]
+        size = int(np.prod(shape))
+        for index, fg in enumerate(updater.groups):
+            if fg.dtype != dtype or size == 0:
+                continue
+            start = _free_slice(
+                by_group.get(index, []),
+                taken.setdefault(index, []),
+                size,
+                fg.dtype.itemsize,
+                last_use[name],
+                first_touch,
+            )
+            if start is None:
+                continue
+            taken[index].append((start, start + size))
+            alias = f"AL{name[1:]}"
+            builder.names[alias] = None  # bound once the buffer exists (_trace_program)
+            builder.aliases.append((alias, index, start, shape))
+            lines[defined[name]] = f"    {name} = {expr_open}, out={alias})"
+            break
+
+
+def _free_slice(
+    layout: list[tuple[int, int, str]],
+    taken: list[tuple[int, int]],
+    size: int,
+    itemsize: int,
+    last_use: int,
+    first_touch: dict[str, int],
+) -> int | None:
+    """The first start (64-byte aligned) of ``size`` elements of a group's gradient
+    buffer that no line touches as a gradient up to ``last_use`` and no alias holds."""
+    step = max(1, 64 // itemsize)
+    total = layout[-1][1] if layout else 0
+    start = 0
+    while start + size <= total:
+        stop = start + size
+        clash = next((b for a, b in taken if a < stop and start < b), None)
+        if clash is None:
+            clash = next(
+                (
+                    b
+                    for a, b, gv in layout
+                    if a < stop and start < b and first_touch.get(gv, -1) <= last_use
+                ),
+                None,
+            )
+        if clash is None:
+            return start
+        start = -(-clash // step) * step
+    return None
 
 
 class _Forward:
@@ -476,6 +618,9 @@ class _Forward:
         self.inputs_end = len(builder.lines)  # checks of the inputs go here, before any op
         self.producer: dict[int, int] = {}  # id(result tensor) -> record index
         self.exprs: list[list[str]] = []  # per record: its (promoted) arguments' expressions
+        # v-name -> (its call without the closing parenthesis, shape, dtype): forward
+        # values a ufunc makes, which could be written into a given buffer (out=)
+        self.outable: dict[str, tuple[str, tuple, np.dtype]] = {}
         self.records: list[_Record | None] = []
         self.traced: set[int] = set()
         self.proxies: dict[int, Tensor] = {}  # id(tensor let go) -> its stand-in tensor
@@ -533,6 +678,9 @@ class _Forward:
             if val is not None:
                 builder.emit(f"v{k} = {wrap}{val.expr}{')' if wrap else ''}")
                 self.exprs.append(arg_exprs)
+                value = val.value
+                if not wrap and val.out is not None and value.__class__ is np.ndarray:
+                    self.outable[f"v{k}"] = (val.out, value.shape, value.dtype)
                 return
         kw = _kwargs_text(builder, rec.kwargs)
         forward = builder.const(rec.op.forward, "F")
@@ -672,6 +820,9 @@ def _trace_program(
     allocator.release_free()
     if updater is not None:
         updater.materialize(grads, builder.names)
+        for name, index, start, shape in builder.aliases:
+            gflat = updater.groups[index].gflat
+            builder.names[name] = gflat[start : start + int(np.prod(shape))].reshape(shape)
     del grads
     allocator.release_free()
     program = _Program()
@@ -1064,6 +1215,7 @@ class _FlatGroup:
             _fill(view, grads.pop(id(p), None))
             swapped[id(stand_in)] = view
         self.gviews = gviews
+        allocator.release_free()  # the traced gradients' pages, before the next buffer
         datas = [p.data for p in self.params]
         shared = _shared_flat(datas)
         movable = all(d.base is None and d.flags.c_contiguous for d in datas)
@@ -1356,9 +1508,10 @@ def _key_function(args: tuple, modules: list[Any]) -> Callable[..., tuple | None
         else:  # anything else is a constant of the trace: its value is part of the key
             parts.append(f"a{i}")
         parts.append(f"a{i}.__class__")
-    parts += [f"{builder.const(m, 'M')}.training" for m in modules]
+    if modules:  # one comprehension, like the parameters' flags below
+        parts.append(f"tuple([m.training for m in {builder.const(tuple(modules), 'M')}])")
     # Freezing a parameter (requires_grad_(False)) changes what the backward computes.
-    # One comprehension over them all: as fast as one attribute per parameter written
+    # One comprehension over them all: faster than one attribute per parameter written
     # out, and a 400-parameter key no longer costs the compiler a megabyte to build.
     seen: set[int] = set()
     params = []
