@@ -40,7 +40,7 @@ def _deep(layers: int = LAYERS, width: int = WIDTH, seed: int = 0):
     return model, opt, loss_fn, x, y
 
 
-def _run_peak(compiled: bool, steps: int = 4) -> tuple[int, int]:
+def _run_peak(compiled: bool, steps: int = 3) -> tuple[int, int]:
     """The peak bytes above what was live once the model was built, over ``steps``
     training steps (tracemalloc's VmHWM), and the peak of the last step alone."""
     gc.collect()
@@ -77,9 +77,10 @@ def test_compiled_training_peaks_no_higher_than_eager_on_a_deep_mlp():
     # run covers the trace, the flat buffers, the code and the replays
     eager, eager_step = _run_peak(compiled=False)
     compiled, compiled_step = _run_peak(compiled=True)
-    print(eager, compiled, eager_step, compiled_step)
+    # measured (numpy 2, CPython 3.11): eager 3.60 MB, compiled 3.27 MB; one step:
+    # eager 2.63 MB, compiled 0.86 MB (half the activations live in the gradient buffer)
     assert compiled <= eager, (compiled, eager)
-    assert compiled_step <= 0.6 * eager_step, (compiled_step, eager_step)
+    assert compiled_step <= 0.5 * eager_step, (compiled_step, eager_step)
 
 
 def test_the_trace_lets_go_of_pre_activations_that_no_vjp_reads():
@@ -209,7 +210,9 @@ def test_a_users_own_update_is_not_sliced():
             param -= group["lr"] * grad / max(1.0, float(np.abs(grad).max()))
 
     model = nn.Linear(256, 256)
-    step = cr.compile(lambda x: (model(x) ** 2).mean(), optimizer=Scaled(model.parameters(), lr=0.1))
+    step = cr.compile(
+        lambda x: (model(x) ** 2).mean(), optimizer=Scaled(model.parameters(), lr=0.1)
+    )
     step(cr.tensor(np.ones((2, 256), np.float32)))
     assert step.updater is not None and not step.updater.chunked
 
@@ -217,3 +220,27 @@ def test_a_users_own_update_is_not_sliced():
 def test_release_free_only_where_the_allocator_was_tuned():
     allocator.tune_allocator()
     assert allocator.release_free() is allocator.tuned
+
+
+def test_activations_in_the_gradient_buffer_keep_eager_bits():
+    # 30 layers: the last activations live in the first layers' gradient slices
+    eager_model, eager_opt, eager_loss, x, y = _deep(layers=30)
+    model, opt, loss_fn, _, _ = _deep(layers=30)
+
+    def with_hidden(xb, yb):  # a returned activation must stay out of the buffer
+        hidden = model[:-2](xb)
+        return loss_fn(xb, yb), hidden
+
+    step = cr.compile(with_hidden, optimizer=opt)
+    for _ in range(3):
+        loss, hidden = step(x, y)
+        eager_opt.zero_grad()
+        expected = eager_loss(x, y)
+        expected_hidden = eager_model[:-2](x).detach().numpy()
+        expected.backward()
+        eager_opt.step()
+        assert loss.item() == expected.item()
+        np.testing.assert_array_equal(hidden.numpy(), expected_hidden)
+    assert step._last is not None and step._last[0].source.count("out=AL") > 5
+    for got, want in zip(model.parameters(), eager_model.parameters(), strict=True):
+        np.testing.assert_array_equal(got.data, want.data)

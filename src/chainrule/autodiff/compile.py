@@ -500,16 +500,16 @@ def _alias_into_gradients(
     freed before its forward. Same ufunc, same bits (slices start on 64 bytes).
     """
     lines = builder.lines
-    ranges: dict[str, tuple[int, int, int]] = {}  # GV name -> group, start, stop
-    where: dict[int, tuple[int, int, int]] = {}
+    # Each parameter's slice of its group's buffer, named by its GV name; a slice the
+    # code never writes (a gradient that never came) keeps its zeros: a name that is
+    # never "first touched" marks it taken.
+    gv_name = {id(value): name for name, value in builder.names.items() if name.startswith("GV")}
+    ranges: dict[str, tuple[int, int, int]] = {}  # name -> group, start, stop
     for index, fg in enumerate(updater.groups):
         start = 0
         for view, size in zip(fg.gviews, fg.sizes, strict=True):
-            where[id(view)] = (index, start, start + size)
+            ranges[gv_name.get(id(view), f"#{index}:{start}")] = (index, start, start + size)
             start += size
-    for name, value in builder.names.items():
-        if name.startswith("GV") and id(value) in where:
-            ranges[name] = where[id(value)]
     first_touch: dict[str, int] = {}
     last_use: dict[str, int] = {}
     defined: dict[str, int] = {}
@@ -547,7 +547,7 @@ def _alias_into_gradients(
         for index, fg in enumerate(updater.groups):
             if fg.dtype != dtype or size == 0:
                 continue
-            start = _free_slice(
+            slot = _free_slice(
                 by_group.get(index, []),
                 taken.setdefault(index, []),
                 size,
@@ -555,12 +555,12 @@ def _alias_into_gradients(
                 last_use[name],
                 first_touch,
             )
-            if start is None:
+            if slot is None:
                 continue
-            taken[index].append((start, start + size))
+            taken[index].append((slot, slot + size))
             alias = f"AL{name[1:]}"
             builder.names[alias] = None  # bound once the buffer exists (_trace_program)
-            builder.aliases.append((alias, index, start, shape))
+            builder.aliases.append((alias, index, slot, shape))
             lines[defined[name]] = f"    {name} = {expr_open}, out={alias})"
             break
 
@@ -715,7 +715,9 @@ class _Forward:
             if not (isinstance(arg, Tensor) and arg.requires_grad and arg._node is not None):
                 continue
             p = self.producer.get(id(arg))
-            maker = self.records[p] if p is not None else None
+            if p is None:
+                continue
+            maker = self.records[p]
             proxy = self.proxies.get(id(arg))
             if (
                 maker is None
@@ -1337,9 +1339,9 @@ class _Updater:
                 self.views.setdefault(id(p), view)
         if stand_ins:
             for name, value in names.items():
-                view = stand_ins.get(id(value))
-                if view is not None:
-                    names[name] = view
+                real = stand_ins.get(id(value))
+                if real is not None:
+                    names[name] = real
 
     def grads(self) -> list[np.ndarray]:
         return [self.views[id(p)] for p in self.order]
