@@ -26,6 +26,13 @@ of ``optim/functional.py``) called once on flat views; its state arrays
 ``optimizer.state`` keeps showing, ``step`` is counted in it, and the learning rate
 is read from ``param_groups`` at every step, so schedulers work.
 
+Memory (issue #11): the trace lets go of the values no VJP reads (a deep network's
+pre-activations) as it records, so it holds less than the eager graph; the flat buffers
+are made once the traced graph is gone and the heap's free pages handed back; the
+update runs on slices of them; and forward values whose last read comes before their
+gradient slice is written live in the flat gradient buffer meanwhile. A compiled
+W-deep step peaks no higher than the eager one.
+
 Like ``jax.jit``, Python control flow runs once, at trace time: a branch on a value
 is frozen. Reading a traced value while tracing (``.item()``, ``float()``,
 ``bool()``, ``int()``, ``.numpy()``, ``.tolist()``) raises :class:`CompileError`
@@ -484,6 +491,11 @@ _UNSAFE_USE = re.compile(
 )
 
 
+# Smaller values are left alone: they save little, and out= costs a small ufunc call
+# more than its allocation does (W-tiny's step is a few microseconds).
+_ALIAS_MIN_BYTES = 4096
+
+
 def _alias_into_gradients(
     builder: _Builder,
     outable: dict[str, tuple[str, tuple, np.dtype]],
@@ -544,8 +556,10 @@ def _alias_into_gradients(
     for name in candidates:
         expr_open, shape, dtype = outable[name]
         size = int(np.prod(shape))
+        if size * dtype.itemsize < _ALIAS_MIN_BYTES:
+            continue
         for index, fg in enumerate(updater.groups):
-            if fg.dtype != dtype or size == 0:
+            if fg.dtype != dtype:
                 continue
             slot = _free_slice(
                 by_group.get(index, []),
@@ -1455,7 +1469,7 @@ class _Updater:
 # (``grad * lr``, Adam's ``exp_avg_sq.sqrt()``, ...) are then at most 256 KiB of
 # float32, which fit in the memory the step's activations left, where one
 # temporary of a whole large model does not (and would add to the peak).
-_UPDATE_CHUNK = 1 << 15
+_UPDATE_CHUNK = 1 << 16
 
 
 def _update_in_chunks(update: Callable, group: Any, fg: _FlatGroup, step: int) -> None:
