@@ -158,11 +158,11 @@ def test_which_arguments_a_vjp_reads_is_read_off_its_code():
 
 
 def _pair(optimizer, **options):
-    """Two identical 256-256-4 models (more parameters than one update slice)."""
+    """Two identical 512-256-4 models (more parameters than two update slices)."""
     models, opts = [], []
     for _ in range(2):
         rng = np.random.default_rng(3)
-        model = nn.Sequential(nn.Linear(256, 256), nn.Tanh(), nn.Linear(256, 4))
+        model = nn.Sequential(nn.Linear(512, 256), nn.Tanh(), nn.Linear(256, 4))
         for p in model.parameters():
             p.data[...] = rng.standard_normal(p.data.shape).astype(np.float32) * 0.05
         models.append(model)
@@ -189,7 +189,7 @@ def test_the_flat_update_in_slices_gives_eager_bits(optimizer, options):
     step = cr.compile(lambda x, y: F.mse_loss(model(x), y), optimizer=opt)
     assert step.optimizer is opt
     for _ in range(4):
-        x = cr.tensor(rng.standard_normal((8, 256)).astype(np.float32))
+        x = cr.tensor(rng.standard_normal((8, 512)).astype(np.float32))
         y = cr.tensor(rng.standard_normal((8, 4)).astype(np.float32))
         step(x, y)
         eager_opt.zero_grad()
