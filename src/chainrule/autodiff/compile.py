@@ -30,8 +30,9 @@ Memory (issue #11): the trace lets go of the values no VJP reads (a deep network
 pre-activations) as it records, so it holds less than the eager graph; the flat buffers
 are made once the traced graph is gone and the heap's free pages handed back; the
 update runs on slices of them; and forward values whose last read comes before their
-gradient slice is written live in the flat gradient buffer meanwhile. A compiled
-W-deep step peaks no higher than the eager one.
+gradient slice is written live in the flat gradient buffer meanwhile. On W-deep a
+compiled run allocates less at its peak than the eager one (tracemalloc: 3.3 vs 3.6
+MB), and its peak RSS is within 0.2 MiB of eager's (it was 2.7 MiB above).
 
 Like ``jax.jit``, Python control flow runs once, at trace time: a branch on a value
 is frozen. Reading a traced value while tracing (``.item()``, ``float()``,
