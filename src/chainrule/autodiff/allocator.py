@@ -65,3 +65,24 @@ def tune_allocator() -> bool:
         mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
     )
     return tuned
+
+
+def release_free() -> bool:
+    """Hand the free pages inside the heap back to the OS (glibc's ``malloc_trim``).
+
+    For one-off peaks, when :func:`tune_allocator` set the thresholds (so the heap's
+    top is not trimmed as it frees): ``cr.compile``'s trace holds a whole eager graph
+    and frees it while it writes the code; the replay that follows needs much less,
+    and without this the process would keep the trace's pages for good. True when
+    called.
+    """
+    if not tuned:
+        return False
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = (ctypes.c_size_t,)
+    trim.restype = ctypes.c_int
+    trim(0)
+    return True

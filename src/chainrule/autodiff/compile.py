@@ -26,6 +26,14 @@ of ``optim/functional.py``) called once on flat views; its state arrays
 ``optimizer.state`` keeps showing, ``step`` is counted in it, and the learning rate
 is read from ``param_groups`` at every step, so schedulers work.
 
+Memory (issue #11): the trace lets go of the values no VJP reads (a deep network's
+pre-activations) as it records, so it holds less than the eager graph; the flat buffers
+are made once the traced graph is gone and the heap's free pages handed back; the
+update runs on slices of them; and forward values whose last read comes before their
+gradient slice is written live in the flat gradient buffer meanwhile. On W-deep a
+compiled run allocates less at its peak than the eager one (tracemalloc: 3.3 vs 3.6
+MB), and its peak RSS is within 0.2 MiB of eager's (it was 2.7 MiB above).
+
 Like ``jax.jit``, Python control flow runs once, at trace time: a branch on a value
 is frozen. Reading a traced value while tracing (``.item()``, ``float()``,
 ``bool()``, ``int()``, ``.numpy()``, ``.tolist()``) raises :class:`CompileError`
@@ -35,9 +43,12 @@ naming it. Values read through ``.data`` cannot be seen and are frozen too.
 from __future__ import annotations
 
 import builtins
+import dis
 import inspect
 import itertools
 import re
+import weakref
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -142,14 +153,19 @@ class _Record:
 class _Trace:
     """Records every op call between ``__enter__`` and ``__exit__``."""
 
-    def __init__(self, inputs: list[Tensor]) -> None:
-        self.records: list[_Record] = []
+    def __init__(self, inputs: list[Tensor], on_record: Callable[[int], None]) -> None:
+        self.records: list[_Record | None] = []
         self.traced: set[int] = {id(t) for t in inputs}
         self.saved: dict[str, Any] = {}
+        self.on_record = on_record  # called with each new record's index
 
     def hook(self, op, args, arrays, kwargs, result) -> None:
-        self.records.append(_Record(op, args, list(arrays), kwargs, result))
+        # the list the registry gave the graph node (node.args): a let-go value is
+        # replaced there once for both
+        arrays = arrays if arrays.__class__ is list else list(arrays)
+        self.records.append(_Record(op, args, arrays, kwargs, result))
         self.traced.add(id(result))
+        self.on_record(len(self.records) - 1)
 
     def _recorded(self, name: str, method: Callable) -> Callable:
         traced = self.traced
@@ -239,6 +255,9 @@ class _Builder:
         self.lines: list[str] = []
         self._ids: dict[int, str] = {}
         self.source = ""  # what build() compiled, for reading
+        # (name, group index, start, shape): forward values written into a flat gradient
+        # buffer while it is free (see _alias_into_gradients)
+        self.aliases: list[tuple[str, int, int, tuple]] = []
 
     def const(self, value: Any, prefix: str = "c") -> str:
         name = self._ids.get(id(value))
@@ -256,6 +275,8 @@ class _Builder:
         sources = _layout(self.lines, params, name)
         for part, source in sources.items():  # one at a time: one compiler peak at once
             exec(builtins.compile(source, f"<cr.compile {part}>", "exec"), namespace)
+            if len(sources) > 1:  # and its pages handed back before the next one
+                allocator.release_free()
         self.source = "\n".join(sources.values())
         return namespace[name]
 
@@ -373,11 +394,20 @@ def _plain_linear(rec: _Record) -> bool:
 class _Program:
     """One traced signature: the generated function and what it writes into."""
 
-    __slots__ = ("n_outputs", "run", "source")
+    __slots__ = ("_source", "n_outputs", "run")
 
     n_outputs: int
     run: Callable[..., tuple]
-    source: str
+    _source: bytes
+
+    @property
+    def source(self) -> str:
+        """The generated code, for reading (kept compressed: a deep network's is long)."""
+        return zlib.decompress(self._source).decode()
+
+    @source.setter
+    def source(self, text: str) -> None:
+        self._source = zlib.compress(text.encode(), 1)
 
 
 def _write_program(
@@ -385,23 +415,16 @@ def _write_program(
     args: tuple,
     differentiate: bool,
     updater_for: Callable[[list[Tensor]], _Updater] | None,
-) -> tuple[_Builder, str, tuple, _Updater | None]:
-    """Run ``fn`` once under the trace and write the replay's source into a builder."""
+) -> tuple[_Builder, str, tuple, _Updater | None, dict[int, np.ndarray]]:
+    """Run ``fn`` once under the trace and write the replay's source into a builder.
+
+    Also returns the traced gradients of the updater's parameters (by ``id``)."""
     inputs = [a for a in args if isinstance(a, Tensor)]
     for i, t in enumerate(args):
         if isinstance(t, Tensor) and t._node is not None and t.requires_grad:
             raise CompileError(
                 f"cr.compile: argument {i} is the result of an earlier graph (it has a "
                 "grad_fn); pass a leaf tensor or an array (detach() it first)"
-            )
-    with _Trace(inputs) as trace:
-        result = fn(*args)
-    outputs = result if isinstance(result, tuple) else (result,)
-    for i, out in enumerate(outputs):
-        if not isinstance(out, Tensor):
-            raise CompileError(
-                f"cr.compile: fn must return a tensor or a tuple of tensors, got "
-                f"{type(out).__name__} at position {i}"
             )
     builder = _Builder()
     slots: dict[int, str] = {}
@@ -412,10 +435,226 @@ def _write_program(
         elif isinstance(arg, np.ndarray):
             slots[id(arg)] = f"a{i}"
     values = _values(builder)
-    inputs_end = len(builder.lines)  # checks of the inputs go here, before any op runs
-    producer: dict[int, int] = {}  # id(result tensor) -> record index
-    exprs: list[list[str]] = []  # per record: the expressions of its (promoted) arguments
-    for k, rec in enumerate(trace.records):
+    forward = _Forward(builder, values, slots)
+    trace = _Trace(inputs, forward.write)
+    forward.records, forward.traced = trace.records, trace.traced
+    with trace:
+        result = fn(*args)
+    outputs = result if isinstance(result, tuple) else (result,)
+    for i, out in enumerate(outputs):
+        if not isinstance(out, Tensor):
+            raise CompileError(
+                f"cr.compile: fn must return a tensor or a tuple of tensors, got "
+                f"{type(out).__name__} at position {i}"
+            )
+    producer, exprs = forward.producer, forward.exprs
+    out_exprs = []
+    for out in outputs:
+        expr = slots.get(id(out.data))
+        out_exprs.append(expr if expr is not None else builder.const(out.data))
+    loss = outputs[0]
+    this_call = tuple(out.data for out in outputs)
+    updater = None
+    grads: dict[int, np.ndarray] = {}
+    if differentiate:
+        if not loss.requires_grad:
+            raise CompileError(
+                "cr.compile: the loss does not require grad (no parameter or input with "
+                "requires_grad=True reaches it); nothing to differentiate"
+            )
+        if loss.data.size != 1:
+            raise CompileError(
+                f"cr.compile: fn must return a single-element loss first, got shape {loss.shape}"
+            )
+        root = producer[id(loss)] if loss._node is not None else None
+        reachable, leaves = _reachable(trace.records, producer, root, loss)
+        updater = updater_for(leaves) if updater_for is not None else None
+        backward = _Backward(builder, values, trace.records, exprs, producer, args, updater)
+        backward.emit(root, reachable, loss)
+        grads = backward.grads
+        if updater is not None:
+            _alias_into_gradients(builder, forward.outable, set(out_exprs), updater)
+    builder.emit(f"return ({''.join(e + ', ' for e in out_exprs)})")
+    params = ", ".join(f"a{i}" for i in range(len(args)))
+    return builder, params, this_call, updater, grads
+
+
+_GV = re.compile(r"\bGV\d+\b")
+_V_NAME = re.compile(r"\bv\d+\b")
+_VIEWED = re.compile(r"\b(v\d+)(?:\.T\b|\[)")
+# What a line may do with a value living in a gradient buffer: read it in arithmetic or
+# a product. Calls that may hand back the array itself or a view of it (a generic op
+# or VJP, _asarray, _unbroadcast, .T, indexing, ...) could carry it past the moment the
+# buffer is written, so a value used so is left alone.
+_UNSAFE_USE = re.compile(
+    r"\b[FBP]\d+\(|_store\(|_promote\(|_asarray\(|_expand_dims\(|_unbroadcast\(|"
+    r"_broadcast_back\(|_spread\(|return\b|\.reshape\b|\.view\b|\.astype\b"
+)
+
+
+# Smaller values are left alone: they save little, and out= costs a small ufunc call
+# more than its allocation does (W-tiny's step is a few microseconds).
+_ALIAS_MIN_BYTES = 4096
+
+
+def _alias_into_gradients(
+    builder: _Builder,
+    outable: dict[str, tuple[str, tuple, np.dtype]],
+    outputs: set[str],
+    updater: _Updater,
+) -> None:
+    """Write forward values into the flat gradient buffers while those are free.
+
+    Between an update and the backward lines that write a parameter's gradient, its
+    slice of the flat gradient buffer holds nothing anyone reads; a forward value read
+    for the last time before then can live there (``v5 = _tanh(v4, out=AL5)``) instead
+    of in memory of its own. A deep network's last activations fit in its first layers'
+    gradients: the replay then peaks lower than the eager step, whose gradients are
+    freed before its forward. Same ufunc, same bits (slices start on 64 bytes).
+    """
+    lines = builder.lines
+    # Each parameter's slice of its group's buffer, named by its GV name; a slice the
+    # code never writes (a gradient that never came) keeps its zeros: a name that is
+    # never "first touched" marks it taken.
+    gv_name = {id(value): name for name, value in builder.names.items() if name.startswith("GV")}
+    ranges: dict[str, tuple[int, int, int]] = {}  # name -> group, start, stop
+    for index, fg in enumerate(updater.groups):
+        start = 0
+        for view, size in zip(fg.gviews, fg.sizes, strict=True):
+            ranges[gv_name.get(id(view), f"#{index}:{start}")] = (index, start, start + size)
+            start += size
+    first_touch: dict[str, int] = {}
+    last_use: dict[str, int] = {}
+    defined: dict[str, int] = {}
+    unsafe: set[str] = set(outputs)
+    for i, line in enumerate(lines):
+        for gv in _GV.findall(line):
+            first_touch.setdefault(gv, i)
+        names = _V_NAME.findall(line)
+        if not names:
+            continue
+        assigned = _ASSIGNED.match(line)
+        target = assigned.group(1) if assigned else None
+        if target in outable and target not in defined:
+            defined[target] = i
+        read = [n for n in names if n != target or line.count(n) > 1]
+        for n in read:
+            last_use[n] = i
+        if read and (_UNSAFE_USE.search(line) or (assigned and line.endswith(f"= {read[0]}"))):
+            unsafe.update(read)
+        unsafe.update(_VIEWED.findall(line))  # a view of it taken here
+    # group index -> taken [start, stop) element ranges (all aliases may be alive at once)
+    taken: dict[int, list[tuple[int, int]]] = {}
+    by_group: dict[int, list[tuple[int, int, str]]] = {}
+    for name, (index, start, stop) in ranges.items():
+        by_group.setdefault(index, []).append((start, stop, name))
+    for group in by_group.values():
+        group.sort()
+    candidates = sorted(
+        (n for n in outable if n in defined and n not in unsafe and n in last_use),
+        key=lambda n: -last_use[n],
+    )
+    for name in candidates:
+        expr_open, shape, dtype = outable[name]
+        size = int(np.prod(shape))
+        if size * dtype.itemsize < _ALIAS_MIN_BYTES:
+            continue
+        for index, fg in enumerate(updater.groups):
+            if fg.dtype != dtype:
+                continue
+            slot = _free_slice(
+                by_group.get(index, []),
+                taken.setdefault(index, []),
+                size,
+                fg.dtype.itemsize,
+                last_use[name],
+                first_touch,
+            )
+            if slot is None:
+                continue
+            taken[index].append((slot, slot + size))
+            alias = f"AL{name[1:]}"
+            builder.names[alias] = None  # bound once the buffer exists (_trace_program)
+            builder.aliases.append((alias, index, slot, shape))
+            lines[defined[name]] = f"    {name} = {expr_open}, out={alias})"
+            break
+
+
+def _free_slice(
+    layout: list[tuple[int, int, str]],
+    taken: list[tuple[int, int]],
+    size: int,
+    itemsize: int,
+    last_use: int,
+    first_touch: dict[str, int],
+) -> int | None:
+    """The first start (64-byte aligned) of ``size`` elements of a group's gradient
+    buffer that no line touches as a gradient up to ``last_use`` and no alias holds."""
+    step = max(1, 64 // itemsize)
+    total = layout[-1][1] if layout else 0
+    start = 0
+    while start + size <= total:
+        stop = start + size
+        clash = next((b for a, b in taken if a < stop and start < b), None)
+        if clash is None:
+            clash = next(
+                (
+                    b
+                    for a, b, gv in layout
+                    if a < stop and start < b and first_touch.get(gv, -1) <= last_use
+                ),
+                None,
+            )
+        if clash is None:
+            return start
+        start = -(-clash // step) * step
+    return None
+
+
+class _Forward:
+    """Writes each op's forward line as the trace records it, then lets go of the
+    values the backward will never read.
+
+    An eager graph keeps every op's inputs and output until backward; most VJPs read
+    only some of them (tanh's reads its output, linear's its input and weight, not its
+    output), so a deep network's pre-activations are kept for nothing. Here, once an
+    op is written, an input whose consumer's VJP does not read it, produced by an op
+    whose VJP does not read its output, is replaced in the trace and in the graph by
+    a stand-in of its shape and dtype (a zero-stride array): the array goes as soon as
+    ``fn`` drops it, and the trace peaks lower than the eager step. Which arguments a
+    VJP reads is read off its bytecode (see :func:`_reads`).
+
+    The lookups by ``id`` (``slots``, ``producer``) are dropped with the object, by
+    weak reference, so that a new object with a freed one's id is not mistaken for it.
+    """
+
+    def __init__(self, builder: _Builder, values: kernels.Values, slots: dict[int, str]) -> None:
+        self.b, self.values, self.slots = builder, values, slots
+        self.inputs_end = len(builder.lines)  # checks of the inputs go here, before any op
+        self.producer: dict[int, int] = {}  # id(result tensor) -> record index
+        self.exprs: list[list[str]] = []  # per record: its (promoted) arguments' expressions
+        # v-name -> (its call without the closing parenthesis, shape, dtype): forward
+        # values a ufunc makes, which could be written into a given buffer (out=)
+        self.outable: dict[str, tuple[str, tuple, np.dtype]] = {}
+        self.records: list[_Record | None] = []
+        self.traced: set[int] = set()
+        self.proxies: dict[int, Tensor] = {}  # id(tensor let go) -> its stand-in tensor
+        # id(weak reference) -> (it, the dict to forget in, the key): only values let go
+        # can be freed while the trace runs (the trace holds the others)
+        self.watched: dict[int, tuple[weakref.ref, dict, int]] = {}
+        self._gone = self._forget  # one bound method for all the weak references
+
+    def write(self, k: int) -> None:
+        rec = self.records[k]
+        assert rec is not None
+        self._emit(k, rec)
+        self.slots[id(rec.result.data)] = f"v{k}"
+        self.producer[id(rec.result)] = k
+        if rec.op.vjp is not None and rec.result._node is not None:
+            self._let_go(k, rec)
+
+    def _emit(self, k: int, rec: _Record) -> None:
+        builder, slots, producer = self.b, self.slots, self.producer
         arg_exprs, cast = [], False
         for i, arg in enumerate(rec.args):
             original = arg.data if isinstance(arg, Tensor) else arg
@@ -440,25 +679,24 @@ def _write_program(
             builder.emit(f"v{k} = {arg_exprs[0]}.dot({arg_exprs[1]}.T)")
             if len(arg_exprs) == 3 and rec.arrays[2] is not None:
                 builder.emit(f"v{k} += {arg_exprs[2]}")
-            exprs.append(arg_exprs)
-            slots[id(rec.result.data)] = f"v{k}"
-            producer[id(rec.result)] = k
-            continue
+            self.exprs.append(arg_exprs)
+            return
         if rec.op.name == "cross_entropy" and rec.kwargs.get("plain"):
             check = _plain_labels_check(builder, rec, arg_exprs[1])
             if re.fullmatch(r"[xa]\d+", arg_exprs[1]):  # labels given as an input
-                builder.lines.insert(inputs_end, "    " + check)
+                builder.lines.insert(self.inputs_end, "    " + check)
             else:
                 builder.emit(check)
         wrap = "_asarray(" if rec.result.data.ndim == 0 else ""
         if not cast:
-            val = _forward_kernel(values, k, rec, arg_exprs)
+            val = _forward_kernel(self.values, k, rec, arg_exprs)
             if val is not None:
                 builder.emit(f"v{k} = {wrap}{val.expr}{')' if wrap else ''}")
-                exprs.append(arg_exprs)
-                slots[id(rec.result.data)] = f"v{k}"
-                producer[id(rec.result)] = k
-                continue
+                self.exprs.append(arg_exprs)
+                value = val.value
+                if not wrap and val.out is not None and value.__class__ is np.ndarray:
+                    self.outable[f"v{k}"] = (val.out, value.shape, value.dtype)
+                return
         kw = _kwargs_text(builder, rec.kwargs)
         forward = builder.const(rec.op.forward, "F")
         if cast:
@@ -467,39 +705,117 @@ def _write_program(
                 f"P{k} = _promote([{', '.join(arg_exprs)}], {rule}, {rec.op.promote_from})"
             )
             builder.emit(f"v{k} = {wrap}{forward}(*P{k}{kw}){')' if wrap else ''}")
-            exprs.append([f"P{k}[{i}]" for i in range(len(arg_exprs))])
+            self.exprs.append([f"P{k}[{i}]" for i in range(len(arg_exprs))])
         else:
             close = ")" if wrap else ""
             builder.emit(f"v{k} = {wrap}{forward}({', '.join(arg_exprs)}{kw}){close}")
-            exprs.append(arg_exprs)
-        slots[id(rec.result.data)] = f"v{k}"
-        producer[id(rec.result)] = k
-    out_exprs = []
-    for out in outputs:
-        expr = slots.get(id(out.data))
-        out_exprs.append(expr if expr is not None else builder.const(out.data))
-    loss = outputs[0]
-    this_call = tuple(out.data for out in outputs)
-    updater = None
-    if differentiate:
-        if not loss.requires_grad:
-            raise CompileError(
-                "cr.compile: the loss does not require grad (no parameter or input with "
-                "requires_grad=True reaches it); nothing to differentiate"
-            )
-        if loss.data.size != 1:
-            raise CompileError(
-                f"cr.compile: fn must return a single-element loss first, got shape {loss.shape}"
-            )
-        root = producer[id(loss)] if loss._node is not None else None
-        reachable, leaves = _reachable(trace.records, producer, root, loss)
-        updater = updater_for(leaves) if updater_for is not None else None
-        _Backward(builder, values, trace.records, exprs, producer, args, updater).emit(
-            root, reachable, loss
-        )
-    builder.emit(f"return ({''.join(e + ', ' for e in out_exprs)})")
-    params = ", ".join(f"a{i}" for i in range(len(args)))
-    return builder, params, this_call, updater
+            self.exprs.append(arg_exprs)
+
+    def _watch(self, tensor: Tensor) -> None:
+        """Drop ``tensor``'s (and its array's) entries by id when it is freed."""
+        for obj, table in ((tensor, self.producer), (tensor.data, self.slots)):
+            ref = weakref.ref(obj, self._gone)
+            self.watched[id(ref)] = (ref, table, id(obj))
+
+    def _forget(self, ref: weakref.ref) -> None:
+        _, table, key = self.watched.pop(id(ref))
+        table.pop(key, None)
+        if table is self.producer:
+            self.proxies.pop(key, None)
+            self.traced.discard(key)
+
+    def _let_go(self, k: int, rec: _Record) -> None:
+        op = rec.op
+        for i, arg in enumerate(rec.args):
+            if not (isinstance(arg, Tensor) and arg.requires_grad and arg._node is not None):
+                continue
+            p = self.producer.get(id(arg))
+            if p is None:
+                continue
+            maker = self.records[p]
+            proxy = self.proxies.get(id(arg))
+            if (
+                maker is None
+                or maker.op.vjp is None
+                or maker.result is not (arg if proxy is None else proxy)
+            ):
+                continue
+            if _reads(op, 2 + i) or _reads(maker.op, 1):
+                continue
+            if proxy is None:  # the producer's own references: its record and node
+                proxy = self.proxies[id(arg)] = _stand_in_tensor(arg)
+                self.producer[id(proxy)] = p
+                self._watch(arg)
+                maker.result = proxy
+                arg._node.out = proxy.data
+            # rec.arrays is the node's args list too (see _Trace.hook)
+            array = rec.arrays[i]
+            rec.arrays[i] = proxy.data if array is arg.data else _stand_in(array)
+            rec.args = tuple(proxy if a is arg else a for a in rec.args)
+            inputs = rec.result._node.inputs
+            for n, (j, t) in enumerate(inputs):
+                if t is arg:
+                    inputs[n] = (j, proxy)
+
+
+def _stand_in(array: Any) -> Any:
+    """A read-only zero-stride array of ``array``'s shape and dtype (no memory)."""
+    if array.__class__ is not np.ndarray:
+        return array
+    zero = _ZEROS.get(array.dtype)
+    if zero is None:
+        zero = _ZEROS[array.dtype] = np.zeros((), array.dtype)
+        zero.flags.writeable = False
+    return np.broadcast_to(zero, array.shape)
+
+
+_ZEROS: dict[np.dtype, np.ndarray] = {}
+
+
+def _stand_in_tensor(tensor: Tensor) -> Tensor:
+    """A tensor standing for ``tensor`` in the trace: its node and flags, no values."""
+    proxy = Tensor.__new__(Tensor)
+    proxy.data = _stand_in(tensor.data)
+    proxy.grad = None
+    proxy._retains_grad = False
+    proxy.requires_grad = tensor.requires_grad
+    proxy._node = tensor._node
+    return proxy
+
+
+_VJP_READS: dict[tuple[Any, int], bool] = {}
+
+
+def _reads(op: Any, position: int) -> bool:
+    """Whether ``op``'s VJP (or its kernel) may read its argument ``position`` (0: g,
+    1: out, 2 on: the forward's arguments). Read off the bytecode: a parameter never
+    loaded is not read; anything unclear (``*args``, a closure over it, no code) is."""
+    kernel = kernels.VJP.get(op.name)
+    functions = [(op.vjp, position)]
+    if kernel is not None:
+        functions.append((kernel, position + 1))  # kernels take V first
+    return any(_function_reads(fn, at) for fn, at in functions)
+
+
+def _function_reads(fn: Any, position: int) -> bool:
+    key = (fn, position)
+    known = _VJP_READS.get(key)
+    if known is None:
+        known = _VJP_READS[key] = _scan_reads(fn, position)
+    return known
+
+
+def _scan_reads(fn: Any, position: int) -> bool:
+    code = getattr(fn, "__code__", None)
+    if code is None or position >= code.co_argcount:
+        return True
+    name = code.co_varnames[position]
+    if name in code.co_cellvars:
+        return True
+    return any(
+        ins.argval == name and ins.opname.startswith(("LOAD_", "DELETE_"))
+        for ins in dis.get_instructions(code)
+    )
 
 
 def _trace_program(
@@ -509,14 +825,29 @@ def _trace_program(
     updater_for: Callable[[list[Tensor]], _Updater] | None,
 ) -> tuple[_Program, tuple, _Updater | None]:
     """Run ``fn`` once under the trace; return the program and this call's outputs."""
-    builder, params, this_call, updater = _write_program(fn, args, differentiate, updater_for)
+    builder, params, this_call, updater, grads = _write_program(
+        fn, args, differentiate, updater_for
+    )
     # The traced graph and the values used while writing the code went with
-    # _write_program's frame: Python compiles the source (a large peak of its own for a
-    # deep network) without them, so the two peaks do not add up.
+    # _write_program's frame. What comes next needs far less, and the heap it leaves
+    # is full of holes: its free pages are handed back before the flat buffers are
+    # made, before Python compiles the source (a large peak of its own for a deep
+    # network) and after, so that each takes only the pages it uses and the replay
+    # starts from what it keeps.
+    allocator.release_free()
+    if updater is not None:
+        updater.materialize(grads, builder.names)
+        for name, index, start, shape in builder.aliases:
+            gflat = updater.groups[index].gflat
+            builder.names[name] = gflat[start : start + int(np.prod(shape))].reshape(shape)
+    del grads
+    allocator.release_free()
     program = _Program()
     program.run = builder.build(params, "compiled_step")
     program.source = builder.source
     program.n_outputs = len(this_call)
+    del builder
+    allocator.release_free()
     return program, this_call, updater
 
 
@@ -625,6 +956,8 @@ class _Backward:
         # be computed straight into its buffer by rewriting that line.
         self.defined: dict[str, tuple[int, kernels.Val]] = {}
         self.contributions: dict[int, int] = {}
+        self.grads: dict[int, np.ndarray] = {}  # the traced gradients of flat parameters
+        self.ones: dict[tuple, np.ndarray] = {}
 
     def emit(self, root: int | None, reachable: set[int], loss: Tensor) -> None:
         b = self.b
@@ -740,8 +1073,13 @@ class _Backward:
         if 1 in positions:
             made[1] = g.T.method("dot", x, out_ok=True)
         if 2 in positions and len(self.exprs[k]) == 3:
-            # _batch_sum's ones-vector product, with the ones made once
-            ones = np.ones(g.value.shape[0], dtype=g.value.dtype)
+            # _batch_sum's ones-vector product, with one ones vector per length and dtype
+            # for the whole program (read-only: a constant of the replay)
+            key = (g.value.shape[0], g.value.dtype)
+            ones = self.ones.get(key)
+            if ones is None:
+                ones = self.ones[key] = np.ones(key[0], dtype=key[1])
+                ones.flags.writeable = False
             made[2] = V.of(self.b.const(ones, "ones"), ones, True).method("dot", g, out_ok=True)
         return made
 
@@ -776,10 +1114,13 @@ class _Backward:
         b = self.b
         view = self.views.get(id(leaf))
         if view is not None:  # an optimizer's parameter: into its flat gradient buffer
+            # (made after the backward, see _FlatGroup: until then the traced value is
+            # summed here, as the engine sums it into .grad)
             name = b.const(view, "GV")
             if id(leaf) in self.first_store:
                 b.emit(f"_add({name}, {gi.expr}, out={name})")
-                np.add(view, gi.value, out=view)
+                traced = self.grads[id(leaf)]
+                np.add(traced, gi.value, out=traced)
                 return
             self.first_store.add(id(leaf))
             defined = self.defined.get(gi.expr)
@@ -796,7 +1137,8 @@ class _Backward:
                 b.lines[defined[0]] = f"    {gi.expr} = {defined[1].into(name)}"
             else:
                 b.emit(f"_copyto({name}, {gi.expr})")
-            np.copyto(view, gi.value)
+            traced = self.grads[id(leaf)] = np.empty(view.shape, view.dtype)
+            np.copyto(traced, gi.value)
             return
         index = self.inputs.get(id(leaf))
         target = f"a{index}" if index is not None else b.const(leaf, "L")
@@ -847,33 +1189,65 @@ def _shared_flat(datas: list[np.ndarray]) -> np.ndarray | None:
 
 
 class _FlatGroup:
-    """One parameter group's parameters with gradients: flat gradient, parameters, state."""
+    """One parameter group's parameters with gradients: flat gradient, parameters, state.
+
+    The flat buffers are made by :meth:`materialize`, once the trace's backward is
+    written and its graph gone: until then ``gviews`` are read-only stand-ins of the
+    right shapes and dtype (the generated code names them; :meth:`_Updater.rebind`
+    swaps in the real views). Made earlier, the buffers and the parameters' old arrays
+    would sit on top of the whole traced graph, and the trace would peak higher than
+    an eager step does.
+    """
 
     def __init__(self, index: int, params: list[Tensor]) -> None:
         self.index = index
         self.params = params
-        self.datas = [p.data for p in params]
-        dtype = self.datas[0].dtype
-        total = sum(d.size for d in self.datas)
-        self.gflat = np.zeros(total, dtype)
-        shared = _shared_flat(self.datas)
-        movable = all(d.base is None and d.flags.c_contiguous for d in self.datas)
-        # Parameters that own their arrays move into one flat buffer (``p.data`` becomes
-        # a view of it): the update then runs on it in place, with no gather or scatter.
-        self.shared = shared is not None or movable
-        self.pflat = shared if shared is not None else np.empty(total, dtype)
-        self.gviews = self._views(self.gflat)
-        self.pviews = self._views(self.pflat)
-        self.pairs = list(zip(params, self.pviews, strict=True))
-        if shared is None and movable:
-            for p, view in self.pairs:
-                np.copyto(view, p.data)
-                p.data = view
-            self.datas = list(self.pviews)
+        self.dtype = params[0].data.dtype
+        self.shapes = [p.data.shape for p in params]
+        self.sizes = [p.data.size for p in params]
+        self.gviews: list[np.ndarray] = [_stand_in(p.data) for p in params]
+        self.materialized = False
+        self.shared = False
+        self.gflat = self.pflat = np.empty(0, self.dtype)
+        self.pviews: list[np.ndarray] = []
+        self.pairs: list[tuple[Tensor, np.ndarray]] = []
         self.states: list[dict] = []
         self.flat_state: dict[str, np.ndarray] = {}
         self.probe: tuple | None = None
         self.ready = False
+
+    def materialize(self, grads: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Make the flat buffers and fill the gradient buffer from ``grads`` (by
+        ``id(param)``, each popped as it is copied, so it can go); return
+        ``{id(stand-in): view}`` for the stand-ins replaced."""
+        if self.materialized:
+            for p, view in zip(self.params, self.gviews, strict=True):
+                _fill(view, grads.pop(id(p), None))
+            return {}
+        self.materialized = True
+        self.gflat = np.empty(sum(self.sizes), self.dtype)
+        swapped = {}
+        gviews = self._views(self.gflat)
+        for p, stand_in, view in zip(self.params, self.gviews, gviews, strict=True):
+            _fill(view, grads.pop(id(p), None))
+            swapped[id(stand_in)] = view
+        self.gviews = gviews
+        allocator.release_free()  # the traced gradients' pages, before the next buffer
+        datas = [p.data for p in self.params]
+        shared = _shared_flat(datas)
+        movable = all(d.base is None and d.flags.c_contiguous for d in datas)
+        del datas  # so that each old array goes as its parameter moves
+        # Parameters that own their arrays move into one flat buffer (``p.data`` becomes
+        # a view of it): the update then runs on it in place, with no gather or scatter.
+        self.shared = shared is not None or movable
+        self.pflat = shared if shared is not None else np.empty(sum(self.sizes), self.dtype)
+        self.pviews = self._views(self.pflat)
+        self.pairs = list(zip(self.params, self.pviews, strict=True))
+        if shared is None and movable:
+            for p, view in self.pairs:
+                np.copyto(view, p.data)
+                p.data = view
+        return swapped
 
     def take(self, param: Tensor, view: np.ndarray) -> None:
         """Copy a parameter's new array into the flat buffer and point it back there."""
@@ -893,9 +1267,9 @@ class _FlatGroup:
 
     def _views(self, flat: np.ndarray) -> list[np.ndarray]:
         views, offset = [], 0
-        for data in self.datas:
-            views.append(flat[offset : offset + data.size].reshape(data.shape))
-            offset += data.size
+        for shape, size in zip(self.shapes, self.sizes, strict=True):
+            views.append(flat[offset : offset + size].reshape(shape))
+            offset += size
         return views
 
     def adopt(self, state: dict) -> bool:
@@ -955,9 +1329,34 @@ class _Updater:
                 self.views.setdefault(id(p), view)
                 self.order.append(p)
         self.flat = flat and _no_overlap([p.data for p in self.order])
+        # The built-in optimizers' maths is elementwise: their update runs on slices of
+        # the flat buffers with the same bits (a user's own _update or _apply may not).
+        self.chunked = all(
+            getattr(getattr(type(optimizer), name, None), "__module__", "").startswith(
+                "chainrule.optim."
+            )
+            for name in ("_update", "_apply")
+        )
         self.state_obj = None
         self.groups_obj = None
         self.ready = False
+
+    def materialize(self, grads: dict[int, np.ndarray], names: dict[str, Any]) -> None:
+        """Make the groups' flat buffers (once), copy the traced gradients in (``grads``,
+        by ``id(param)``, is emptied as it goes) and put the gradient views in place of
+        their stand-ins in the generated code's ``names``."""
+        stand_ins: dict[int, np.ndarray] = {}
+        for fg in self.groups:
+            stand_ins.update(fg.materialize(grads))
+        self.views = {}
+        for fg in self.groups:
+            for p, view in zip(fg.params, fg.gviews, strict=True):
+                self.views.setdefault(id(p), view)
+        if stand_ins:
+            for name, value in names.items():
+                real = stand_ins.get(id(value))
+                if real is not None:
+                    names[name] = real
 
     def grads(self) -> list[np.ndarray]:
         return [self.views[id(p)] for p in self.order]
@@ -993,7 +1392,10 @@ class _Updater:
                 np.concatenate([p.data for p, _ in fg.pairs], axis=None, out=fg.pflat)
             flat_state = fg.flat_state
             n_state = len(flat_state)
-            update(param_groups[fg.index], fg.pflat, fg.gflat, flat_state, step)
+            if self.chunked and fg.pflat.size > _UPDATE_CHUNK:
+                _update_in_chunks(update, param_groups[fg.index], fg, step)
+            else:
+                update(param_groups[fg.index], fg.pflat, fg.gflat, flat_state, step)
             if len(flat_state) != n_state:  # the update made a new state array
                 fg.adopt_new()
             if not fg.shared:
@@ -1064,6 +1466,43 @@ class _Updater:
             self._rebuild()
 
 
+# Elements per call of an elementwise update on flat buffers: its temporaries
+# (``grad * lr``, Adam's ``exp_avg_sq.sqrt()``, ...) are then at most 256 KiB of
+# float32, which fit in the memory the step's activations left, where one
+# temporary of a whole large model does not (and would add to the peak).
+_UPDATE_CHUNK = 1 << 16
+
+
+def _update_in_chunks(update: Callable, group: Any, fg: _FlatGroup, step: int) -> None:
+    """``update(group, pflat, gflat, flat_state, step)`` slice by slice, same bits.
+
+    A state entry the update replaces is copied back into its flat buffer; one it
+    makes is gathered from the slices into a new flat buffer."""
+    flat_state = fg.flat_state
+    made: dict[str, list[Any]] = {}
+    for start in range(0, fg.pflat.size, _UPDATE_CHUNK):
+        end = start + _UPDATE_CHUNK
+        given = {name: buf[start:end] for name, buf in flat_state.items()}
+        part = dict(given)
+        update(group, fg.pflat[start:end], fg.gflat[start:end], part, step)
+        for name, value in part.items():
+            view = given.get(name)
+            if view is None:
+                made.setdefault(name, []).append(value)
+            elif value is not view:
+                np.copyto(view, value)
+    for name, pieces in made.items():
+        arrays = all(isinstance(v, np.ndarray) and v.ndim == 1 for v in pieces)
+        flat_state[name] = np.concatenate(pieces) if arrays else pieces[0]
+
+
+def _fill(view: np.ndarray, grad: np.ndarray | None) -> None:
+    if grad is None:
+        view.fill(0)
+    else:
+        np.copyto(view, grad)
+
+
 def _no_overlap(datas: list[np.ndarray]) -> bool:
     ranges = sorted((_byte_start(d), _byte_start(d) + d.nbytes) for d in datas if d.size)
     return all(a[1] <= b[0] for a, b in itertools.pairwise(ranges))
@@ -1086,14 +1525,20 @@ def _key_function(args: tuple, modules: list[Any]) -> Callable[..., tuple | None
         else:  # anything else is a constant of the trace: its value is part of the key
             parts.append(f"a{i}")
         parts.append(f"a{i}.__class__")
-    parts += [f"{builder.const(m, 'M')}.training" for m in modules]
+    if modules:  # one comprehension, like the parameters' flags below
+        parts.append(f"tuple([m.training for m in {builder.const(tuple(modules), 'M')}])")
     # Freezing a parameter (requires_grad_(False)) changes what the backward computes.
+    # One comprehension over them all: faster than one attribute per parameter written
+    # out, and a 400-parameter key no longer costs the compiler a megabyte to build.
     seen: set[int] = set()
+    params = []
     for module in modules:
         for p in module.parameters():
             if id(p) not in seen:
                 seen.add(id(p))
-                parts.append(f"{builder.const(p, 'P')}.requires_grad")
+                params.append(p)
+    if params:
+        parts.append(f"tuple([p.requires_grad for p in {builder.const(tuple(params), 'P')}])")
     builder.names["_grad"] = grad_mode
     builder.names["_default"] = get_default_dtype
     parts += ["_grad.enabled", "_default()"]

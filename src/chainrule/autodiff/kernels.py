@@ -249,7 +249,7 @@ def _f_mean(V, a, axis=None, keepdims=False):
 
 def _f_sigmoid(V, a):
     # ops/elementwise.py's sigmoid: exp(-logaddexp(0, -a))
-    return V.call("_exp", V.call("_neg", V.call("_logaddexp", 0.0, V.call("_neg", a))))
+    return V.call("_exp", V.call("_neg", V.call("_logaddexp", 0.0, V.call("_neg", a))), out_ok=True)
 
 
 def _plain_cross_entropy(x, weight, kw) -> bool:
@@ -290,8 +290,8 @@ FORWARD: dict[str, Callable[..., Val | None]] = {
     "sum": _f_sum,
     "mean": _f_mean,
     "sigmoid": _f_sigmoid,
-    "tanh": lambda V, a: V.call("_tanh", a),
-    "relu": lambda V, a: V.call("_maximum", a, 0),
+    "tanh": lambda V, a: V.call("_tanh", a, out_ok=True),
+    "relu": lambda V, a: V.call("_maximum", a, 0, out_ok=True),
     "cross_entropy": _f_cross_entropy,
 }
 
