@@ -285,7 +285,12 @@ def _anomaly_check(node: Node, position: int, grad: np.ndarray, incoming: np.nda
 
 
 def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> None:
-    """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
+    """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+    ``gradient`` (same shape as root) is required unless root has one element.
+    Gradients add up across calls, as in PyTorch: zero them between steps. Bound as
+    ``Tensor.backward``.
+    """
     if not root.requires_grad:
         raise RuntimeError(
             "backward() called on a tensor that does not require grad: no input of the "
@@ -446,7 +451,7 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
             if child is following:
                 following_g = following_g + gi
             else:
-                previous = grads.get(child)
+                previous = grads.get(child) if grads else None
                 if previous is not None:
                     grads[child] = previous + gi
                 elif following is None and not pending:

@@ -106,8 +106,8 @@ def reduction(
     ``check(x, axis, dim, name)`` gives the wrapped dims (``_axes``) or refuses them
     (``_nonempty_axes``); ``options`` (``dtype=``, ``correction=``, ...) go to ``body``.
     ``name`` (default: the body's) is the one error messages give. ``whole`` (an op
-    called as ``whole(x, axis=None, keepdims=keep)``) is what the body does for a
-    reduction over all dims without options: called directly, one call less per step.
+    whose options default to ``axis=None, keepdims=False``) is what the body does for
+    a reduction over all dims without options: called directly, one call less per step.
     """
 
     def decorate(body: ReductionBody) -> Reduction:
@@ -127,7 +127,9 @@ def reduction(
                 # a loss's sum or mean, the hot path of every step: nothing to check
                 keep = bool(keepdims if keepdim is None else keepdim)
                 if whole is not None:
-                    return whole(x, axis=None, keepdims=keep)
+                    # the op's defaults are axis=None, keepdims=False: a call without
+                    # keywords is cheaper forward and backward
+                    return whole(x, axis=None, keepdims=True) if keep else whole(x)
                 return body(x, None, keep)
             keep = resolve_keepdims(keepdims, keepdim)
             return body(x, check(x, axis, dim, called), keep, **options)

@@ -182,13 +182,9 @@ class Tensor:
         if self._node is not None:
             self._retains_grad = True
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
-
-        ``gradient`` (same shape as self) is required unless self has one element.
-        Gradients add up across calls, as in PyTorch: zero them between steps.
-        """
-        run_backward(self, gradient, retain_graph)
+    # ``t.backward(gradient=None, retain_graph=False)``: the engine's function itself,
+    # one call less per training step (its docstring is the method's).
+    backward = run_backward
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's data, cut from the graph."""
