@@ -209,7 +209,8 @@ def detect_anomaly() -> Iterator[None]:
         grad_mode.anomaly = previous
 
 
-_add_reduce = np.add.reduce
+# ndarray.sum calls this with the same arguments (Any: NumPy's overloads want keywords)
+_add_reduce: Any = np.add.reduce
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
@@ -303,7 +304,10 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
                 f"{root.shape}; reduce it first (e.g. loss.sum() or loss.mean()) or pass "
                 "gradient= with the same shape"
             )
-        seed = _ones(root.data.shape, root.data.dtype)
+        data = root.data
+        seed = _ONES.get((data.shape, data.dtype))  # _ones, without the call once made
+        if seed is None:
+            seed = _ones(data.shape, data.dtype)
     else:
         seed = np.asarray(gradient.data if hasattr(gradient, "_node") else gradient)
         if seed.shape != root.shape:

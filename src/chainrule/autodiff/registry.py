@@ -82,6 +82,7 @@ class Op:
         n = len(args)
         if n == 2:
             a, b = args
+            dtype: Any = None
             # Promotion is skipped when the tensor arguments share one float dtype and any
             # other is a Python number: the rule's answer is that dtype.
             if isinstance(a, Tensor):
@@ -105,7 +106,7 @@ class Op:
                 cls = a.__class__
                 plain = cls is float or cls is int
             else:
-                x, y, inputs, dtype, plain = a, b, [], None, False
+                x, y, inputs, plain = a, b, [], False
             arrays: list[Any] = [x, y]
             if self.promote is not None and not (plain and dtype.kind == "f"):
                 arrays = promote(arrays, self.promote, self.promote_from)
@@ -113,15 +114,17 @@ class Op:
             out = self.forward(x, y, **kwargs) if kwargs else self.forward(x, y)
         elif n == 1:
             a = args[0]
+            rule = self.promote
             if isinstance(a, Tensor):
                 x = a.data
                 inputs = [(0, a)] if a.requires_grad else []
-                promoting = self.promote is not None and x.dtype.kind != "f"
+                if x.dtype.kind == "f":  # a float tensor alone: promotion has nothing to do
+                    rule = None
             else:
-                x, inputs, promoting = a, [], self.promote is not None
+                x, inputs = a, []
             arrays = [x]
-            if promoting:
-                arrays = promote(arrays, self.promote, self.promote_from)
+            if rule is not None:
+                arrays = promote(arrays, rule, self.promote_from)
                 x = arrays[0]
             out = self.forward(x, **kwargs) if kwargs else self.forward(x)
         else:
