@@ -45,6 +45,16 @@ class _GradMode:
 grad_mode = _GradMode()
 
 
+class _FlatGrads:
+    """Whether any tensor ever had a gradient slot (``Tensor._grad_slot``, set by
+    ``nn.utils.flatten_parameters``): until then the walk does not look for one."""
+
+    seen: bool = False
+
+
+flat_grads = _FlatGrads()
+
+
 _creation_order = itertools.count()
 # The number of the next node; ``Op.__call__`` fills nodes in without ``__init__``.
 next_seq = _creation_order.__next__
@@ -199,11 +209,16 @@ def detect_anomaly() -> Iterator[None]:
         grad_mode.anomaly = previous
 
 
+# ndarray.sum calls this with the same arguments (Any: NumPy's overloads want keywords)
+_add_reduce: Any = np.add.reduce
+
+
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum ``grad`` over the axes that broadcasting expanded, returning ``shape``."""
     if grad.shape == shape:
         return grad
-    grad = np.asarray(grad)
+    if grad.__class__ is not np.ndarray:
+        grad = np.asarray(grad)
     have = grad.shape
     lead = len(have) - len(shape)
     if lead < 0:  # a VJP returned fewer dims (e.g. a scalar); broadcasting back is exact
@@ -214,7 +229,8 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
         if n == 1 and have[lead + i] != 1:
             axes.append(lead + i)
     if axes:
-        grad = grad.sum(axis=tuple(axes), keepdims=True)
+        # ndarray.sum's own reduction, without the Python layer in front of it
+        grad = _add_reduce(grad, tuple(axes), None, None, True)
         if lead:
             grad = grad.reshape(grad.shape[lead:])
     if grad.shape != shape:  # never reshape silently: that would hide a wrong VJP
@@ -270,7 +286,12 @@ def _anomaly_check(node: Node, position: int, grad: np.ndarray, incoming: np.nda
 
 
 def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> None:
-    """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
+    """Accumulate d(root)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+    ``gradient`` (same shape as root) is required unless root has one element.
+    Gradients add up across calls, as in PyTorch: zero them between steps. Bound as
+    ``Tensor.backward``.
+    """
     if not root.requires_grad:
         raise RuntimeError(
             "backward() called on a tensor that does not require grad: no input of the "
@@ -283,7 +304,10 @@ def run_backward(root: Tensor, gradient: Any = None, retain_graph: bool = False)
                 f"{root.shape}; reduce it first (e.g. loss.sum() or loss.mean()) or pass "
                 "gradient= with the same shape"
             )
-        seed = _ones(root.data.shape, root.data.dtype)
+        data = root.data
+        seed = _ONES.get((data.shape, data.dtype))  # _ones, without the call once made
+        if seed is None:
+            seed = _ones(data.shape, data.dtype)
     else:
         seed = np.asarray(gradient.data if hasattr(gradient, "_node") else gradient)
         if seed.shape != root.shape:
@@ -335,6 +359,7 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
     # leaves received in this walk.
     held: set[int] = set()
     ndarray = np.ndarray
+    slots = flat_grads.seen
 
     while True:
         if following is not None:
@@ -400,20 +425,28 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
                     else:
                         parent.grad = old + gi
                     continue
-                slot = getattr(parent, "_grad_slot", None)
-                # A flattened parameter: its view of the flat gradients (unless its data
-                # was since rebound to another shape or dtype, e.g. by .double()).
-                if slot is not None and slot.dtype == gi.dtype and slot.shape == gi.shape:
-                    np.copyto(slot, gi)
-                    held.add(id(slot))
-                    parent.grad = slot
-                    continue
+                if slots:
+                    slot = getattr(parent, "_slot", None)
+                    # A flattened parameter: its view of the flat gradients (unless its
+                    # data was since rebound to another shape or dtype, e.g. by .double()).
+                    if slot is not None and slot.dtype == gi.dtype and slot.shape == gi.shape:
+                        np.copyto(slot, gi)
+                        held.add(id(slot))
+                        parent.grad = slot
+                        continue
                 # Copy only what may alias another gradient or a saved array.
                 if (
                     gi is g
                     or gi.base is not None
                     or id(gi) in held
-                    or (len(results) > 1 and _repeated(gi, results))
+                    or (
+                        len(results) > 1
+                        and (
+                            results[0] is results[1]
+                            if len(results) == 2
+                            else _repeated(gi, results)
+                        )
+                    )
                 ):
                     gi = gi.copy()
                 held.add(id(gi))
@@ -422,7 +455,7 @@ def _walk(root: Tensor, root_node: Node, seed: np.ndarray, retain_graph: bool) -
             if child is following:
                 following_g = following_g + gi
             else:
-                previous = grads.get(child)
+                previous = grads.get(child) if grads else None
                 if previous is not None:
                     grads[child] = previous + gi
                 elif following is None and not pending:

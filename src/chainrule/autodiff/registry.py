@@ -61,6 +61,10 @@ class Op:
         self.promote_from = promote_from
         self.vjp: Callable[..., Any] = _no_vjp(name)
         self.wants_needs = False
+        # The NumPy function the forward amounts to, for ops whose forward only adds
+        # an error message to it (add: ``a + b``): ``__call__`` calls it directly, one
+        # Python call less, and calls the forward only when it raises, for its message.
+        self.direct: Callable[..., Any] | None = None
         self.__name__ = forward.__name__
         self.__doc__ = forward.__doc__
         self.__wrapped__ = forward
@@ -77,40 +81,71 @@ class Op:
         return vjp
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
-        # The hot path of every model: one pass over the arguments, no extra objects.
-        arrays: list[Any] = []
-        inputs = []  # (position, tensor) for each argument that wants a gradient
-        # The dtype the tensor arguments share, False once they differ (Any: a dtype or
-        # a flag, tested below in the cheapest form for the hot path).
-        common: Any = None
-        for arg in args:
-            if isinstance(arg, Tensor):
-                if arg.requires_grad:
-                    inputs.append((len(arrays), arg))
-                data = arg.data
-                arrays.append(data)
-                if common is not data.dtype:
-                    common = data.dtype if common is None else False
+        # The hot path of every model. One and two arguments (nearly every op call) are
+        # spelled out; the general loop below does the same for any number of them.
+        n = len(args)
+        if n == 2:
+            a, b = args
+            dtype: Any = None
+            # Promotion is skipped when the tensor arguments share one float dtype and any
+            # other is a Python number: the rule's answer is that dtype.
+            if isinstance(a, Tensor):
+                x = a.data
+                inputs = [(0, a)] if a.requires_grad else []
+                dtype = x.dtype
+                if isinstance(b, Tensor):
+                    y = b.data
+                    if b.requires_grad:
+                        inputs.append((1, b))
+                    plain = y.dtype is dtype
+                else:
+                    y = b
+                    cls = b.__class__
+                    plain = cls is float or cls is int
+            elif isinstance(b, Tensor):
+                x = a
+                y = b.data
+                inputs = [(1, b)] if b.requires_grad else []
+                dtype = y.dtype
+                cls = a.__class__
+                plain = cls is float or cls is int
             else:
-                arrays.append(arg)
-                cls = arg.__class__
-                if cls is not float and cls is not int:
-                    common = False
-        # Tensors of one float dtype with Python numbers need no promotion (the rule's
-        # answer is that dtype): the common case, decided without a call.
-        if self.promote is not None and not (common and common.kind == "f"):
-            arrays = promote(arrays, self.promote, self.promote_from)
-        # Spelled out by arity: a call with ``*arrays`` costs more than most forwards.
-        if kwargs:
-            out = self.forward(*arrays, **kwargs)
-        elif len(arrays) == 2:
-            out = self.forward(arrays[0], arrays[1])
-        elif len(arrays) == 1:
-            out = self.forward(arrays[0])
-        elif len(arrays) == 3:
-            out = self.forward(arrays[0], arrays[1], arrays[2])
+                x, y, inputs, plain = a, b, [], False
+            arrays: list[Any] = [x, y]
+            if self.promote is not None and not (plain and dtype.kind == "f"):
+                arrays = promote(arrays, self.promote, self.promote_from)
+                x, y = arrays
+            direct = self.direct
+            if kwargs:
+                out = self.forward(x, y, **kwargs)
+            elif direct is None:
+                out = self.forward(x, y)
+            else:
+                try:
+                    out = direct(x, y)
+                except Exception:  # the forward raises the same error, in the op's words
+                    out = self.forward(x, y)
+        elif n == 1:
+            a = args[0]
+            rule = self.promote
+            if isinstance(a, Tensor):
+                x = a.data
+                inputs = [(0, a)] if a.requires_grad else []
+                if x.dtype.kind == "f":  # a float tensor alone: promotion has nothing to do
+                    rule = None
+            else:
+                x, inputs = a, []
+            arrays = [x]
+            if rule is not None:
+                arrays = promote(arrays, rule, self.promote_from)
+                x = arrays[0]
+            out = self.forward(x, **kwargs) if kwargs else self.forward(x)
         else:
-            out = self.forward(*arrays)
+            arrays, inputs = self._prepare(args)
+            if n == 3 and not kwargs:  # a call with ``*arrays`` costs more than most forwards
+                out = self.forward(arrays[0], arrays[1], arrays[2])
+            else:
+                out = self.forward(*arrays, **kwargs)
         if out.__class__ is not np.ndarray:
             out = np.asarray(out)
         # Built field by field: a call to __init__ costs more than the fields.
@@ -136,6 +171,33 @@ class Op:
         if tracing.hook is not None:  # cr.compile is recording this call
             tracing.hook(self, args, arrays, kwargs, result)
         return result
+
+    def _prepare(self, args: tuple) -> tuple[list[Any], list[tuple[int, Tensor]]]:
+        """The forward's arguments (tensors' arrays, promoted) and ``(position, tensor)``
+        for each argument that wants a gradient: ``__call__``'s general case."""
+        arrays: list[Any] = []
+        inputs = []
+        # The dtype the tensor arguments share, False once they differ (Any: a dtype or
+        # a flag, tested below in the cheapest form).
+        common: Any = None
+        for arg in args:
+            if isinstance(arg, Tensor):
+                if arg.requires_grad:
+                    inputs.append((len(arrays), arg))
+                data = arg.data
+                arrays.append(data)
+                if common is not data.dtype:
+                    common = data.dtype if common is None else False
+            else:
+                arrays.append(arg)
+                cls = arg.__class__
+                if cls is not float and cls is not int:
+                    common = False
+        # Tensors of one float dtype with Python numbers need no promotion (the rule's
+        # answer is that dtype): the common case, decided without a call.
+        if self.promote is not None and not (common and common.kind == "f"):
+            arrays = promote(arrays, self.promote, self.promote_from)
+        return arrays, inputs
 
     def __repr__(self) -> str:
         return f"<op {self.name}: {self.formula}>"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .dtypes import get_default_dtype
-from .engine import Node, run_backward
+from .engine import Node, flat_grads, run_backward
 
 
 def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
@@ -61,11 +61,12 @@ class Tensor:
 
     # ``_grad_slot`` is set only on flattened parameters (``nn.utils.flatten_parameters``):
     # the view of the flat gradient buffer that backward fills instead of a new array.
+    # It is stored in ``_slot``, read by the backward walk only once some was set.
     __slots__ = (
         "__weakref__",
-        "_grad_slot",
         "_node",
         "_retains_grad",
+        "_slot",
         "data",
         "grad",
         "requires_grad",
@@ -77,7 +78,7 @@ class Tensor:
     grad: np.ndarray | None
     requires_grad: bool
     _node: Node | None
-    _grad_slot: np.ndarray
+    _slot: np.ndarray
 
     if TYPE_CHECKING:
         # Bound at import by methods.py; declared here so that type checkers know them.
@@ -112,6 +113,21 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._node = None
         self._retains_grad = False
+
+    @property
+    def _grad_slot(self) -> np.ndarray:
+        return self._slot  # AttributeError while unset, as a plain slot
+
+    @_grad_slot.setter
+    def _grad_slot(self, slot: np.ndarray) -> None:
+        # Before the first one, the backward walk skips looking for slots (a failed
+        # lookup costs more than the rest of a leaf's bookkeeping).
+        flat_grads.seen = True
+        self._slot = slot
+
+    @_grad_slot.deleter
+    def _grad_slot(self) -> None:
+        del self._slot
 
     # -- array-like attributes -------------------------------------------------
     @property
@@ -166,13 +182,9 @@ class Tensor:
         if self._node is not None:
             self._retains_grad = True
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
-
-        ``gradient`` (same shape as self) is required unless self has one element.
-        Gradients add up across calls, as in PyTorch: zero them between steps.
-        """
-        run_backward(self, gradient, retain_graph)
+    # ``t.backward(gradient=None, retain_graph=False)``: the engine's function itself,
+    # one call less per training step (its docstring is the method's).
+    backward = run_backward
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's data, cut from the graph."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,9 @@ from .functional import sgd_step
 from .optimizer import Optimizer
 
 __all__ = ["SGD"]
+
+# The options of a group that decide whether its step is the plain ``p -= lr * grad``.
+_plain_options = itemgetter("lr", "momentum", "weight_decay", "maximize")
 
 
 class SGD(Optimizer):
@@ -50,12 +54,14 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
     def _step_group(self, group: Mapping[str, Any], pairs: list[tuple[Tensor, np.ndarray]]) -> None:
-        options = self._kernel_options(group)
-        if options["momentum"] != 0 or options["weight_decay"] != 0 or options["maximize"]:
+        # Only the options that choose the plain update are read here (as _kernel_options
+        # reads them): building all of them costs more than a small model's update.
+        lr, momentum, weight_decay, maximize = _plain_options(group)
+        if float(momentum) != 0 or float(weight_decay) != 0 or bool(maximize):
             super()._step_group(group, pairs)
             return
         # plain SGD, the most common step: no state, no call per parameter
-        state, lr = self.state, options["lr"]
+        state, lr = self.state, float(lr)
         for p, grad in pairs:
             if p not in state:  # an (empty) entry, as torch makes: compile packs by them
                 state[p] = {}

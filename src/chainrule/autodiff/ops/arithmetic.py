@@ -112,6 +112,8 @@ def _plain_power(b, least) -> bool:
 
 @pow.defvjp
 def _pow_vjp(g, out, a, b, *, needs=(0, 1)):
+    if b.__class__ is int and b == 2:  # x ** 2, the square of every loss: no call first
+        return (g + g) * a, None
     if _plain_power(b, 1):
         # The common x ** 2: a constant integer power (a number, so no gradient of its
         # own), b ≠ 0 so no mask, b − 1 ≥ 0 so nothing for errstate to silence.
@@ -172,3 +174,13 @@ def _matmul_vjp(g, out, a, b, *, needs=(0, 1)):
         return da, db
     # Batched: the engine sums over broadcast batch dimensions.
     return g @ np.swapaxes(b, -1, -2), np.swapaxes(a, -1, -2) @ g
+
+
+# Each forward above is one NumPy function with an error message added on failure:
+# ``Op.__call__`` calls the function itself (``a + b`` is ``np.add(a, b)``, also with a
+# Python number on either side) and the forward only for its message.
+add.direct = np.add
+sub.direct = np.subtract
+mul.direct = np.multiply
+div.direct = np.true_divide
+matmul.direct = np.matmul

@@ -8,6 +8,8 @@ import numpy as np
 
 from ..registry import defop
 
+_add_reduce = np.add.reduce
+
 
 def _count(shape: tuple, axis) -> int:
     if axis is None:
@@ -39,8 +41,8 @@ def _spread(g: np.ndarray, shape: tuple) -> np.ndarray:
 
 @defop("sum", formula="da = g broadcast over the summed axes")
 def sum(a, *, axis=None, keepdims=False):
-    if a.__class__ is np.ndarray:  # the method skips np.sum's dispatch; same reduction
-        return a.sum(axis=axis, keepdims=keepdims)
+    if a.__class__ is np.ndarray:  # ndarray.sum's own reduction, without its Python layers
+        return _add_reduce(a, axis, None, None, keepdims)
     return np.sum(a, axis=axis, keepdims=keepdims)
 
 
