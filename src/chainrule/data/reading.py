@@ -126,9 +126,10 @@ def read_table(
     return _decimal_comma_numbers(table, missing) if decimal == "," else table
 
 
-# A number written with a decimal comma: 3,5  -0,25  1.234,50  1 234,50  2,5e-3
+# A number written with a decimal comma: 3,5  -0,25  1.234,50  1 234,50  2,5e-3 (a group
+# of thousands never starts with 0: 0.001 is no such number, and its column stays text)
 _DECIMAL_COMMA = re.compile(
-    r"[+-]?(?:\d{1,3}(?:[.\u00a0\u202f ]\d{3})+|\d+)(?:,\d+)?(?:[eE][+-]?\d+)?"
+    r"[+-]?(?:[1-9]\d{0,2}(?:[.\u00a0\u202f ]\d{3})+|\d+)(?:,\d+)?(?:[eE][+-]?\d+)?"
     r"|[+-]?,\d+(?:[eE][+-]?\d+)?"
 )
 _THOUSANDS = str.maketrans({".": None, " ": None, "\u00a0": None, "\u202f": None, ",": "."})
