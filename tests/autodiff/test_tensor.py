@@ -721,3 +721,18 @@ def test_tensor_of_text_objects_or_dates_is_a_type_error_naming_the_dtype(value,
     # objects once slipped through and failed later, deep inside a layer).
     with pytest.raises(TypeError, match=f"tensor\\(\\) expected numbers .* of dtype {dtype}"):
         cr.tensor(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [["1.5", "2"], np.array(["2024-01-01"], dtype="datetime64[D]"), np.array([1, None], object)],
+)
+def test_a_dtype_does_not_turn_text_objects_or_dates_into_numbers(value):
+    with pytest.raises(TypeError, match="tensor\\(\\) expected numbers"):
+        cr.tensor(value, dtype=np.float32)
+
+
+def test_tensor_of_a_text_ndarray_is_refused_too():
+    with pytest.raises(TypeError, match="of dtype <U1"):
+        cr.Tensor(np.array(["a"]))
+    assert cr.tensor([1, 2], dtype=np.float32).dtype == np.float32  # numbers still convert

@@ -494,3 +494,23 @@ def test_bad_delimiter_or_decimal_flags_are_usage_errors(tmp_path, capsys, flags
     assert main(["train", data, "--target", "y", *flags]) == 2
     err = capsys.readouterr().err
     assert err.startswith("chainrule: error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["train", "predict", "evaluate"])
+@pytest.mark.parametrize("flags", [["--delimiter", ";"], ["--decimal", ","]])
+def test_csv_flags_on_a_file_named_parquet_are_usage_errors(tmp_path, capsys, command, flags):
+    data = tmp_path / "d.parquet"
+    data.write_bytes(b"PAR1")
+    args = ["train", str(data), "--target", "y"]
+    if command != "train":
+        model = str(tmp_path / "m.safetensors")
+        csv = regression_csv(tmp_path / "d.csv")
+        assert (
+            main(["train", csv, "--target", "y", "--epochs", "1", "--out", model, "--quiet"]) == 0
+        )
+        capsys.readouterr()
+        args = [command, model, str(data)]
+    assert main([*args, *flags]) == 2
+    err = capsys.readouterr().err
+    assert f"{flags[0]} applies to CSV and TSV files, not to {data} (parquet)" in err
+    assert err.startswith("chainrule: error: ") and err.count("\n") == 1

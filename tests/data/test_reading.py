@@ -376,10 +376,12 @@ def test_decimal_commas_leave_a_column_of_other_text_alone(tmp_path):
     path.write_text("code;y\n1,5;a\nA-7;b\n2,25;a\n05.01.2024;b\n")
     table = read_table(path, delimiter=";", decimal=",")
     assert table.columns["code"].cells() == ["1,5", "A-7", "2,25", "05.01.2024"]
-    # 0.001 is no number with a decimal comma (a group of thousands never starts with 0)
+    # 0.001 is no number with a decimal comma (a group of thousands never starts with 0);
+    # a column of numbers written with points is refused, not read as 1.5 here and 1500
+    # in a column without such a cell
     path.write_text("dose;y\n0.001;a\n0.250;b\n1.500;a\n")
-    table = read_table(path, delimiter=";", decimal=",")
-    assert table.columns["dose"].cells() == ["0.001", "0.250", "1.500"]
+    with pytest.raises(DataError, match=r"column 'dose': '0\.001' is not a number written"):
+        read_table(path, delimiter=";", decimal=",")
 
 
 def test_a_semicolon_file_read_with_commas_names_the_delimiter_flag(tmp_path):

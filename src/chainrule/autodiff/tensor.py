@@ -20,22 +20,21 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     """NumPy arrays keep their dtype; Python floats take the default dtype (as PyTorch)."""
     if isinstance(data, Tensor):
         data = data.data
+    array = np.array(data)
+    if array.dtype.kind not in "biufc":  # text, objects, dates: as torch.tensor refuses
+        _refuse(data, array)
     if dtype is not None:
-        return np.array(data, dtype=dtype)
-    if isinstance(data, (np.ndarray, np.generic)):
-        array = np.array(data)
-        if array.dtype.kind in "biufc":
-            return array
-    else:
-        array = np.array(data)
-        if array.dtype.kind == "f":
-            return array.astype(get_default_dtype(), copy=False)
-    if array.dtype.kind not in "biuc":  # text, objects, dates: as torch.tensor refuses
-        raise TypeError(
-            "tensor() expected numbers (a number, nested lists of numbers or a numeric "
-            f"ndarray), got {type(data).__name__} of dtype {array.dtype}"
-        )
+        return array.astype(dtype, copy=False)
+    if array.dtype.kind == "f" and not isinstance(data, (np.ndarray, np.generic)):
+        return array.astype(get_default_dtype(), copy=False)
     return array
+
+
+def _refuse(data: Any, array: np.ndarray) -> None:
+    raise TypeError(
+        "tensor() expected numbers (a number, nested lists of numbers or a numeric "
+        f"ndarray), got {type(data).__name__} of dtype {array.dtype}"
+    )
 
 
 def shape_of(value: Any) -> tuple[int, ...]:
@@ -104,6 +103,8 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, np.ndarray) and dtype is None:
             array = data
+            if array.dtype.kind not in "biufc":
+                _refuse(data, array)
         else:
             array = _as_array(data, dtype)
         if requires_grad:

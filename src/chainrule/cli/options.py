@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .._regular_file import read_regular_file
-from ..data.reading import check_delimiter
+from ..data.reading import check_delimiter, format_of
 from .errors import UsageError
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw")
@@ -577,6 +577,17 @@ def delimiter_option(value: Any, format: str | None) -> str | None:
     if format in ("parquet", "feather"):
         raise UsageError(f"--delimiter applies to CSV and TSV files, not to --format {format}")
     return text
+
+
+def check_text_options(data: DataOptions, path: str) -> None:
+    """``--delimiter`` and ``--decimal ,`` read CSV and TSV files only: a UsageError for
+    a Parquet or Feather file or folder (by ``--format`` or by its name)."""
+    if data.delimiter is None and data.decimal == ".":
+        return
+    kind = data.format or ("parquet" if os.path.isdir(path) else format_of(path)[0])
+    if kind in ("parquet", "feather"):
+        flag = "--delimiter" if data.delimiter is not None else "--decimal"
+        raise UsageError(f"{flag} applies to CSV and TSV files, not to {path} ({kind})")
 
 
 def decimal_option(value: Any, format: str | None) -> str:

@@ -14,7 +14,13 @@ from ..data import read_table
 from ..io import ModelFormatError, atomic_write, load
 from ..pipeline import Pipeline
 from .errors import plan_outputs
-from .options import add_data_arguments, decimal_option, delimiter_option
+from .options import (
+    DataOptions,
+    add_data_arguments,
+    check_text_options,
+    decimal_option,
+    delimiter_option,
+)
 from .parsers import add_command
 from .training import (
     evaluate_features,
@@ -168,6 +174,7 @@ def read_data(pipeline: Pipeline, args: argparse.Namespace):
         pipeline.encoder.strict_categories = True
     delimiter = delimiter_option(args.delimiter, args.format)
     decimal = decimal_option(args.decimal, args.format)
+    check_text_options(DataOptions(args.format, delimiter, decimal), args.data)
     return read_table(
         args.data, args.format, na_values=na_values, delimiter=delimiter, decimal=decimal
     )

@@ -137,6 +137,7 @@ def command(args: argparse.Namespace) -> int:
     if checkpoint and args.resume and same_file(checkpoint, args.resume):
         checkpoint = None  # resuming from a checkpoint goes on writing to it
     outputs = Outputs.beside(out)
+    opts.check_text_options(opts.data_options(args, extra), str(data))
     if args.stream or _parquet_folder(str(data)):
         return streamed(args, options, extra, str(data), str(target), outputs, checkpoint)
     # Before any work: no output may be an input, another output, or unwritable.

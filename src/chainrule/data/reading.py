@@ -132,6 +132,16 @@ _DECIMAL_COMMA = re.compile(
     r"[+-]?(?:[1-9]\d{0,2}(?:[.\u00a0\u202f ]\d{3})+|\d+)(?:,\d+)?(?:[eE][+-]?\d+)?"
     r"|[+-]?,\d+(?:[eE][+-]?\d+)?"
 )
+
+
+def _dotted_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return cell.isascii() and "_" not in cell
+
+
 _THOUSANDS = str.maketrans({".": None, " ": None, "\u00a0": None, "\u202f": None, ",": "."})
 
 
@@ -142,8 +152,20 @@ def _decimal_comma_numbers(table: Table, missing: frozenset[str]) -> Table:
         if isinstance(values, np.ndarray):
             continue  # already numbers (Arrow read them with decimal_point=',')
         cells = values.values if isinstance(values, Coded) else values
-        present = [c for c in cells if c is not None and c.strip().lower() not in missing]
-        if not present or not all(_DECIMAL_COMMA.fullmatch(c.strip()) for c in present):
+        present = [c.strip() for c in cells if c is not None and c.strip().lower() not in missing]
+        odd = next((c for c in present if not _DECIMAL_COMMA.fullmatch(c)), None)
+        if odd is not None:
+            if all(_dotted_number(c) for c in present):
+                # Left as text, the encoder would read these cells as dotted numbers:
+                # 1.250 would be 1.25 here and 1250 in a column without such a cell.
+                raise DataError(
+                    f"{table.path}: column {name!r}: {odd!r} is not a number written with "
+                    "a decimal comma (decimal=',', --decimal ,), yet every cell of the "
+                    "column is a number written with a decimal point; fix the cells or "
+                    "read the file without the decimal comma"
+                )
+            continue
+        if not present:
             continue
 
         def dotted(cell: Any) -> Any:
