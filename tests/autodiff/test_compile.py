@@ -538,3 +538,40 @@ def test_layout_hands_on_exactly_the_values_used_later():
     # v3 crosses every later part boundary (it is returned); v0 never leaves part 0
     assert "v3" in sources["_f_part1"].splitlines()[-1]
     assert "v0" not in sources["_f_part1"]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: cr.optim.SGD(ps, lr=1e-2, momentum=0.9),
+        lambda ps: cr.optim.Adam(ps, lr=1e-3, amsgrad=True),
+    ],
+    ids=["sgd-momentum", "adam-amsgrad"],
+)
+def test_clearing_the_optimizer_state_starts_afresh_as_eager(make):
+    """``opt.state.clear()`` between steps: eager builds new state at the next step; the
+    compiled step used to keep its flat buffers (its probe held the old entries)."""
+
+    def build():
+        rng = np.random.default_rng(0)
+        model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3))
+        for p in model.parameters():
+            p.data[...] = rng.uniform(-0.3, 0.3, p.shape)
+        return model
+
+    compiled, eager = build(), build()
+    opt_c, opt_e = make(compiled.parameters()), make(eager.parameters())
+    step = cr.compile(lambda x, y: F.mse_loss(compiled(x), y), optimizer=opt_c)
+    rng = np.random.default_rng(1)
+    for i in range(8):
+        x = cr.tensor(rng.standard_normal((5, 6)))
+        y = cr.tensor(rng.standard_normal((5, 3)))
+        step(x, y)
+        opt_e.zero_grad()
+        F.mse_loss(eager(x), y).backward()
+        opt_e.step()
+        if i == 3:
+            opt_c.state.clear()
+            opt_e.state.clear()
+        for p, q in zip(compiled.parameters(), eager.parameters(), strict=True):
+            np.testing.assert_array_equal(p.data, q.data)

@@ -1300,7 +1300,12 @@ class _FlatGroup:
         self.states = states
         # One entry, checked at each step: an eager step in between may have moved the
         # state into the optimizer's own flat buffers.
-        self.probe = next(((states[0], name, states[0][name]) for name in self.flat_state), None)
+        # The optimizer's own entry for the first parameter is checked too: a cleared or
+        # replaced ``opt.state`` (``opt.state.clear()``) starts the state afresh, as eager.
+        self.probe = next(
+            ((state, self.params[0], states[0], name, states[0][name]) for name in self.flat_state),
+            None,
+        )
         self.ready = True
         return True
 
@@ -1374,7 +1379,9 @@ class _Updater:
         update = opt._update
         for fg in self.groups:
             probe = fg.probe
-            if probe is not None and probe[0].get(probe[1]) is not probe[2]:
+            if probe is not None and (
+                probe[0].get(probe[1]) is not probe[2] or probe[2].get(probe[3]) is not probe[4]
+            ):
                 self._rebuild()
                 if not self.ready:
                     return self._eager_step()
@@ -1420,7 +1427,12 @@ class _Updater:
         arrays = []
         for fg in self.groups:  # plain loops: this runs before every step of fit
             probe = fg.probe
-            if not fg.shared or (probe is not None and probe[0].get(probe[1]) is not probe[2]):
+            if not fg.shared or (
+                probe is not None
+                and (
+                    probe[0].get(probe[1]) is not probe[2] or probe[2].get(probe[3]) is not probe[4]
+                )
+            ):
                 return None
             for p, view in fg.pairs:
                 if p.data is not view:
