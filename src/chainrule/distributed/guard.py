@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 import traceback
 from types import TracebackType
 from typing import Any, Literal
@@ -29,11 +30,18 @@ def abort(code: int = 1) -> None:
     _abort(code)
 
 
+# How long a failing rank waits between flushing its output and the abort: the launcher
+# forwards each rank's output asynchronously and kills every process at the abort, so the
+# last lines (the one that says why) could be lost without this pause.
+_FORWARD_SECONDS = 0.25
+
+
 def _abort(code: int = 1) -> None:
     world = comm._state["comm"]
     sys.stderr.flush()
     sys.stdout.flush()
     if world is not None and world.Get_size() > 1:
+        time.sleep(_FORWARD_SECONDS)
         world.Abort(code)
 
 
@@ -68,8 +76,9 @@ class _Guard:
 
 def _print(kind: Any, error: BaseException | None, tb: TracebackType | None) -> None:
     rank = comm.rank() if comm._state["comm"] is not None else 0
-    print(f"[rank {rank}] error, ending the MPI job:", file=sys.stderr)
-    traceback.print_exception(kind, error, tb, file=sys.stderr)
+    # One write: the launcher forwards it whole, not the first line alone.
+    text = "".join(traceback.format_exception(kind, error, tb))
+    sys.stderr.write(f"[rank {rank}] error, ending the MPI job:\n{text}")
 
 
 def abort_on_error() -> _Guard:
