@@ -76,13 +76,21 @@ def release_free() -> bool:
     and without this the process would keep the trace's pages for good. True when
     called.
     """
+    global _trim
     if not tuned:
         return False
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return False
-    trim.argtypes = (ctypes.c_size_t,)
-    trim.restype = ctypes.c_int
-    trim(0)
+    if _trim is None:
+        # Looked up once: each CDLL is a knot of ctypes objects that only the cyclic
+        # collector frees, and cr.compile calls this a dozen times per trace.
+        try:
+            trim = ctypes.CDLL(None).malloc_trim
+        except (OSError, AttributeError):
+            return False
+        trim.argtypes = (ctypes.c_size_t,)
+        trim.restype = ctypes.c_int
+        _trim = trim
+    _trim(0)
     return True
+
+
+_trim: ctypes._CFuncPtr | None = None  # glibc's malloc_trim, once found

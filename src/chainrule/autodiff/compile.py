@@ -47,6 +47,7 @@ import dis
 import inspect
 import itertools
 import re
+import sys
 import weakref
 import zlib
 from collections import OrderedDict
@@ -262,7 +263,8 @@ class _Builder:
     def const(self, value: Any, prefix: str = "c") -> str:
         name = self._ids.get(id(value))
         if name is None or self.names.get(name) is not value:
-            name = f"{prefix}{len(self.names)}"
+            # interned: the compiled code's names are then this very string (one copy)
+            name = sys.intern(f"{prefix}{len(self.names)}")
             self.names[name] = value
             self._ids[id(value)] = name
         return name
@@ -278,14 +280,17 @@ class _Builder:
             if len(sources) > 1:  # and its pages handed back before the next one
                 allocator.release_free()
         self.source = "\n".join(sources.values())
-        return namespace[name]
+        # Taken out of the namespace that is its own globals (nothing calls it by name):
+        # no cycle, so a replaced function goes at once, not at the next full collection.
+        return namespace.pop(name)
 
 
 _ASSIGNED = re.compile(r"    ([A-Za-z_]\w*) *(?:=|\+=|-=|\*=|/=) ")
 _NAME_READ = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
-# Python's compiler needs ~3 KB per line at its peak: a long replay is compiled in
-# parts of this many lines, one after the other, so that peak stays small.
-_PART_LINES = 200
+# Python's compiler needs ~4.5 KB per line at its peak: a long replay is compiled in
+# parts of this many lines, one after the other, so that peak stays small (at 200
+# lines, compiling a part of W-deep's backward peaked higher than its replay does).
+_PART_LINES = 100
 
 
 def _is_plain(lines: list[str]) -> bool:
@@ -476,6 +481,11 @@ def _write_program(
             _alias_into_gradients(builder, forward.outable, set(out_exprs), updater)
     builder.emit(f"return ({''.join(e + ', ' for e in out_exprs)})")
     params = ", ".join(f"a{i}" for i in range(len(args)))
+    # The writers point back at themselves (a Val at its Values, the weak references'
+    # callback at the _Forward): left to the cyclic collector, they and all they hold
+    # (the builder's lines, traced values) would outlive this frame by many steps.
+    values.saved.clear()
+    forward.close()
     return builder, params, this_call, updater, grads
 
 
@@ -573,7 +583,7 @@ def _alias_into_gradients(
             if slot is None:
                 continue
             taken[index].append((slot, slot + size))
-            alias = f"AL{name[1:]}"
+            alias = sys.intern(f"AL{name[1:]}")
             builder.names[alias] = None  # bound once the buffer exists (_trace_program)
             builder.aliases.append((alias, index, slot, shape))
             lines[defined[name]] = f"    {name} = {expr_open}, out={alias})"
@@ -710,6 +720,12 @@ class _Forward:
             close = ")" if wrap else ""
             builder.emit(f"v{k} = {wrap}{forward}({', '.join(arg_exprs)}{kw}){close}")
             self.exprs.append(arg_exprs)
+
+    def close(self) -> None:
+        """Drop the weak references and the tables (the code is written)."""
+        self.watched.clear()
+        self.proxies.clear()
+        self._gone = None
 
     def _watch(self, tensor: Tensor) -> None:
         """Drop ``tensor``'s (and its array's) entries by id when it is freed."""
