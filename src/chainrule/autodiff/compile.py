@@ -263,8 +263,7 @@ class _Builder:
     def const(self, value: Any, prefix: str = "c") -> str:
         name = self._ids.get(id(value))
         if name is None or self.names.get(name) is not value:
-            # interned: the compiled code's names are then this very string (one copy)
-            name = sys.intern(f"{prefix}{len(self.names)}")
+            name = f"{prefix}{len(self.names)}"
             self.names[name] = value
             self._ids[id(value)] = name
         return name
@@ -273,7 +272,10 @@ class _Builder:
         self.lines.append("    " + line)
 
     def build(self, params: str, name: str) -> Callable:
-        namespace = dict(self.names)
+        # Names made now, not while tracing, and interned, so that the compiled code
+        # shares them: made amid the trace's short-lived objects, the few that live on
+        # would each keep one of the allocator's pools in memory.
+        namespace = {sys.intern(_fresh(key)): value for key, value in self.names.items()}
         sources = _layout(self.lines, params, name)
         for part, source in sources.items():  # one at a time: one compiler peak at once
             exec(builtins.compile(source, f"<cr.compile {part}>", "exec"), namespace)
@@ -283,6 +285,11 @@ class _Builder:
         # Taken out of the namespace that is its own globals (nothing calls it by name):
         # no cycle, so a replaced function goes at once, not at the next full collection.
         return namespace.pop(name)
+
+
+def _fresh(text: str) -> str:
+    """A new string object equal to ``text``."""
+    return text[:1] + text[1:]
 
 
 _ASSIGNED = re.compile(r"    ([A-Za-z_]\w*) *(?:=|\+=|-=|\*=|/=) ")
@@ -530,7 +537,8 @@ def _alias_into_gradients(
     ranges: dict[str, tuple[int, int, int]] = {}  # name -> group, start, stop
     for index, fg in enumerate(updater.groups):
         start = 0
-        for view, size in zip(fg.gviews, fg.sizes, strict=True):
+        for view in fg.gviews:
+            size = view.size
             ranges[gv_name.get(id(view), f"#{index}:{start}")] = (index, start, start + size)
             start += size
     first_touch: dict[str, int] = {}
@@ -583,7 +591,7 @@ def _alias_into_gradients(
             if slot is None:
                 continue
             taken[index].append((slot, slot + size))
-            alias = sys.intern(f"AL{name[1:]}")
+            alias = f"AL{name[1:]}"
             builder.names[alias] = None  # bound once the buffer exists (_trace_program)
             builder.aliases.append((alias, index, slot, shape))
             lines[defined[name]] = f"    {name} = {expr_open}, out={alias})"
@@ -964,14 +972,14 @@ class _Backward:
         self.values = values
         self.inputs = {id(t): i for i, t in enumerate(inputs) if isinstance(t, Tensor)}
         self.updater = updater
-        self.views = updater.views if updater is not None else {}
+        self.views = updater.views if updater is not None else {}  # by parameter
         self.stored: set[int] = set()  # the engine's alias set, for the traced call
         self.first_store: set[int] = set()
         self.stored_made = False
         # G-name -> (its line, the value it computes): a parameter's only gradient can
         # be computed straight into its buffer by rewriting that line.
         self.defined: dict[str, tuple[int, kernels.Val]] = {}
-        self.contributions: dict[int, int] = {}
+        self.contributions: dict[Tensor, int] = {}  # by the leaf itself: no int per key
         self.grads: dict[int, np.ndarray] = {}  # the traced gradients of flat parameters
         self.ones: dict[tuple, np.ndarray] = {}
 
@@ -987,7 +995,7 @@ class _Backward:
         for k in reachable:
             for a in self.records[k].args:
                 if isinstance(a, Tensor) and a.requires_grad and a._node is None:
-                    self.contributions[id(a)] = self.contributions.get(id(a), 0) + 1
+                    self.contributions[a] = self.contributions.get(a, 0) + 1
         for k in sorted(reachable, reverse=True):
             self._node(k, grads.pop(k), grads)
             self._release(k)
@@ -1128,7 +1136,7 @@ class _Backward:
 
     def _to_leaf(self, leaf: Tensor, gi: kernels.Val, g: kernels.Val) -> None:
         b = self.b
-        view = self.views.get(id(leaf))
+        view = self.views.get(leaf)
         if view is not None:  # an optimizer's parameter: into its flat gradient buffer
             # (made after the backward, see _FlatGroup: until then the traced value is
             # summed here, as the engine sums it into .grad)
@@ -1144,7 +1152,7 @@ class _Backward:
                 b.emit(gi.into(name))  # the last operation writes straight into the buffer
             elif (
                 defined is not None
-                and self.contributions.get(id(leaf)) == 1
+                and self.contributions.get(leaf) == 1
                 and _fits(defined[1], view)
                 and b.lines[defined[0]] == f"    {gi.expr} = {defined[1].expr}"
             ):
@@ -1204,29 +1212,40 @@ def _shared_flat(datas: list[np.ndarray]) -> np.ndarray | None:
     return base.reshape(-1)[offset : offset + sum(d.size for d in datas)]
 
 
+class _GradSlot:
+    """What the generated code names for a parameter's gradient view until the flat
+    buffer exists: its shape, size and dtype (one small object, where a zero-stride
+    array costs three while the trace peaks)."""
+
+    __slots__ = ("dtype", "shape", "size")
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.shape, self.size, self.dtype = data.shape, data.size, data.dtype
+
+
 class _FlatGroup:
     """One parameter group's parameters with gradients: flat gradient, parameters, state.
 
     The flat buffers are made by :meth:`materialize`, once the trace's backward is
-    written and its graph gone: until then ``gviews`` are read-only stand-ins of the
-    right shapes and dtype (the generated code names them; :meth:`_Updater.rebind`
-    swaps in the real views). Made earlier, the buffers and the parameters' old arrays
-    would sit on top of the whole traced graph, and the trace would peak higher than
-    an eager step does.
+    written and its graph gone: until then ``gviews`` are :class:`_GradSlot` stand-ins
+    of the right shapes and dtype (the generated code names them;
+    :meth:`_Updater.materialize` swaps in the real views). Made earlier, the buffers
+    and the parameters' old arrays would sit on top of the whole traced graph, and the
+    trace would peak higher than an eager step does.
     """
 
     def __init__(self, index: int, params: list[Tensor]) -> None:
         self.index = index
         self.params = params
         self.dtype = params[0].data.dtype
-        self.shapes = [p.data.shape for p in params]
-        self.sizes = [p.data.size for p in params]
-        self.gviews: list[np.ndarray] = [_stand_in(p.data) for p in params]
+        # the shapes and sizes are read off gviews (stand-ins, then views): no lists of
+        # them per parameter
+        self.gviews: list[Any] = [_GradSlot(p.data) for p in params]
+        self.size = sum(view.size for view in self.gviews)
         self.materialized = False
         self.shared = False
         self.gflat = self.pflat = np.empty(0, self.dtype)
         self.pviews: list[np.ndarray] = []
-        self.pairs: list[tuple[Tensor, np.ndarray]] = []
         self.states: list[dict] = []
         self.flat_state: dict[str, np.ndarray] = {}
         self.probe: tuple | None = None
@@ -1241,12 +1260,14 @@ class _FlatGroup:
                 _fill(view, grads.pop(id(p), None))
             return {}
         self.materialized = True
-        self.gflat = np.empty(sum(self.sizes), self.dtype)
+        self.gflat = np.empty(self.size, self.dtype)
         swapped = {}
         gviews = self._views(self.gflat)
+        moved = _Moved()
         for p, stand_in, view in zip(self.params, self.gviews, gviews, strict=True):
             _fill(view, grads.pop(id(p), None))
             swapped[id(stand_in)] = view
+            moved.add(view.nbytes)
         self.gviews = gviews
         allocator.release_free()  # the traced gradients' pages, before the next buffer
         datas = [p.data for p in self.params]
@@ -1256,14 +1277,20 @@ class _FlatGroup:
         # Parameters that own their arrays move into one flat buffer (``p.data`` becomes
         # a view of it): the update then runs on it in place, with no gather or scatter.
         self.shared = shared is not None or movable
-        self.pflat = shared if shared is not None else np.empty(sum(self.sizes), self.dtype)
+        self.pflat = shared if shared is not None else np.empty(self.size, self.dtype)
         self.pviews = self._views(self.pflat)
-        self.pairs = list(zip(self.params, self.pviews, strict=True))
         if shared is None and movable:
+            moved = _Moved()
             for p, view in self.pairs:
                 np.copyto(view, p.data)
                 p.data = view
+                moved.add(view.nbytes)
         return swapped
+
+    @property
+    def pairs(self) -> zip:
+        """Each parameter with its view of the flat buffer (made as read: no tuples kept)."""
+        return zip(self.params, self.pviews, strict=True)
 
     def take(self, param: Tensor, view: np.ndarray) -> None:
         """Copy a parameter's new array into the flat buffer and point it back there."""
@@ -1283,8 +1310,9 @@ class _FlatGroup:
 
     def _views(self, flat: np.ndarray) -> list[np.ndarray]:
         views, offset = [], 0
-        for shape, size in zip(self.shapes, self.sizes, strict=True):
-            views.append(flat[offset : offset + size].reshape(shape))
+        for like in self.gviews:
+            size = like.size
+            views.append(flat[offset : offset + size].reshape(like.shape))
             offset += size
         return views
 
@@ -1333,7 +1361,6 @@ class _Updater:
         self.optimizer = optimizer
         wanted = {id(p) for p in params}
         self.groups: list[_FlatGroup] = []
-        self.views: dict[int, np.ndarray] = {}
         self.order: list[Tensor] = []  # the optimizer's parameters that get gradients
         seen: set[int] = set()
         flat = hasattr(optimizer, "_update") and hasattr(optimizer, "state")
@@ -1346,9 +1373,8 @@ class _Updater:
             seen.update(id(p) for p in members)
             fg = _FlatGroup(index, members)
             self.groups.append(fg)
-            for p, view in zip(members, fg.gviews, strict=True):
-                self.views.setdefault(id(p), view)
-                self.order.append(p)
+            self.order.extend(members)
+        self._grads = self._in_order()
         self.flat = flat and _no_overlap([p.data for p in self.order])
         # The built-in optimizers' maths is elementwise: their update runs on slices of
         # the flat buffers with the same bits (a user's own _update or _apply may not).
@@ -1369,18 +1395,30 @@ class _Updater:
         stand_ins: dict[int, np.ndarray] = {}
         for fg in self.groups:
             stand_ins.update(fg.materialize(grads))
-        self.views = {}
-        for fg in self.groups:
-            for p, view in zip(fg.params, fg.gviews, strict=True):
-                self.views.setdefault(id(p), view)
+        self._grads = self._in_order()
         if stand_ins:
             for name, value in names.items():
                 real = stand_ins.get(id(value))
                 if real is not None:
                     names[name] = real
 
+    @property
+    def views(self) -> dict[Tensor, Any]:
+        """Each parameter's gradient view (a :class:`_GradSlot` until the buffer is
+        made), for a trace: made as read, and keyed by the parameter itself (a
+        tensor hashes by identity), so that no int per parameter is kept."""
+        views: dict[Tensor, Any] = {}
+        for fg in self.groups:
+            for p, view in zip(fg.params, fg.gviews, strict=True):
+                views.setdefault(p, view)
+        return views
+
+    def _in_order(self) -> list[Any]:
+        views = self.views
+        return [views[p] for p in self.order]
+
     def grads(self) -> list[np.ndarray]:
-        return [self.views[id(p)] for p in self.order]
+        return list(self._grads)
 
     def step(self) -> None:
         opt = self.optimizer
@@ -1483,8 +1521,8 @@ class _Updater:
     def _eager_step(self) -> None:
         """The optimizer's own step on the gradients (first step: it creates the state)."""
         opt = self.optimizer
-        for p in self.order:
-            p.grad = self.views[id(p)]
+        for p, view in zip(self.order, self._grads, strict=True):
+            p.grad = view
         try:
             opt.step()
         finally:
@@ -1522,6 +1560,30 @@ def _update_in_chunks(update: Callable, group: Any, fg: _FlatGroup, step: int) -
     for name, pieces in made.items():
         arrays = all(isinstance(v, np.ndarray) and v.ndim == 1 for v in pieces)
         flat_state[name] = np.concatenate(pieces) if arrays else pieces[0]
+
+
+# Bytes copied into a new flat buffer between two hand-backs of the old arrays' pages.
+_MOVE_RELEASE_BYTES = 128 * 1024
+
+
+class _Moved:
+    """Counts bytes moved into a flat buffer; every ``_MOVE_RELEASE_BYTES`` the pages of
+    the arrays freed meanwhile go back to the OS (:func:`allocator.release_free`).
+
+    A buffer's pages are touched as it is filled: without this the new buffer and the
+    old arrays would be resident together (twice the parameters, or twice their
+    gradients, at the moment the compiled step peaked highest on W-deep)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, nbytes: int) -> None:
+        self.count += nbytes
+        if self.count >= _MOVE_RELEASE_BYTES:
+            self.count = 0
+            allocator.release_free()
 
 
 def _fill(view: np.ndarray, grad: np.ndarray | None) -> None:
@@ -1614,7 +1676,7 @@ class Compiled:
         for extra in modules:  # modules fn reaches some other way (an attribute of self)
             self.modules.extend(m for m in extra.modules() if m not in self.modules)
         self._cache: OrderedDict[tuple, tuple[_Program, _Updater | None]] = OrderedDict()
-        self._updaters: dict[tuple, _Updater] = {}
+        self._updaters: dict[bytes, _Updater] = {}
         self._last_key: tuple | None = None
         self._last: tuple[_Program, _Updater | None] | None = None
         self.updater: _Updater | None = None  # the last call's
@@ -1634,7 +1696,8 @@ class Compiled:
         return key
 
     def _updater_for(self, params: list[Tensor]) -> _Updater:
-        key = tuple(sorted(id(p) for p in params))
+        # the ids as bytes: one object, where a tuple of them keeps an int per parameter
+        key = b"".join(sorted(id(p).to_bytes(8, "little") for p in params))
         updater = self._updaters.get(key)
         if updater is None:
             updater = self._updaters[key] = _Updater(self.optimizer, params)
