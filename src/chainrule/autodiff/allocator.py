@@ -50,12 +50,12 @@ def tune_allocator() -> bool:
         return False
     if any(name in os.environ for name in _USER_SETTINGS):
         return False
+    libc = _libc()
+    if libc is None or not hasattr(libc, "gnu_get_libc_version"):  # musl and others
+        return False
     try:
-        libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
-        if not hasattr(libc, "gnu_get_libc_version"):  # musl and others: leave them be
-            return False
-    except (OSError, AttributeError):
+    except AttributeError:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
@@ -80,11 +80,10 @@ def release_free() -> bool:
     if not tuned:
         return False
     if _trim is None:
-        # Looked up once: each CDLL is a knot of ctypes objects that only the cyclic
-        # collector frees, and cr.compile calls this a dozen times per trace.
+        libc = _libc()
         try:
-            trim = ctypes.CDLL(None).malloc_trim
-        except (OSError, AttributeError):
+            trim = libc.malloc_trim  # type: ignore[union-attr]
+        except AttributeError:
             return False
         trim.argtypes = (ctypes.c_size_t,)
         trim.restype = ctypes.c_int
@@ -93,4 +92,18 @@ def release_free() -> bool:
     return True
 
 
+_LIBC: list[ctypes.CDLL | None] = []  # the C library, once opened (or None)
 _trim: ctypes._CFuncPtr | None = None  # glibc's malloc_trim, once found
+
+
+def _libc() -> ctypes.CDLL | None:
+    """The process's C library, opened once and kept: each ``CDLL`` (and each function
+    looked up on it) is a knot of ctypes objects that only the cyclic collector frees,
+    about 200 KB of them, and ``cr.compile`` calls :func:`release_free` a dozen times
+    per trace."""
+    if not _LIBC:
+        try:
+            _LIBC.append(ctypes.CDLL(None))
+        except OSError:
+            _LIBC.append(None)
+    return _LIBC[0]

@@ -1246,6 +1246,7 @@ class _FlatGroup:
         self.shared = False
         self.gflat = self.pflat = np.empty(0, self.dtype)
         self.pviews: list[np.ndarray] = []
+        self.pairs: list[tuple[Tensor, np.ndarray]] = []  # read at every step
         self.states: list[dict] = []
         self.flat_state: dict[str, np.ndarray] = {}
         self.probe: tuple | None = None
@@ -1279,6 +1280,7 @@ class _FlatGroup:
         self.shared = shared is not None or movable
         self.pflat = shared if shared is not None else np.empty(self.size, self.dtype)
         self.pviews = self._views(self.pflat)
+        self.pairs = list(zip(self.params, self.pviews, strict=True))
         if shared is None and movable:
             moved = _Moved()
             for p, view in self.pairs:
@@ -1286,11 +1288,6 @@ class _FlatGroup:
                 p.data = view
                 moved.add(view.nbytes)
         return swapped
-
-    @property
-    def pairs(self) -> zip:
-        """Each parameter with its view of the flat buffer (made as read: no tuples kept)."""
-        return zip(self.params, self.pviews, strict=True)
 
     def take(self, param: Tensor, view: np.ndarray) -> None:
         """Copy a parameter's new array into the flat buffer and point it back there."""
