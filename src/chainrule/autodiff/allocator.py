@@ -50,12 +50,12 @@ def tune_allocator() -> bool:
         return False
     if any(name in os.environ for name in _USER_SETTINGS):
         return False
+    libc = _libc()
+    if libc is None or not hasattr(libc, "gnu_get_libc_version"):  # musl and others
+        return False
     try:
-        libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
-        if not hasattr(libc, "gnu_get_libc_version"):  # musl and others: leave them be
-            return False
-    except (OSError, AttributeError):
+    except AttributeError:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
@@ -76,13 +76,34 @@ def release_free() -> bool:
     and without this the process would keep the trace's pages for good. True when
     called.
     """
+    global _trim
     if not tuned:
         return False
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return False
-    trim.argtypes = (ctypes.c_size_t,)
-    trim.restype = ctypes.c_int
-    trim(0)
+    if _trim is None:
+        libc = _libc()
+        try:
+            trim = libc.malloc_trim  # type: ignore[union-attr]
+        except AttributeError:
+            return False
+        trim.argtypes = (ctypes.c_size_t,)
+        trim.restype = ctypes.c_int
+        _trim = trim
+    _trim(0)
     return True
+
+
+_LIBC: list[ctypes.CDLL | None] = []  # the C library, once opened (or None)
+_trim: ctypes._CFuncPtr | None = None  # glibc's malloc_trim, once found
+
+
+def _libc() -> ctypes.CDLL | None:
+    """The process's C library, opened once and kept: each ``CDLL`` (and each function
+    looked up on it) is a knot of ctypes objects that only the cyclic collector frees,
+    about 200 KB of them, and ``cr.compile`` calls :func:`release_free` a dozen times
+    per trace."""
+    if not _LIBC:
+        try:
+            _LIBC.append(ctypes.CDLL(None))
+        except OSError:
+            _LIBC.append(None)
+    return _LIBC[0]

@@ -31,8 +31,11 @@ pre-activations) as it records, so it holds less than the eager graph; the flat 
 are made once the traced graph is gone and the heap's free pages handed back; the
 update runs on slices of them; and forward values whose last read comes before their
 gradient slice is written live in the flat gradient buffer meanwhile. On W-deep a
-compiled run allocates less at its peak than the eager one (tracemalloc: 3.3 vs 3.6
-MB), and its peak RSS is within 0.2 MiB of eager's (it was 2.7 MiB above).
+compiled run allocates less at its peak than the eager one (tracemalloc: 3.1 vs 3.6
+MB). For its peak RSS, what the allocators keep counts too: the trace leaves no
+reference cycles behind, the flat buffers are filled with the old arrays' pages handed
+back as they go, the code is compiled 100 lines at a time and the update's temporaries
+are 64 KiB, so W-deep's compiled run peaks 0.4-0.5 MiB below eager (it was 0.1 above).
 
 Like ``jax.jit``, Python control flow runs once, at trace time: a branch on a value
 is frozen. Reading a traced value while tracing (``.item()``, ``float()``,
@@ -47,6 +50,7 @@ import dis
 import inspect
 import itertools
 import re
+import sys
 import weakref
 import zlib
 from collections import OrderedDict
@@ -271,21 +275,32 @@ class _Builder:
         self.lines.append("    " + line)
 
     def build(self, params: str, name: str) -> Callable:
-        namespace = dict(self.names)
+        # Names made now, not while tracing, and interned, so that the compiled code
+        # shares them: made amid the trace's short-lived objects, the few that live on
+        # would each keep one of the allocator's pools in memory.
+        namespace = {sys.intern(_fresh(key)): value for key, value in self.names.items()}
         sources = _layout(self.lines, params, name)
         for part, source in sources.items():  # one at a time: one compiler peak at once
             exec(builtins.compile(source, f"<cr.compile {part}>", "exec"), namespace)
             if len(sources) > 1:  # and its pages handed back before the next one
                 allocator.release_free()
         self.source = "\n".join(sources.values())
-        return namespace[name]
+        # Taken out of the namespace that is its own globals (nothing calls it by name):
+        # no cycle, so a replaced function goes at once, not at the next full collection.
+        return namespace.pop(name)
+
+
+def _fresh(text: str) -> str:
+    """A new string object equal to ``text``."""
+    return text[:1] + text[1:]
 
 
 _ASSIGNED = re.compile(r"    ([A-Za-z_]\w*) *(?:=|\+=|-=|\*=|/=) ")
 _NAME_READ = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
-# Python's compiler needs ~3 KB per line at its peak: a long replay is compiled in
-# parts of this many lines, one after the other, so that peak stays small.
-_PART_LINES = 200
+# Python's compiler needs ~4.5 KB per line at its peak: a long replay is compiled in
+# parts of this many lines, one after the other, so that peak stays small (at 200
+# lines, compiling a part of W-deep's backward peaked higher than its replay does).
+_PART_LINES = 100
 
 
 def _is_plain(lines: list[str]) -> bool:
@@ -476,6 +491,11 @@ def _write_program(
             _alias_into_gradients(builder, forward.outable, set(out_exprs), updater)
     builder.emit(f"return ({''.join(e + ', ' for e in out_exprs)})")
     params = ", ".join(f"a{i}" for i in range(len(args)))
+    # The writers point back at themselves (a Val at its Values, the weak references'
+    # callback at the _Forward): left to the cyclic collector, they and all they hold
+    # (the builder's lines, traced values) would outlive this frame by many steps.
+    values.saved.clear()
+    forward.close()
     return builder, params, this_call, updater, grads
 
 
@@ -520,7 +540,8 @@ def _alias_into_gradients(
     ranges: dict[str, tuple[int, int, int]] = {}  # name -> group, start, stop
     for index, fg in enumerate(updater.groups):
         start = 0
-        for view, size in zip(fg.gviews, fg.sizes, strict=True):
+        for view in fg.gviews:
+            size = view.size
             ranges[gv_name.get(id(view), f"#{index}:{start}")] = (index, start, start + size)
             start += size
     first_touch: dict[str, int] = {}
@@ -710,6 +731,12 @@ class _Forward:
             close = ")" if wrap else ""
             builder.emit(f"v{k} = {wrap}{forward}({', '.join(arg_exprs)}{kw}){close}")
             self.exprs.append(arg_exprs)
+
+    def close(self) -> None:
+        """Drop the weak references and the tables (the code is written)."""
+        self.watched.clear()
+        self.proxies.clear()
+        self._gone = None
 
     def _watch(self, tensor: Tensor) -> None:
         """Drop ``tensor``'s (and its array's) entries by id when it is freed."""
@@ -948,14 +975,14 @@ class _Backward:
         self.values = values
         self.inputs = {id(t): i for i, t in enumerate(inputs) if isinstance(t, Tensor)}
         self.updater = updater
-        self.views = updater.views if updater is not None else {}
+        self.views = updater.views if updater is not None else {}  # by parameter
         self.stored: set[int] = set()  # the engine's alias set, for the traced call
         self.first_store: set[int] = set()
         self.stored_made = False
         # G-name -> (its line, the value it computes): a parameter's only gradient can
         # be computed straight into its buffer by rewriting that line.
         self.defined: dict[str, tuple[int, kernels.Val]] = {}
-        self.contributions: dict[int, int] = {}
+        self.contributions: dict[Tensor, int] = {}  # by the leaf itself: no int per key
         self.grads: dict[int, np.ndarray] = {}  # the traced gradients of flat parameters
         self.ones: dict[tuple, np.ndarray] = {}
 
@@ -971,7 +998,7 @@ class _Backward:
         for k in reachable:
             for a in self.records[k].args:
                 if isinstance(a, Tensor) and a.requires_grad and a._node is None:
-                    self.contributions[id(a)] = self.contributions.get(id(a), 0) + 1
+                    self.contributions[a] = self.contributions.get(a, 0) + 1
         for k in sorted(reachable, reverse=True):
             self._node(k, grads.pop(k), grads)
             self._release(k)
@@ -1112,7 +1139,7 @@ class _Backward:
 
     def _to_leaf(self, leaf: Tensor, gi: kernels.Val, g: kernels.Val) -> None:
         b = self.b
-        view = self.views.get(id(leaf))
+        view = self.views.get(leaf)
         if view is not None:  # an optimizer's parameter: into its flat gradient buffer
             # (made after the backward, see _FlatGroup: until then the traced value is
             # summed here, as the engine sums it into .grad)
@@ -1128,7 +1155,7 @@ class _Backward:
                 b.emit(gi.into(name))  # the last operation writes straight into the buffer
             elif (
                 defined is not None
-                and self.contributions.get(id(leaf)) == 1
+                and self.contributions.get(leaf) == 1
                 and _fits(defined[1], view)
                 and b.lines[defined[0]] == f"    {gi.expr} = {defined[1].expr}"
             ):
@@ -1188,29 +1215,41 @@ def _shared_flat(datas: list[np.ndarray]) -> np.ndarray | None:
     return base.reshape(-1)[offset : offset + sum(d.size for d in datas)]
 
 
+class _GradSlot:
+    """What the generated code names for a parameter's gradient view until the flat
+    buffer exists: its shape, size and dtype (one small object, where a zero-stride
+    array costs three while the trace peaks)."""
+
+    __slots__ = ("dtype", "shape", "size")
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.shape, self.size, self.dtype = data.shape, data.size, data.dtype
+
+
 class _FlatGroup:
     """One parameter group's parameters with gradients: flat gradient, parameters, state.
 
     The flat buffers are made by :meth:`materialize`, once the trace's backward is
-    written and its graph gone: until then ``gviews`` are read-only stand-ins of the
-    right shapes and dtype (the generated code names them; :meth:`_Updater.rebind`
-    swaps in the real views). Made earlier, the buffers and the parameters' old arrays
-    would sit on top of the whole traced graph, and the trace would peak higher than
-    an eager step does.
+    written and its graph gone: until then ``gviews`` are :class:`_GradSlot` stand-ins
+    of the right shapes and dtype (the generated code names them;
+    :meth:`_Updater.materialize` swaps in the real views). Made earlier, the buffers
+    and the parameters' old arrays would sit on top of the whole traced graph, and the
+    trace would peak higher than an eager step does.
     """
 
     def __init__(self, index: int, params: list[Tensor]) -> None:
         self.index = index
         self.params = params
         self.dtype = params[0].data.dtype
-        self.shapes = [p.data.shape for p in params]
-        self.sizes = [p.data.size for p in params]
-        self.gviews: list[np.ndarray] = [_stand_in(p.data) for p in params]
+        # the shapes and sizes are read off gviews (stand-ins, then views): no lists of
+        # them per parameter
+        self.gviews: list[Any] = [_GradSlot(p.data) for p in params]
+        self.size = sum(view.size for view in self.gviews)
         self.materialized = False
         self.shared = False
         self.gflat = self.pflat = np.empty(0, self.dtype)
         self.pviews: list[np.ndarray] = []
-        self.pairs: list[tuple[Tensor, np.ndarray]] = []
+        self.pairs: list[tuple[Tensor, np.ndarray]] = []  # read at every step
         self.states: list[dict] = []
         self.flat_state: dict[str, np.ndarray] = {}
         self.probe: tuple | None = None
@@ -1225,12 +1264,14 @@ class _FlatGroup:
                 _fill(view, grads.pop(id(p), None))
             return {}
         self.materialized = True
-        self.gflat = np.empty(sum(self.sizes), self.dtype)
+        self.gflat = np.empty(self.size, self.dtype)
         swapped = {}
         gviews = self._views(self.gflat)
+        moved = _Moved()
         for p, stand_in, view in zip(self.params, self.gviews, gviews, strict=True):
             _fill(view, grads.pop(id(p), None))
             swapped[id(stand_in)] = view
+            moved.add(view.nbytes)
         self.gviews = gviews
         allocator.release_free()  # the traced gradients' pages, before the next buffer
         datas = [p.data for p in self.params]
@@ -1240,13 +1281,15 @@ class _FlatGroup:
         # Parameters that own their arrays move into one flat buffer (``p.data`` becomes
         # a view of it): the update then runs on it in place, with no gather or scatter.
         self.shared = shared is not None or movable
-        self.pflat = shared if shared is not None else np.empty(sum(self.sizes), self.dtype)
+        self.pflat = shared if shared is not None else np.empty(self.size, self.dtype)
         self.pviews = self._views(self.pflat)
         self.pairs = list(zip(self.params, self.pviews, strict=True))
         if shared is None and movable:
+            moved = _Moved()
             for p, view in self.pairs:
                 np.copyto(view, p.data)
                 p.data = view
+                moved.add(view.nbytes)
         return swapped
 
     def take(self, param: Tensor, view: np.ndarray) -> None:
@@ -1267,8 +1310,9 @@ class _FlatGroup:
 
     def _views(self, flat: np.ndarray) -> list[np.ndarray]:
         views, offset = [], 0
-        for shape, size in zip(self.shapes, self.sizes, strict=True):
-            views.append(flat[offset : offset + size].reshape(shape))
+        for like in self.gviews:
+            size = like.size
+            views.append(flat[offset : offset + size].reshape(like.shape))
             offset += size
         return views
 
@@ -1317,7 +1361,6 @@ class _Updater:
         self.optimizer = optimizer
         wanted = {id(p) for p in params}
         self.groups: list[_FlatGroup] = []
-        self.views: dict[int, np.ndarray] = {}
         self.order: list[Tensor] = []  # the optimizer's parameters that get gradients
         seen: set[int] = set()
         flat = hasattr(optimizer, "_update") and hasattr(optimizer, "state")
@@ -1330,9 +1373,8 @@ class _Updater:
             seen.update(id(p) for p in members)
             fg = _FlatGroup(index, members)
             self.groups.append(fg)
-            for p, view in zip(members, fg.gviews, strict=True):
-                self.views.setdefault(id(p), view)
-                self.order.append(p)
+            self.order.extend(members)
+        self._grads = self._in_order()
         self.flat = flat and _no_overlap([p.data for p in self.order])
         # The built-in optimizers' maths is elementwise: their update runs on slices of
         # the flat buffers with the same bits (a user's own _update or _apply may not).
@@ -1353,18 +1395,30 @@ class _Updater:
         stand_ins: dict[int, np.ndarray] = {}
         for fg in self.groups:
             stand_ins.update(fg.materialize(grads))
-        self.views = {}
-        for fg in self.groups:
-            for p, view in zip(fg.params, fg.gviews, strict=True):
-                self.views.setdefault(id(p), view)
+        self._grads = self._in_order()
         if stand_ins:
             for name, value in names.items():
                 real = stand_ins.get(id(value))
                 if real is not None:
                     names[name] = real
 
+    @property
+    def views(self) -> dict[Tensor, Any]:
+        """Each parameter's gradient view (a :class:`_GradSlot` until the buffer is
+        made), for a trace: made as read, and keyed by the parameter itself (a
+        tensor hashes by identity), so that no int per parameter is kept."""
+        views: dict[Tensor, Any] = {}
+        for fg in self.groups:
+            for p, view in zip(fg.params, fg.gviews, strict=True):
+                views.setdefault(p, view)
+        return views
+
+    def _in_order(self) -> list[Any]:
+        views = self.views
+        return [views[p] for p in self.order]
+
     def grads(self) -> list[np.ndarray]:
-        return [self.views[id(p)] for p in self.order]
+        return list(self._grads)
 
     def step(self) -> None:
         opt = self.optimizer
@@ -1467,8 +1521,8 @@ class _Updater:
     def _eager_step(self) -> None:
         """The optimizer's own step on the gradients (first step: it creates the state)."""
         opt = self.optimizer
-        for p in self.order:
-            p.grad = self.views[id(p)]
+        for p, view in zip(self.order, self._grads, strict=True):
+            p.grad = view
         try:
             opt.step()
         finally:
@@ -1479,10 +1533,12 @@ class _Updater:
 
 
 # Elements per call of an elementwise update on flat buffers: its temporaries
-# (``grad * lr``, Adam's ``exp_avg_sq.sqrt()``, ...) are then at most 256 KiB of
+# (``grad * lr``, Adam's ``exp_avg_sq.sqrt()``, ...) are then at most 64 KiB of
 # float32, which fit in the memory the step's activations left, where one
-# temporary of a whole large model does not (and would add to the peak).
-_UPDATE_CHUNK = 1 << 16
+# temporary of a whole large model does not (and would add to the peak). At 256 KiB
+# they did not fit among W-deep's freed 8 KB activations: each update took 0.25 MiB
+# of fresh pages, a quarter of the compiled step's peak above what it keeps.
+_UPDATE_CHUNK = 1 << 14
 
 
 def _update_in_chunks(update: Callable, group: Any, fg: _FlatGroup, step: int) -> None:
@@ -1506,6 +1562,30 @@ def _update_in_chunks(update: Callable, group: Any, fg: _FlatGroup, step: int) -
     for name, pieces in made.items():
         arrays = all(isinstance(v, np.ndarray) and v.ndim == 1 for v in pieces)
         flat_state[name] = np.concatenate(pieces) if arrays else pieces[0]
+
+
+# Bytes copied into a new flat buffer between two hand-backs of the old arrays' pages.
+_MOVE_RELEASE_BYTES = 128 * 1024
+
+
+class _Moved:
+    """Counts bytes moved into a flat buffer; every ``_MOVE_RELEASE_BYTES`` the pages of
+    the arrays freed meanwhile go back to the OS (:func:`allocator.release_free`).
+
+    A buffer's pages are touched as it is filled: without this the new buffer and the
+    old arrays would be resident together (twice the parameters, or twice their
+    gradients, at the moment the compiled step peaked highest on W-deep)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, nbytes: int) -> None:
+        self.count += nbytes
+        if self.count >= _MOVE_RELEASE_BYTES:
+            self.count = 0
+            allocator.release_free()
 
 
 def _fill(view: np.ndarray, grad: np.ndarray | None) -> None:
@@ -1598,7 +1678,7 @@ class Compiled:
         for extra in modules:  # modules fn reaches some other way (an attribute of self)
             self.modules.extend(m for m in extra.modules() if m not in self.modules)
         self._cache: OrderedDict[tuple, tuple[_Program, _Updater | None]] = OrderedDict()
-        self._updaters: dict[tuple, _Updater] = {}
+        self._updaters: dict[bytes, _Updater] = {}
         self._last_key: tuple | None = None
         self._last: tuple[_Program, _Updater | None] | None = None
         self.updater: _Updater | None = None  # the last call's
@@ -1618,7 +1698,8 @@ class Compiled:
         return key
 
     def _updater_for(self, params: list[Tensor]) -> _Updater:
-        key = tuple(sorted(id(p) for p in params))
+        # the ids as bytes: one object, where a tuple of them keeps an int per parameter
+        key = b"".join(sorted(id(p).to_bytes(8, "little") for p in params))
         updater = self._updaters.get(key)
         if updater is None:
             updater = self._updaters[key] = _Updater(self.optimizer, params)
