@@ -44,6 +44,20 @@ def _no_vjp(name: str) -> Callable[..., Any]:
 class Op:
     """A differentiable operation; calling it on tensors records a graph node."""
 
+    # Slots for what every call reads (cheaper than instance-dict lookups); the dict
+    # keeps ``__name__``, ``__doc__`` and ``__wrapped__``, which functools reads.
+    __slots__ = (
+        "__dict__",
+        "direct",
+        "formula",
+        "forward",
+        "name",
+        "promote",
+        "promote_from",
+        "vjp",
+        "wants_needs",
+    )
+
     def __init__(
         self,
         name: str,
