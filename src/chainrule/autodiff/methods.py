@@ -14,6 +14,7 @@ from . import functions as fn
 from .engine import grad_mode
 from .ops import arithmetic as ar
 from .ops import shaping
+from .registry import apply2
 from .tensor import Tensor
 
 
@@ -82,19 +83,21 @@ def _all(self: Tensor, axis: Any = None, *, dim: Any = None) -> Tensor:
     return Tensor(np.all(self.data, axis=fn._axes(self, axis, dim, "all")))
 
 
+# The binary operators call ``apply2`` (what ``ar.add(self, other)`` does) directly:
+# calling the op instance itself costs more than the rest of an operator's bookkeeping.
 _BINDINGS = {
-    "__add__": lambda self, other: ar.add(self, other),
-    "__radd__": lambda self, other: ar.add(other, self),
-    "__sub__": lambda self, other: ar.sub(self, other),
-    "__rsub__": lambda self, other: ar.sub(other, self),
-    "__mul__": lambda self, other: ar.mul(self, other),
-    "__rmul__": lambda self, other: ar.mul(other, self),
-    "__truediv__": lambda self, other: ar.div(self, other),
-    "__rtruediv__": lambda self, other: ar.div(other, self),
-    "__pow__": lambda self, other: ar.pow(self, other),
-    "__rpow__": lambda self, other: ar.pow(other, self),
-    "__matmul__": lambda self, other: ar.matmul(self, other),
-    "__rmatmul__": lambda self, other: ar.matmul(other, self),
+    "__add__": lambda self, other: apply2(ar.add, self, other, {}),
+    "__radd__": lambda self, other: apply2(ar.add, other, self, {}),
+    "__sub__": lambda self, other: apply2(ar.sub, self, other, {}),
+    "__rsub__": lambda self, other: apply2(ar.sub, other, self, {}),
+    "__mul__": lambda self, other: apply2(ar.mul, self, other, {}),
+    "__rmul__": lambda self, other: apply2(ar.mul, other, self, {}),
+    "__truediv__": lambda self, other: apply2(ar.div, self, other, {}),
+    "__rtruediv__": lambda self, other: apply2(ar.div, other, self, {}),
+    "__pow__": lambda self, other: apply2(ar.pow, self, other, {}),
+    "__rpow__": lambda self, other: apply2(ar.pow, other, self, {}),
+    "__matmul__": lambda self, other: apply2(ar.matmul, self, other, {}),
+    "__rmatmul__": lambda self, other: apply2(ar.matmul, other, self, {}),
     "__neg__": lambda self: ar.neg(self),
     "__pos__": lambda self: self,
     "__abs__": lambda self: fn.abs(self),

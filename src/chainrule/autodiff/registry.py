@@ -26,9 +26,13 @@ _next_seq = next_seq
 
 
 class _Tracing:
-    """``hook(op, args, arrays, kwargs, result)`` sees every op call while ``cr.compile`` traces."""
+    """``hook(op, args, arrays, kwargs, result)`` sees every op call while ``cr.compile`` traces.
 
-    hook: Callable[..., None] | None = None
+    An instance attribute (see ``engine._GradMode``): read on every op call.
+    """
+
+    def __init__(self) -> None:
+        self.hook: Callable[..., None] | None = None
 
 
 tracing = _Tracing()
@@ -43,6 +47,20 @@ def _no_vjp(name: str) -> Callable[..., Any]:
 
 class Op:
     """A differentiable operation; calling it on tensors records a graph node."""
+
+    # Slots for what every call reads (cheaper than instance-dict lookups); the dict
+    # keeps ``__name__``, ``__doc__`` and ``__wrapped__``, which functools reads.
+    __slots__ = (
+        "__dict__",
+        "direct",
+        "formula",
+        "forward",
+        "name",
+        "promote",
+        "promote_from",
+        "vjp",
+        "wants_needs",
+    )
 
     def __init__(
         self,
@@ -85,47 +103,8 @@ class Op:
         # spelled out; the general loop below does the same for any number of them.
         n = len(args)
         if n == 2:
-            a, b = args
-            dtype: Any = None
-            # Promotion is skipped when the tensor arguments share one float dtype and any
-            # other is a Python number: the rule's answer is that dtype.
-            if isinstance(a, Tensor):
-                x = a.data
-                inputs = [(0, a)] if a.requires_grad else []
-                dtype = x.dtype
-                if isinstance(b, Tensor):
-                    y = b.data
-                    if b.requires_grad:
-                        inputs.append((1, b))
-                    plain = y.dtype is dtype
-                else:
-                    y = b
-                    cls = b.__class__
-                    plain = cls is float or cls is int
-            elif isinstance(b, Tensor):
-                x = a
-                y = b.data
-                inputs = [(1, b)] if b.requires_grad else []
-                dtype = y.dtype
-                cls = a.__class__
-                plain = cls is float or cls is int
-            else:
-                x, y, inputs, plain = a, b, [], False
-            arrays: list[Any] = [x, y]
-            if self.promote is not None and not (plain and dtype.kind == "f"):
-                arrays = promote(arrays, self.promote, self.promote_from)
-                x, y = arrays
-            direct = self.direct
-            if kwargs:
-                out = self.forward(x, y, **kwargs)
-            elif direct is None:
-                out = self.forward(x, y)
-            else:
-                try:
-                    out = direct(x, y)
-                except Exception:  # the forward raises the same error, in the op's words
-                    out = self.forward(x, y)
-        elif n == 1:
+            return apply2(self, args[0], args[1], kwargs)
+        if n == 1:
             a = args[0]
             rule = self.promote
             if isinstance(a, Tensor):
@@ -201,6 +180,79 @@ class Op:
 
     def __repr__(self) -> str:
         return f"<op {self.name}: {self.formula}>"
+
+
+def apply2(op: Op, a: Any, b: Any, kwargs: dict[str, Any]) -> Tensor:
+    """``op(a, b, **kwargs)``: the call of a two-argument op, the most common kind.
+
+    A plain function, so that the Tensor operators (``x + y`` is ``apply2(add, x, y,
+    {})``) call it without going through ``Op.__call__``: calling an instance costs
+    more than the rest of the bookkeeping here. ``kwargs`` becomes the node's own.
+    """
+    dtype: Any = None
+    # Promotion is skipped when the tensor arguments share one float dtype and any
+    # other is a Python number: the rule's answer is that dtype.
+    if isinstance(a, Tensor):
+        x = a.data
+        inputs = [(0, a)] if a.requires_grad else []
+        dtype = x.dtype
+        if isinstance(b, Tensor):
+            y = b.data
+            if b.requires_grad:
+                inputs.append((1, b))
+            plain = y.dtype is dtype
+        else:
+            y = b
+            cls = b.__class__
+            plain = cls is float or cls is int
+    elif isinstance(b, Tensor):
+        x = a
+        y = b.data
+        inputs = [(1, b)] if b.requires_grad else []
+        dtype = y.dtype
+        cls = a.__class__
+        plain = cls is float or cls is int
+    else:
+        x, y, inputs, plain = a, b, [], False
+    arrays: list[Any] = [x, y]
+    if op.promote is not None and not (plain and dtype.kind == "f"):
+        arrays = promote(arrays, op.promote, op.promote_from)
+        x, y = arrays
+    direct = op.direct
+    if kwargs:
+        out = op.forward(x, y, **kwargs)
+    elif direct is None:
+        out = op.forward(x, y)
+    else:
+        try:
+            out = direct(x, y)
+        except Exception:  # the forward raises the same error, in the op's words
+            out = op.forward(x, y)
+    if out.__class__ is not np.ndarray:
+        out = np.asarray(out)
+    # Built field by field, as in Op.__call__.
+    result = _new_tensor(Tensor)
+    result.data = out
+    result.grad = None
+    result._retains_grad = False
+    if inputs and grad_mode.enabled:
+        result.requires_grad = True
+        node = _new_node(Node)
+        node.op = op
+        node.inputs = inputs
+        node.args = arrays
+        node.kwargs = kwargs
+        node.out = out
+        node.seq = _next_seq()
+        if grad_mode.anomaly:
+            node.trace = user_frames()
+        result._node = node
+    else:
+        result.requires_grad = False
+        result._node = None
+    if tracing.hook is not None:  # cr.compile is recording this call
+        tracing.hook(op, (a, b), arrays, kwargs, result)
+    return result
 
 
 def defop(

@@ -23,7 +23,9 @@ import numpy as np
 __all__ = [
     "adadelta_step",
     "adagrad_step",
+    "adam_scalars",
     "adam_step",
+    "adam_update",
     "rmsprop_step",
     "sgd_step",
 ]
@@ -232,6 +234,66 @@ def adadelta_step(
     param -= delta
 
 
+def adam_scalars(
+    step: int | float, *, lr: float, beta1: float, beta2: float, eps: float, dtype: np.dtype
+) -> tuple[object, ...]:
+    """The numbers one Adam step multiplies and adds, for state arrays of ``dtype``.
+
+    ``(1−β₁, β₂, 1−β₂, 1/(√bc₂·s), ε/s)`` with ``s = γ/bc₁`` the step size, the last
+    two None when ``s`` is 0 (the parameter does not move). For a float ``dtype`` they
+    are 0-d arrays of it: a ufunc takes those in half the time of a Python float, and
+    rounds a Python float to the array's dtype first (NEP 50), so the bits are the same.
+    """
+    bias_correction1 = 1 - beta1**step
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+    step_size = lr / bias_correction1
+    numbers: list[float | None] = [1 - beta1, beta2, 1 - beta2, None, None]
+    if step_size != 0:
+        # (√v/√bc₂ + ε) / step_size is √v · (1/(√bc₂·s)) + ε/s: two calls
+        numbers[3:] = [1 / (bias_correction2_sqrt * step_size), eps / step_size]
+    if dtype.kind != "f":
+        return tuple(numbers)
+    return tuple(None if x is None else np.array(x, dtype) for x in numbers)
+
+
+def adam_update(
+    param: np.ndarray,
+    g: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_avg_sq: np.ndarray,
+    max_exp_avg_sq: np.ndarray | None,
+    tmp: np.ndarray,
+    scalars: tuple[object, ...],
+) -> None:
+    """Adam's moments and move (``adam_step`` after the weight decay), with the numbers
+    of ``adam_scalars`` and ``tmp``, a scratch array of the state's shape and dtype.
+
+    Twelve ufunc calls (thirteen with amsgrad), each one rounding of torch's formula;
+    positional ``out``: the cheapest call form, on the hot path of every Adam step.
+    """
+    one_minus_beta1, beta2, one_minus_beta2, scale, shift = scalars
+    # m ← m + (1−β₁)·(g − m): torch's lerp_ for weights below ½
+    np.subtract(g, exp_avg, tmp)
+    np.multiply(tmp, one_minus_beta1, tmp)
+    np.add(exp_avg, tmp, exp_avg)
+    # v ← β₂·v + (1−β₂)·g²: torch's mul_(β₂).addcmul_(g, g, value=1−β₂)
+    np.multiply(exp_avg_sq, beta2, exp_avg_sq)
+    np.multiply(g, g, tmp)
+    np.multiply(tmp, one_minus_beta2, tmp)
+    np.add(exp_avg_sq, tmp, exp_avg_sq)
+    if max_exp_avg_sq is not None:  # amsgrad: the denominator uses the largest v so far
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        exp_avg_sq = max_exp_avg_sq
+    if scale is None:  # γ = 0: θ − 0·m/(…) is θ (and 1/(√bc₂·s) would divide by zero)
+        return
+    np.sqrt(exp_avg_sq, tmp)
+    np.multiply(tmp, scale, tmp)
+    np.add(tmp, shift, tmp)
+    # θ ← θ − m / ((√v/√bc₂ + ε) / s)
+    np.divide(exp_avg, tmp, tmp)
+    np.subtract(param, tmp, param)
+
+
 def adam_step(
     param: np.ndarray,
     grad: np.ndarray,
@@ -264,20 +326,20 @@ def adam_step(
         g, _ = _effective_grad(grad, param, 0, maximize)
     else:
         g, _ = _effective_grad(grad, param, weight_decay, maximize)
-    tmp = np.empty_like(exp_avg)
-    _lerp(exp_avg, g, 1 - beta1, tmp)
-    _square_average(exp_avg_sq, g, beta2, tmp)
-    bias_correction1 = 1 - beta1**step
-    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-    step_size = lr / bias_correction1
     if amsgrad:
         assert max_exp_avg_sq is not None  # the caller allocates it with amsgrad
-        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-        np.sqrt(max_exp_avg_sq, out=tmp)
-    else:
-        np.sqrt(exp_avg_sq, out=tmp)
-    # (√v/√bc₂ + ε) / step_size in two calls; then θ −= m / that
-    tmp *= 1 / (bias_correction2_sqrt * step_size)
-    tmp += eps / step_size
-    np.divide(exp_avg, tmp, out=tmp)
-    param -= tmp
+    if not isinstance(exp_avg, np.ndarray) or not isinstance(exp_avg_sq, np.ndarray):
+        raise TypeError(
+            "adam_step expected exp_avg and exp_avg_sq as NumPy arrays, got "
+            f"{type(exp_avg).__name__} and {type(exp_avg_sq).__name__}"
+        )
+    scalars = adam_scalars(step, lr=lr, beta1=beta1, beta2=beta2, eps=eps, dtype=exp_avg.dtype)
+    adam_update(
+        param,
+        g,
+        exp_avg,
+        exp_avg_sq,
+        max_exp_avg_sq if amsgrad else None,
+        np.empty_like(exp_avg),
+        scalars,
+    )

@@ -499,13 +499,21 @@ class Optimizer:
             if grad is None:
                 continue
             if grad.shape != p.data.shape:
-                position = next(i for i, q in enumerate(params) if q is p)
+                self._check_grads(index, params)
+            with_grad.append((p, grad))
+        self._step_group(group, with_grad)
+
+    @staticmethod
+    def _check_grads(index: int, params: list[Tensor]) -> None:
+        """Raise ValueError naming the first parameter of ``param_groups[index]`` whose
+        gradient's shape is not its own."""
+        for position, p in enumerate(params):
+            grad = p.grad
+            if grad is not None and grad.shape != p.data.shape:
                 raise ValueError(
                     f"parameter {position} of param_groups[{index}] has shape "
                     f"{p.data.shape} but its grad has shape {grad.shape}"
                 )
-            with_grad.append((p, grad))
-        self._step_group(group, with_grad)
 
     def _fused_step(self, plan: _FusedGroup, group: dict[str, Any]) -> bool:
         """The whole group in one update on its flat buffers; False (nothing done) if

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from ..autodiff import Tensor
 from .functional import sgd_step
 from .optimizer import Optimizer
 
@@ -16,6 +15,13 @@ __all__ = ["SGD"]
 
 # The options of a group that decide whether its step is the plain ``p -= lr * grad``.
 _plain_options = itemgetter("lr", "momentum", "weight_decay", "maximize")
+
+
+def _as_scalar(value: float, dtype: np.dtype) -> Any:
+    """``value`` as a 0-d array of a float ``dtype`` (else as it is): a ufunc takes it in
+    half the time of a Python float, with the same bits, since NumPy rounds a Python
+    float to the array's dtype first (NEP 50)."""
+    return np.array(value, dtype) if dtype.kind == "f" else value
 
 
 class SGD(Optimizer):
@@ -53,19 +59,31 @@ class SGD(Optimizer):
         if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
-    def _step_group(self, group: Mapping[str, Any], pairs: list[tuple[Tensor, np.ndarray]]) -> None:
+    def _loop_step(self, index: int, group: dict[str, Any]) -> None:
         # Only the options that choose the plain update are read here (as _kernel_options
         # reads them): building all of them costs more than a small model's update.
         lr, momentum, weight_decay, maximize = _plain_options(group)
         if float(momentum) != 0 or float(weight_decay) != 0 or bool(maximize):
-            super()._step_group(group, pairs)
+            super()._loop_step(index, group)
             return
         # plain SGD, the most common step: no state, no call per parameter
+        params = group["params"]
+        pairs = []  # every gradient checked first: a bad one leaves no parameter updated
+        for p in params:
+            grad = p.grad
+            if grad is not None:
+                if grad.shape != p.data.shape:
+                    self._check_grads(index, params)  # raises, naming the parameter
+                pairs.append((p, grad))
         state, lr = self.state, float(lr)
+        dtype = scale = None
         for p, grad in pairs:
             if p not in state:  # an (empty) entry, as torch makes: compile packs by them
                 state[p] = {}
-            p.data -= grad * lr  # sgd_step's own arithmetic, without the call
+            if grad.dtype is not dtype:
+                dtype = grad.dtype
+                scale = _as_scalar(lr, dtype)
+            p.data -= grad * scale  # sgd_step's own arithmetic, without the call
 
     def _apply(
         self,
