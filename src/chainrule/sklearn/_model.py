@@ -78,7 +78,9 @@ def build(
     return nn.Sequential(*layers)
 
 
-def load(model: nn.Sequential, coefs: Sequence[np.ndarray], intercepts: Sequence[np.ndarray]) -> None:
+def load(
+    model: nn.Sequential, coefs: Sequence[np.ndarray], intercepts: Sequence[np.ndarray]
+) -> None:
     """Write ``coefs`` (n_in, n_out) and ``intercepts`` into the Linear layers of a model
     that ``build`` made for arrays of these shapes, in place: the parameters' arrays stay
     the ones a compiled step works on."""
