@@ -653,19 +653,20 @@ def test_estimators_take_frames_and_keep_column_names(kind):
 
 # -- built on the engine -----------------------------------------------------------------------
 def test_the_estimator_is_an_nn_sequential_trained_by_fit(iris, monkeypatch):
-    """The estimators build chainrule layers and train through cr.fit (no own backprop)."""
+    """The estimators build chainrule layers and train through the Trainer (no own
+    backprop)."""
     import chainrule.nn as nn
     import chainrule.sklearn._base as base
 
     x, y = iris
     calls = []
-    real_fit = base.fit
 
-    def spy(model, *args, **kwargs):
-        calls.append((model, kwargs["epochs"], kwargs["batch_size"]))
-        return real_fit(model, *args, **kwargs)
+    class Spy(base.Trainer):
+        def fit(self, x, y, *, epochs, **kwargs):
+            calls.append((self.model, epochs, self.batch_size))
+            return super().fit(x, y, epochs=epochs, **kwargs)
 
-    monkeypatch.setattr(base, "fit", spy)
+    monkeypatch.setattr(base, "Trainer", Spy)
     est = MLPClassifier(
         hidden_layer_sizes=(6, 5), activation=["tanh", "relu"], dropout=[0.1, 0.0],
         batch_norm=True, max_iter=3, batch_size=50, random_state=0,

@@ -17,8 +17,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .. import nn, optim
-from ..train import TrainingDivergedError, fit
-from . import _callbacks, _model
+from ..train import DivergenceGuard, History, Trainer, TrainingDivergedError
+from ..train.loop import use_distributed
+from . import _callbacks, _model, _reuse
 from ._lbfgs import minimize_lbfgs
 from ._model import HIDDEN_ACTIVATIONS, Objective
 
@@ -325,15 +326,13 @@ class BaseMLP(BaseEstimator):
             model = self._model(work, sklearn_layout=True)
             objective = self._objective(model, weighted=sw is not None)
             minimize_lbfgs(self, model, objective, X, Y, sw)
+            self._store(model, dtype)
         else:
-            model = self._fit_stochastic(X, Y, sw, dtype, incremental)
-        self._store(model, dtype)
+            self._fit_stochastic(X, Y, sw, dtype, incremental)
         return self
 
-    def _make_optimizer(self, model: nn.Sequential) -> optim.Optimizer:
-        """The solver's chainrule optimizer over the model's parameters (the solver names
-        are ``optim.create``'s)."""
-        params: list = list(model.parameters())
+    def _optimizer_options(self) -> dict[str, Any]:
+        """The solver's options for ``optim.create`` (AdamW's weight decay aside)."""
         s = self.solver
         options: dict = {"lr": self.learning_rate_init}
         if s == "sgd":
@@ -343,6 +342,14 @@ class BaseMLP(BaseEstimator):
             options["eps"] = self.epsilon
         if s in ("adam", "adamw"):
             options["betas"] = (self.beta_1, self.beta_2)
+        return options
+
+    def _make_optimizer(self, model: nn.Sequential) -> optim.Optimizer:
+        """The solver's chainrule optimizer over the model's parameters (the solver names
+        are ``optim.create``'s)."""
+        params: list = list(model.parameters())
+        s = self.solver
+        options = self._optimizer_options()
         if s == "adamw":
             # alpha is AdamW's decoupled weight decay here, on the weight matrices only
             weights = _model.weight_tensors(model)
@@ -386,36 +393,77 @@ class BaseMLP(BaseEstimator):
         # dropout masks come from their own generators, so that the shuffling (and hence
         # the run without dropout) matches scikit-learn's for one random_state
         rng = np.random.default_rng(rs.randint(np.iinfo(np.int32).max)) if dropout else None
-        model = self._model(dtype, rng)
-        objective = self._objective(model, weighted=sw is not None)
-        opt = self._make_optimizer(model)
         state = getattr(self, "_optimizer_state", None)
+        parallel = use_distributed(None)
+        # a fresh start of a plain network on one process can take an earlier fit's parts
+        reusable = not (dropout or self.batch_norm or parallel or state is not None)
+        key = self._reuse_key(dtype, sw is not None) if reusable else None
+        parts = _reuse.take(key) if key is not None else None
+        if parts is None:
+            model = self._model(dtype, rng)
+            objective = self._objective(model, weighted=sw is not None)
+            opt = self._make_optimizer(model)
+            step = None
+        else:
+            model, opt, objective, step = parts
+            _model.load(model, self.coefs_, self.intercepts_)
+            opt.state.clear()  # the compiled step then starts Adam's (...) state afresh
         if state is not None:
             opt.load_state_dict(state)
         if not (incremental and self.solver == "sgd" and getattr(self, "_sgd_lr", None)):
             self._sgd_lr = self.learning_rate_init  # partial_fit continues SGD's schedule
         monitor = _callbacks.MLPMonitor(self, X.shape[0], validation, objective, dtype, incremental)
+        if self.batch_norm and X.shape[0] == 1:
+            raise ValueError(
+                "fit cannot train a model with batch norm on a single sample: one row has "
+                "no batch variance (give at least 2 rows)"
+            )
+        trainer = Trainer(
+            model,
+            opt,
+            objective,
+            callbacks=[History(), DivergenceGuard(), monitor],
+            batch_size=self._batch_size(X.shape[0]),
+            shuffle=self.shuffle,
+            rng=_callbacks.SklearnShuffle(rs),
+            distributed=parallel,
+            step=step,
+        )
         start = time.perf_counter()
         try:
-            fit(
-                model,
+            trainer.fit(
                 X,
                 objective.pack(Y, sw, dtype),
-                loss=objective,
-                optimizer=opt,
                 epochs=1 if incremental else self.max_iter,
-                batch_size=self._batch_size(X.shape[0]),
-                callbacks=[monitor],
-                shuffle=self.shuffle,
-                seed=_callbacks.SklearnShuffle(rs),
-                verbose=0,
+                batch_norm=self.batch_norm,
             )
         except TrainingDivergedError as error:
             # scikit-learn's callers expect a ValueError for unusable settings or data
             raise ValueError(f"{error} (or lower learning_rate_init, or scale X)") from error
         self.fit_time_ = time.perf_counter() - start
         self._optimizer_state = opt.state_dict()
-        return model
+        self._store(model, dtype)
+        if key is not None:  # after _store: from now on another fit may write into them
+            _reuse.keep(key, _reuse.Parts(model, opt, objective, trainer.step_fn))
+
+    def _reuse_key(self, dtype: np.dtype, weighted: bool) -> tuple:
+        """What the network, its objective and its optimizer are made of (``_reuse``): two
+        fits with equal keys build equal parts, and trace the same steps."""
+        n_hidden = self.n_layers_ - 2
+        return (
+            type(self),
+            tuple(c.shape for c in self.coefs_),
+            tuple(self._per_hidden("activation", self.activation, n_hidden)),
+            np.dtype(dtype).str,
+            self._loss,
+            self.out_activation_,
+            float(self.alpha),
+            float(self.l1),
+            self._huber_delta(),
+            weighted,
+            self.solver,
+            tuple(sorted(self._optimizer_options().items())),
+        )
 
     # -- save / load hooks for chainrule.save / chainrule.load ---------------------------------
     def _chainrule_save_state(self) -> tuple[dict[str, np.ndarray], dict]:

@@ -21,7 +21,8 @@ from . import _model
 
 
 class SklearnShuffle(np.random.Generator):
-    """A Generator whose ``permutation(n)`` is scikit-learn's shuffle of the epoch.
+    """A Generator whose ``permutation(n)`` is scikit-learn's shuffle of the epoch
+    (an array it shuffles again at the next call).
 
     scikit-learn shuffles the previous epoch's order with ``RandomState.permutation``
     (the draws of ``sklearn.utils.shuffle``); ``fit`` takes the order of each epoch
@@ -41,8 +42,10 @@ class SklearnShuffle(np.random.Generator):
         n = int(x)
         if self.order is None or len(self.order) != n:
             self.order = np.arange(n)
-        # take: fancy indexing's copy, with less overhead (one call per epoch)
-        self.order = self.order.take(self.random_state.permutation(n))
+        # Shuffling the order in place draws and swaps as permutation(n) does on
+        # arange(n), so it leaves order[permutation(n)]: the same epoch, without the
+        # index array and the gather (the Trainer reads an epoch's order during it only).
+        self.random_state.shuffle(self.order)
         return self.order
 
 

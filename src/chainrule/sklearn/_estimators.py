@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import ClassifierMixin, RegressorMixin
@@ -11,7 +13,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
-    check_classification_targets,
+    type_of_target,
     unique_labels,
 )
 from sklearn.utils.validation import (
@@ -135,6 +137,58 @@ def _validated_xy(est: BaseMLP, X, y, incremental: bool, **checks):
     return X, y
 
 
+_CLASSIFICATION_TARGETS = ("binary", "multiclass", "multiclass-multioutput",
+                           "multilabel-indicator", "multilabel-sequences")  # fmt: skip
+
+
+def _classification_type(y) -> str:
+    """``type_of_target(y)``, refused as ``check_classification_targets`` refuses it.
+
+    The same check and messages, with the type kept: LabelBinarizer's ``fit`` and
+    ``transform`` would ask ``type_of_target`` four more times (a quarter millisecond
+    each), which :func:`_binarized` does not need.
+    """
+    y_type = type_of_target(y, input_name="y")
+    if y_type not in _CLASSIFICATION_TARGETS:
+        raise ValueError(
+            f"Unknown label type: {y_type}. Maybe you are trying to fit a classifier, "
+            "which expects discrete classes on a regression target with continuous values."
+        )
+    if "multiclass" in y_type:
+        n_samples = y.shape[0]
+        if n_samples > 20 and np.unique(y).shape[0] > round(0.5 * n_samples):
+            warnings.warn(
+                "The number of unique classes is greater than 50% of the number of "
+                "samples. `y` could represent a regression problem, not a "
+                "classification problem.",
+                UserWarning,
+                stacklevel=4,
+            )
+    return y_type
+
+
+def _binarized(y: np.ndarray, y_type: str) -> tuple[LabelBinarizer, np.ndarray] | None:
+    """``LabelBinarizer().fit(y)`` and its ``transform(y)`` (n, 1 or n_classes) for a
+    1-D numeric binary or multiclass ``y`` whose type is known; None for other targets
+    (strings, objects, one class, multilabel: the binarizer's own way then).
+
+    The classes are ``np.unique(y)``, what ``unique_labels`` finds for such a target;
+    the indicator columns are those ``label_binarize`` makes (0/1 integers).
+    """
+    if y_type not in ("binary", "multiclass") or y.ndim != 1 or y.dtype.kind not in "biuf":
+        return None
+    classes = np.unique(y)
+    if y_type == "binary" and len(classes) != 2:
+        return None
+    binarizer = LabelBinarizer()
+    binarizer.y_type_, binarizer.sparse_input_, binarizer.classes_ = y_type, False, classes
+    if y_type == "binary":
+        Y = (y == classes[1]).astype(int)[:, None]
+    else:
+        Y = (y[:, None] == classes[None, :]).astype(int)
+    return binarizer, Y
+
+
 def _sample_weights(sample_weight, X) -> np.ndarray | None:
     if sample_weight is None:
         return None
@@ -222,11 +276,16 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def _prepare_targets(self, X, y, sample_weight, incremental, classes):
         X, y = _validated_xy(self, X, y, incremental)
-        check_classification_targets(y)
+        y_type = _classification_type(y)
+        Y = None
         if incremental and _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer().fit(self.classes_)
         if not hasattr(self, "classes_") or not (self.warm_start or incremental):
-            self._label_binarizer = LabelBinarizer().fit(y)
+            binarized = _binarized(y, y_type)
+            if binarized is None:
+                self._label_binarizer = LabelBinarizer().fit(y)
+            else:
+                self._label_binarizer, Y = binarized
             self.classes_ = self._label_binarizer.classes_
         else:
             labels = unique_labels(y)
@@ -240,7 +299,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                     f"`y` has classes not in `self.classes_`. `self.classes_` has "
                     f"{self.classes_}. 'y' has {labels}."
                 )
-        Y = self._label_binarizer.transform(y)
+        if Y is None:
+            Y = self._label_binarizer.transform(y)
         sw = _sample_weights(sample_weight, X)
         if self.class_weight is not None:
             cw = compute_sample_weight(self.class_weight, y)

@@ -78,6 +78,17 @@ def build(
     return nn.Sequential(*layers)
 
 
+def load(
+    model: nn.Sequential, coefs: Sequence[np.ndarray], intercepts: Sequence[np.ndarray]
+) -> None:
+    """Write ``coefs`` (n_in, n_out) and ``intercepts`` into the Linear layers of a model
+    that ``build`` made for arrays of these shapes, in place: the parameters' arrays stay
+    the ones a compiled step works on."""
+    for (weight, bias), coef, intercept in zip(affine(model), coefs, intercepts, strict=True):
+        weight.data[...] = coef.T
+        bias.data[...] = intercept
+
+
 class Bias(nn.Module):
     """Adds a learned bias (n_out,) through the engine's broadcasting ``add``.
 

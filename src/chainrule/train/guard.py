@@ -129,6 +129,7 @@ class _Headroom:
         self.limit /= 2.0**20
         self.bounds: tuple[float, ...] | None = None
         self.carried = 0  # steps since the bounds were measured
+        self.carry = self._sgd if self.kind == "sgd" else self._adam
 
     def forget(self) -> None:
         self.bounds = None
@@ -162,10 +163,11 @@ class _Headroom:
             self.carried = 0
         self.carried += 1
         worst = 0.0
-        carried = self.bounds
-        step = self._sgd if self.kind == "sgd" else self._adam
-        for group in self.optimizer.param_groups:
-            found = step(group, grad_norm, *self.bounds)
+        bounds = carried = self.bounds
+        carry = self.carry
+        groups = self.optimizer.param_groups
+        for group in groups:
+            found = carry(group, grad_norm, *bounds)
             if found is None:
                 return False
             carried, intermediates = found
@@ -173,8 +175,8 @@ class _Headroom:
         if not worst < self.limit:  # also false for NaN
             return False
         # One group: its bounds; several: the largest of all, for every group.
-        if len(self.optimizer.param_groups) > 1:
-            carried = (worst, worst, worst, max(carried[3], self.bounds[3]))
+        if len(groups) > 1:
+            carried = (worst, worst, worst, max(carried[3], bounds[3]))
         self.bounds = carried
         return True
 
@@ -199,7 +201,8 @@ class _Headroom:
         γ·|m'|/((1−β₁)·ε) whichever is smaller.
         """
         lr, eps = float(group["lr"]), float(group["eps"])
-        beta1, beta2 = (float(b) for b in group["betas"])
+        betas = group["betas"]
+        beta1, beta2 = float(betas[0]), float(betas[1])
         if not (lr > 0 and eps > 0 and 0 <= beta1 < 1 and 0 < beta2 < 1):
             return None
         wd = abs(float(group["weight_decay"]))
@@ -316,8 +319,8 @@ class DivergenceGuard(Callback):
         """
         if flats is not None:
             total = 0.0
-            for flat in flats:
-                total += float(np.dot(flat, flat))
+            for flat in flats:  # the method: np.dot's dispatch costs as much as the dot
+                total += float(flat.dot(flat))
             if math.isfinite(total):
                 return math.sqrt(total)
         return gradient_norm(named_grads, epoch, batch)

@@ -84,6 +84,31 @@ class _FlatGradients:
         self.flats = [group.gflat for group in updater.groups]
 
 
+class StepObjective:
+    """(objective, data loss, output) of a batch: what a step differentiates.
+
+    The model's output for ``xb`` (B, ...), ``loss_fn(output, yb)`` and, with ``l1``,
+    ``data loss + l1 · Σ|w|`` over ``weights``. It holds those parts and not the
+    ``Trainer``, so that a step compiled on it (``Trainer.step_fn``) can serve a later
+    Trainer over the same parts (``Trainer(step=...)``) without keeping the first one
+    (its callbacks, its data) alive.
+    """
+
+    __slots__ = ("l1", "loss_fn", "model", "weights")
+
+    def __init__(
+        self, model: Any, loss_fn: Callable[..., Tensor], l1: float, weights: list[Tensor]
+    ) -> None:
+        self.model, self.loss_fn, self.l1, self.weights = model, loss_fn, l1, weights
+
+    def __call__(self, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        output = self.model(xb)
+        data_loss = self.loss_fn(output, yb)
+        if self.l1 and self.weights:
+            return data_loss + self.l1 * l1_penalty(self.weights), data_loss, output
+        return data_loss, data_loss, output
+
+
 class Trainer:
     """One training loop: a step (compiled through ``cr.compile``, or eager), an epoch
     loop over seeded mini-batches, and a list of callbacks (Keras's protocol).
@@ -105,6 +130,13 @@ class Trainer:
 
     ``distributed``: data-parallel over the MPI world (see the module doc); every rank
     builds the same Trainer and calls ``fit`` (or ``fit_batches``) with the same data.
+
+    ``step``: the ``step_fn`` of an earlier Trainer over the very same ``model``,
+    ``optimizer``, ``loss_fn`` and ``l1`` (one process, compiled), to reuse: its traces
+    are kept, so batches of shapes it has seen are not traced again. The caller
+    vouches that nothing a trace freezes changed in between (the loss's constants, the
+    parameters' ``requires_grad``); the parameters' values and the optimizer's state
+    may (``optimizer.state.clear()`` starts it afresh).
     """
 
     def __init__(
@@ -124,6 +156,7 @@ class Trainer:
         rng: np.random.Generator | None = None,
         compile: bool = True,
         distributed: bool = False,
+        step: Compiled | None = None,
     ) -> None:
         self.model, self.optimizer, self.loss_fn, self.kind = model, optimizer, loss_fn, kind
         self.callbacks = list(callbacks)
@@ -147,10 +180,14 @@ class Trainer:
         self.mode_modules: list[Any] | None = None
         self.world, self.rank = (dist.world_size(), dist.rank()) if distributed else (1, 0)
         self.dtype = self.named[0][1].data.dtype if self.named else np.dtype(np.float32)
+        self.objective = StepObjective(model, loss_fn, l1, self.weights)
         self.step_fn: Compiled | None = None
         if compile and hasattr(optimizer, "param_groups"):
-            objective = self._scaled_objective if self.world > 1 else self._objective
-            self.step_fn = Compiled(objective, optimizer)
+            if step is not None and self.world == 1:
+                self.step_fn = self._reusable(step)
+            else:
+                objective = self._scaled_objective if self.world > 1 else self.objective
+                self.step_fn = Compiled(objective, optimizer)
         self.flat_grads = _FlatGradients(self.named)
         self.stop_training = False
         self.epoch = self.initial_epoch = self.epochs = self.batches = 0
@@ -164,14 +201,27 @@ class Trainer:
         """The mean loss of the epoch's batches so far (weighted by their rows)."""
         return self.loss_sum / max(self.seen, 1)
 
+    def _reusable(self, step: Compiled) -> Compiled:
+        """``step`` if it was compiled on this Trainer's parts (see ``step``), else an error."""
+        fn = step.fn
+        same = (
+            isinstance(fn, StepObjective)
+            and step.optimizer is self.optimizer
+            and fn.model is self.model
+            and fn.loss_fn is self.loss_fn
+            and fn.l1 == self.l1
+        )
+        if not same:
+            raise ValueError(
+                "Trainer's step expected the step_fn of a Trainer over the same model, "
+                "optimizer, loss_fn and l1, got one compiled on other parts"
+            )
+        return step
+
     # -- one step --------------------------------------------------------------------
     def _objective(self, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(objective, data loss, output) of a batch: what the step differentiates."""
-        output = self.model(xb)
-        data_loss = self.loss_fn(output, yb)
-        if self.l1 and self.weights:
-            return data_loss + self.l1 * l1_penalty(self.weights), data_loss, output
-        return data_loss, data_loss, output
+        return self.objective(xb, yb)
 
     def _scaled_objective(
         self, xb: Tensor, yb: Tensor, weight: Tensor
