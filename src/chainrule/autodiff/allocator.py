@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from typing import Any
 
 _M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
 _M_MMAP_THRESHOLD = -3
@@ -93,7 +94,7 @@ def release_free() -> bool:
 
 
 _LIBC: list[ctypes.CDLL | None] = []  # the C library, once opened (or None)
-_trim: ctypes._CFuncPtr | None = None  # glibc's malloc_trim, once found
+_trim: Any = None  # glibc's malloc_trim, once found
 
 
 def _libc() -> ctypes.CDLL | None:

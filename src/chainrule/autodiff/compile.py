@@ -663,7 +663,9 @@ class _Forward:
         # id(weak reference) -> (it, the dict to forget in, the key): only values let go
         # can be freed while the trace runs (the trace holds the others)
         self.watched: dict[int, tuple[weakref.ref, dict, int]] = {}
-        self._gone = self._forget  # one bound method for all the weak references
+        self._gone: Callable[[weakref.ref], None] | None = (
+            self._forget
+        )  # one bound method for all the weak references
 
     def write(self, k: int) -> None:
         rec = self.records[k]

@@ -18,6 +18,8 @@ Notation in the docstrings: θ parameter, ∇ gradient, γ lr, λ weight decay, 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = [
@@ -236,7 +238,7 @@ def adadelta_step(
 
 def adam_scalars(
     step: int | float, *, lr: float, beta1: float, beta2: float, eps: float, dtype: np.dtype
-) -> tuple[object, ...]:
+) -> tuple[Any, ...]:
     """The numbers one Adam step multiplies and adds, for state arrays of ``dtype``.
 
     ``(1−β₁, β₂, 1−β₂, 1/(√bc₂·s), ε/s)`` with ``s = γ/bc₁`` the step size, the last
@@ -263,7 +265,7 @@ def adam_update(
     exp_avg_sq: np.ndarray,
     max_exp_avg_sq: np.ndarray | None,
     tmp: np.ndarray,
-    scalars: tuple[object, ...],
+    scalars: tuple[Any, ...],
 ) -> None:
     """Adam's moments and move (``adam_step`` after the weight decay), with the numbers
     of ``adam_scalars`` and ``tmp``, a scratch array of the state's shape and dtype.

@@ -368,8 +368,8 @@ class BaseMLP(BaseEstimator):
             )
         return int(np.clip(batch, 1, n))
 
-    def _fit_stochastic(self, X, Y, sw, dtype: np.dtype, incremental: bool) -> nn.Sequential:
-        """Mini-batch training through ``cr.fit``; returns the trained model."""
+    def _fit_stochastic(self, X, Y, sw, dtype: np.dtype, incremental: bool) -> None:
+        """Mini-batch training through a ``Trainer``; stores the fitted arrays."""
         rs = self._random_state
         if not hasattr(self, "_no_improvement_count"):  # e.g. rebuilt by _chainrule_from_state
             self._no_improvement_count = 0
