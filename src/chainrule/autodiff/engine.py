@@ -62,7 +62,7 @@ flat_grads = _FlatGrads()
 
 
 _creation_order = itertools.count()
-# The number of the next node; ``Op.__call__`` fills nodes in without ``__init__``.
+# The number of the next node (``registry.emit`` fills nodes in without ``__init__``).
 next_seq = _creation_order.__next__
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -85,20 +85,15 @@ class Node:
 
     __slots__ = ("args", "inputs", "kwargs", "op", "out", "seq", "trace")
 
+    # Made only by ``registry.emit``, field by field (no ``__init__``: the hot path).
+    op: Op
+    kwargs: dict[str, Any]
+    seq: int
+    trace: list[traceback.FrameSummary]  # set only in anomaly mode (read with getattr)
     # None once a backward without retain_graph has freed the node
     inputs: list[tuple[int, Tensor]] | None
     args: list[Any] | None
     out: np.ndarray | None
-
-    def __init__(self, op: Op, inputs: list, args: list, kwargs: dict, out: np.ndarray):
-        self.op = op
-        self.inputs = inputs
-        self.args = args
-        self.kwargs = kwargs
-        self.out = out
-        self.seq = next_seq()
-        if grad_mode.anomaly:  # read with getattr: unset unless anomaly mode was on
-            self.trace = user_frames()
 
     @property
     def released(self) -> bool:

@@ -6,6 +6,7 @@ every method is a thin call into ``functions`` (one place for argument rules).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -85,19 +86,22 @@ def _all(self: Tensor, axis: Any = None, *, dim: Any = None) -> Tensor:
 
 # The binary operators call ``apply2`` (what ``ar.add(self, other)`` does) directly:
 # calling the op instance itself costs more than the rest of an operator's bookkeeping.
+_BINARY = {"add": ar.add, "sub": ar.sub, "mul": ar.mul, "truediv": ar.div}
+_BINARY |= {"pow": ar.pow, "matmul": ar.matmul}
+
+
+def _operator(op: Any) -> Callable[[Tensor, Any], Tensor]:
+    return lambda self, other: apply2(op, self, other, {})
+
+
+def _reflected(op: Any) -> Callable[[Tensor, Any], Tensor]:
+    """``other <op> self`` with ``self`` on the right: ``__radd__`` and the like."""
+    return lambda self, other: apply2(op, other, self, {})
+
+
 _BINDINGS = {
-    "__add__": lambda self, other: apply2(ar.add, self, other, {}),
-    "__radd__": lambda self, other: apply2(ar.add, other, self, {}),
-    "__sub__": lambda self, other: apply2(ar.sub, self, other, {}),
-    "__rsub__": lambda self, other: apply2(ar.sub, other, self, {}),
-    "__mul__": lambda self, other: apply2(ar.mul, self, other, {}),
-    "__rmul__": lambda self, other: apply2(ar.mul, other, self, {}),
-    "__truediv__": lambda self, other: apply2(ar.div, self, other, {}),
-    "__rtruediv__": lambda self, other: apply2(ar.div, other, self, {}),
-    "__pow__": lambda self, other: apply2(ar.pow, self, other, {}),
-    "__rpow__": lambda self, other: apply2(ar.pow, other, self, {}),
-    "__matmul__": lambda self, other: apply2(ar.matmul, self, other, {}),
-    "__rmatmul__": lambda self, other: apply2(ar.matmul, other, self, {}),
+    **{f"__{name}__": _operator(op) for name, op in _BINARY.items()},
+    **{f"__r{name}__": _reflected(op) for name, op in _BINARY.items()},
     "__neg__": lambda self: ar.neg(self),
     "__pos__": lambda self: self,
     "__abs__": lambda self: fn.abs(self),

@@ -125,31 +125,7 @@ class Op:
                 out = self.forward(arrays[0], arrays[1], arrays[2])
             else:
                 out = self.forward(*arrays, **kwargs)
-        if out.__class__ is not np.ndarray:
-            out = np.asarray(out)
-        # Built field by field: a call to __init__ costs more than the fields.
-        result = _new_tensor(Tensor)
-        result.data = out
-        result.grad = None
-        result._retains_grad = False
-        if inputs and grad_mode.enabled:
-            result.requires_grad = True
-            node = _new_node(Node)
-            node.op = self
-            node.inputs = inputs
-            node.args = arrays
-            node.kwargs = kwargs
-            node.out = out
-            node.seq = _next_seq()
-            if grad_mode.anomaly:
-                node.trace = user_frames()
-            result._node = node
-        else:
-            result.requires_grad = False
-            result._node = None
-        if tracing.hook is not None:  # cr.compile is recording this call
-            tracing.hook(self, args, arrays, kwargs, result)
-        return result
+        return emit(self, out, inputs, arrays, kwargs, args)
 
     def _prepare(self, args: tuple) -> tuple[list[Any], list[tuple[int, Tensor]]]:
         """The forward's arguments (tensors' arrays, promoted) and ``(position, tensor)``
@@ -228,9 +204,25 @@ def apply2(op: Op, a: Any, b: Any, kwargs: dict[str, Any]) -> Tensor:
             out = direct(x, y)
         except Exception:  # the forward raises the same error, in the op's words
             out = op.forward(x, y)
+    return emit(op, out, inputs, arrays, kwargs, (a, b))
+
+
+def emit(
+    op: Op,
+    out: Any,
+    inputs: list[tuple[int, Tensor]],
+    arrays: list[Any],
+    kwargs: dict[str, Any],
+    args: tuple,
+) -> Tensor:
+    """The tensor of an op's result ``out``, with the node its backward walks when an
+    input wants a gradient (and grad mode is on); shown to ``cr.compile``'s trace hook.
+
+    The one place nodes are made. Both are built field by field: a call to
+    ``__init__`` costs more than the fields.
+    """
     if out.__class__ is not np.ndarray:
         out = np.asarray(out)
-    # Built field by field, as in Op.__call__.
     result = _new_tensor(Tensor)
     result.data = out
     result.grad = None
@@ -251,7 +243,7 @@ def apply2(op: Op, a: Any, b: Any, kwargs: dict[str, Any]) -> Tensor:
         result.requires_grad = False
         result._node = None
     if tracing.hook is not None:  # cr.compile is recording this call
-        tracing.hook(op, (a, b), arrays, kwargs, result)
+        tracing.hook(op, args, arrays, kwargs, result)
     return result
 
 
