@@ -21,7 +21,7 @@ import chainrule as cr
 import chainrule.nn as nn
 import chainrule.nn.functional as F
 from chainrule.autodiff import allocator
-from chainrule.autodiff.compile import _UPDATE_CHUNK, _reads
+from chainrule.autodiff.compile import _UPDATE_CHUNK, _reads, _update_slices
 from chainrule.autodiff.registry import REGISTRY
 
 LAYERS, WIDTH, BATCH = 200, 32, 64
@@ -362,3 +362,20 @@ def test_w_deep_compiled_peaks_below_eager_in_resident_memory():
         )
         peaks[mode] = int(done.stdout.split()[-1])  # KiB
     assert peaks["compile"] <= peaks["eager"] - 128, peaks
+
+
+@pytest.mark.parametrize(
+    ("size", "slices"),
+    [
+        (1, 1),
+        (1 << 14, 1),
+        (17_354, 1),  # W-small's MLP: one call (two slices cost 4% of its step)
+        (3 << 13, 2),  # 1.5 chunks rounds to two
+        (211_200, 13),  # W-deep: slices of about 64 KiB of float32
+        (1_863_690, 32),  # W-large: at most 32 rounds of the update's calls
+    ],
+)
+def test_an_update_is_sliced_by_about_a_chunk_and_at_most_32_times(size, slices):
+    assert _update_slices(size) == slices
+    chunk = -(-size // slices)
+    assert chunk * slices >= size and chunk * (slices - 1) < size

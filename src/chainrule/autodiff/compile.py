@@ -1455,7 +1455,7 @@ class _Updater:
                 np.concatenate([p.data for p, _ in fg.pairs], axis=None, out=fg.pflat)
             flat_state = fg.flat_state
             n_state = len(flat_state)
-            if self.chunked and fg.pflat.size > _UPDATE_CHUNK:
+            if self.chunked and _update_slices(fg.pflat.size) > 1:
                 _update_in_chunks(update, param_groups[fg.index], fg, step)
             else:
                 update(param_groups[fg.index], fg.pflat, fg.gflat, flat_state, step)
@@ -1535,12 +1535,22 @@ class _Updater:
 
 
 # Elements per call of an elementwise update on flat buffers: its temporaries
-# (``grad * lr``, Adam's ``exp_avg_sq.sqrt()``, ...) are then at most 64 KiB of
+# (``grad * lr``, Adam's ``exp_avg_sq.sqrt()``, ...) are then about 64 KiB of
 # float32, which fit in the memory the step's activations left, where one
 # temporary of a whole large model does not (and would add to the peak). At 256 KiB
 # they did not fit among W-deep's freed 8 KB activations: each update took 0.25 MiB
 # of fresh pages, a quarter of the compiled step's peak above what it keeps.
 _UPDATE_CHUNK = 1 << 14
+# At most this many slices: each costs a round of the update's NumPy calls (Adam
+# makes twelve), and a large model's activations leave room for larger slices.
+_UPDATE_MAX_SLICES = 32
+
+
+def _update_slices(size: int) -> int:
+    """How many equal slices an update of ``size`` elements is made in: slices of
+    about ``_UPDATE_CHUNK`` (none under half of it: a model just above one chunk, like
+    W-small's 17k parameters, is one call), at most ``_UPDATE_MAX_SLICES``."""
+    return max(1, min(round(size / _UPDATE_CHUNK), _UPDATE_MAX_SLICES))
 
 
 def _update_in_chunks(update: Callable, group: Any, fg: _FlatGroup, step: int) -> None:
@@ -1550,8 +1560,10 @@ def _update_in_chunks(update: Callable, group: Any, fg: _FlatGroup, step: int) -
     makes is gathered from the slices into a new flat buffer."""
     flat_state = fg.flat_state
     made: dict[str, list[Any]] = {}
-    for start in range(0, fg.pflat.size, _UPDATE_CHUNK):
-        end = start + _UPDATE_CHUNK
+    size = fg.pflat.size
+    chunk = -(-size // _update_slices(size))
+    for start in range(0, size, chunk):
+        end = start + chunk
         given = {name: buf[start:end] for name, buf in flat_state.items()}
         part = dict(given)
         update(group, fg.pflat[start:end], fg.gflat[start:end], part, step)
